@@ -1,0 +1,1 @@
+"""Adapters: ports implemented against AWS services, real protocols or sandboxes."""

@@ -1,0 +1,74 @@
+"""Step Functions, EventBridge and SQS behind their ports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from careflow.ports import DuplicateExecution, StaleTaskToken
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class StepFunctionsEngine:
+    def __init__(self, client: Any) -> None:
+        self._sfn = client
+
+    def start(self, state_machine_arn: str, name: str, payload: Mapping[str, Any]) -> str:
+        try:
+            resp = self._sfn.start_execution(
+                stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
+            )
+        except ClientError as exc:
+            if _code(exc) == "ExecutionAlreadyExists":
+                raise DuplicateExecution(name) from None
+            raise
+        return str(resp["executionArn"])
+
+    def send_task_success(self, token: str, output: Mapping[str, Any]) -> None:
+        try:
+            self._sfn.send_task_success(taskToken=token, output=json.dumps(output))
+        except ClientError as exc:
+            if _code(exc) in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+                raise StaleTaskToken(_code(exc)) from None
+            raise
+
+    def send_task_failure(self, token: str, error: str, cause: str) -> None:
+        try:
+            self._sfn.send_task_failure(taskToken=token, error=error, cause=cause)
+        except ClientError as exc:
+            if _code(exc) in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+                raise StaleTaskToken(_code(exc)) from None
+            raise
+
+
+class EventBridgePublisher:
+    def __init__(self, client: Any, bus_name: str) -> None:
+        self._events = client
+        self._bus = bus_name
+
+    def publish(self, source: str, detail_type: str, detail: Mapping[str, Any]) -> None:
+        resp = self._events.put_events(Entries=[{
+            "EventBusName": self._bus, "Source": source, "DetailType": detail_type,
+            "Detail": json.dumps(detail, default=str),
+        }])
+        if resp.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge rejected {detail_type}: {resp['Entries']}")
+
+
+class SqsParkingLot:
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._sqs = client
+        self._url = queue_url
+
+    def park(self, event: Mapping[str, Any], reason: str) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._url,
+            MessageBody=json.dumps(event, default=str),
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1024]}},
+        )

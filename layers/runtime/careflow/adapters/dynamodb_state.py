@@ -1,0 +1,226 @@
+"""The state store on one DynamoDB table.
+
+Keys (access patterns first):
+
+=================  ===================  =========================  ==========================
+item               PK / SK              GSI1 (by subject)          GSI2 / GSI3
+=================  ===================  =========================  ==========================
+instance           INST#id / META       SUBJ#type#id / wf#start    GSI3 WFST#wf#status / upd
+milestone          INST#id / MS#at#name
+audit entry        INST#id / AUDIT#at#n
+human task         TASK#id / META       ITASK#instance / created   GSI2 OPEN#queue#fac / due
+payer wait         WAIT#key / TOKEN
+early answer       WAIT#key / ANSWER
+parked event       PARKED#id / META                                GSI3 PARKED / parked_at
+idempotency        idempotency#fn / h   (Powertools)
+=================  ===================  =========================  ==========================
+
+Each item keeps its record as a JSON document in ``doc``; key attributes are
+derived from it, so records and indexes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from careflow.domain.records import (
+    AuditEntry,
+    HumanTask,
+    Instance,
+    Milestone,
+    ParkedEvent,
+    TaskStatus,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConcurrentUpdate(Exception):  # noqa: N818
+    """Someone else changed the item first (optimistic lock)."""
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+class DynamoStateStore:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _put(self, keys: Mapping[str, str], record: BaseModel, condition: str | None = None,
+             values: Mapping[str, Any] | None = None) -> None:
+        item = {k: _s(v) for k, v in keys.items()}
+        item["doc"] = _s(record.model_dump_json())
+        kwargs: dict[str, Any] = {"TableName": self._table, "Item": item}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        try:
+            self._db.put_item(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate(f"{keys['PK']} changed concurrently") from None
+            raise
+
+    def _get(self, pk: str, sk: str, model: type[M]) -> M | None:
+        resp = self._db.get_item(
+            TableName=self._table, Key={"PK": _s(pk), "SK": _s(sk)}, ConsistentRead=True
+        )
+        item = resp.get("Item")
+        return model.model_validate_json(item["doc"]["S"]) if item else None
+
+    def _query(self, model: type[M], key_cond: str, values: Mapping[str, Any],
+               index: str | None = None) -> list[M]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": key_cond,
+            "ExpressionAttributeValues": dict(values),
+        }
+        if index:
+            kwargs["IndexName"] = index
+        else:
+            kwargs["ConsistentRead"] = True
+        out: list[M] = []
+        while True:
+            resp = self._db.query(**kwargs)
+            out.extend(model.model_validate_json(i["doc"]["S"]) for i in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                return out
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    # -- instances --------------------------------------------------------------------------
+    @staticmethod
+    def _instance_keys(i: Instance) -> dict[str, str]:
+        return {
+            "PK": f"INST#{i.instance_id}", "SK": "META",
+            "GSI1PK": f"SUBJ#{i.subject_type}#{i.subject_id}",
+            "GSI1SK": f"{i.workflow_id}#{_iso(i.started_at)}",
+            "GSI3PK": f"WFST#{i.workflow_id}#{i.status.value}",
+            "GSI3SK": f"{_iso(i.updated_at)}#{i.instance_id}",
+            "version": str(i.version),
+        }
+
+    def put_instance(self, instance: Instance) -> None:
+        try:
+            self._put(self._instance_keys(instance), instance,
+                      condition="attribute_not_exists(PK)")
+        except ConcurrentUpdate:
+            pass  # already registered: a retried step is not a new instance
+
+    def get_instance(self, instance_id: str) -> Instance | None:
+        return self._get(f"INST#{instance_id}", "META", Instance)
+
+    def update_instance(self, instance: Instance) -> Instance:
+        new = instance.model_copy(update={"version": instance.version + 1})
+        self._put(self._instance_keys(new), new, condition="version = :v",
+                  values={":v": _s(str(instance.version))})
+        return new
+
+    def instances_for_subject(self, subject_type: str, subject_id: str) -> list[Instance]:
+        return self._query(Instance, "GSI1PK = :p", {":p": _s(f"SUBJ#{subject_type}#{subject_id}")},
+                           index="GSI1")
+
+    def instances_by_status(self, workflow_id: str, status: str) -> list[Instance]:
+        return self._query(Instance, "GSI3PK = :p", {":p": _s(f"WFST#{workflow_id}#{status}")},
+                           index="GSI3")
+
+    # -- milestones and audit ---------------------------------------------------------------
+    def record_milestone(self, milestone: Milestone) -> None:
+        self._put({"PK": f"INST#{milestone.instance_id}",
+                   "SK": f"MS#{_iso(milestone.at)}#{milestone.name}#{uuid.uuid4().hex[:6]}"},
+                  milestone)
+
+    def milestones(self, instance_id: str) -> list[Milestone]:
+        return self._query(Milestone, "PK = :p AND begins_with(SK, :s)",
+                           {":p": _s(f"INST#{instance_id}"), ":s": _s("MS#")})
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        self._put({"PK": f"INST#{entry.instance_id}",
+                   "SK": f"AUDIT#{_iso(entry.at)}#{uuid.uuid4().hex[:8]}"}, entry)
+
+    def audit_trail(self, instance_id: str) -> list[AuditEntry]:
+        return self._query(AuditEntry, "PK = :p AND begins_with(SK, :s)",
+                           {":p": _s(f"INST#{instance_id}"), ":s": _s("AUDIT#")})
+
+    # -- human tasks ------------------------------------------------------------------------
+    @staticmethod
+    def _task_keys(t: HumanTask) -> dict[str, str]:
+        keys = {
+            "PK": f"TASK#{t.task_id}", "SK": "META",
+            "GSI1PK": f"ITASK#{t.instance_id}", "GSI1SK": _iso(t.created_at),
+            "version": str(t.version),
+        }
+        if t.status in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+            keys["GSI2PK"] = f"OPEN#{t.queue}#{t.facility_id}"
+            keys["GSI2SK"] = f"{_iso(t.due_at)}#{t.task_id}"
+        return keys
+
+    def put_task(self, task: HumanTask) -> None:
+        self._put(self._task_keys(task), task)
+
+    def get_task(self, task_id: str) -> HumanTask | None:
+        return self._get(f"TASK#{task_id}", "META", HumanTask)
+
+    def update_task(self, task: HumanTask) -> HumanTask:
+        new = task.model_copy(update={"version": task.version + 1})
+        self._put(self._task_keys(new), new, condition="version = :v",
+                  values={":v": _s(str(task.version))})
+        return new
+
+    def open_tasks(self, queue: str, facility_id: str) -> list[HumanTask]:
+        return self._query(HumanTask, "GSI2PK = :p", {":p": _s(f"OPEN#{queue}#{facility_id}")},
+                           index="GSI2")
+
+    def tasks_for_instance(self, instance_id: str) -> list[HumanTask]:
+        return self._query(HumanTask, "GSI1PK = :p", {":p": _s(f"ITASK#{instance_id}")},
+                           index="GSI1")
+
+    # -- waits on outside parties -----------------------------------------------------------
+    def put_wait(self, key: str, token: str, instance_id: str, at: datetime) -> None:
+        self._db.put_item(TableName=self._table, Item={
+            "PK": _s(f"WAIT#{key}"), "SK": _s("TOKEN"),
+            "doc": _s(json.dumps({"token": token, "instance_id": instance_id, "at": _iso(at)})),
+        })
+
+    def _take(self, key: str, sk: str) -> dict[str, Any] | None:
+        resp = self._db.delete_item(TableName=self._table,
+                                    Key={"PK": _s(f"WAIT#{key}"), "SK": _s(sk)},
+                                    ReturnValues="ALL_OLD")
+        item = resp.get("Attributes")
+        return json.loads(item["doc"]["S"]) if item else None
+
+    def take_wait(self, key: str) -> tuple[str, str] | None:
+        doc = self._take(key, "TOKEN")
+        return (doc["token"], doc["instance_id"]) if doc else None
+
+    def put_early_answer(self, key: str, answer: Mapping[str, Any], at: datetime) -> None:
+        self._db.put_item(TableName=self._table, Item={
+            "PK": _s(f"WAIT#{key}"), "SK": _s("ANSWER"),
+            "doc": _s(json.dumps({"answer": dict(answer), "at": _iso(at)})),
+        })
+
+    def take_early_answer(self, key: str) -> dict[str, Any] | None:
+        doc = self._take(key, "ANSWER")
+        return dict(doc["answer"]) if doc else None
+
+    # -- parked events ----------------------------------------------------------------------
+    def park_event(self, parked: ParkedEvent) -> None:
+        self._put({"PK": f"PARKED#{parked.event_id}", "SK": "META", "GSI3PK": "PARKED",
+                   "GSI3SK": f"{_iso(parked.parked_at)}#{parked.event_id}"}, parked)
+
+    def parked_events(self) -> Sequence[ParkedEvent]:
+        return self._query(ParkedEvent, "GSI3PK = :p", {":p": _s("PARKED")}, index="GSI3")

@@ -1,0 +1,1 @@
+"""Domain logic: pure functions over canonical models. Never imports boto3."""

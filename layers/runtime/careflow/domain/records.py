@@ -1,0 +1,97 @@
+"""What the state store keeps: workflow instances, milestones, human tasks, audit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InstanceStatus(StrEnum):
+    RUNNING = "RUNNING"
+    WAITING = "WAITING"  # on a person or a payer
+    READY = "READY"
+    AT_RISK = "AT_RISK"
+    BLOCKED = "BLOCKED"
+    FAILED = "FAILED"
+
+
+class Instance(Record):
+    instance_id: str
+    workflow_id: str
+    subject_type: str  # case | encounter | invoice | po ...
+    subject_id: str
+    facility_id: str
+    status: InstanceStatus
+    started_at: datetime
+    updated_at: datetime
+    correlation_id: str
+    execution_name: str
+    outcome_reasons: tuple[str, ...] = ()
+    version: int = 0  # optimistic locking
+
+
+class Milestone(Record):
+    instance_id: str
+    name: str
+    at: datetime
+    status: str = "DONE"  # DONE | PENDING | FAILED | ESCALATED
+    detail: str = ""
+
+
+class TaskStatus(StrEnum):
+    OPEN = "OPEN"
+    CLAIMED = "CLAIMED"
+    COMPLETED = "COMPLETED"
+    CLOSED = "CLOSED"  # superseded (escalated with a new token) or informational
+
+
+class HumanTask(Record):
+    task_id: str
+    instance_id: str
+    workflow_id: str
+    facility_id: str
+    queue: str  # role queue: care_coordinator, supply_chain_buyer, ...
+    title: str
+    reasons: tuple[str, ...] = ()
+    subject_ref: str  # e.g. "case/appt-1001": an identifier, never a name
+    created_at: datetime
+    due_at: datetime
+    escalation_level: int = 0
+    escalation_chain: tuple[str, ...] = ()
+    status: TaskStatus = TaskStatus.OPEN
+    task_token: str | None = None  # None: informational task, nothing waits on it
+    allowed_decisions: tuple[str, ...] = ()
+    claimed_by: str | None = None
+    decision: str | None = None
+    completed_by: str | None = None
+    completed_at: datetime | None = None
+    policy_version: str = "v1"
+    version: int = 0
+
+
+class AuditEntry(Record):
+    instance_id: str
+    at: datetime
+    actor: str  # a user id or "system:<function>"
+    action: str
+    reason: str = ""
+    policy_version: str = "v1"
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ParkedEvent(Record):
+    """An accepted event that could not be processed, kept with its reason."""
+
+    event_id: str
+    detail_type: str
+    source: str
+    reason: str
+    parked_at: datetime
+    facility_id: str | None = None

@@ -1,0 +1,140 @@
+"""The event envelope: ``detail = {"metadata": {...}, "data": {...}}``.
+
+``source`` is ``careflow.<system>``; ``detail-type`` is ``<Entity>.<PastTenseVerb>``.
+Each detail-type has a data model here; an event whose data does not fit is parked
+with the validation error as its reason.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SOURCES = ("ehr", "erp", "payer", "scheduling", "workforce", "workflow")
+SOURCE_PATTERN = re.compile(r"^careflow\.(" + "|".join(SOURCES) + r")$")
+DETAIL_TYPE_PATTERN = re.compile(r"^[A-Z][A-Za-z]+\.[A-Z][A-Za-z]+$")
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: str = Field(min_length=1, max_length=128)
+    idempotency_key: str = Field(min_length=1, max_length=256)
+    facility_id: str = Field(min_length=1, max_length=64)
+    occurred_at: datetime
+    schema_version: str = Field(pattern=r"^\d+\.\d+$")
+    correlation_id: str = Field(min_length=1, max_length=128)
+
+
+class AppointmentBooked(BaseModel):
+    """``careflow.scheduling`` / ``Appointment.Booked``: a FHIR Appointment was booked."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    appointment_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-.]+$")
+    appointment_type: Literal["procedure", "consult", "follow-up", "imaging"]
+    scheduled_start: datetime
+
+    @field_validator("scheduled_start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("scheduled_start must carry a UTC offset")
+        return value
+
+
+class PriorAuthDecided(BaseModel):
+    """``careflow.payer`` / ``PriorAuth.Decided``: a payer decided a pended authorization."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    preauth_ref: str = Field(min_length=1, max_length=128)
+    decision: Literal["APPROVED", "DENIED", "MODIFIED", "PARTIAL"]
+    decided_at: datetime
+    items: list[dict[str, Any]] = Field(default_factory=list)
+
+
+DATA_MODELS: dict[str, type[BaseModel]] = {
+    "Appointment.Booked": AppointmentBooked,
+    "PriorAuth.Decided": PriorAuthDecided,
+}
+
+
+class EnvelopeError(ValueError):
+    """The event is not a careflow event; ``reason`` says why (no PHI: field names only)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DomainEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    detail_type: str
+    metadata: Metadata
+    data: BaseModel
+
+
+def _describe(error: ValidationError, prefix: str) -> str:
+    """Validation errors by location and kind, never by value (values may be PHI)."""
+    parts = []
+    for err in error.errors():
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]))
+        parts.append(f"{loc}: {err['type']}")
+    return "; ".join(parts)
+
+
+def parse_event(event: dict[str, Any]) -> DomainEvent:
+    """Parses an EventBridge event (``source``, ``detail-type``, ``detail``) into a DomainEvent."""
+    if not isinstance(event, dict):
+        raise EnvelopeError("event is not a JSON object")
+    source = event.get("source")
+    detail_type = event.get("detail-type")
+    detail = event.get("detail")
+    if not isinstance(source, str) or not SOURCE_PATTERN.match(source):
+        raise EnvelopeError("source: must be careflow.<system>")
+    if not isinstance(detail_type, str) or not DETAIL_TYPE_PATTERN.match(detail_type):
+        raise EnvelopeError("detail-type: must be <Entity>.<PastTenseVerb>")
+    if not isinstance(detail, dict):
+        raise EnvelopeError("detail: must be a JSON object")
+    try:
+        metadata = Metadata.model_validate(detail.get("metadata"))
+    except ValidationError as exc:
+        raise EnvelopeError(_describe(exc, "detail.metadata")) from None
+    model = DATA_MODELS.get(detail_type)
+    if model is None:
+        raise EnvelopeError(f"detail-type: no schema for {detail_type}")
+    try:
+        data = model.model_validate(detail.get("data"))
+    except ValidationError as exc:
+        raise EnvelopeError(_describe(exc, "detail.data")) from None
+    return DomainEvent(source=source, detail_type=detail_type, metadata=metadata, data=data)
+
+
+def envelope(
+    *,
+    event_id: str,
+    idempotency_key: str,
+    facility_id: str,
+    occurred_at: datetime,
+    correlation_id: str,
+    data: dict[str, Any],
+    schema_version: str = "1.0",
+) -> dict[str, Any]:
+    """Builds a ``detail`` for publishing."""
+    return {
+        "metadata": {
+            "event_id": event_id,
+            "idempotency_key": idempotency_key,
+            "facility_id": facility_id,
+            "occurred_at": occurred_at.isoformat(),
+            "schema_version": schema_version,
+            "correlation_id": correlation_id,
+        },
+        "data": data,
+    }

@@ -1,0 +1,142 @@
+"""Ports: what domain logic needs from the outside world.
+
+Each is a Protocol. Adapters under ``careflow.adapters`` implement them against
+real protocols (FHIR R4, Da Vinci PAS, ERP REST, DynamoDB, Step Functions,
+EventBridge) or as seeded sandboxes; tests pass in-memory fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from careflow.domain.models import (
+    EligibilityRequest,
+    EligibilityResponse,
+    Participant,
+    PriorAuthRequest,
+    PriorAuthResponse,
+    Requisition,
+    RequisitionRequest,
+    StockPosition,
+    SurgicalCase,
+    TrayStatus,
+)
+from careflow.domain.records import (
+    AuditEntry,
+    HumanTask,
+    Instance,
+    Milestone,
+    ParkedEvent,
+)
+
+
+class ConnectorError(Exception):
+    """A connector call failed for good (bad request, not found, rejected)."""
+
+
+class ConnectorUnavailable(ConnectorError):  # noqa: N818 - the Step Functions error name
+    """A connector is down or throttling: the workflow retries, then routes to a person."""
+
+
+class EhrPort(Protocol):
+    def get_surgical_case(self, appointment_id: str) -> SurgicalCase: ...
+
+    def appointment_participants(self, appointment_id: str) -> Sequence[Participant]: ...
+
+
+class PayerPort(Protocol):
+    def submit_prior_auth(self, request: PriorAuthRequest) -> PriorAuthResponse: ...
+
+    def inquire(self, preauth_ref: str) -> PriorAuthResponse: ...
+
+    def check_eligibility(self, request: EligibilityRequest) -> EligibilityResponse: ...
+
+
+class ErpPort(Protocol):
+    def stock_positions(
+        self, facility_id: str, item_ids: Sequence[str]
+    ) -> Sequence[StockPosition]: ...
+
+    def create_requisition(self, request: RequisitionRequest) -> Requisition: ...
+
+
+class SterileProcessingPort(Protocol):
+    def tray_status(self, facility_id: str, tray_ids: Sequence[str]) -> Sequence[TrayStatus]: ...
+
+
+class StateStore(Protocol):
+    def put_instance(self, instance: Instance) -> None: ...
+
+    def get_instance(self, instance_id: str) -> Instance | None: ...
+
+    def update_instance(self, instance: Instance) -> Instance:
+        """Writes if the stored version is ``instance.version``; returns it with version + 1."""
+        ...
+
+    def record_milestone(self, milestone: Milestone) -> None: ...
+
+    def milestones(self, instance_id: str) -> Sequence[Milestone]: ...
+
+    def record_audit(self, entry: AuditEntry) -> None: ...
+
+    def audit_trail(self, instance_id: str) -> Sequence[AuditEntry]: ...
+
+    def put_task(self, task: HumanTask) -> None: ...
+
+    def get_task(self, task_id: str) -> HumanTask | None: ...
+
+    def update_task(self, task: HumanTask) -> HumanTask: ...
+
+    def open_tasks(self, queue: str, facility_id: str) -> Sequence[HumanTask]: ...
+
+    def tasks_for_instance(self, instance_id: str) -> Sequence[HumanTask]: ...
+
+    def instances_for_subject(self, subject_type: str, subject_id: str) -> Sequence[Instance]: ...
+
+    def put_wait(self, key: str, token: str, instance_id: str, at: datetime) -> None:
+        """Parks a task token until an outside party answers (e.g. a payer's pend)."""
+        ...
+
+    def take_wait(self, key: str) -> tuple[str, str] | None:
+        """Removes and returns (token, instance_id) for ``key``, or None."""
+        ...
+
+    def put_early_answer(self, key: str, answer: Mapping[str, Any], at: datetime) -> None:
+        """Keeps an answer that arrived before anyone waited for it."""
+        ...
+
+    def take_early_answer(self, key: str) -> dict[str, Any] | None: ...
+
+    def park_event(self, parked: ParkedEvent) -> None: ...
+
+    def parked_events(self) -> Sequence[ParkedEvent]: ...
+
+
+class WorkflowEngine(Protocol):
+    def start(self, state_machine_arn: str, name: str, payload: Mapping[str, Any]) -> str:
+        """Starts an execution; returns its ARN. Raises DuplicateExecution for a used name."""
+        ...
+
+    def send_task_success(self, token: str, output: Mapping[str, Any]) -> None: ...
+
+    def send_task_failure(self, token: str, error: str, cause: str) -> None: ...
+
+
+class DuplicateExecution(Exception):  # noqa: N818
+    """An execution with that name already exists: the event was seen before."""
+
+
+class StaleTaskToken(Exception):  # noqa: N818
+    """The execution is no longer waiting on that token (timed out, escalated or ended)."""
+
+
+class EventPublisher(Protocol):
+    def publish(self, source: str, detail_type: str, detail: Mapping[str, Any]) -> None: ...
+
+
+class ParkingLot(Protocol):
+    """Where unprocessable events go, whole, with their reason (an encrypted queue)."""
+
+    def park(self, event: Mapping[str, Any], reason: str) -> None: ...

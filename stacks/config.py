@@ -1,0 +1,68 @@
+"""Per-environment settings, read from the CDK context (``cdk.json`` and ``-c key=value``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_logs as logs
+from constructs import Node
+
+from careflow.catalog import EVENT_BUS_NAME
+
+LayerBuild = Literal["pip", "skip"]
+LAYER_BUILDS: tuple[LayerBuild, ...] = ("pip", "skip")
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """What differs between dev and prod. Everything else is the same on purpose."""
+
+    name: str
+    log_retention_days: int
+    archive_retention_days: int
+    deletion_protection: bool
+    retain_data: bool
+    backup_plan: bool
+    backup_retention_days: int = 35
+    alarm_email: str | None = None
+    layer_build: LayerBuild = "pip"
+
+    @property
+    def prefix(self) -> str:
+        """Physical-name prefix: ``careflow-dev``."""
+        return f"careflow-{self.name}"
+
+    @property
+    def event_bus_name(self) -> str:
+        return f"{EVENT_BUS_NAME}-{self.name}"
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        return RemovalPolicy.RETAIN if self.retain_data else RemovalPolicy.DESTROY
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        for member in logs.RetentionDays:
+            if member.value == self.log_retention_days:
+                return member
+        raise ValueError(
+            f"log_retention_days={self.log_retention_days} is not a CloudWatch Logs retention"
+        )
+
+
+def load(node: Node) -> EnvironmentConfig:
+    """The environment selected with ``-c env=dev|prod`` (default dev)."""
+    name = node.try_get_context("env") or "dev"
+    environments: dict[str, dict[str, Any]] = node.try_get_context("careflow:environments") or {}
+    if name not in environments:
+        raise ValueError(f"unknown env {name!r}; cdk.json defines {sorted(environments)}")
+    layer_build = node.try_get_context("layer_build") or "pip"
+    if layer_build not in LAYER_BUILDS:
+        raise ValueError(f"layer_build must be one of {LAYER_BUILDS}, not {layer_build!r}")
+    alarm_email = node.try_get_context("alarm_email") or environments[name].get("alarm_email")
+    settings = {k: v for k, v in environments[name].items() if k != "alarm_email"}
+    return EnvironmentConfig(
+        name=name, layer_build=layer_build, alarm_email=alarm_email, **settings
+    )
