@@ -1,0 +1,469 @@
+"""``careflow up``: the catalog's resources on one machine.
+
+An AWS-compatible endpoint (moto server) with DynamoDB, EventBridge, SQS, SNS,
+CloudWatch and Step Functions executing the real ASL files; the Lambda handlers
+run in this process; EventBridge rules deliver to Step Functions and Lambda
+targets; a virtual clock drives every timer. What moto lacks is filled in
+:mod:`careflow.localcloud.gaps`, nowhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from careflow import catalog, clock, wiring
+from careflow.adapters.sandbox import Sandbox, reset_sandbox
+from careflow.events.envelope import envelope
+
+log = logging.getLogger("careflow.localcloud")
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+TABLE_NAME = "careflow-state"
+PARKED_QUEUE = "careflow-parked"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/careflow-local"
+GSIS = ("GSI1", "GSI2", "GSI3")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class _Context:
+    """What a Lambda handler may read from its context object."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    deadline: float = 0.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self.deadline - time.monotonic()) * 1000), 0)
+
+
+class LocalCloud:
+    def __init__(
+        self,
+        port: int = 4566,
+        *,
+        virtual_clock: clock.VirtualClock | None = None,
+        sandbox: Sandbox | None = None,
+        payer_ticker: bool = True,
+    ) -> None:
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.clock = virtual_clock or clock.VirtualClock()
+        self._sandbox = sandbox
+        self._server: Any = None
+        self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
+        self._specs = catalog.all_functions()
+        self.function_arns = {
+            name: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:careflow-{name}"
+            for name in self._specs
+        }
+        self.state_machine_arns = {
+            wf.id: f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{wf.name}"
+            for wf in catalog.CATALOG
+        }
+        self.parked_queue_url = ""
+        self._ticker_on = payer_ticker
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.invocations: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> LocalCloud:
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        from careflow.localcloud import gaps
+
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "MOTO_PORT": str(self.port),
+        }.items():
+            os.environ[key] = value
+        os.environ.pop("AWS_PROFILE", None)
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        default_user_config["lambda"]["use_docker"] = False
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        clock.set_clock(self.clock)
+        gaps.install(clock=self.clock, invoke=self.invoke)
+        self._configure_handlers()
+        self.deploy()
+        reset_sandbox(self._sandbox or Sandbox.seeded(self.clock.now()))
+        if self._ticker_on:
+            self._ticker = threading.Thread(target=self._tick, name="payer-ticker", daemon=True)
+            self._ticker.start()
+        return self
+
+    def stop(self) -> None:
+        from careflow.localcloud import gaps
+
+        self._stop.set()
+        if self._ticker:
+            self._ticker.join(timeout=2)
+        gaps.uninstall()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        clock.set_clock(clock.SystemClock())
+        wiring.reset()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    # -- the catalog's resources --------------------------------------------------------------
+    def _configure_handlers(self) -> None:
+        os.environ.update(
+            {
+                "TABLE_NAME": TABLE_NAME,
+                "EVENT_BUS_NAME": catalog.EVENT_BUS_NAME,
+                "PARKED_QUEUE_URL": f"{self.endpoint}/{ACCOUNT}/{PARKED_QUEUE}",
+                "STATE_MACHINE_ARNS": json.dumps(self.state_machine_arns),
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "POWERTOOLS_SERVICE_NAME": "careflow",
+                "POWERTOOLS_METRICS_NAMESPACE": "Careflow",
+                "POWERTOOLS_METRICS_DISABLED": os.environ.get(
+                    "POWERTOOLS_METRICS_DISABLED", "true"
+                ),
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            }
+        )
+        wiring.reset()
+
+    def deploy(self) -> None:
+        """Creates what the CDK app creates, from the same catalog."""
+        ddb, sqs, events, sfn = (
+            self.client(s) for s in ("dynamodb", "sqs", "events", "stepfunctions")
+        )
+        ddb.create_table(
+            TableName=TABLE_NAME,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": n, "AttributeType": "S"}
+                for n in ("PK", "SK", *(f"{g}{k}" for g in GSIS for k in ("PK", "SK")))
+            ],
+            KeySchema=[
+                {"AttributeName": "PK", "KeyType": "HASH"},
+                {"AttributeName": "SK", "KeyType": "RANGE"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": g,
+                    "KeySchema": [
+                        {"AttributeName": f"{g}PK", "KeyType": "HASH"},
+                        {"AttributeName": f"{g}SK", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for g in GSIS
+            ],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        self.parked_queue_url = sqs.create_queue(QueueName=PARKED_QUEUE)["QueueUrl"]
+        bus_arn = events.create_event_bus(Name=catalog.EVENT_BUS_NAME)["EventBusArn"]
+        events.create_archive(
+            ArchiveName="careflow-archive", EventSourceArn=bus_arn, RetentionDays=365
+        )
+        self._deploy_functions()
+        for wf in catalog.CATALOG:
+            sfn.create_state_machine(
+                name=wf.name,
+                roleArn=ROLE_ARN,
+                type=wf.type,
+                definition=json.dumps(
+                    wf.render(
+                        self.function_arns,
+                        event_bus_name=catalog.EVENT_BUS_NAME,
+                        table_name=TABLE_NAME,
+                    )
+                ),
+            )
+            for i, trigger in enumerate(wf.triggers):
+                self._rule(
+                    events,
+                    sqs,
+                    f"{wf.id}-start-{i}",
+                    trigger.pattern(),
+                    "Intake",
+                    {
+                        "InputPathsMap": {"event": "$"},
+                        "InputTemplate": '{"workflow_id": "' + wf.id + '", "event": <event>}',
+                    },
+                )
+            for sub in wf.subscriptions:
+                self._rule(events, sqs, f"{wf.id}-{sub.function}", sub.pattern(), sub.function)
+
+    def _rule(
+        self,
+        events: Any,
+        sqs: Any,
+        name: str,
+        pattern: Mapping[str, Any],
+        function: str,
+        transformer: Mapping[str, Any] | None = None,
+    ) -> None:
+        rules = events.list_rules(EventBusName=catalog.EVENT_BUS_NAME, NamePrefix=name)["Rules"]
+        if any(r["Name"] == name for r in rules):
+            return
+        dlq_url = sqs.create_queue(QueueName=f"careflow-dlq-{name}")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(
+            Name=name, EventBusName=catalog.EVENT_BUS_NAME, EventPattern=json.dumps(pattern)
+        )
+        target: dict[str, Any] = {
+            "Id": function,
+            "Arn": self.function_arns[function],
+            "DeadLetterConfig": {"Arn": dlq_arn},
+            "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600},
+        }
+        if transformer:
+            target["InputTransformer"] = dict(transformer)
+        events.put_targets(Rule=name, EventBusName=catalog.EVENT_BUS_NAME, Targets=[target])
+
+    def _deploy_functions(self) -> None:
+        iam, lam = self.client("iam"), self.client("lambda")
+        iam.create_role(
+            RoleName="careflow-local",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                        }
+                    ],
+                }
+            ),
+        )
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("README.txt", "careflow local cloud: handlers run in-process")
+        code = buf.getvalue()
+        for name, spec in self._specs.items():
+            lam.create_function(
+                FunctionName=f"careflow-{name}",
+                Runtime="python3.12",
+                Role=ROLE_ARN,
+                Handler=spec.handler,
+                Code={"ZipFile": code},
+                Timeout=spec.timeout_seconds,
+                MemorySize=spec.memory_mb,
+                Description=spec.description,
+            )
+
+    # -- Lambda, in this process ----------------------------------------------------------------
+    def handler_for(self, function: str) -> tuple[str, Callable[[Any, Any], Any]]:
+        name = function.rsplit(":", 1)[-1].removeprefix("careflow-")
+        spec = self._specs.get(name)
+        if spec is None:
+            raise KeyError(f"no function {function} in the catalog")
+        with self._lock:
+            fn = self._handlers.get(name)
+            if fn is None:
+                module = importlib.import_module(f"lambdas.{spec.module}")
+                fn = getattr(module, spec.attribute)
+                self._handlers[name] = fn
+        return name, fn
+
+    def invoke(self, function: str, payload: bytes) -> tuple[bytes, str | None]:
+        """Runs the handler like Lambda would: JSON in, JSON out, errors as errorType/Message."""
+        name, fn = self.handler_for(function)
+        spec = self._specs[name]
+        with self._lock:
+            self.invocations[name] = self.invocations.get(name, 0) + 1
+        ctx = _Context(
+            function_name=f"careflow-{name}",
+            invoked_function_arn=self.function_arns[name],
+            memory_limit_in_mb=spec.memory_mb,
+            deadline=time.monotonic() + spec.timeout_seconds,
+        )
+        try:
+            event = json.loads(payload or b"{}")
+            result = fn(event, ctx)
+            return json.dumps(result, default=str).encode(), None
+        except Exception as exc:  # Lambda reports every error the same way
+            log.debug("handler %s raised %s", name, type(exc).__name__)
+            body = {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc)[:2000],
+                "stackTrace": traceback.format_tb(exc.__traceback__)[-3:],
+            }
+            return json.dumps(body).encode(), "Unhandled"
+
+    # -- the sandbox payer's notifications ------------------------------------------------------
+    def deliver_payer_notifications(self) -> int:
+        """Turns the sandbox payer's due decisions into ``PriorAuth.Decided`` events."""
+        from careflow.adapters.sandbox import sandbox
+
+        now = self.clock.now()
+        decisions = sandbox().due_decisions(now)
+        for d in decisions:
+            self.put_event(
+                "careflow.payer",
+                "PriorAuth.Decided",
+                facility_id="payer",
+                data={
+                    "preauth_ref": d.preauth_ref,
+                    "decision": d.decision.value,
+                    "decided_at": now.isoformat(),
+                    "items": [i.model_dump(mode="json") for i in d.items],
+                },
+                idempotency_key=f"{d.preauth_ref}:decided",
+            )
+        return len(decisions)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                self.deliver_payer_notifications()
+            except Exception:  # keep ticking: a failed delivery is retried next tick
+                log.exception("payer notification delivery failed")
+
+    # -- conveniences for the CLI, the demo and tests -------------------------------------------
+    def put_event(
+        self,
+        source: str,
+        detail_type: str,
+        *,
+        data: Mapping[str, Any],
+        facility_id: str,
+        idempotency_key: str | None = None,
+        event_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> str:
+        event_id = event_id or str(uuid.uuid4())
+        detail = envelope(
+            event_id=event_id,
+            idempotency_key=idempotency_key or event_id,
+            facility_id=facility_id,
+            occurred_at=self.clock.now(),
+            correlation_id=correlation_id or event_id,
+            data=dict(data),
+        )
+        resp = self.client("events").put_events(
+            Entries=[
+                {
+                    "EventBusName": catalog.EVENT_BUS_NAME,
+                    "Source": source,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail),
+                }
+            ]
+        )
+        if resp.get("FailedEntryCount"):
+            raise RuntimeError(f"put_events failed: {resp['Entries']}")
+        return event_id
+
+    def book_appointment(
+        self,
+        appointment_id: str,
+        scheduled_start: datetime,
+        facility_id: str,
+        *,
+        idempotency_key: str | None = None,
+    ) -> str:
+        return self.put_event(
+            "careflow.scheduling",
+            "Appointment.Booked",
+            facility_id=facility_id,
+            idempotency_key=idempotency_key or f"appointment:{appointment_id}:booked",
+            data={
+                "appointment_id": appointment_id,
+                "appointment_type": "procedure",
+                "scheduled_start": scheduled_start.isoformat(),
+            },
+        )
+
+    def executions(self, workflow_id: str = "surgical-case-readiness") -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        out: list[dict[str, Any]] = []
+        kwargs = {"stateMachineArn": self.state_machine_arns[workflow_id]}
+        while True:
+            page = sfn.list_executions(**kwargs)
+            out.extend(page["executions"])
+            if not page.get("nextToken"):
+                return out
+            kwargs["nextToken"] = page["nextToken"]
+
+    def execution_arn(self, instance_id: str, workflow_id: str = "surgical-case-readiness") -> str:
+        name = self.state_machine_arns[workflow_id].split(":")[-1]
+        return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{name}:{instance_id}"
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.client("stepfunctions").describe_execution(
+            executionArn=execution_arn
+        )
+        return result
+
+    def wait_for(
+        self, predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition"
+    ) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.02)
+        raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            try:
+                d = self.describe(execution_arn)
+            except Exception:
+                return None
+            return d if d["status"] != "RUNNING" else None
+
+        result: dict[str, Any] = self.wait_for(done, timeout, f"execution {execution_arn}")
+        return result
