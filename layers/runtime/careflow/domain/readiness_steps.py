@@ -8,7 +8,7 @@ wire ports to these.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from careflow.domain import readiness as r
@@ -92,7 +92,7 @@ def submit_prior_auth(event: Mapping[str, Any], *, store: StateStore, payer: Pay
         response.decision, f"authorization_{response.decision.value.lower()}")
     _milestone(store, event["instance_id"], "authorization_submitted", now,
                detail=f"preauth {response.preauth_ref}")
-    _milestone(store, event["instance_id"], name, now,
+    _milestone(store, event["instance_id"], name, now + timedelta(microseconds=1),
                status="PENDING" if response.decision is AuthDecision.PENDED else "DONE")
     return {"decision": response.decision.value, "preauth_ref": response.preauth_ref,
             "submitted_at": now.isoformat(), "result": _dump(result)}
