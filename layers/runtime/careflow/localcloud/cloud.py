@@ -116,6 +116,10 @@ class LocalCloud:
         os.environ.pop("AWS_PROFILE", None)
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         default_user_config["lambda"]["use_docker"] = False
+        # moto's backends live in this process: a new cloud starts from nothing.
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         clock.set_clock(self.clock)

@@ -1,0 +1,150 @@
+"""In-memory fakes of the ports, for logic tests (no moto, no boto3)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from careflow.domain.records import (
+    AuditEntry,
+    HumanTask,
+    Instance,
+    Milestone,
+    ParkedEvent,
+    TaskStatus,
+)
+from careflow.ports import DuplicateExecution, StaleTaskToken
+
+
+class ConcurrentUpdate(Exception):
+    pass
+
+
+class InMemoryStateStore:
+    def __init__(self) -> None:
+        self.instances: dict[str, Instance] = {}
+        self.milestone_log: list[Milestone] = []
+        self.audit: list[AuditEntry] = []
+        self.tasks: dict[str, HumanTask] = {}
+        self.waits: dict[str, tuple[str, str]] = {}
+        self.answers: dict[str, dict[str, Any]] = {}
+        self.parked: list[ParkedEvent] = []
+        self._lock = threading.Lock()
+
+    def put_instance(self, instance: Instance) -> None:
+        self.instances.setdefault(instance.instance_id, instance)
+
+    def get_instance(self, instance_id: str) -> Instance | None:
+        return self.instances.get(instance_id)
+
+    def update_instance(self, instance: Instance) -> Instance:
+        with self._lock:
+            current = self.instances.get(instance.instance_id)
+            if current is not None and current.version != instance.version:
+                raise ConcurrentUpdate(instance.instance_id)
+            new = instance.model_copy(update={"version": instance.version + 1})
+            self.instances[instance.instance_id] = new
+            return new
+
+    def record_milestone(self, milestone: Milestone) -> None:
+        self.milestone_log.append(milestone)
+
+    def milestones(self, instance_id: str) -> list[Milestone]:
+        return [m for m in self.milestone_log if m.instance_id == instance_id]
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        self.audit.append(entry)
+
+    def audit_trail(self, instance_id: str) -> list[AuditEntry]:
+        return [a for a in self.audit if a.instance_id == instance_id]
+
+    def put_task(self, task: HumanTask) -> None:
+        self.tasks[task.task_id] = task
+
+    def get_task(self, task_id: str) -> HumanTask | None:
+        return self.tasks.get(task_id)
+
+    def update_task(self, task: HumanTask) -> HumanTask:
+        with self._lock:
+            current = self.tasks.get(task.task_id)
+            if current is not None and current.version != task.version:
+                raise ConcurrentUpdate(task.task_id)
+            new = task.model_copy(update={"version": task.version + 1})
+            self.tasks[task.task_id] = new
+            return new
+
+    def open_tasks(self, queue: str, facility_id: str) -> list[HumanTask]:
+        return sorted(
+            (t for t in self.tasks.values()
+             if t.queue == queue and t.facility_id == facility_id
+             and t.status in (TaskStatus.OPEN, TaskStatus.CLAIMED)),
+            key=lambda t: t.due_at,
+        )
+
+    def tasks_for_instance(self, instance_id: str) -> list[HumanTask]:
+        return [t for t in self.tasks.values() if t.instance_id == instance_id]
+
+    def instances_for_subject(self, subject_type: str, subject_id: str) -> list[Instance]:
+        return [i for i in self.instances.values()
+                if i.subject_type == subject_type and i.subject_id == subject_id]
+
+    def put_wait(self, key: str, token: str, instance_id: str, at: datetime) -> None:
+        self.waits[key] = (token, instance_id)
+
+    def take_wait(self, key: str) -> tuple[str, str] | None:
+        return self.waits.pop(key, None)
+
+    def put_early_answer(self, key: str, answer: Mapping[str, Any], at: datetime) -> None:
+        self.answers[key] = dict(answer)
+
+    def take_early_answer(self, key: str) -> dict[str, Any] | None:
+        return self.answers.pop(key, None)
+
+    def park_event(self, parked: ParkedEvent) -> None:
+        self.parked.append(parked)
+
+    def parked_events(self) -> list[ParkedEvent]:
+        return list(self.parked)
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.started: dict[str, dict[str, Any]] = {}
+        self.successes: list[tuple[str, dict[str, Any]]] = []
+        self.failures: list[tuple[str, str, str]] = []
+        self.stale: set[str] = set()
+
+    def start(self, state_machine_arn: str, name: str, payload: Mapping[str, Any]) -> str:
+        if name in self.started:
+            raise DuplicateExecution(name)
+        self.started[name] = dict(payload)
+        return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+
+    def send_task_success(self, token: str, output: Mapping[str, Any]) -> None:
+        if token in self.stale:
+            raise StaleTaskToken(token)
+        self.successes.append((token, dict(output)))
+
+    def send_task_failure(self, token: str, error: str, cause: str) -> None:
+        self.failures.append((token, error, cause))
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def publish(self, source: str, detail_type: str, detail: Mapping[str, Any]) -> None:
+        self.events.append((source, detail_type, dict(detail)))
+
+    def types(self) -> list[str]:
+        return [d for _, d, _ in self.events]
+
+
+class FakeParking:
+    def __init__(self) -> None:
+        self.parked: list[tuple[dict[str, Any], str]] = []
+
+    def park(self, event: Mapping[str, Any], reason: str) -> None:
+        self.parked.append((dict(event), reason))

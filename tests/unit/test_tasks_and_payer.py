@@ -1,0 +1,159 @@
+"""Human tasks (open, escalate, claim, complete) and the payer's decision callback."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from careflow.domain.payer_decisions import resume_on_decision
+from careflow.domain.records import TaskStatus
+from careflow.domain.tasks import TaskError, claim_task, complete_task, escalate_task, open_task
+from careflow.events.envelope import EnvelopeError
+from tests.fakes import FakeEngine, FakePublisher, InMemoryStateStore
+
+NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+
+
+def opened(store, publisher, token="tok-1", decisions=("PROCEED", "CANCEL")):
+    return open_task(
+        store, publisher, instance_id="i-1", workflow_id="surgical-case-readiness",
+        facility_id="fac-north", purpose="coordinator", title="Case at risk",
+        reasons=("implant short",), subject_ref="case/appt-1",
+        escalation_chain=("care_coordinator", "supply_chain_buyer", "department_director"),
+        due_in_seconds=4 * 3600, token=token, allowed_decisions=decisions, now=NOW,
+    )
+
+
+@pytest.fixture
+def world():
+    return InMemoryStateStore(), FakePublisher(), FakeEngine()
+
+
+def test_opening_a_task_records_due_time_milestone_audit_and_event(world):
+    store, pub, _ = world
+    task = opened(store, pub)
+    assert task.queue == "care_coordinator"
+    assert task.due_at == NOW + timedelta(hours=4)
+    assert store.open_tasks("care_coordinator", "fac-north") == [task]
+    assert [m.name for m in store.milestones("i-1")] == ["task_opened"]
+    assert store.audit_trail("i-1")[0].action == "task_opened"
+    assert pub.types() == ["HumanTask.Opened"]
+
+
+def test_escalation_moves_the_task_up_the_chain_and_reopening_keeps_its_id(world):
+    store, pub, _ = world
+    task = opened(store, pub)
+    escalated = escalate_task(store, pub, task_id=task.task_id, now=NOW + timedelta(hours=4))
+    assert (escalated.queue, escalated.escalation_level, escalated.task_token) == (
+        "supply_chain_buyer", 1, None)
+    assert store.open_tasks("care_coordinator", "fac-north") == []
+    reopened = opened(store, pub, token="tok-2")
+    assert reopened.task_id == task.task_id
+    assert reopened.task_token == "tok-2"
+    assert reopened.queue == "supply_chain_buyer"
+    assert "Workflow.Escalated" in pub.types()
+
+
+def test_escalation_stays_at_the_top_of_the_chain(world):
+    store, pub, _ = world
+    task = opened(store, pub)
+    for _ in range(4):
+        task = escalate_task(store, pub, task_id=task.task_id, now=NOW)
+    assert task.queue == "department_director"
+    assert task.escalation_level == 4
+
+
+def test_completing_resumes_the_execution_with_the_decision_and_audits_it(world):
+    store, pub, engine = world
+    task = opened(store, pub)
+    done = complete_task(store, engine, task_id=task.task_id, actor="user:nurse-1",
+                         decision="PROCEED", reason="loaner tray arranged", now=NOW)
+    assert done.status is TaskStatus.COMPLETED
+    assert engine.successes == [("tok-1", {"task_id": task.task_id, "decision": "PROCEED",
+                                           "actor": "user:nurse-1",
+                                           "note": "loaner tray arranged"})]
+    audit = store.audit_trail("i-1")[-1]
+    assert (audit.actor, audit.action, audit.reason, audit.policy_version) == (
+        "user:nurse-1", "task_completed", "loaner tray arranged", "v1")
+
+
+def test_a_decision_outside_the_allowed_ones_is_refused(world):
+    store, pub, engine = world
+    task = opened(store, pub)
+    with pytest.raises(TaskError) as err:
+        complete_task(store, engine, task_id=task.task_id, actor="u", decision="MAYBE",
+                      reason="", now=NOW)
+    assert err.value.kind == "invalid"
+    assert engine.successes == []
+
+
+def test_a_task_completes_once(world):
+    store, pub, engine = world
+    task = opened(store, pub)
+    complete_task(store, engine, task_id=task.task_id, actor="u", decision="PROCEED", reason="",
+                  now=NOW)
+    with pytest.raises(TaskError) as err:
+        complete_task(store, engine, task_id=task.task_id, actor="u", decision="PROCEED",
+                      reason="", now=NOW)
+    assert err.value.kind == "conflict"
+    assert len(engine.successes) == 1
+
+
+def test_a_claimed_task_belongs_to_its_claimant(world):
+    store, pub, engine = world
+    task = opened(store, pub)
+    claim_task(store, task_id=task.task_id, actor="user:a", now=NOW)
+    with pytest.raises(TaskError, match="claimed by someone else"):
+        complete_task(store, engine, task_id=task.task_id, actor="user:b", decision="PROCEED",
+                      reason="", now=NOW)
+    with pytest.raises(TaskError):
+        claim_task(store, task_id=task.task_id, actor="user:b", now=NOW)
+
+
+def test_completing_a_task_whose_execution_stopped_waiting_closes_it(world):
+    store, pub, engine = world
+    task = opened(store, pub)
+    engine.stale.add("tok-1")
+    with pytest.raises(TaskError, match="stopped waiting"):
+        complete_task(store, engine, task_id=task.task_id, actor="u", decision="PROCEED",
+                      reason="", now=NOW)
+    assert store.get_task(task.task_id).status is TaskStatus.CLOSED
+
+
+def test_unknown_task_is_not_found(world):
+    store, _, engine = world
+    with pytest.raises(TaskError) as err:
+        complete_task(store, engine, task_id="nope", actor="u", decision="X", reason="", now=NOW)
+    assert err.value.kind == "not_found"
+
+
+def decided(ref="PA-1", decision="APPROVED"):
+    return {"source": "careflow.payer", "detail-type": "PriorAuth.Decided", "detail": {
+        "metadata": {"event_id": "e", "idempotency_key": "k", "facility_id": "payer",
+                     "occurred_at": NOW.isoformat(), "schema_version": "1.0",
+                     "correlation_id": "c"},
+        "data": {"preauth_ref": ref, "decision": decision, "decided_at": NOW.isoformat()}}}
+
+
+def test_a_payer_decision_resumes_the_waiting_execution(world):
+    store, _, engine = world
+    store.put_wait("PA-1", "tok-9", "i-1", NOW)
+    out = resume_on_decision(decided(), store=store, engine=engine, now=NOW)
+    assert out["status"] == "resumed"
+    assert engine.successes[0][0] == "tok-9"
+    assert engine.successes[0][1]["decision"] == "APPROVED"
+    assert store.take_wait("PA-1") is None
+
+
+def test_a_decision_that_overtakes_the_workflow_is_kept_for_it(world):
+    store, _, engine = world
+    out = resume_on_decision(decided(decision="DENIED"), store=store, engine=engine, now=NOW)
+    assert out["status"] == "kept"
+    assert store.take_early_answer("PA-1")["decision"] == "DENIED"
+
+
+def test_a_decision_event_of_the_wrong_shape_is_rejected(world):
+    store, _, engine = world
+    bad = decided()
+    bad["detail"]["data"]["decision"] = "PENDED"
+    with pytest.raises(EnvelopeError):
+        resume_on_decision(bad, store=store, engine=engine, now=NOW)
