@@ -36,8 +36,9 @@ def _start_once() -> Any:
         boto3_client=wiring.client("dynamodb"),
     )
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=persistence,
-                         config=CONFIG)
+    @idempotent_function(
+        data_keyword_argument="request", persistence_store=persistence, config=CONFIG
+    )
     def start(request: dict[str, Any]) -> dict[str, Any]:
         return intake.start(intake.StartRequest.model_validate(request), engine=wiring.engine())
 
@@ -48,16 +49,16 @@ def _start_once() -> Any:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     CONFIG.register_lambda_context(context)
     try:
-        request = intake.accept(
-            event, state_machine_arns=settings().state_machine_arns, slas=SLAS
-        )
+        request = intake.accept(event, state_machine_arns=settings().state_machine_arns, slas=SLAS)
     except EnvelopeError as exc:
-        parked = intake.park(event, exc.reason, store=wiring.store(), parking=wiring.parking(),
-                             now=clock.now())
+        parked = intake.park(
+            event, exc.reason, store=wiring.store(), parking=wiring.parking(), now=clock.now()
+        )
         logger.warning("event parked", extra={"event_id": parked.event_id, "reason": exc.reason})
         metrics.add_metric(name="EventsParked", unit="Count", value=1)
         return parked.model_dump()
     result: dict[str, Any] = _start_once()(request=request.model_dump())
-    logger.info("event accepted", extra={"instance_id": request.instance_id,
-                                          "status": result["status"]})
+    logger.info(
+        "event accepted", extra={"instance_id": request.instance_id, "status": result["status"]}
+    )
     return result

@@ -12,10 +12,16 @@ from careflow.observability import logger, step
 @step("payer_decision")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        return resume_on_decision(event, store=wiring.store(), engine=wiring.engine(),
-                                  now=clock.now())
+        return resume_on_decision(
+            event, store=wiring.store(), engine=wiring.engine(), now=clock.now()
+        )
     except EnvelopeError as exc:
-        parked = intake.park({"event": event}, exc.reason, store=wiring.store(),
-                             parking=wiring.parking(), now=clock.now())
+        parked = intake.park(
+            {"event": event},
+            exc.reason,
+            store=wiring.store(),
+            parking=wiring.parking(),
+            now=clock.now(),
+        )
         logger.warning("event parked", extra={"event_id": parked.event_id, "reason": exc.reason})
         return parked.model_dump()

@@ -77,9 +77,13 @@ class InMemoryStateStore:
 
     def open_tasks(self, queue: str, facility_id: str) -> list[HumanTask]:
         return sorted(
-            (t for t in self.tasks.values()
-             if t.queue == queue and t.facility_id == facility_id
-             and t.status in (TaskStatus.OPEN, TaskStatus.CLAIMED)),
+            (
+                t
+                for t in self.tasks.values()
+                if t.queue == queue
+                and t.facility_id == facility_id
+                and t.status in (TaskStatus.OPEN, TaskStatus.CLAIMED)
+            ),
             key=lambda t: t.due_at,
         )
 
@@ -87,8 +91,11 @@ class InMemoryStateStore:
         return [t for t in self.tasks.values() if t.instance_id == instance_id]
 
     def instances_for_subject(self, subject_type: str, subject_id: str) -> list[Instance]:
-        return [i for i in self.instances.values()
-                if i.subject_type == subject_type and i.subject_id == subject_id]
+        return [
+            i
+            for i in self.instances.values()
+            if i.subject_type == subject_type and i.subject_id == subject_id
+        ]
 
     def put_wait(self, key: str, token: str, instance_id: str, at: datetime) -> None:
         self.waits[key] = (token, instance_id)

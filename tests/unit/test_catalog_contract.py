@@ -57,9 +57,17 @@ def test_every_task_state_retries_and_catches(wf):
             missing.append(f"{name}: no Retry")
         # Catch may be left out only where a failure must fail the execution loudly, or where
         # the state is itself a Catch target that records a failure.
-        if not state.get("Catch") and not name.endswith("Failed") and name not in {
-            "EvaluateReadiness", "EscalateCoordinatorTask", "FinalizeCase", "PublishOutcome",
-        }:
+        if (
+            not state.get("Catch")
+            and not name.endswith("Failed")
+            and name
+            not in {
+                "EvaluateReadiness",
+                "EscalateCoordinatorTask",
+                "FinalizeCase",
+                "PublishOutcome",
+            }
+        ):
             missing.append(f"{name}: no Catch")
         for catch in state.get("Catch", []):
             if catch.get("ResultPath") is None:
@@ -90,8 +98,7 @@ def test_the_asl_uses_jsonpath_only():
     for wf in CATALOG:
         definition = json.loads(wf.definition_text())
         assert definition.get("QueryLanguage", "JSONPath") == "JSONPath"
-        assert all(s.get("QueryLanguage", "JSONPath") == "JSONPath"
-                   for _, s in states(definition))
+        assert all(s.get("QueryLanguage", "JSONPath") == "JSONPath" for _, s in states(definition))
 
 
 def test_workflow_ids_and_names_are_unique():

@@ -16,8 +16,8 @@ from careflow.domain.models import (
     Outcome,
     Participant,
     ParticipantStatus,
-    Priority,
     PriorAuthResponse,
+    Priority,
     Requisition,
     StockPosition,
     SurgicalCase,
@@ -29,10 +29,15 @@ NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 def case(**kw):
     base = dict(
-        case_id="appt-1", appointment_id="appt-1", facility_id="fac-north",
-        patient_ref="Patient/p1", scheduled_start=NOW + timedelta(days=5),
-        procedure_codes=(Code(system="cpt", code="27130"),), service_line="orthopedics",
-        supplies=HIP, tray_ids=("TRAY-1",),
+        case_id="appt-1",
+        appointment_id="appt-1",
+        facility_id="fac-north",
+        patient_ref="Patient/p1",
+        scheduled_start=NOW + timedelta(days=5),
+        procedure_codes=(Code(system="cpt", code="27130"),),
+        service_line="orthopedics",
+        supplies=HIP,
+        tray_ids=("TRAY-1",),
     )
     base.update(kw)
     return SurgicalCase(**base)
@@ -43,9 +48,16 @@ def policy(c=None):
 
 
 def position(item, on_hand, reserved=0, lead=5.0, consignment=False):
-    return StockPosition(facility_id="fac-north", item_id=item, on_hand=on_hand, reserved=reserved,
-                         par_level=2, supplier_id="sup-x", lead_time_days=lead,
-                         consignment=consignment)
+    return StockPosition(
+        facility_id="fac-north",
+        item_id=item,
+        on_hand=on_hand,
+        reserved=reserved,
+        par_level=2,
+        supplier_id="sup-x",
+        lead_time_days=lead,
+        consignment=consignment,
+    )
 
 
 def ok(dep):
@@ -68,14 +80,17 @@ class TestPolicy:
 
 
 class TestAuthorization:
-    @pytest.mark.parametrize(("decision", "status"), [
-        (AuthDecision.APPROVED, DependencyStatus.OK),
-        (AuthDecision.NOT_REQUIRED, DependencyStatus.OK),
-        (AuthDecision.PENDED, DependencyStatus.PENDING),
-        (AuthDecision.DENIED, DependencyStatus.BLOCKED),
-        (AuthDecision.MODIFIED, DependencyStatus.THREATENED),
-        (AuthDecision.PARTIAL, DependencyStatus.THREATENED),
-    ])
+    @pytest.mark.parametrize(
+        ("decision", "status"),
+        [
+            (AuthDecision.APPROVED, DependencyStatus.OK),
+            (AuthDecision.NOT_REQUIRED, DependencyStatus.OK),
+            (AuthDecision.PENDED, DependencyStatus.PENDING),
+            (AuthDecision.DENIED, DependencyStatus.BLOCKED),
+            (AuthDecision.MODIFIED, DependencyStatus.THREATENED),
+            (AuthDecision.PARTIAL, DependencyStatus.THREATENED),
+        ],
+    )
     def test_each_payer_decision_maps_to_a_dependency_status(self, decision, status):
         result = r.authorization_result(PriorAuthResponse(decision=decision, preauth_ref="PA-1"))
         assert result.status is status
@@ -90,30 +105,36 @@ class TestAuthorization:
 class TestBenefits:
     def test_inactive_coverage_blocks(self):
         assert r.benefits_result(EligibilityResponse(active=False, covered=False)).status is (
-            DependencyStatus.BLOCKED)
+            DependencyStatus.BLOCKED
+        )
 
     def test_uncovered_procedure_blocks_with_the_payer_reason(self):
-        result = r.benefits_result(EligibilityResponse(active=True, covered=False,
-                                                       reason="benefit exhausted"))
+        result = r.benefits_result(
+            EligibilityResponse(active=True, covered=False, reason="benefit exhausted")
+        )
         assert result.status is DependencyStatus.BLOCKED
         assert result.reasons == ("benefit exhausted",)
 
     def test_active_and_covered_is_ok(self):
         assert r.benefits_result(EligibilityResponse(active=True, covered=True)).status is (
-            DependencyStatus.OK)
+            DependencyStatus.OK
+        )
 
 
 class TestClinicianAndRoom:
     def parts(self, surgeon=ParticipantStatus.ACCEPTED, room=ParticipantStatus.ACCEPTED):
-        return [Participant(role="surgeon", ref="Practitioner/s", status=surgeon),
-                Participant(role="room", ref="Location/r", status=room)]
+        return [
+            Participant(role="surgeon", ref="Practitioner/s", status=surgeon),
+            Participant(role="room", ref="Location/r", status=room),
+        ]
 
     def test_all_accepted_is_ok(self):
         assert r.clinician_and_room_result(self.parts(), case(), NOW).status is DependencyStatus.OK
 
     def test_a_declined_surgeon_threatens_the_case(self):
-        result = r.clinician_and_room_result(self.parts(surgeon=ParticipantStatus.DECLINED),
-                                             case(), NOW)
+        result = r.clinician_and_room_result(
+            self.parts(surgeon=ParticipantStatus.DECLINED), case(), NOW
+        )
         assert result.status is DependencyStatus.THREATENED
 
     def test_unconfirmed_room_is_pending_far_out_and_threatened_inside_72_hours(self):
@@ -124,8 +145,9 @@ class TestClinicianAndRoom:
         assert near.status is DependencyStatus.THREATENED
 
     def test_an_appointment_without_a_room_is_threatened(self):
-        parts = [Participant(role="surgeon", ref="Practitioner/s",
-                             status=ParticipantStatus.ACCEPTED)]
+        parts = [
+            Participant(role="surgeon", ref="Practitioner/s", status=ParticipantStatus.ACCEPTED)
+        ]
         result = r.clinician_and_room_result(parts, case(), NOW)
         assert result.status is DependencyStatus.THREATENED
         assert "no room" in result.reasons[0]
@@ -152,9 +174,14 @@ class TestSupplies:
     def test_one_requisition_per_supplier_needed_by_the_hard_stop(self):
         c = case()
         p = policy(c)
-        shortages = r.find_shortages(c, [position("IMP-THA-STEM-12", 0),
-                                         position("IMP-THA-CUP-52", 0),
-                                         position("SUP-DRAPE-ORTHO", 10)])
+        shortages = r.find_shortages(
+            c,
+            [
+                position("IMP-THA-STEM-12", 0),
+                position("IMP-THA-CUP-52", 0),
+                position("SUP-DRAPE-ORTHO", 10),
+            ],
+        )
         reqs = r.requisitions_for(c, shortages, p)
         assert len(reqs) == 1
         assert {line.item_id for line in reqs[0].lines} == {"IMP-THA-STEM-12", "IMP-THA-CUP-52"}
@@ -165,10 +192,16 @@ class TestSupplies:
         c = case(supplies=HIP[:1])
         p = policy(c)
         shortages = r.find_shortages(c, [position("IMP-THA-STEM-12", 0)])
-        late = Requisition(requisition_id="R1", status="SUBMITTED",
-                           expected_delivery=p.hard_stop_at + timedelta(hours=1))
-        early = Requisition(requisition_id="R2", status="SUBMITTED",
-                            expected_delivery=p.hard_stop_at - timedelta(hours=1))
+        late = Requisition(
+            requisition_id="R1",
+            status="SUBMITTED",
+            expected_delivery=p.hard_stop_at + timedelta(hours=1),
+        )
+        early = Requisition(
+            requisition_id="R2",
+            status="SUBMITTED",
+            expected_delivery=p.hard_stop_at - timedelta(hours=1),
+        )
         assert r.supplies_result(shortages, [late], p).status is DependencyStatus.THREATENED
         assert r.supplies_result(shortages, [early], p).status is DependencyStatus.PENDING
 
@@ -177,17 +210,22 @@ class TestSterile:
     def test_missing_and_late_trays_threaten(self):
         c = case(tray_ids=("T1", "T2", "T3"))
         p = policy(c)
-        trays = [TrayStatus(tray_id="T1", status="missing"),
-                 TrayStatus(tray_id="T2", status="in_process",
-                            ready_at=p.hard_stop_at + timedelta(hours=1))]
+        trays = [
+            TrayStatus(tray_id="T1", status="missing"),
+            TrayStatus(
+                tray_id="T2", status="in_process", ready_at=p.hard_stop_at + timedelta(hours=1)
+            ),
+        ]
         result = r.sterile_result(trays, c, p)
         assert result.status is DependencyStatus.THREATENED
         assert len(result.reasons) == 3  # missing, late, unknown T3
 
     def test_ready_trays_are_ok(self):
         c = case(tray_ids=("T1",))
-        assert r.sterile_result([TrayStatus(tray_id="T1", status="ready")], c,
-                                policy(c)).status is DependencyStatus.OK
+        assert (
+            r.sterile_result([TrayStatus(tray_id="T1", status="ready")], c, policy(c)).status
+            is DependencyStatus.OK
+        )
 
 
 class TestEvaluate:
@@ -198,8 +236,10 @@ class TestEvaluate:
 
     def test_anything_blocked_blocks_without_a_coordinator_wait(self):
         results = [ok(d) for d in r.DEPENDENCIES[1:]] + [
-            DependencyResult(dependency=r.AUTHORIZATION, status=DependencyStatus.BLOCKED,
-                             reasons=("denied",))]
+            DependencyResult(
+                dependency=r.AUTHORIZATION, status=DependencyStatus.BLOCKED, reasons=("denied",)
+            )
+        ]
         ev = r.evaluate(results)
         assert ev.outcome is Outcome.BLOCKED
         assert ev.reasons == ("denied",)
@@ -207,7 +247,8 @@ class TestEvaluate:
 
     def test_threatened_supplies_put_the_buyer_then_the_director_on_the_chain(self):
         results = [ok(d) for d in r.DEPENDENCIES if d != r.SUPPLIES] + [
-            DependencyResult(dependency=r.SUPPLIES, status=DependencyStatus.THREATENED)]
+            DependencyResult(dependency=r.SUPPLIES, status=DependencyStatus.THREATENED)
+        ]
         ev = r.evaluate(results)
         assert ev.outcome is Outcome.AT_RISK
         assert ev.needs_coordinator
@@ -220,7 +261,8 @@ class TestEvaluate:
 
     def test_a_failed_check_is_at_risk_and_needs_a_person(self):
         results = [ok(d) for d in r.DEPENDENCIES if d != r.BENEFITS] + [
-            r.error_result(r.BENEFITS, "ConnectorUnavailable")]
+            r.error_result(r.BENEFITS, "ConnectorUnavailable")
+        ]
         ev = r.evaluate(results)
         assert ev.outcome is Outcome.AT_RISK
         assert "ConnectorUnavailable" in ev.reasons[-1]
@@ -235,5 +277,7 @@ class TestAfterCoordinator:
         assert ev.outcome is Outcome.AT_RISK
 
     def test_proceed_follows_the_rechecked_data(self):
-        assert r.after_coordinator("PROCEED", [ok(d) for d in r.DEPENDENCIES],
-                                   "").outcome is Outcome.READY
+        assert (
+            r.after_coordinator("PROCEED", [ok(d) for d in r.DEPENDENCIES], "").outcome
+            is Outcome.READY
+        )

@@ -15,11 +15,20 @@ NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 def opened(store, publisher, token="tok-1", decisions=("PROCEED", "CANCEL")):
     return open_task(
-        store, publisher, instance_id="i-1", workflow_id="surgical-case-readiness",
-        facility_id="fac-north", purpose="coordinator", title="Case at risk",
-        reasons=("implant short",), subject_ref="case/appt-1",
+        store,
+        publisher,
+        instance_id="i-1",
+        workflow_id="surgical-case-readiness",
+        facility_id="fac-north",
+        purpose="coordinator",
+        title="Case at risk",
+        reasons=("implant short",),
+        subject_ref="case/appt-1",
         escalation_chain=("care_coordinator", "supply_chain_buyer", "department_director"),
-        due_in_seconds=4 * 3600, token=token, allowed_decisions=decisions, now=NOW,
+        due_in_seconds=4 * 3600,
+        token=token,
+        allowed_decisions=decisions,
+        now=NOW,
     )
 
 
@@ -44,7 +53,10 @@ def test_escalation_moves_the_task_up_the_chain_and_reopening_keeps_its_id(world
     task = opened(store, pub)
     escalated = escalate_task(store, pub, task_id=task.task_id, now=NOW + timedelta(hours=4))
     assert (escalated.queue, escalated.escalation_level, escalated.task_token) == (
-        "supply_chain_buyer", 1, None)
+        "supply_chain_buyer",
+        1,
+        None,
+    )
     assert store.open_tasks("care_coordinator", "fac-north") == []
     reopened = opened(store, pub, token="tok-2")
     assert reopened.task_id == task.task_id
@@ -65,23 +77,43 @@ def test_escalation_stays_at_the_top_of_the_chain(world):
 def test_completing_resumes_the_execution_with_the_decision_and_audits_it(world):
     store, pub, engine = world
     task = opened(store, pub)
-    done = complete_task(store, engine, task_id=task.task_id, actor="user:nurse-1",
-                         decision="PROCEED", reason="loaner tray arranged", now=NOW)
+    done = complete_task(
+        store,
+        engine,
+        task_id=task.task_id,
+        actor="user:nurse-1",
+        decision="PROCEED",
+        reason="loaner tray arranged",
+        now=NOW,
+    )
     assert done.status is TaskStatus.COMPLETED
-    assert engine.successes == [("tok-1", {"task_id": task.task_id, "decision": "PROCEED",
-                                           "actor": "user:nurse-1",
-                                           "note": "loaner tray arranged"})]
+    assert engine.successes == [
+        (
+            "tok-1",
+            {
+                "task_id": task.task_id,
+                "decision": "PROCEED",
+                "actor": "user:nurse-1",
+                "note": "loaner tray arranged",
+            },
+        )
+    ]
     audit = store.audit_trail("i-1")[-1]
     assert (audit.actor, audit.action, audit.reason, audit.policy_version) == (
-        "user:nurse-1", "task_completed", "loaner tray arranged", "v1")
+        "user:nurse-1",
+        "task_completed",
+        "loaner tray arranged",
+        "v1",
+    )
 
 
 def test_a_decision_outside_the_allowed_ones_is_refused(world):
     store, pub, engine = world
     task = opened(store, pub)
     with pytest.raises(TaskError) as err:
-        complete_task(store, engine, task_id=task.task_id, actor="u", decision="MAYBE",
-                      reason="", now=NOW)
+        complete_task(
+            store, engine, task_id=task.task_id, actor="u", decision="MAYBE", reason="", now=NOW
+        )
     assert err.value.kind == "invalid"
     assert engine.successes == []
 
@@ -89,11 +121,13 @@ def test_a_decision_outside_the_allowed_ones_is_refused(world):
 def test_a_task_completes_once(world):
     store, pub, engine = world
     task = opened(store, pub)
-    complete_task(store, engine, task_id=task.task_id, actor="u", decision="PROCEED", reason="",
-                  now=NOW)
+    complete_task(
+        store, engine, task_id=task.task_id, actor="u", decision="PROCEED", reason="", now=NOW
+    )
     with pytest.raises(TaskError) as err:
-        complete_task(store, engine, task_id=task.task_id, actor="u", decision="PROCEED",
-                      reason="", now=NOW)
+        complete_task(
+            store, engine, task_id=task.task_id, actor="u", decision="PROCEED", reason="", now=NOW
+        )
     assert err.value.kind == "conflict"
     assert len(engine.successes) == 1
 
@@ -103,8 +137,15 @@ def test_a_claimed_task_belongs_to_its_claimant(world):
     task = opened(store, pub)
     claim_task(store, task_id=task.task_id, actor="user:a", now=NOW)
     with pytest.raises(TaskError, match="claimed by someone else"):
-        complete_task(store, engine, task_id=task.task_id, actor="user:b", decision="PROCEED",
-                      reason="", now=NOW)
+        complete_task(
+            store,
+            engine,
+            task_id=task.task_id,
+            actor="user:b",
+            decision="PROCEED",
+            reason="",
+            now=NOW,
+        )
     with pytest.raises(TaskError):
         claim_task(store, task_id=task.task_id, actor="user:b", now=NOW)
 
@@ -114,8 +155,9 @@ def test_completing_a_task_whose_execution_stopped_waiting_closes_it(world):
     task = opened(store, pub)
     engine.stale.add("tok-1")
     with pytest.raises(TaskError, match="stopped waiting"):
-        complete_task(store, engine, task_id=task.task_id, actor="u", decision="PROCEED",
-                      reason="", now=NOW)
+        complete_task(
+            store, engine, task_id=task.task_id, actor="u", decision="PROCEED", reason="", now=NOW
+        )
     assert store.get_task(task.task_id).status is TaskStatus.CLOSED
 
 
@@ -127,11 +169,21 @@ def test_unknown_task_is_not_found(world):
 
 
 def decided(ref="PA-1", decision="APPROVED"):
-    return {"source": "careflow.payer", "detail-type": "PriorAuth.Decided", "detail": {
-        "metadata": {"event_id": "e", "idempotency_key": "k", "facility_id": "payer",
-                     "occurred_at": NOW.isoformat(), "schema_version": "1.0",
-                     "correlation_id": "c"},
-        "data": {"preauth_ref": ref, "decision": decision, "decided_at": NOW.isoformat()}}}
+    return {
+        "source": "careflow.payer",
+        "detail-type": "PriorAuth.Decided",
+        "detail": {
+            "metadata": {
+                "event_id": "e",
+                "idempotency_key": "k",
+                "facility_id": "payer",
+                "occurred_at": NOW.isoformat(),
+                "schema_version": "1.0",
+                "correlation_id": "c",
+            },
+            "data": {"preauth_ref": ref, "decision": decision, "decided_at": NOW.isoformat()},
+        },
+    }
 
 
 def test_a_payer_decision_resumes_the_waiting_execution(world):

@@ -27,7 +27,7 @@ EVENT_BUS_NAME = "careflow"
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """A Lambda function: its logical name (ASL placeholder ``${<Name>FunctionArn}``) and handler."""
+    """A Lambda function: logical name (ASL placeholder ``${<Name>FunctionArn}``), handler."""
 
     name: str
     handler: str  # "<module>.<function>" relative to lambdas/

@@ -60,11 +60,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _shutdown)
     signal.signal(signal.SIGTERM, _shutdown)
     print(f"careflow local cloud on {cloud.endpoint}  (clock control on port {control.port})")
-    print("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
-          "AWS_DEFAULT_REGION=us-east-1")
+    print(
+        "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+        "AWS_DEFAULT_REGION=us-east-1"
+    )
     print(f"  aws --endpoint-url {cloud.endpoint} stepfunctions list-state-machines")
-    print(f"  aws --endpoint-url {cloud.endpoint} events put-events "
-          "--entries file://examples/events/appointment-booked.json")
+    print(
+        f"  aws --endpoint-url {cloud.endpoint} events put-events "
+        "--entries file://examples/events/appointment-booked.json"
+    )
     print("  Ctrl-C to stop", flush=True)
     try:
         stop.wait()
@@ -95,11 +99,17 @@ def _store_and_engine(endpoint: str) -> tuple[Any, Any]:
     from careflow.localcloud.cloud import REGION, TABLE_NAME
 
     def client(service: str) -> Any:
-        return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     return DynamoStateStore(client("dynamodb"), TABLE_NAME), StepFunctionsEngine(
-        client("stepfunctions"))
+        client("stepfunctions")
+    )
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -113,16 +123,27 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             tasks = store.open_tasks(args.queue, args.facility)
-            print(json.dumps([t.model_dump(mode="json", exclude={"task_token"}) for t in tasks],
-                             indent=2))
+            print(
+                json.dumps(
+                    [t.model_dump(mode="json", exclude={"task_token"}) for t in tasks], indent=2
+                )
+            )
         elif args.action == "claim":
             t = claim_task(store, task_id=args.task_id, actor=args.actor, now=now)
             print(json.dumps({"task_id": t.task_id, "status": t.status.value}))
         else:
-            t = complete_task(store, engine, task_id=args.task_id, actor=args.actor,
-                              decision=args.decision, reason=args.reason, now=now)
-            print(json.dumps({"task_id": t.task_id, "status": t.status.value,
-                              "decision": t.decision}))
+            t = complete_task(
+                store,
+                engine,
+                task_id=args.task_id,
+                actor=args.actor,
+                decision=args.decision,
+                reason=args.reason,
+                now=now,
+            )
+            print(
+                json.dumps({"task_id": t.task_id, "status": t.status.value, "decision": t.decision})
+            )
     except TaskError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -147,8 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run the local cloud until stopped")
     up.add_argument("--port", type=int, default=DEFAULT_PORT)
-    up.add_argument("--speed", type=float, default=1.0,
-                    help="virtual seconds per real second (e.g. 3600: an hour a second)")
+    up.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="virtual seconds per real second (e.g. 3600: an hour a second)",
+    )
     up.set_defaults(fn=cmd_up)
 
     demo = sub.add_parser("demo", help="run the surgical readiness scenarios on a local cloud")

@@ -17,11 +17,27 @@ NAMESPACE = "Careflow"
 logger = Logger(service=SERVICE, log_uncaught_exceptions=True)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
-ID_KEYS = frozenset({
-    "instance_id", "case_id", "appointment_id", "task_id", "event_id", "correlation_id",
-    "facility_id", "workflow_id", "preauth_ref", "requisition_id", "execution_name",
-    "dependency", "outcome", "decision", "status", "queue", "detail_type",
-})
+ID_KEYS = frozenset(
+    {
+        "instance_id",
+        "case_id",
+        "appointment_id",
+        "task_id",
+        "event_id",
+        "correlation_id",
+        "facility_id",
+        "workflow_id",
+        "preauth_ref",
+        "requisition_id",
+        "execution_name",
+        "dependency",
+        "outcome",
+        "decision",
+        "status",
+        "queue",
+        "detail_type",
+    }
+)
 
 
 def safe_ids(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,11 +58,14 @@ def step(name: str) -> Any:
             try:
                 result = fn(event, context)
             except Exception as exc:
-                logger.warning("step failed", extra={"step": name, "error": type(exc).__name__,
-                                                     **ids})
+                logger.warning(
+                    "step failed", extra={"step": name, "error": type(exc).__name__, **ids}
+                )
                 raise
-            logger.debug("step done", extra={"step": name, **ids,
-                                             "ms": round((time.perf_counter() - started) * 1000, 1)})
+            logger.debug(
+                "step done",
+                extra={"step": name, **ids, "ms": round((time.perf_counter() - started) * 1000, 1)},
+            )
             return result
 
         return wrapper

@@ -53,10 +53,16 @@ class EventBridgePublisher:
         self._bus = bus_name
 
     def publish(self, source: str, detail_type: str, detail: Mapping[str, Any]) -> None:
-        resp = self._events.put_events(Entries=[{
-            "EventBusName": self._bus, "Source": source, "DetailType": detail_type,
-            "Detail": json.dumps(detail, default=str),
-        }])
+        resp = self._events.put_events(
+            Entries=[
+                {
+                    "EventBusName": self._bus,
+                    "Source": source,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail, default=str),
+                }
+            ]
+        )
         if resp.get("FailedEntryCount"):
             raise RuntimeError(f"EventBridge rejected {detail_type}: {resp['Entries']}")
 

@@ -21,6 +21,7 @@ derived from it, so records and indexes cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -42,7 +43,7 @@ from careflow.domain.records import (
 M = TypeVar("M", bound=BaseModel)
 
 
-class ConcurrentUpdate(Exception):  # noqa: N818
+class ConcurrentUpdate(Exception):
     """Someone else changed the item first (optimistic lock)."""
 
 
@@ -60,8 +61,13 @@ class DynamoStateStore:
         self._table = table_name
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _put(self, keys: Mapping[str, str], record: BaseModel, condition: str | None = None,
-             values: Mapping[str, Any] | None = None) -> None:
+    def _put(
+        self,
+        keys: Mapping[str, str],
+        record: BaseModel,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
         item = {k: _s(v) for k, v in keys.items()}
         item["doc"] = _s(record.model_dump_json())
         kwargs: dict[str, Any] = {"TableName": self._table, "Item": item}
@@ -83,8 +89,9 @@ class DynamoStateStore:
         item = resp.get("Item")
         return model.model_validate_json(item["doc"]["S"]) if item else None
 
-    def _query(self, model: type[M], key_cond: str, values: Mapping[str, Any],
-               index: str | None = None) -> list[M]:
+    def _query(
+        self, model: type[M], key_cond: str, values: Mapping[str, Any], index: str | None = None
+    ) -> list[M]:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": key_cond,
@@ -106,7 +113,8 @@ class DynamoStateStore:
     @staticmethod
     def _instance_keys(i: Instance) -> dict[str, str]:
         return {
-            "PK": f"INST#{i.instance_id}", "SK": "META",
+            "PK": f"INST#{i.instance_id}",
+            "SK": "META",
             "GSI1PK": f"SUBJ#{i.subject_type}#{i.subject_id}",
             "GSI1SK": f"{i.workflow_id}#{_iso(i.started_at)}",
             "GSI3PK": f"WFST#{i.workflow_id}#{i.status.value}",
@@ -115,53 +123,74 @@ class DynamoStateStore:
         }
 
     def put_instance(self, instance: Instance) -> None:
-        try:
-            self._put(self._instance_keys(instance), instance,
-                      condition="attribute_not_exists(PK)")
-        except ConcurrentUpdate:
-            pass  # already registered: a retried step is not a new instance
+        # Already registered: a retried step is not a new instance.
+        with contextlib.suppress(ConcurrentUpdate):
+            self._put(self._instance_keys(instance), instance, condition="attribute_not_exists(PK)")
 
     def get_instance(self, instance_id: str) -> Instance | None:
         return self._get(f"INST#{instance_id}", "META", Instance)
 
     def update_instance(self, instance: Instance) -> Instance:
         new = instance.model_copy(update={"version": instance.version + 1})
-        self._put(self._instance_keys(new), new, condition="version = :v",
-                  values={":v": _s(str(instance.version))})
+        self._put(
+            self._instance_keys(new),
+            new,
+            condition="version = :v",
+            values={":v": _s(str(instance.version))},
+        )
         return new
 
     def instances_for_subject(self, subject_type: str, subject_id: str) -> list[Instance]:
-        return self._query(Instance, "GSI1PK = :p", {":p": _s(f"SUBJ#{subject_type}#{subject_id}")},
-                           index="GSI1")
+        return self._query(
+            Instance, "GSI1PK = :p", {":p": _s(f"SUBJ#{subject_type}#{subject_id}")}, index="GSI1"
+        )
 
     def instances_by_status(self, workflow_id: str, status: str) -> list[Instance]:
-        return self._query(Instance, "GSI3PK = :p", {":p": _s(f"WFST#{workflow_id}#{status}")},
-                           index="GSI3")
+        return self._query(
+            Instance, "GSI3PK = :p", {":p": _s(f"WFST#{workflow_id}#{status}")}, index="GSI3"
+        )
 
     # -- milestones and audit ---------------------------------------------------------------
     def record_milestone(self, milestone: Milestone) -> None:
-        self._put({"PK": f"INST#{milestone.instance_id}",
-                   "SK": f"MS#{_iso(milestone.at)}#{milestone.name}#{uuid.uuid4().hex[:6]}"},
-                  milestone)
+        self._put(
+            {
+                "PK": f"INST#{milestone.instance_id}",
+                "SK": f"MS#{_iso(milestone.at)}#{milestone.name}#{uuid.uuid4().hex[:6]}",
+            },
+            milestone,
+        )
 
     def milestones(self, instance_id: str) -> list[Milestone]:
-        return self._query(Milestone, "PK = :p AND begins_with(SK, :s)",
-                           {":p": _s(f"INST#{instance_id}"), ":s": _s("MS#")})
+        return self._query(
+            Milestone,
+            "PK = :p AND begins_with(SK, :s)",
+            {":p": _s(f"INST#{instance_id}"), ":s": _s("MS#")},
+        )
 
     def record_audit(self, entry: AuditEntry) -> None:
-        self._put({"PK": f"INST#{entry.instance_id}",
-                   "SK": f"AUDIT#{_iso(entry.at)}#{uuid.uuid4().hex[:8]}"}, entry)
+        self._put(
+            {
+                "PK": f"INST#{entry.instance_id}",
+                "SK": f"AUDIT#{_iso(entry.at)}#{uuid.uuid4().hex[:8]}",
+            },
+            entry,
+        )
 
     def audit_trail(self, instance_id: str) -> list[AuditEntry]:
-        return self._query(AuditEntry, "PK = :p AND begins_with(SK, :s)",
-                           {":p": _s(f"INST#{instance_id}"), ":s": _s("AUDIT#")})
+        return self._query(
+            AuditEntry,
+            "PK = :p AND begins_with(SK, :s)",
+            {":p": _s(f"INST#{instance_id}"), ":s": _s("AUDIT#")},
+        )
 
     # -- human tasks ------------------------------------------------------------------------
     @staticmethod
     def _task_keys(t: HumanTask) -> dict[str, str]:
         keys = {
-            "PK": f"TASK#{t.task_id}", "SK": "META",
-            "GSI1PK": f"ITASK#{t.instance_id}", "GSI1SK": _iso(t.created_at),
+            "PK": f"TASK#{t.task_id}",
+            "SK": "META",
+            "GSI1PK": f"ITASK#{t.instance_id}",
+            "GSI1SK": _iso(t.created_at),
             "version": str(t.version),
         }
         if t.status in (TaskStatus.OPEN, TaskStatus.CLAIMED):
@@ -177,29 +206,41 @@ class DynamoStateStore:
 
     def update_task(self, task: HumanTask) -> HumanTask:
         new = task.model_copy(update={"version": task.version + 1})
-        self._put(self._task_keys(new), new, condition="version = :v",
-                  values={":v": _s(str(task.version))})
+        self._put(
+            self._task_keys(new),
+            new,
+            condition="version = :v",
+            values={":v": _s(str(task.version))},
+        )
         return new
 
     def open_tasks(self, queue: str, facility_id: str) -> list[HumanTask]:
-        return self._query(HumanTask, "GSI2PK = :p", {":p": _s(f"OPEN#{queue}#{facility_id}")},
-                           index="GSI2")
+        return self._query(
+            HumanTask, "GSI2PK = :p", {":p": _s(f"OPEN#{queue}#{facility_id}")}, index="GSI2"
+        )
 
     def tasks_for_instance(self, instance_id: str) -> list[HumanTask]:
-        return self._query(HumanTask, "GSI1PK = :p", {":p": _s(f"ITASK#{instance_id}")},
-                           index="GSI1")
+        return self._query(
+            HumanTask, "GSI1PK = :p", {":p": _s(f"ITASK#{instance_id}")}, index="GSI1"
+        )
 
     # -- waits on outside parties -----------------------------------------------------------
     def put_wait(self, key: str, token: str, instance_id: str, at: datetime) -> None:
-        self._db.put_item(TableName=self._table, Item={
-            "PK": _s(f"WAIT#{key}"), "SK": _s("TOKEN"),
-            "doc": _s(json.dumps({"token": token, "instance_id": instance_id, "at": _iso(at)})),
-        })
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "PK": _s(f"WAIT#{key}"),
+                "SK": _s("TOKEN"),
+                "doc": _s(json.dumps({"token": token, "instance_id": instance_id, "at": _iso(at)})),
+            },
+        )
 
     def _take(self, key: str, sk: str) -> dict[str, Any] | None:
-        resp = self._db.delete_item(TableName=self._table,
-                                    Key={"PK": _s(f"WAIT#{key}"), "SK": _s(sk)},
-                                    ReturnValues="ALL_OLD")
+        resp = self._db.delete_item(
+            TableName=self._table,
+            Key={"PK": _s(f"WAIT#{key}"), "SK": _s(sk)},
+            ReturnValues="ALL_OLD",
+        )
         item = resp.get("Attributes")
         return json.loads(item["doc"]["S"]) if item else None
 
@@ -208,10 +249,14 @@ class DynamoStateStore:
         return (doc["token"], doc["instance_id"]) if doc else None
 
     def put_early_answer(self, key: str, answer: Mapping[str, Any], at: datetime) -> None:
-        self._db.put_item(TableName=self._table, Item={
-            "PK": _s(f"WAIT#{key}"), "SK": _s("ANSWER"),
-            "doc": _s(json.dumps({"answer": dict(answer), "at": _iso(at)})),
-        })
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "PK": _s(f"WAIT#{key}"),
+                "SK": _s("ANSWER"),
+                "doc": _s(json.dumps({"answer": dict(answer), "at": _iso(at)})),
+            },
+        )
 
     def take_early_answer(self, key: str) -> dict[str, Any] | None:
         doc = self._take(key, "ANSWER")
@@ -219,8 +264,15 @@ class DynamoStateStore:
 
     # -- parked events ----------------------------------------------------------------------
     def park_event(self, parked: ParkedEvent) -> None:
-        self._put({"PK": f"PARKED#{parked.event_id}", "SK": "META", "GSI3PK": "PARKED",
-                   "GSI3SK": f"{_iso(parked.parked_at)}#{parked.event_id}"}, parked)
+        self._put(
+            {
+                "PK": f"PARKED#{parked.event_id}",
+                "SK": "META",
+                "GSI3PK": "PARKED",
+                "GSI3SK": f"{_iso(parked.parked_at)}#{parked.event_id}",
+            },
+            parked,
+        )
 
     def parked_events(self) -> Sequence[ParkedEvent]:
         return self._query(ParkedEvent, "GSI3PK = :p", {":p": _s("PARKED")}, index="GSI3")

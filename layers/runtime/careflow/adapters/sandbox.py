@@ -21,10 +21,10 @@ from careflow.domain.models import (
     EligibilityResponse,
     Participant,
     ParticipantStatus,
-    Priority,
     PriorAuthItem,
     PriorAuthRequest,
     PriorAuthResponse,
+    Priority,
     Requisition,
     RequisitionRequest,
     StockPosition,
@@ -60,20 +60,34 @@ ITEMS: dict[str, tuple[str, str, float, bool]] = {
     "SUP-CEMENT-40": ("Bone cement, 40 g", "sup-orthoco", 2, False),
 }
 
+# Instrument trays sterile processing knows (any other tray is reported missing).
+TRAYS = frozenset({"TRAY-KNEE-01", "TRAY-HIP-01", "TRAY-SPINE-02", "TRAY-SCOPE-01"})
+
 # facility -> item -> (on hand, reserved for other cases, par level)
 STOCK: dict[str, dict[str, tuple[int, int, int]]] = {
     "fac-north": {
-        "IMP-TKA-FEM-5": (4, 1, 3), "IMP-TKA-TIB-4": (4, 1, 3), "IMP-THA-STEM-12": (3, 0, 2),
-        "IMP-THA-CUP-52": (3, 0, 2), "IMP-SPN-SCR-6545": (0, 0, 0), "IMP-SPN-ROD-120": (0, 0, 0),
-        "SUP-DRAPE-ORTHO": (40, 6, 30), "SUP-CEMENT-40": (25, 4, 20),
+        "IMP-TKA-FEM-5": (4, 1, 3),
+        "IMP-TKA-TIB-4": (4, 1, 3),
+        "IMP-THA-STEM-12": (3, 0, 2),
+        "IMP-THA-CUP-52": (3, 0, 2),
+        "IMP-SPN-SCR-6545": (0, 0, 0),
+        "IMP-SPN-ROD-120": (0, 0, 0),
+        "SUP-DRAPE-ORTHO": (40, 6, 30),
+        "SUP-CEMENT-40": (25, 4, 20),
     },
     "fac-south": {
-        "IMP-TKA-FEM-5": (2, 0, 2), "IMP-TKA-TIB-4": (2, 0, 2), "IMP-THA-STEM-12": (1, 1, 2),
-        "IMP-THA-CUP-52": (2, 0, 2), "SUP-DRAPE-ORTHO": (20, 2, 15), "SUP-CEMENT-40": (10, 0, 8),
+        "IMP-TKA-FEM-5": (2, 0, 2),
+        "IMP-TKA-TIB-4": (2, 0, 2),
+        "IMP-THA-STEM-12": (1, 1, 2),
+        "IMP-THA-CUP-52": (2, 0, 2),
+        "SUP-DRAPE-ORTHO": (20, 2, 15),
+        "SUP-CEMENT-40": (10, 0, 8),
     },
     "fac-asc": {
-        "IMP-TKA-FEM-5": (1, 0, 1), "IMP-TKA-TIB-4": (1, 0, 1),
-        "SUP-DRAPE-ORTHO": (12, 0, 10), "SUP-CEMENT-40": (6, 0, 5),
+        "IMP-TKA-FEM-5": (1, 0, 1),
+        "IMP-TKA-TIB-4": (1, 0, 1),
+        "SUP-DRAPE-ORTHO": (12, 0, 10),
+        "SUP-CEMENT-40": (6, 0, 5),
     },
 }
 
@@ -106,33 +120,82 @@ def _cpt(code: str, display: str) -> Code:
 
 
 def _need(item: str, qty: int) -> SupplyNeed:
-    return SupplyNeed(item_id=item, quantity=qty, implant=item.startswith("IMP-"),
-                      description=ITEMS[item][0])
+    return SupplyNeed(
+        item_id=item, quantity=qty, implant=item.startswith("IMP-"), description=ITEMS[item][0]
+    )
 
 
-KNEE = (_need("IMP-TKA-FEM-5", 1), _need("IMP-TKA-TIB-4", 1), _need("SUP-DRAPE-ORTHO", 1),
-        _need("SUP-CEMENT-40", 2))
+KNEE = (
+    _need("IMP-TKA-FEM-5", 1),
+    _need("IMP-TKA-TIB-4", 1),
+    _need("SUP-DRAPE-ORTHO", 1),
+    _need("SUP-CEMENT-40", 2),
+)
 HIP = (_need("IMP-THA-STEM-12", 1), _need("IMP-THA-CUP-52", 1), _need("SUP-DRAPE-ORTHO", 1))
 SPINE = (_need("IMP-SPN-SCR-6545", 4), _need("IMP-SPN-ROD-120", 2), _need("SUP-DRAPE-ORTHO", 1))
 
 DEMO_CASES: tuple[CaseSeed, ...] = (
-    CaseSeed("appt-1001", "fac-north", _cpt("27447", "Total knee arthroplasty"), "orthopedics",
-             timedelta(days=10), PayerRule(AuthDecision.APPROVED), KNEE, ("TRAY-KNEE-01",),
-             "Practitioner/dr-okafor", "Location/or-north-3"),
-    CaseSeed("appt-1002", "fac-north", _cpt("22630", "Lumbar interbody fusion"), "spine",
-             timedelta(days=12),
-             PayerRule(AuthDecision.PENDED, timedelta(days=2), AuthDecision.APPROVED), SPINE,
-             ("TRAY-SPINE-02",), "Practitioner/dr-lindqvist", "Location/or-north-5"),
-    CaseSeed("appt-1003", "fac-south", _cpt("27130", "Total hip arthroplasty"), "orthopedics",
-             timedelta(days=5), PayerRule(AuthDecision.APPROVED), HIP, ("TRAY-HIP-01",),
-             "Practitioner/dr-castellanos", "Location/or-south-1"),
-    CaseSeed("appt-1004", "fac-asc", _cpt("29881", "Knee arthroscopy with meniscectomy"),
-             "orthopedics", timedelta(days=9), PayerRule(AuthDecision.DENIED), (),
-             ("TRAY-SCOPE-01",), "Practitioner/dr-okafor", "Location/or-asc-2"),
-    CaseSeed("appt-1005", "fac-north", _cpt("63047", "Lumbar laminectomy, decompression"),
-             "spine", timedelta(days=6), PayerRule(AuthDecision.PENDED), SPINE,
-             ("TRAY-SPINE-02",), "Practitioner/dr-lindqvist", "Location/or-north-5",
-             priority=Priority.EXPEDITED),
+    CaseSeed(
+        "appt-1001",
+        "fac-north",
+        _cpt("27447", "Total knee arthroplasty"),
+        "orthopedics",
+        timedelta(days=10),
+        PayerRule(AuthDecision.APPROVED),
+        KNEE,
+        ("TRAY-KNEE-01",),
+        "Practitioner/dr-okafor",
+        "Location/or-north-3",
+    ),
+    CaseSeed(
+        "appt-1002",
+        "fac-north",
+        _cpt("22630", "Lumbar interbody fusion"),
+        "spine",
+        timedelta(days=12),
+        PayerRule(AuthDecision.PENDED, timedelta(days=2), AuthDecision.APPROVED),
+        SPINE,
+        ("TRAY-SPINE-02",),
+        "Practitioner/dr-lindqvist",
+        "Location/or-north-5",
+    ),
+    CaseSeed(
+        "appt-1003",
+        "fac-south",
+        _cpt("27130", "Total hip arthroplasty"),
+        "orthopedics",
+        timedelta(days=5),
+        PayerRule(AuthDecision.APPROVED),
+        HIP,
+        ("TRAY-HIP-01",),
+        "Practitioner/dr-castellanos",
+        "Location/or-south-1",
+    ),
+    CaseSeed(
+        "appt-1004",
+        "fac-asc",
+        _cpt("29881", "Knee arthroscopy with meniscectomy"),
+        "orthopedics",
+        timedelta(days=9),
+        PayerRule(AuthDecision.DENIED),
+        (),
+        ("TRAY-SCOPE-01",),
+        "Practitioner/dr-okafor",
+        "Location/or-asc-2",
+    ),
+    CaseSeed(
+        "appt-1005",
+        "fac-north",
+        _cpt("63047", "Lumbar laminectomy, decompression"),
+        "spine",
+        timedelta(days=6),
+        PayerRule(AuthDecision.PENDED),
+        SPINE,
+        ("TRAY-SPINE-02",),
+        "Practitioner/dr-lindqvist",
+        "Location/or-north-5",
+        priority=Priority.EXPEDITED,
+    ),
 )
 
 
@@ -175,9 +238,9 @@ class Sandbox:
     @classmethod
     def seeded(cls, now: datetime, cases: Sequence[CaseSeed] = DEMO_CASES) -> Sandbox:
         sb = cls(seeded_at=now)
-        sb.stock = {fac: {item: list(v) for item, v in items.items()}
-                    for fac, items in STOCK.items()}
-        sb.faults = {p: Faults() for p in ("ehr", "payer", "erp", "sterile")}
+        sb.stock = {
+            fac: {item: list(v) for item, v in items.items()} for fac, items in STOCK.items()
+        }
         for seed in cases:
             sb.add_case(seed, now)
         return sb
@@ -206,15 +269,31 @@ class Sandbox:
             self.payer_rules[case.case_id] = seed.payer_rule
             self.participants[case.appointment_id] = [
                 Participant(role="surgeon", ref=seed.surgeon, status=seed.participants_status),
-                Participant(role="anesthesia", ref="Practitioner/dr-nakamura",
-                            status=ParticipantStatus.ACCEPTED),
+                Participant(
+                    role="anesthesia",
+                    ref="Practitioner/dr-nakamura",
+                    status=ParticipantStatus.ACCEPTED,
+                ),
                 Participant(role="room", ref=seed.room, status=ParticipantStatus.ACCEPTED),
             ]
         return case
 
+    def fault(self, target: str) -> Faults:
+        """The switch for a port (``erp``) or one of its operations (``erp.stock_positions``)."""
+        return self.faults.setdefault(target, Faults())
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def _fault(self, port: str, op: str) -> None:
+        for key in (port, f"{port}.{op}"):
+            switch = self.faults.get(key)
+            if switch is not None:
+                switch.check(key)
+
     # -- EHR (FHIR Appointment and its participants) ------------------------------------------
     def get_surgical_case(self, appointment_id: str) -> SurgicalCase:
-        self.faults["ehr"].check("ehr")
+        self._fault("ehr", "get_surgical_case")
         with self.lock:
             case = self.cases.get(appointment_id)
         if case is None:
@@ -222,21 +301,25 @@ class Sandbox:
         return case
 
     def appointment_participants(self, appointment_id: str) -> Sequence[Participant]:
-        self.faults["ehr"].check("ehr")
+        self._fault("ehr", "appointment_participants")
         with self.lock:
             return tuple(self.participants.get(appointment_id, ()))
 
     # -- payer (Da Vinci PAS and CoverageEligibility) -------------------------------------------
     def submit_prior_auth(self, request: PriorAuthRequest) -> PriorAuthResponse:
-        self.faults["payer"].check("payer")
+        self._fault("payer", "submit_prior_auth")
         from careflow import clock
 
         with self.lock:
             rule = self.payer_rules.get(request.case_id, PayerRule(AuthDecision.APPROVED))
             ref = f"PA-{request.case_id}"
             items = tuple(
-                PriorAuthItem(sequence=i + 1, code=c.code, decision=rule.decision,
-                              review_action=REVIEW_ACTION.get(rule.decision))
+                PriorAuthItem(
+                    sequence=i + 1,
+                    code=c.code,
+                    decision=rule.decision,
+                    review_action=REVIEW_ACTION.get(rule.decision),
+                )
                 for i, c in enumerate(request.procedure_codes)
             )
             if rule.decision is AuthDecision.PENDED and ref not in self.pends:
@@ -245,14 +328,15 @@ class Sandbox:
             return PriorAuthResponse(decision=rule.decision, preauth_ref=ref, items=items)
 
     def inquire(self, preauth_ref: str) -> PriorAuthResponse:
-        self.faults["payer"].check("payer")
+        self._fault("payer", "inquire")
         with self.lock:
             if preauth_ref in self.decided:
                 return self.decided[preauth_ref]
             if preauth_ref in self.pends:
                 p = self.pends[preauth_ref]
-                return PriorAuthResponse(decision=AuthDecision.PENDED, preauth_ref=preauth_ref,
-                                         items=p.items)
+                return PriorAuthResponse(
+                    decision=AuthDecision.PENDED, preauth_ref=preauth_ref, items=p.items
+                )
         raise ConnectorError(f"no authorization {preauth_ref}")
 
     def due_decisions(self, now: datetime) -> list[PriorAuthResponse]:
@@ -261,9 +345,15 @@ class Sandbox:
         with self.lock:
             for ref, pend in list(self.pends.items()):
                 if pend.due_at is not None and pend.final is not None and pend.due_at <= now:
-                    items = tuple(i.model_copy(update={"decision": pend.final,
-                                                       "review_action": REVIEW_ACTION[pend.final]})
-                                  for i in pend.items)
+                    items = tuple(
+                        i.model_copy(
+                            update={
+                                "decision": pend.final,
+                                "review_action": REVIEW_ACTION[pend.final],
+                            }
+                        )
+                        for i in pend.items
+                    )
                     decision = PriorAuthResponse(decision=pend.final, preauth_ref=ref, items=items)
                     self.decided[ref] = decision
                     del self.pends[ref]
@@ -271,14 +361,14 @@ class Sandbox:
         return out
 
     def check_eligibility(self, request: EligibilityRequest) -> EligibilityResponse:
-        self.faults["payer"].check("payer")
+        self._fault("payer", "check_eligibility")
         if request.coverage_ref is None:
             return EligibilityResponse(active=False, covered=False, reason="no coverage on file")
         return EligibilityResponse(active=True, covered=True, auth_required=True)
 
     # -- ERP (items, on hand, requisitions) -----------------------------------------------------
     def stock_positions(self, facility_id: str, item_ids: Sequence[str]) -> Sequence[StockPosition]:
-        self.faults["erp"].check("erp")
+        self._fault("erp", "stock_positions")
         out = []
         with self.lock:
             fac = self.stock.get(facility_id, {})
@@ -286,19 +376,37 @@ class Sandbox:
                 if item not in ITEMS or item not in fac:
                     if item in ITEMS:
                         _, supplier, lead, consignment = ITEMS[item]
-                        out.append(StockPosition(facility_id=facility_id, item_id=item, on_hand=0,
-                                                 reserved=0, par_level=0, supplier_id=supplier,
-                                                 lead_time_days=lead, consignment=consignment))
+                        out.append(
+                            StockPosition(
+                                facility_id=facility_id,
+                                item_id=item,
+                                on_hand=0,
+                                reserved=0,
+                                par_level=0,
+                                supplier_id=supplier,
+                                lead_time_days=lead,
+                                consignment=consignment,
+                            )
+                        )
                     continue
                 on_hand, reserved, par = fac[item]
                 _, supplier, lead, consignment = ITEMS[item]
-                out.append(StockPosition(facility_id=facility_id, item_id=item, on_hand=on_hand,
-                                         reserved=reserved, par_level=par, supplier_id=supplier,
-                                         lead_time_days=lead, consignment=consignment))
+                out.append(
+                    StockPosition(
+                        facility_id=facility_id,
+                        item_id=item,
+                        on_hand=on_hand,
+                        reserved=reserved,
+                        par_level=par,
+                        supplier_id=supplier,
+                        lead_time_days=lead,
+                        consignment=consignment,
+                    )
+                )
         return out
 
     def create_requisition(self, request: RequisitionRequest) -> Requisition:
-        self.faults["erp"].check("erp")
+        self._fault("erp", "create_requisition")
         from careflow import clock
 
         with self.lock:
@@ -314,8 +422,9 @@ class Sandbox:
             self.requisitions[request.reference] = req
             return req
 
-    def transfer_stock(self, item_id: str, quantity: int, from_facility: str,
-                       to_facility: str) -> None:
+    def transfer_stock(
+        self, item_id: str, quantity: int, from_facility: str, to_facility: str
+    ) -> None:
         """An inter-facility transfer, as a buyer would arrange it."""
         with self.lock:
             src = self.stock[from_facility][item_id]
@@ -327,8 +436,10 @@ class Sandbox:
 
     # -- sterile processing ---------------------------------------------------------------------
     def tray_status(self, facility_id: str, tray_ids: Sequence[str]) -> Sequence[TrayStatus]:
-        self.faults["sterile"].check("sterile")
-        return tuple(TrayStatus(tray_id=t, status="ready") for t in tray_ids)
+        self._fault("sterile", "tray_status")
+        return tuple(
+            TrayStatus(tray_id=t, status="ready" if t in TRAYS else "missing") for t in tray_ids
+        )
 
 
 _SANDBOX: Sandbox | None = None

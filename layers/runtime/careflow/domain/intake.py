@@ -33,7 +33,7 @@ class Parked(BaseModel):
 
 
 def instance_id_for(workflow_id: str, idempotency_key: str) -> str:
-    """Deterministic, so the execution name itself de-duplicates (Step Functions names are unique)."""
+    """Deterministic, so the execution name de-duplicates (execution names are unique)."""
     prefix = "".join(part[0] for part in workflow_id.split("-"))
     digest = hashlib.sha256(f"{workflow_id}|{idempotency_key}".encode()).hexdigest()[:24]
     return f"{prefix}-{digest}"
@@ -78,9 +78,13 @@ def accept(
         "sla": dict(slas[workflow_id]),
         **INPUT_BUILDERS[workflow_id](event),
     }
-    return StartRequest(workflow_id=workflow_id, state_machine_arn=state_machine_arns[workflow_id],
-                        instance_id=instance_id, idempotency_key=meta.idempotency_key,
-                        input=payload)
+    return StartRequest(
+        workflow_id=workflow_id,
+        state_machine_arn=state_machine_arns[workflow_id],
+        instance_id=instance_id,
+        idempotency_key=meta.idempotency_key,
+        input=payload,
+    )
 
 
 def start(request: StartRequest, *, engine: WorkflowEngine) -> dict[str, Any]:
@@ -99,18 +103,26 @@ def park(
     parking: ParkingLot,
     now: datetime,
 ) -> Parked:
-    """Keeps the whole event in the (encrypted) parking queue and an identifier record in the table."""
+    """Keeps the whole event in the (encrypted) parking queue, its identifiers in the table."""
     event = target_input.get("event") if isinstance(target_input.get("event"), dict) else {}
     assert isinstance(event, dict)
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
     meta = detail.get("metadata") if isinstance(detail, dict) else None
     meta = meta if isinstance(meta, dict) else {}
-    event_id = str(meta.get("event_id") or event.get("id") or hashlib.sha256(
-        repr(sorted(target_input.items())).encode()).hexdigest()[:16])
+    event_id = str(
+        meta.get("event_id")
+        or event.get("id")
+        or hashlib.sha256(repr(sorted(target_input.items())).encode()).hexdigest()[:16]
+    )
     parking.park(target_input, reason)
-    store.park_event(ParkedEvent(
-        event_id=event_id[:128], detail_type=str(event.get("detail-type", ""))[:128],
-        source=str(event.get("source", ""))[:128], reason=reason, parked_at=now,
-        facility_id=str(meta["facility_id"])[:64] if meta.get("facility_id") else None,
-    ))
+    store.park_event(
+        ParkedEvent(
+            event_id=event_id[:128],
+            detail_type=str(event.get("detail-type", ""))[:128],
+            source=str(event.get("source", ""))[:128],
+            reason=reason,
+            parked_at=now,
+            facility_id=str(meta["facility_id"])[:64] if meta.get("facility_id") else None,
+        )
+    )
     return Parked(reason=reason, event_id=event_id)

@@ -11,24 +11,34 @@ from careflow.events.envelope import EnvelopeError, PriorAuthDecided, parse_even
 from careflow.ports import StaleTaskToken, StateStore, WorkflowEngine
 
 
-def resume_on_decision(event: Mapping[str, Any], *, store: StateStore, engine: WorkflowEngine,
-                       now: datetime) -> dict[str, Any]:
+def resume_on_decision(
+    event: Mapping[str, Any], *, store: StateStore, engine: WorkflowEngine, now: datetime
+) -> dict[str, Any]:
     parsed = parse_event(dict(event))
     data = parsed.data
     if not isinstance(data, PriorAuthDecided):
         raise EnvelopeError(f"detail-type: expected PriorAuth.Decided, got {parsed.detail_type}")
-    answer = {"decision": data.decision, "preauth_ref": data.preauth_ref,
-              "decided_at": data.decided_at.isoformat()}
+    answer = {
+        "decision": data.decision,
+        "preauth_ref": data.preauth_ref,
+        "decided_at": data.decided_at.isoformat(),
+    }
     waiting = store.take_wait(data.preauth_ref)
     if waiting is None:
         # The decision overtook the workflow (or the workflow already gave up): keep it.
         store.put_early_answer(data.preauth_ref, answer, now)
         return {"status": "kept", "preauth_ref": data.preauth_ref}
     token, instance_id = waiting
-    store.record_audit(AuditEntry(
-        instance_id=instance_id, at=now, actor=f"payer:{parsed.source}", action="payer_decided",
-        reason=data.decision, detail={"preauth_ref": data.preauth_ref},
-    ))
+    store.record_audit(
+        AuditEntry(
+            instance_id=instance_id,
+            at=now,
+            actor=f"payer:{parsed.source}",
+            action="payer_decided",
+            reason=data.decision,
+            detail={"preauth_ref": data.preauth_ref},
+        )
+    )
     try:
         engine.send_task_success(token, answer)
     except StaleTaskToken:

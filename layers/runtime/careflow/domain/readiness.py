@@ -20,8 +20,8 @@ from careflow.domain.models import (
     Outcome,
     Participant,
     ParticipantStatus,
-    Priority,
     PriorAuthResponse,
+    Priority,
     Requisition,
     RequisitionLine,
     RequisitionRequest,
@@ -131,7 +131,8 @@ def pend_expired_result(preauth_ref: str | None, deadline_hours: float) -> Depen
 
 def benefits_result(response: EligibilityResponse) -> DependencyResult:
     if not response.active:
-        return _result(BENEFITS, DependencyStatus.BLOCKED, "coverage is not active")
+        detail = f": {response.reason}" if response.reason else ""
+        return _result(BENEFITS, DependencyStatus.BLOCKED, f"coverage is not active{detail}")
     if not response.covered:
         return _result(
             BENEFITS,
@@ -281,7 +282,9 @@ def sterile_result(
         elif t.status != "ready" and (t.ready_at is None or t.ready_at > policy.hard_stop_at):
             reasons.append(f"tray {t.tray_id} will not be processed before the hard stop")
     known = {t.tray_id for t in trays}
-    reasons.extend(f"tray {tid} unknown to sterile processing" for tid in case.tray_ids if tid not in known)
+    reasons.extend(
+        f"tray {tid} unknown to sterile processing" for tid in case.tray_ids if tid not in known
+    )
     if reasons:
         return _result(STERILE_PROCESSING, DependencyStatus.THREATENED, *reasons)
     return _result(STERILE_PROCESSING, DependencyStatus.OK)
@@ -338,7 +341,9 @@ def evaluate(results: Sequence[DependencyResult]) -> Evaluation:
     return Evaluation(outcome=Outcome.READY, reasons=reasons, needs_coordinator=False)
 
 
-def after_coordinator(decision: str, rechecked: Sequence[DependencyResult], note: str) -> Evaluation:
+def after_coordinator(
+    decision: str, rechecked: Sequence[DependencyResult], note: str
+) -> Evaluation:
     """The outcome once the coordinator has decided, from the re-checked dependencies."""
     if decision == "CANCEL":
         return Evaluation(
@@ -349,8 +354,12 @@ def after_coordinator(decision: str, rechecked: Sequence[DependencyResult], note
     evaluation = evaluate(rechecked)
     if decision == "RESCHEDULE":
         return Evaluation(
-            outcome=Outcome.AT_RISK if evaluation.outcome is not Outcome.BLOCKED else Outcome.BLOCKED,
+            outcome=Outcome.AT_RISK
+            if evaluation.outcome is not Outcome.BLOCKED
+            else Outcome.BLOCKED,
             reasons=(*evaluation.reasons, f"coordinator asked to reschedule: {note}".rstrip(": ")),
             needs_coordinator=False,
         )
-    return Evaluation(outcome=evaluation.outcome, reasons=evaluation.reasons, needs_coordinator=False)
+    return Evaluation(
+        outcome=evaluation.outcome, reasons=evaluation.reasons, needs_coordinator=False
+    )

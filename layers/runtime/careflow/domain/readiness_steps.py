@@ -38,8 +38,14 @@ from careflow.ports import (
 WORKFLOW_ID = "surgical-case-readiness"
 
 
-def _milestone(store: StateStore, instance_id: str, name: str, now: datetime,
-               status: str = "DONE", detail: str = "") -> None:
+def _milestone(
+    store: StateStore,
+    instance_id: str,
+    name: str,
+    now: datetime,
+    status: str = "DONE",
+    detail: str = "",
+) -> None:
     store.record_milestone(
         Milestone(instance_id=instance_id, name=name, at=now, status=status, detail=detail)
     )
@@ -49,19 +55,33 @@ def _dump(result: DependencyResult) -> dict[str, Any]:
     return result.model_dump(mode="json")
 
 
-def register_case(event: Mapping[str, Any], *, store: StateStore, ehr: EhrPort,
-                  now: datetime) -> dict[str, Any]:
+def register_case(
+    event: Mapping[str, Any], *, store: StateStore, ehr: EhrPort, now: datetime
+) -> dict[str, Any]:
     """Fetches the case from the EHR, records the instance, resolves the case's timers."""
     case = ehr.get_surgical_case(event["case_id"])
     policy = r.case_policy(case, event["sla"])
-    store.put_instance(Instance(
-        instance_id=event["instance_id"], workflow_id=WORKFLOW_ID, subject_type="case",
-        subject_id=case.case_id, facility_id=case.facility_id, status=InstanceStatus.RUNNING,
-        started_at=now, updated_at=now, correlation_id=event["correlation_id"],
-        execution_name=event["instance_id"],
-    ))
-    _milestone(store, event["instance_id"], "readiness_started", now,
-               detail=f"case {case.case_id} on {case.scheduled_start.isoformat()}")
+    store.put_instance(
+        Instance(
+            instance_id=event["instance_id"],
+            workflow_id=WORKFLOW_ID,
+            subject_type="case",
+            subject_id=case.case_id,
+            facility_id=case.facility_id,
+            status=InstanceStatus.RUNNING,
+            started_at=now,
+            updated_at=now,
+            correlation_id=event["correlation_id"],
+            execution_name=event["instance_id"],
+        )
+    )
+    _milestone(
+        store,
+        event["instance_id"],
+        "readiness_started",
+        now,
+        detail=f"case {case.case_id} on {case.scheduled_start.isoformat()}",
+    )
     return {
         "workflow_id": event.get("workflow_id", WORKFLOW_ID),
         "instance_id": event["instance_id"],
@@ -75,31 +95,59 @@ def _case(payload: Mapping[str, Any]) -> SurgicalCase:
     return SurgicalCase.model_validate(payload["case"])
 
 
-def submit_prior_auth(event: Mapping[str, Any], *, store: StateStore, payer: PayerPort,
-                      now: datetime) -> dict[str, Any]:
+def submit_prior_auth(
+    event: Mapping[str, Any], *, store: StateStore, payer: PayerPort, now: datetime
+) -> dict[str, Any]:
     case = _case(event)
     if not case.auth_required:
         response = PriorAuthResponse(decision=AuthDecision.NOT_REQUIRED)
     else:
-        response = payer.submit_prior_auth(PriorAuthRequest(
-            case_id=case.case_id, patient_ref=case.patient_ref, coverage_ref=case.coverage_ref,
-            payer_id=case.payer_id, facility_id=case.facility_id,
-            procedure_codes=case.procedure_codes, service_date=case.scheduled_start,
-            priority=case.priority,
-        ))
+        response = payer.submit_prior_auth(
+            PriorAuthRequest(
+                case_id=case.case_id,
+                patient_ref=case.patient_ref,
+                coverage_ref=case.coverage_ref,
+                payer_id=case.payer_id,
+                facility_id=case.facility_id,
+                procedure_codes=case.procedure_codes,
+                service_date=case.scheduled_start,
+                priority=case.priority,
+            )
+        )
     result = r.authorization_result(response)
     name = {AuthDecision.PENDED: "authorization_pended"}.get(
-        response.decision, f"authorization_{response.decision.value.lower()}")
-    _milestone(store, event["instance_id"], "authorization_submitted", now,
-               detail=f"preauth {response.preauth_ref}")
-    _milestone(store, event["instance_id"], name, now + timedelta(microseconds=1),
-               status="PENDING" if response.decision is AuthDecision.PENDED else "DONE")
-    return {"decision": response.decision.value, "preauth_ref": response.preauth_ref,
-            "submitted_at": now.isoformat(), "result": _dump(result)}
+        response.decision, f"authorization_{response.decision.value.lower()}"
+    )
+    _milestone(
+        store,
+        event["instance_id"],
+        "authorization_submitted",
+        now,
+        detail=f"preauth {response.preauth_ref}",
+    )
+    _milestone(
+        store,
+        event["instance_id"],
+        name,
+        now + timedelta(microseconds=1),
+        status="PENDING" if response.decision is AuthDecision.PENDED else "DONE",
+    )
+    return {
+        "decision": response.decision.value,
+        "preauth_ref": response.preauth_ref,
+        "submitted_at": now.isoformat(),
+        "result": _dump(result),
+    }
 
 
-def await_payer_decision(event: Mapping[str, Any], *, store: StateStore, engine: WorkflowEngine,
-                         publisher: EventPublisher, now: datetime) -> dict[str, Any]:
+def await_payer_decision(
+    event: Mapping[str, Any],
+    *,
+    store: StateStore,
+    engine: WorkflowEngine,
+    publisher: EventPublisher,
+    now: datetime,
+) -> dict[str, Any]:
     """Parks the task token under the pended authorization's reference.
 
     If the payer's answer already came (it can overtake us), resumes at once.
@@ -110,17 +158,29 @@ def await_payer_decision(event: Mapping[str, Any], *, store: StateStore, engine:
     if event.get("escalated"):
         case = _case(event)
         open_task(
-            store, publisher, instance_id=instance_id, workflow_id=WORKFLOW_ID,
-            facility_id=case.facility_id, purpose=f"pend-overdue:{ref}",
+            store,
+            publisher,
+            instance_id=instance_id,
+            workflow_id=WORKFLOW_ID,
+            facility_id=case.facility_id,
+            purpose=f"pend-overdue:{ref}",
             title=f"Payer decision on {ref} overdue: contact the payer",
             reasons=(f"authorization {ref} pended since {event['submitted_at']}",),
             subject_ref=f"case/{case.case_id}",
             escalation_chain=("utilization_review_nurse", "department_director"),
-            due_in_seconds=int(event["policy"]["pend_remaining_s"]), token=None,
-            allowed_decisions=(), now=now,
+            due_in_seconds=int(event["policy"]["pend_remaining_s"]),
+            token=None,
+            allowed_decisions=(),
+            now=now,
         )
-        _milestone(store, instance_id, "authorization_escalated", now, status="ESCALATED",
-                   detail=f"no payer decision on {ref} yet")
+        _milestone(
+            store,
+            instance_id,
+            "authorization_escalated",
+            now,
+            status="ESCALATED",
+            detail=f"no payer decision on {ref} yet",
+        )
     early = store.take_early_answer(ref)
     if early is not None:
         engine.send_task_success(event["token"], early)
@@ -129,15 +189,20 @@ def await_payer_decision(event: Mapping[str, Any], *, store: StateStore, engine:
     return {"waiting": True}
 
 
-def payer_decided(event: Mapping[str, Any], *, store: StateStore,
-                  now: datetime) -> dict[str, Any]:
+def payer_decided(event: Mapping[str, Any], *, store: StateStore, now: datetime) -> dict[str, Any]:
     """The step after the payer's decision arrived: its dependency result."""
     decision = event["payer"]
-    response = PriorAuthResponse(decision=AuthDecision(decision["decision"]),
-                                 preauth_ref=decision["preauth_ref"])
+    response = PriorAuthResponse(
+        decision=AuthDecision(decision["decision"]), preauth_ref=decision["preauth_ref"]
+    )
     result = r.authorization_result(response)
-    _milestone(store, event["instance_id"], f"authorization_{response.decision.value.lower()}",
-               now, detail=f"payer decided {response.preauth_ref}")
+    _milestone(
+        store,
+        event["instance_id"],
+        f"authorization_{response.decision.value.lower()}",
+        now,
+        detail=f"payer decided {response.preauth_ref}",
+    )
     return _dump(result)
 
 
@@ -145,45 +210,75 @@ def pend_expired(event: Mapping[str, Any], *, store: StateStore, now: datetime) 
     policy = event["policy"]
     hours = (int(policy["pend_escalation_s"]) + int(policy["pend_remaining_s"])) / 3600
     result = r.pend_expired_result(event["auth"]["preauth_ref"], hours)
-    _milestone(store, event["instance_id"], "authorization_clock_expired", now, status="FAILED",
-               detail=f"{hours:g} h without a payer decision")
+    _milestone(
+        store,
+        event["instance_id"],
+        "authorization_clock_expired",
+        now,
+        status="FAILED",
+        detail=f"{hours:g} h without a payer decision",
+    )
     return _dump(result)
 
 
-def verify_benefits(event: Mapping[str, Any], *, store: StateStore, payer: PayerPort,
-                    now: datetime) -> dict[str, Any]:
+def verify_benefits(
+    event: Mapping[str, Any], *, store: StateStore, payer: PayerPort, now: datetime
+) -> dict[str, Any]:
     case = _case(event)
-    response = payer.check_eligibility(EligibilityRequest(
-        case_id=case.case_id, patient_ref=case.patient_ref, coverage_ref=case.coverage_ref,
-        payer_id=case.payer_id, service_date=case.scheduled_start,
-        procedure_codes=case.procedure_codes,
-    ))
+    response = payer.check_eligibility(
+        EligibilityRequest(
+            case_id=case.case_id,
+            patient_ref=case.patient_ref,
+            coverage_ref=case.coverage_ref,
+            payer_id=case.payer_id,
+            service_date=case.scheduled_start,
+            procedure_codes=case.procedure_codes,
+        )
+    )
     result = r.benefits_result(response)
-    _milestone(store, event["instance_id"], "benefits_verified", now,
-               status="DONE" if result.status is DependencyStatus.OK else "FAILED")
+    _milestone(
+        store,
+        event["instance_id"],
+        "benefits_verified",
+        now,
+        status="DONE" if result.status is DependencyStatus.OK else "FAILED",
+    )
     return _dump(result)
 
 
-def check_clinician_and_room(event: Mapping[str, Any], *, store: StateStore, ehr: EhrPort,
-                             now: datetime) -> dict[str, Any]:
+def check_clinician_and_room(
+    event: Mapping[str, Any], *, store: StateStore, ehr: EhrPort, now: datetime
+) -> dict[str, Any]:
     case = _case(event)
-    result = r.clinician_and_room_result(ehr.appointment_participants(case.appointment_id),
-                                         case, now)
-    _milestone(store, event["instance_id"], "clinician_and_room_checked", now,
-               status="DONE" if result.status is DependencyStatus.OK else "PENDING")
+    result = r.clinician_and_room_result(
+        ehr.appointment_participants(case.appointment_id), case, now
+    )
+    _milestone(
+        store,
+        event["instance_id"],
+        "clinician_and_room_checked",
+        now,
+        status="DONE" if result.status is DependencyStatus.OK else "PENDING",
+    )
     return _dump(result)
 
 
-def check_supplies(event: Mapping[str, Any], *, store: StateStore, erp: ErpPort,
-                   now: datetime) -> dict[str, Any]:
+def check_supplies(
+    event: Mapping[str, Any], *, store: StateStore, erp: ErpPort, now: datetime
+) -> dict[str, Any]:
     case = _case(event)
     policy = r.Policy.model_validate(event["policy"])
     positions = erp.stock_positions(case.facility_id, [n.item_id for n in case.supplies])
     shortages = r.find_shortages(case, positions)
     requests = r.requisitions_for(case, shortages, policy)
-    _milestone(store, event["instance_id"], "supplies_checked", now,
-               status="DONE" if not shortages else "PENDING",
-               detail=f"{len(shortages)} shortage(s)")
+    _milestone(
+        store,
+        event["instance_id"],
+        "supplies_checked",
+        now,
+        status="DONE" if not shortages else "PENDING",
+        detail=f"{len(shortages)} shortage(s)",
+    )
     return {
         "shortages": [s.model_dump(mode="json") for s in shortages],
         "requisitions_needed": [q.model_dump(mode="json") for q in requests],
@@ -192,8 +287,9 @@ def check_supplies(event: Mapping[str, Any], *, store: StateStore, erp: ErpPort,
     }
 
 
-def create_requisitions(event: Mapping[str, Any], *, store: StateStore, erp: ErpPort,
-                        now: datetime) -> dict[str, Any]:
+def create_requisitions(
+    event: Mapping[str, Any], *, store: StateStore, erp: ErpPort, now: datetime
+) -> dict[str, Any]:
     from careflow.domain.models import RequisitionRequest
 
     policy = r.Policy.model_validate(event["policy"])
@@ -202,40 +298,68 @@ def create_requisitions(event: Mapping[str, Any], *, store: StateStore, erp: Erp
     for raw in event["supplies"]["requisitions_needed"]:
         req = erp.create_requisition(RequisitionRequest.model_validate(raw))
         created.append(req)
-        _milestone(store, event["instance_id"], "requisition_created", now,
-                   detail=f"{req.requisition_id} expected {req.expected_delivery.isoformat()}")
-    store.record_audit(AuditEntry(
-        instance_id=event["instance_id"], at=now, actor="system:readiness",
-        action="requisition_created", reason="implant or supply shortage",
-        detail={"requisitions": [q.requisition_id for q in created]},
-    ))
+        _milestone(
+            store,
+            event["instance_id"],
+            "requisition_created",
+            now,
+            detail=f"{req.requisition_id} expected {req.expected_delivery.isoformat()}",
+        )
+    store.record_audit(
+        AuditEntry(
+            instance_id=event["instance_id"],
+            at=now,
+            actor="system:readiness",
+            action="requisition_created",
+            reason="implant or supply shortage",
+            detail={"requisitions": [q.requisition_id for q in created]},
+        )
+    )
     return _dump(r.supplies_result(shortages, created, policy))
 
 
-def check_sterile_processing(event: Mapping[str, Any], *, store: StateStore,
-                             sterile: SterileProcessingPort, now: datetime) -> dict[str, Any]:
+def check_sterile_processing(
+    event: Mapping[str, Any], *, store: StateStore, sterile: SterileProcessingPort, now: datetime
+) -> dict[str, Any]:
     case = _case(event)
     policy = r.Policy.model_validate(event["policy"])
     trays = sterile.tray_status(case.facility_id, case.tray_ids)
     result = r.sterile_result(trays, case, policy)
-    _milestone(store, event["instance_id"], "sterile_processing_checked", now,
-               status="DONE" if result.status is DependencyStatus.OK else "PENDING")
+    _milestone(
+        store,
+        event["instance_id"],
+        "sterile_processing_checked",
+        now,
+        status="DONE" if result.status is DependencyStatus.OK else "PENDING",
+    )
     return _dump(result)
 
 
-def record_dependency_error(event: Mapping[str, Any], *, store: StateStore,
-                            now: datetime) -> dict[str, Any]:
+def record_dependency_error(
+    event: Mapping[str, Any], *, store: StateStore, now: datetime
+) -> dict[str, Any]:
     """A check's Catch: the dependency becomes ERROR (a person verifies it by hand)."""
     error = event.get("error") or {}
     name = str(error.get("Error", "Error"))
     result = r.error_result(event["dependency"], name)
-    _milestone(store, event["instance_id"], f"{event['dependency']}_check_failed", now,
-               status="FAILED", detail=name)
-    store.record_audit(AuditEntry(
-        instance_id=event["instance_id"], at=now, actor="system:readiness",
-        action="dependency_check_failed", reason=name,
-        detail={"dependency": event["dependency"]},
-    ))
+    _milestone(
+        store,
+        event["instance_id"],
+        f"{event['dependency']}_check_failed",
+        now,
+        status="FAILED",
+        detail=name,
+    )
+    store.record_audit(
+        AuditEntry(
+            instance_id=event["instance_id"],
+            at=now,
+            actor="system:readiness",
+            action="dependency_check_failed",
+            reason=name,
+            detail={"dependency": event["dependency"]},
+        )
+    )
     return _dump(result)
 
 
@@ -243,12 +367,14 @@ def _results(raw: Sequence[Mapping[str, Any]]) -> list[DependencyResult]:
     return [DependencyResult.model_validate(x) for x in raw]
 
 
-def evaluate_readiness(event: Mapping[str, Any], *, store: StateStore,
-                       now: datetime) -> dict[str, Any]:
+def evaluate_readiness(
+    event: Mapping[str, Any], *, store: StateStore, now: datetime
+) -> dict[str, Any]:
     case = _case(event)
     evaluation = r.evaluate(_results(event["dependencies"]))
-    _milestone(store, event["instance_id"], "readiness_evaluated", now,
-               detail=evaluation.outcome.value)
+    _milestone(
+        store, event["instance_id"], "readiness_evaluated", now, detail=evaluation.outcome.value
+    )
     out = evaluation.model_dump(mode="json")
     if evaluation.needs_coordinator:
         out["task"] = {
@@ -263,9 +389,16 @@ def evaluate_readiness(event: Mapping[str, Any], *, store: StateStore,
     return out
 
 
-def apply_coordinator_decision(event: Mapping[str, Any], *, store: StateStore, ehr: EhrPort,
-                               payer: PayerPort, erp: ErpPort, sterile: SterileProcessingPort,
-                               now: datetime) -> dict[str, Any]:
+def apply_coordinator_decision(
+    event: Mapping[str, Any],
+    *,
+    store: StateStore,
+    ehr: EhrPort,
+    payer: PayerPort,
+    erp: ErpPort,
+    sterile: SterileProcessingPort,
+    now: datetime,
+) -> dict[str, Any]:
     """Re-checks what was threatened, then settles the outcome the data supports."""
     case = _case(event)
     policy = r.Policy.model_validate(event["policy"])
@@ -280,27 +413,46 @@ def apply_coordinator_decision(event: Mapping[str, Any], *, store: StateStore, e
             shortages = r.find_shortages(case, positions)
             rechecked.append(dep if shortages else r.supplies_result((), (), policy))
         elif dep.dependency == r.STERILE_PROCESSING:
-            rechecked.append(r.sterile_result(sterile.tray_status(case.facility_id, case.tray_ids),
-                                              case, policy))
+            rechecked.append(
+                r.sterile_result(sterile.tray_status(case.facility_id, case.tray_ids), case, policy)
+            )
         elif dep.dependency == r.CLINICIAN_AND_ROOM:
-            rechecked.append(r.clinician_and_room_result(
-                ehr.appointment_participants(case.appointment_id), case, now))
+            rechecked.append(
+                r.clinician_and_room_result(
+                    ehr.appointment_participants(case.appointment_id), case, now
+                )
+            )
         elif dep.dependency == r.BENEFITS:
-            rechecked.append(r.benefits_result(payer.check_eligibility(EligibilityRequest(
-                case_id=case.case_id, patient_ref=case.patient_ref,
-                coverage_ref=case.coverage_ref, payer_id=case.payer_id,
-                service_date=case.scheduled_start, procedure_codes=case.procedure_codes))))
+            rechecked.append(
+                r.benefits_result(
+                    payer.check_eligibility(
+                        EligibilityRequest(
+                            case_id=case.case_id,
+                            patient_ref=case.patient_ref,
+                            coverage_ref=case.coverage_ref,
+                            payer_id=case.payer_id,
+                            service_date=case.scheduled_start,
+                            procedure_codes=case.procedure_codes,
+                        )
+                    )
+                )
+            )
         else:  # an authorization is not re-submitted: the payer's answer stands
             rechecked.append(dep)
     evaluation = r.after_coordinator(decision, rechecked, note)
-    _milestone(store, event["instance_id"], "coordinator_decided", now,
-               detail=f"{decision}: {evaluation.outcome.value}")
-    return {**evaluation.model_dump(mode="json"),
-            "dependencies": [_dump(d) for d in rechecked]}
+    _milestone(
+        store,
+        event["instance_id"],
+        "coordinator_decided",
+        now,
+        detail=f"{decision}: {evaluation.outcome.value}",
+    )
+    return {**evaluation.model_dump(mode="json"), "dependencies": [_dump(d) for d in rechecked]}
 
 
-def finalize_case(event: Mapping[str, Any], *, store: StateStore, publisher: EventPublisher,
-                  now: datetime) -> dict[str, Any]:
+def finalize_case(
+    event: Mapping[str, Any], *, store: StateStore, publisher: EventPublisher, now: datetime
+) -> dict[str, Any]:
     """Writes the outcome; opens follow-up work for a blocked case; returns the outcome event."""
     case = _case(event)
     evaluation = event["evaluation"]
@@ -311,28 +463,55 @@ def finalize_case(event: Mapping[str, Any], *, store: StateStore, publisher: Eve
         reasons = (*reasons, "no decision from the escalation chain before its last SLA")
     instance = store.get_instance(event["instance_id"])
     if instance is not None:
-        store.update_instance(instance.model_copy(update={
-            "status": InstanceStatus(outcome.value), "updated_at": now, "outcome_reasons": reasons,
-        }))
+        store.update_instance(
+            instance.model_copy(
+                update={
+                    "status": InstanceStatus(outcome.value),
+                    "updated_at": now,
+                    "outcome_reasons": reasons,
+                }
+            )
+        )
     if outcome is Outcome.BLOCKED:
         open_task(
-            store, publisher, instance_id=event["instance_id"], workflow_id=WORKFLOW_ID,
-            facility_id=case.facility_id, purpose="blocked-follow-up",
+            store,
+            publisher,
+            instance_id=event["instance_id"],
+            workflow_id=WORKFLOW_ID,
+            facility_id=case.facility_id,
+            purpose="blocked-follow-up",
             title=f"Case {case.case_id} blocked: appeal, re-submit or reschedule",
-            reasons=reasons, subject_ref=f"case/{case.case_id}",
+            reasons=reasons,
+            subject_ref=f"case/{case.case_id}",
             escalation_chain=("utilization_review_nurse", "scheduler", "department_director"),
-            due_in_seconds=int(event["policy"]["coordinator_task_s"]), token=None,
-            allowed_decisions=(), now=now,
+            due_in_seconds=int(event["policy"]["coordinator_task_s"]),
+            token=None,
+            allowed_decisions=(),
+            now=now,
         )
-    name = {Outcome.READY: "case_ready", Outcome.AT_RISK: "case_at_risk",
-            Outcome.BLOCKED: "case_blocked"}[outcome]
-    _milestone(store, event["instance_id"], name, now,
-               status="DONE" if outcome is Outcome.READY else "FAILED")
-    store.record_audit(AuditEntry(
-        instance_id=event["instance_id"], at=now, actor="system:readiness", action="outcome",
-        reason="; ".join(reasons), policy_version=str(event["policy"].get("policy_version", "v1")),
-        detail={"outcome": outcome.value},
-    ))
+    name = {
+        Outcome.READY: "case_ready",
+        Outcome.AT_RISK: "case_at_risk",
+        Outcome.BLOCKED: "case_blocked",
+    }[outcome]
+    _milestone(
+        store,
+        event["instance_id"],
+        name,
+        now,
+        status="DONE" if outcome is Outcome.READY else "FAILED",
+    )
+    store.record_audit(
+        AuditEntry(
+            instance_id=event["instance_id"],
+            at=now,
+            actor="system:readiness",
+            action="outcome",
+            reason="; ".join(reasons),
+            policy_version=str(event["policy"].get("policy_version", "v1")),
+            detail={"outcome": outcome.value},
+        )
+    )
     detail = {
         "metadata": {
             "event_id": f"{event['instance_id']}:{outcome.value}",
@@ -342,9 +521,17 @@ def finalize_case(event: Mapping[str, Any], *, store: StateStore, publisher: Eve
             "schema_version": "1.0",
             "correlation_id": event["correlation_id"],
         },
-        "data": {"case_id": case.case_id, "instance_id": event["instance_id"],
-                 "outcome": outcome.value, "reasons": list(reasons),
-                 "scheduled_start": case.scheduled_start.isoformat()},
+        "data": {
+            "case_id": case.case_id,
+            "instance_id": event["instance_id"],
+            "outcome": outcome.value,
+            "reasons": list(reasons),
+            "scheduled_start": case.scheduled_start.isoformat(),
+        },
     }
-    return {"outcome": outcome.value, "reasons": list(reasons),
-            "detail_type": OUTCOME_EVENTS[outcome], "detail": detail}
+    return {
+        "outcome": outcome.value,
+        "reasons": list(reasons),
+        "detail_type": OUTCOME_EVENTS[outcome],
+        "detail": detail,
+    }

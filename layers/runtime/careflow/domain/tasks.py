@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from careflow.domain.records import AuditEntry, HumanTask, Milestone, TaskStatus
-from careflow.ports import EventPublisher, StateStore, StaleTaskToken, WorkflowEngine
+from careflow.ports import EventPublisher, StaleTaskToken, StateStore, WorkflowEngine
 
 SOURCE = "careflow.workflow"
 
@@ -75,7 +75,9 @@ def open_task(
     )
     store.put_task(task)
     store.record_milestone(
-        Milestone(instance_id=instance_id, name="task_opened", at=now, detail=f"{task.queue}: {title}")
+        Milestone(
+            instance_id=instance_id, name="task_opened", at=now, detail=f"{task.queue}: {title}"
+        )
     )
     store.record_audit(
         AuditEntry(
@@ -91,8 +93,13 @@ def open_task(
     publisher.publish(
         SOURCE,
         "HumanTask.Opened",
-        {"task_id": task_id, "instance_id": instance_id, "queue": task.queue,
-         "facility_id": facility_id, "due_at": task.due_at.isoformat()},
+        {
+            "task_id": task_id,
+            "instance_id": instance_id,
+            "queue": task.queue,
+            "facility_id": facility_id,
+            "due_at": task.due_at.isoformat(),
+        },
     )
     return task
 
@@ -112,18 +119,31 @@ def escalate_task(
     queue = task.escalation_chain[level] if task.escalation_chain else task.queue
     escalated = store.update_task(
         task.model_copy(
-            update={"escalation_level": task.escalation_level + 1, "queue": queue,
-                    "task_token": None, "status": TaskStatus.OPEN, "claimed_by": None}
+            update={
+                "escalation_level": task.escalation_level + 1,
+                "queue": queue,
+                "task_token": None,
+                "status": TaskStatus.OPEN,
+                "claimed_by": None,
+            }
         )
     )
     store.record_milestone(
-        Milestone(instance_id=task.instance_id, name="task_escalated", at=now, status="ESCALATED",
-                  detail=f"level {escalated.escalation_level} to {queue}")
+        Milestone(
+            instance_id=task.instance_id,
+            name="task_escalated",
+            at=now,
+            status="ESCALATED",
+            detail=f"level {escalated.escalation_level} to {queue}",
+        )
     )
     store.record_audit(
         AuditEntry(
-            instance_id=task.instance_id, at=now, actor="system:sla-timer",
-            action="task_escalated", reason=f"task overdue since {task.due_at.isoformat()}",
+            instance_id=task.instance_id,
+            at=now,
+            actor="system:sla-timer",
+            action="task_escalated",
+            reason=f"task overdue since {task.due_at.isoformat()}",
             policy_version=task.policy_version,
             detail={"task_id": task_id, "queue": queue, "level": escalated.escalation_level},
         )
@@ -131,8 +151,13 @@ def escalate_task(
     publisher.publish(
         SOURCE,
         "Workflow.Escalated",
-        {"task_id": task_id, "instance_id": task.instance_id, "queue": queue,
-         "facility_id": task.facility_id, "level": escalated.escalation_level},
+        {
+            "task_id": task_id,
+            "instance_id": task.instance_id,
+            "queue": queue,
+            "facility_id": task.facility_id,
+            "level": escalated.escalation_level,
+        },
     )
     return escalated
 
@@ -149,8 +174,14 @@ def claim_task(store: StateStore, *, task_id: str, actor: str, now: datetime) ->
         task.model_copy(update={"status": TaskStatus.CLAIMED, "claimed_by": actor})
     )
     store.record_audit(
-        AuditEntry(instance_id=task.instance_id, at=now, actor=actor, action="task_claimed",
-                   policy_version=task.policy_version, detail={"task_id": task_id})
+        AuditEntry(
+            instance_id=task.instance_id,
+            at=now,
+            actor=actor,
+            action="task_claimed",
+            policy_version=task.policy_version,
+            detail={"task_id": task_id},
+        )
     )
     return claimed
 
@@ -174,25 +205,37 @@ def complete_task(
     if task.status is TaskStatus.CLAIMED and task.claimed_by not in (None, actor):
         raise TaskError("conflict", f"task {task_id} is claimed by someone else")
     if task.allowed_decisions and decision not in task.allowed_decisions:
-        raise TaskError(
-            "invalid", f"decision must be one of {', '.join(task.allowed_decisions)}"
-        )
+        raise TaskError("invalid", f"decision must be one of {', '.join(task.allowed_decisions)}")
     if task.allowed_decisions and task.task_token is None:
         raise TaskError("conflict", f"task {task_id} is being escalated; retry in a moment")
     completed = store.update_task(
         task.model_copy(
-            update={"status": TaskStatus.COMPLETED, "decision": decision,
-                    "completed_by": actor, "completed_at": now}
+            update={
+                "status": TaskStatus.COMPLETED,
+                "decision": decision,
+                "completed_by": actor,
+                "completed_at": now,
+            }
         )
     )
     store.record_audit(
-        AuditEntry(instance_id=task.instance_id, at=now, actor=actor, action="task_completed",
-                   reason=reason, policy_version=task.policy_version,
-                   detail={"task_id": task_id, "decision": decision})
+        AuditEntry(
+            instance_id=task.instance_id,
+            at=now,
+            actor=actor,
+            action="task_completed",
+            reason=reason,
+            policy_version=task.policy_version,
+            detail={"task_id": task_id, "decision": decision},
+        )
     )
     store.record_milestone(
-        Milestone(instance_id=task.instance_id, name="task_completed", at=now,
-                  detail=f"{decision} by {actor}")
+        Milestone(
+            instance_id=task.instance_id,
+            name="task_completed",
+            at=now,
+            detail=f"{decision} by {actor}",
+        )
     )
     if task.task_token:
         try:

@@ -51,8 +51,9 @@ class ControlServer:
                     if seconds < 0:
                         raise ValueError
                 except (KeyError, ValueError):
-                    self._send(400, {"title": "seconds must be a non-negative number",
-                                     "status": 400})
+                    self._send(
+                        400, {"title": "seconds must be a non-negative number", "status": 400}
+                    )
                     return
                 cloud.clock.advance(seconds)
                 self._send(200, {"now": cloud.clock.now().isoformat()})

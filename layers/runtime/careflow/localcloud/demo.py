@@ -76,8 +76,12 @@ class Demo:
     def open_task(self, case_id: str, *, level: int = 0) -> HumanTask:
         def find() -> HumanTask | None:
             for t in self.store.tasks_for_instance(self.instances[case_id]):
-                if (t.status is TaskStatus.OPEN and t.task_token and t.allowed_decisions
-                        and t.escalation_level >= level):
+                if (
+                    t.status is TaskStatus.OPEN
+                    and t.task_token
+                    and t.allowed_decisions
+                    and t.escalation_level >= level
+                ):
                     return t
             return None
 
@@ -87,7 +91,9 @@ class Demo:
     def milestone(self, case_id: str, name: str) -> None:
         self.cloud.wait_for(
             lambda: any(m.name == name for m in self.store.milestones(self.instances[case_id])),
-            30, f"milestone {name} on {case_id}")
+            30,
+            f"milestone {name} on {case_id}",
+        )
 
     def advance(self, delta: timedelta) -> None:
         self.cloud.clock.advance(delta)
@@ -96,12 +102,15 @@ class Demo:
     # -- the scenario --------------------------------------------------------------------------
     def run(self) -> list[CaseReport]:
         sb = sandbox()
-        self.say(f"Booking {len(SCENARIOS)} procedures at T0 = {self.t0.isoformat(timespec='minutes')}")
+        self.say(
+            f"Booking {len(SCENARIOS)} procedures at T0 = {self.t0.isoformat(timespec='minutes')}"
+        )
         for sc in SCENARIOS:
             case = sb.cases[sc.case_id]
             key = f"appointment:{sc.case_id}:booked"
-            self.cloud.book_appointment(sc.case_id, case.scheduled_start, case.facility_id,
-                                        idempotency_key=key)
+            self.cloud.book_appointment(
+                sc.case_id, case.scheduled_start, case.facility_id, idempotency_key=key
+            )
             self.instances[sc.case_id] = instance_id_for(WORKFLOW, key)
         for case_id in ("appt-1001", "appt-1004"):
             self.cloud.wait_for_execution(self.arn_when_started(case_id), 60)
@@ -115,9 +124,15 @@ class Demo:
         self.say(f"  (c) task overdue → escalated to {task.queue}")
         sb.transfer_stock("IMP-THA-STEM-12", 1, "fac-north", "fac-south")
         self.say("  (c) supply chain buyer transfers 1 hip stem from North Valley to South Bay")
-        complete_task(self.store, wiring.engine(), task_id=task.task_id, actor="user:buyer-jlee",
-                      decision="PROCEED", reason="stem transferred from fac-north",
-                      now=self.cloud.clock.now())
+        complete_task(
+            self.store,
+            wiring.engine(),
+            task_id=task.task_id,
+            actor="user:buyer-jlee",
+            decision="PROCEED",
+            reason="stem transferred from fac-north",
+            now=self.cloud.clock.now(),
+        )
         self.cloud.wait_for_execution(self.arn("appt-1003"), 60)
 
         self.advance(timedelta(days=2) - timedelta(hours=5))
@@ -128,9 +143,15 @@ class Demo:
         self.advance(timedelta(hours=24))
         task = self.open_task("appt-1005")
         self.say(f"  (e) 72 h clock expired → task for {task.queue}")
-        complete_task(self.store, wiring.engine(), task_id=task.task_id,
-                      actor="user:coordinator-mdiaz", decision="RESCHEDULE",
-                      reason="no payer decision; moving the case", now=self.cloud.clock.now())
+        complete_task(
+            self.store,
+            wiring.engine(),
+            task_id=task.task_id,
+            actor="user:coordinator-mdiaz",
+            decision="RESCHEDULE",
+            reason="no payer decision; moving the case",
+            now=self.cloud.clock.now(),
+        )
         self.cloud.wait_for_execution(self.arn("appt-1005"), 60)
         return [self.report(sc) for sc in SCENARIOS]
 
@@ -160,12 +181,27 @@ class Demo:
             scheduled_start=case.scheduled_start.isoformat(),
             outcome=instance.status.value if instance else "UNKNOWN",
             reasons=list(instance.outcome_reasons) if instance else [],
-            milestones=[{"name": m.name, "status": m.status, "at": m.at.isoformat(),
-                         "elapsed": self._elapsed(m.at), "detail": m.detail} for m in milestones],
+            milestones=[
+                {
+                    "name": m.name,
+                    "status": m.status,
+                    "at": m.at.isoformat(),
+                    "elapsed": self._elapsed(m.at),
+                    "detail": m.detail,
+                }
+                for m in milestones
+            ],
             execution_arn=self.arn(sc.case_id),
-            tasks=[{"task_id": t.task_id, "queue": t.queue, "status": t.status.value,
-                    "escalation_level": t.escalation_level, "decision": t.decision}
-                   for t in tasks],
+            tasks=[
+                {
+                    "task_id": t.task_id,
+                    "queue": t.queue,
+                    "status": t.status.value,
+                    "escalation_level": t.escalation_level,
+                    "decision": t.decision,
+                }
+                for t in tasks
+            ],
         )
 
 
@@ -188,12 +224,17 @@ def render(reports: list[CaseReport], wall_seconds: float) -> str:
     counts: dict[str, int] = {}
     for r in reports:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    lines.append("  " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-                 + f"; {wall_seconds:.1f} s of wall time")
+    lines.append(
+        "  "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        + f"; {wall_seconds:.1f} s of wall time"
+    )
     return "\n".join(lines)
 
 
-def run(port: int, *, as_json: bool = False, say: Callable[[str], None] = print) -> list[dict[str, Any]]:
+def run(
+    port: int, *, as_json: bool = False, say: Callable[[str], None] = print
+) -> list[dict[str, Any]]:
     started = time.monotonic()
     with LocalCloud(port) as cloud:
         reports = Demo(cloud, say=(lambda _: None) if as_json else say).run()

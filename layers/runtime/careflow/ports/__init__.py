@@ -36,7 +36,7 @@ class ConnectorError(Exception):
     """A connector call failed for good (bad request, not found, rejected)."""
 
 
-class ConnectorUnavailable(ConnectorError):  # noqa: N818 - the Step Functions error name
+class ConnectorUnavailable(ConnectorError):
     """A connector is down or throttling: the workflow retries, then routes to a person."""
 
 
@@ -124,11 +124,11 @@ class WorkflowEngine(Protocol):
     def send_task_failure(self, token: str, error: str, cause: str) -> None: ...
 
 
-class DuplicateExecution(Exception):  # noqa: N818
+class DuplicateExecution(Exception):
     """An execution with that name already exists: the event was seen before."""
 
 
-class StaleTaskToken(Exception):  # noqa: N818
+class StaleTaskToken(Exception):
     """The execution is no longer waiting on that token (timed out, escalated or ended)."""
 
 

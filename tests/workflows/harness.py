@@ -1,0 +1,147 @@
+"""Drives the surgical readiness state machine on the local cloud, case by case."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+from careflow import wiring
+from careflow.adapters.sandbox import KNEE, CaseSeed, PayerRule, _cpt, sandbox
+from careflow.domain.intake import instance_id_for
+from careflow.domain.models import AuthDecision, Priority
+from careflow.domain.records import HumanTask, TaskStatus
+from careflow.localcloud.cloud import LocalCloud
+
+WORKFLOW = "surgical-case-readiness"
+_numbers = itertools.count(7001)
+
+
+class Case:
+    def __init__(self, cloud: LocalCloud, case_id: str, instance_id: str) -> None:
+        self.cloud, self.case_id, self.instance_id = cloud, case_id, instance_id
+        self.arn = cloud.execution_arn(instance_id)
+        self.store = wiring.store()
+
+    def started(self) -> Case:
+        self.cloud.wait_for(self._exists, 20, f"execution of {self.case_id}")
+        return self
+
+    def _exists(self) -> bool:
+        try:
+            self.cloud.describe(self.arn)
+        except Exception:
+            return False
+        return True
+
+    def finish(self, timeout: float = 30) -> dict[str, Any]:
+        return self.cloud.wait_for_execution(self.arn, timeout)
+
+    def drive(self, step: timedelta = timedelta(minutes=2), timeout: float = 30) -> dict[str, Any]:
+        """Advances the clock in steps until the execution ends (retries, backoff, timers)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            d = self.cloud.describe(self.arn)
+            if d["status"] != "RUNNING":
+                return d
+            self.cloud.clock.advance(step)
+            time.sleep(0.03)
+        raise TimeoutError(f"{self.case_id} still running")
+
+    def output(self) -> dict[str, Any]:
+        d = self.finish()
+        assert d["status"] == "SUCCEEDED", d
+        out: dict[str, Any] = json.loads(d["output"])
+        return out
+
+    def instance(self) -> Any:
+        return self.store.get_instance(self.instance_id)
+
+    def milestones(self) -> list[Any]:
+        return sorted(self.store.milestones(self.instance_id), key=lambda m: m.at)
+
+    def milestone_names(self) -> list[str]:
+        return [m.name for m in self.milestones()]
+
+    def wait_milestone(self, name: str, timeout: float = 20) -> Any:
+        return self.cloud.wait_for(
+            lambda: next((m for m in self.milestones() if m.name == name), None),
+            timeout,
+            f"milestone {name} on {self.case_id}",
+        )
+
+    def open_task(self, level: int = 0, timeout: float = 20) -> HumanTask:
+        def find() -> HumanTask | None:
+            for t in self.store.tasks_for_instance(self.instance_id):
+                if (
+                    t.status is TaskStatus.OPEN
+                    and t.task_token
+                    and t.allowed_decisions
+                    and t.escalation_level >= level
+                ):
+                    return t
+            return None
+
+        task: HumanTask = self.cloud.wait_for(find, timeout, f"open task on {self.case_id}")
+        return task
+
+    def tasks(self) -> list[HumanTask]:
+        return list(self.store.tasks_for_instance(self.instance_id))
+
+    def history(self) -> list[dict[str, Any]]:
+        sfn = self.cloud.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": self.arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def entered_states(self) -> set[str]:
+        return {
+            e["stateEnteredEventDetails"]["name"]
+            for e in self.history()
+            if "stateEnteredEventDetails" in e
+        }
+
+
+def new_case(
+    cloud: LocalCloud,
+    *,
+    payer: PayerRule | None = None,
+    supplies=KNEE,
+    facility: str = "fac-north",
+    starts_in: timedelta = timedelta(days=10),
+    priority: Priority = Priority.ROUTINE,
+    trays=("TRAY-KNEE-01",),
+    book: bool = True,
+    **case_updates: Any,
+) -> Case:
+    number = next(_numbers)
+    case_id = f"appt-{number}"
+    sb = sandbox()
+    seed = CaseSeed(
+        case_id,
+        facility,
+        _cpt("27447", "Total knee arthroplasty"),
+        "orthopedics",
+        starts_in,
+        payer or PayerRule(AuthDecision.APPROVED),
+        tuple(supplies),
+        tuple(trays),
+        "Practitioner/dr-okafor",
+        "Location/or-north-3",
+        priority=priority,
+    )
+    case = sb.add_case(seed, cloud.clock.now())
+    if case_updates:
+        with sb.lock:
+            sb.cases[case_id] = case.model_copy(update=case_updates)
+    key = f"appointment:{case_id}:booked"
+    if book:
+        cloud.book_appointment(case_id, case.scheduled_start, facility, idempotency_key=key)
+    return Case(cloud, case_id, instance_id_for(WORKFLOW, key))
