@@ -1,0 +1,240 @@
+"""The commands a newcomer types: ``careflow demo``, ``careflow up`` with the AWS CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from careflow.localcloud.cloud import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CAREFLOW = str(BIN / "careflow")
+AWS = str(BIN / "aws")
+ENV = {
+    **os.environ,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "PYTHONUNBUFFERED": "1",
+}
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_json_shows_the_four_required_outcomes_and_more():
+    port = free_port()
+    proc = subprocess.run(
+        [CAREFLOW, "demo", "--json", "--port", str(port)],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cases = {c["case_id"]: c for c in json.loads(proc.stdout)}
+    assert {k: c["outcome"] for k, c in cases.items()} == {
+        "appt-1001": "READY",  # (a) all clear
+        "appt-1002": "READY",  # (b) pend, decided after 2 days
+        "appt-1003": "READY",  # (c) implant short, escalated, stock transferred
+        "appt-1004": "BLOCKED",  # (d) denied
+        "appt-1005": "AT_RISK",  # (e) expedited pend, silent payer
+    }
+    for c in cases.values():
+        assert c["execution_arn"].startswith("arn:aws:states:us-east-1:")
+        assert all({"name", "status", "at"} <= m.keys() for m in c["milestones"])
+    pend = {m["name"]: datetime.fromisoformat(m["at"]) for m in cases["appt-1002"]["milestones"]}
+    assert pend["authorization_approved"] - pend["authorization_pended"] >= timedelta(days=2)
+    shortage = [m["name"] for m in cases["appt-1003"]["milestones"]]
+    assert {"requisition_created", "task_escalated", "task_completed"} <= set(shortage)
+    assert cases["appt-1004"]["reasons"] == [
+        "payer denied the authorization: an appeal or a new request is needed"
+    ]
+
+
+def test_demo_prints_timelines_and_a_summary():
+    port = free_port()
+    proc = subprocess.run(
+        [CAREFLOW, "demo", "--port", str(port)],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "Summary" in out
+    for line in ("appt-1001  READY", "appt-1004  BLOCKED", "appt-1005  AT_RISK"):
+        assert line in out
+    assert "+2d 00h00m  authorization_approved" in out
+
+
+@pytest.fixture
+def running_cloud():
+    port = free_port()
+    proc = subprocess.Popen(
+        [CAREFLOW, "up", "--port", str(port)],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "Ctrl-C to stop" in line:
+            break
+        if proc.poll() is not None:
+            pytest.fail("careflow up exited:\n" + "".join(lines))
+    yield port, proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def aws(port, *args):
+    proc = subprocess.run(
+        [AWS, "--endpoint-url", f"http://127.0.0.1:{port}", *args, "--output", "json"],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout) if proc.stdout.strip() else {}
+
+
+def test_the_aws_cli_works_against_careflow_up_and_the_example_event_starts_one_execution(
+    running_cloud,
+):
+    port, proc = running_cloud
+    machines = aws(port, "stepfunctions", "list-state-machines")["stateMachines"]
+    assert [m["name"] for m in machines] == ["SurgicalCaseReadiness"]
+    for _ in range(2):  # the same event twice starts one execution
+        result = aws(
+            port,
+            "events",
+            "put-events",
+            "--entries",
+            "file://examples/events/appointment-booked.json",
+        )
+        assert result["FailedEntryCount"] == 0
+    arn = machines[0]["stateMachineArn"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        executions = aws(port, "stepfunctions", "list-executions", "--state-machine-arn", arn)[
+            "executions"
+        ]
+        if executions and all(e["status"] != "RUNNING" for e in executions):
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)  # let a second execution appear, if there were one
+    executions = aws(port, "stepfunctions", "list-executions", "--state-machine-arn", arn)[
+        "executions"
+    ]
+    assert len(executions) == 1
+    described = aws(
+        port,
+        "stepfunctions",
+        "describe-execution",
+        "--execution-arn",
+        executions[0]["executionArn"],
+    )
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"])["outcome"] == "READY"
+
+    # the clock of the running cloud can be read and advanced from another process
+    before = json.loads(
+        subprocess.run(
+            [CAREFLOW, "clock", "--port", str(port), "now"],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    after = json.loads(
+        subprocess.run(
+            [CAREFLOW, "clock", "--port", str(port), "advance", "2d"],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    gap = datetime.fromisoformat(after["now"]) - datetime.fromisoformat(before["now"])
+    assert timedelta(days=2) <= gap < timedelta(days=2, minutes=1)
+
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "stopped" in output
+
+
+def test_a_malformed_event_is_parked_with_its_reason(running_cloud, tmp_path):
+    port, _ = running_cloud
+    detail = {
+        "metadata": {
+            "event_id": "evt-bad-1",
+            "idempotency_key": "bad-1",
+            "facility_id": "fac-north",
+            "occurred_at": "2026-11-29T08:00:00Z",
+            "schema_version": "1.0",
+            "correlation_id": "c",
+        },
+        "data": {"appointment_id": "appt-1001", "appointment_type": "procedure"},
+    }
+    entries = tmp_path / "bad.json"
+    entries.write_text(
+        json.dumps(
+            [
+                {
+                    "EventBusName": "careflow",
+                    "Source": "careflow.scheduling",
+                    "DetailType": "Appointment.Booked",
+                    "Detail": json.dumps(detail),
+                }
+            ]
+        )
+    )
+    aws(port, "events", "put-events", "--entries", f"file://{entries}")
+    url = aws(port, "sqs", "get-queue-url", "--queue-name", "careflow-parked")["QueueUrl"]
+    deadline = time.monotonic() + 20
+    messages = []
+    while not messages and time.monotonic() < deadline:
+        messages = aws(
+            port, "sqs", "receive-message", "--queue-url", url, "--message-attribute-names", "All"
+        ).get("Messages", [])
+        time.sleep(0.2)
+    assert messages, "the malformed event was not parked"
+    reason = messages[0]["MessageAttributes"]["reason"]["StringValue"]
+    assert reason == "detail.data.scheduled_start: missing"
+    body = json.loads(messages[0]["Body"])
+    assert body["event"]["detail"]["metadata"]["event_id"] == "evt-bad-1"
+    machines = aws(port, "stepfunctions", "list-state-machines")["stateMachines"]
+    executions = aws(
+        port,
+        "stepfunctions",
+        "list-executions",
+        "--state-machine-arn",
+        machines[0]["stateMachineArn"],
+    )["executions"]
+    assert executions == []
