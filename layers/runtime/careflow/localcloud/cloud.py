@@ -75,12 +75,16 @@ class LocalCloud:
         virtual_clock: clock.VirtualClock | None = None,
         sandbox: Sandbox | None = None,
         payer_ticker: bool = True,
+        fill_gaps: bool = True,
     ) -> None:
         self.port = port
         self.endpoint = f"http://127.0.0.1:{port}"
         self.clock = virtual_clock or clock.VirtualClock()
         self._sandbox = sandbox
         self._server: Any = None
+        # fill_gaps=False: stock moto plus only a Lambda hook, the benchmark's baseline.
+        self._fill_gaps = fill_gaps
+        self._stock_invoke: Any = None
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._specs = catalog.all_functions()
         self.function_arns = {
@@ -123,7 +127,10 @@ class LocalCloud:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         clock.set_clock(self.clock)
-        gaps.install(clock=self.clock, invoke=self.invoke)
+        if self._fill_gaps:
+            gaps.install(clock=self.clock, invoke=self.invoke)
+        else:
+            self._hook_stock_lambda()
         self._configure_handlers()
         self.deploy()
         reset_sandbox(self._sandbox or Sandbox.seeded(self.clock.now()))
@@ -139,6 +146,11 @@ class LocalCloud:
         if self._ticker:
             self._ticker.join(timeout=2)
         gaps.uninstall()
+        if self._stock_invoke is not None:
+            from moto.awslambda_simple.models import LambdaSimpleBackend
+
+            LambdaSimpleBackend.invoke = self._stock_invoke  # type: ignore[method-assign]
+            self._stock_invoke = None
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -305,6 +317,29 @@ class LocalCloud:
                 MemorySize=spec.memory_mb,
                 Description=spec.description,
             )
+
+    def _hook_stock_lambda(self) -> None:
+        """Stock moto echoes a Lambda's input: run the handler there instead, and nothing else."""
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        cloud = self
+        self._stock_invoke = LambdaSimpleBackend.__dict__["invoke"]
+
+        def invoke(
+            backend: Any,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: Any,
+        ) -> bytes:
+            payload = body.encode() if isinstance(body, str) else (body or b"{}")
+            result, error = cloud.invoke(function_name, payload)
+            if error:
+                response_headers["x-amz-function-error"] = error
+            return result
+
+        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
 
     # -- Lambda, in this process ----------------------------------------------------------------
     def handler_for(self, function: str) -> tuple[str, Callable[[Any, Any], Any]]:

@@ -1,0 +1,133 @@
+"""``make bench``: surgical case readiness executions per second, local cloud vs stock moto.
+
+Both runs use the same moto server, the same ASL (rendered from the catalog), the same
+handlers and the same all-clear case. ``stock`` is moto's interpreter with
+``execute_state_machine`` and a single addition, a hook that runs the handler where
+moto's Lambda backend would echo its input. ``local`` is ``careflow up``'s cloud, with
+the gaps of :mod:`careflow.localcloud.gaps` filled (cached clients, in-process Lambda).
+
+The last line is ``ratio=<local/stock> local_exec_per_s=<n> stock_exec_per_s=<n>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from careflow.catalog import SURGICAL_CASE_READINESS
+from careflow.domain import intake
+from careflow.localcloud.cloud import LocalCloud, free_port
+
+WORKFLOW = SURGICAL_CASE_READINESS.id
+CASE = "appt-1001"  # the all-clear case: 11 Lambda tasks, a Parallel of five, one putEvents
+
+
+def _target(i: int, run: str, cloud: LocalCloud) -> dict[str, Any]:
+    return {
+        "workflow_id": WORKFLOW,
+        "event": {
+            "source": "careflow.scheduling",
+            "detail-type": "Appointment.Booked",
+            "detail": {
+                "metadata": {
+                    "event_id": f"{run}-{i}", "idempotency_key": f"{run}-{i}",
+                    "facility_id": "fac-north", "occurred_at": cloud.clock.now().isoformat(),
+                    "schema_version": "1.0", "correlation_id": f"{run}-{i}",
+                },
+                "data": {"appointment_id": CASE, "appointment_type": "procedure",
+                         "scheduled_start": cloud.clock.now().isoformat()},
+            },
+        },
+    }
+
+
+def _start_all(cloud: LocalCloud, run: str, n: int) -> list[str]:
+    sfn = cloud.client("stepfunctions")
+    slas = {WORKFLOW: SURGICAL_CASE_READINESS.sla_seconds()}
+    requests = [intake.accept(_target(i, run, cloud), state_machine_arns=cloud.state_machine_arns,
+                              slas=slas) for i in range(n)]
+
+    def start(req: intake.StartRequest) -> str:
+        arn: str = sfn.start_execution(stateMachineArn=req.state_machine_arn,
+                                       name=req.instance_id,
+                                       input=json.dumps(req.input))["executionArn"]
+        return arn
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(start, requests))
+
+
+def _wait_all(cloud: LocalCloud, arns: list[str], timeout: float) -> dict[str, int]:
+    """Polls one list call (not one describe per execution: that would load the server)."""
+    sfn = cloud.client("stepfunctions")
+    wanted = set(arns)
+    machine = arns[0].split(":execution:")[1].split(":")[0]
+    machine_arn = cloud.state_machine_arns[WORKFLOW]
+    assert machine_arn.endswith(machine)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = {e["executionArn"] for e in _list(sfn, machine_arn, "RUNNING")}
+        if not wanted & running:
+            break
+        time.sleep(0.1)
+    counts: dict[str, int] = {}
+    for e in _list(sfn, machine_arn, None):
+        if e["executionArn"] in wanted:
+            counts[e["status"]] = counts.get(e["status"], 0) + 1
+    return counts
+
+
+def _list(sfn: Any, machine_arn: str, status: str | None) -> list[dict[str, Any]]:
+    kwargs: dict[str, Any] = {"stateMachineArn": machine_arn, "maxResults": 1000}
+    if status:
+        kwargs["statusFilter"] = status
+    out: list[dict[str, Any]] = []
+    while True:
+        page = sfn.list_executions(**kwargs)
+        out.extend(page["executions"])
+        if not page.get("nextToken"):
+            return out
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def measure(mode: str, executions: int, timeout: float = 600.0) -> dict[str, Any]:
+    with LocalCloud(free_port(), payer_ticker=False, fill_gaps=(mode == "local")) as cloud:
+        warm = _start_all(cloud, f"warm-{mode}", 2)  # imports and first-call costs
+        _wait_all(cloud, warm, timeout)
+        t0 = time.perf_counter()
+        arns = _start_all(cloud, f"run-{mode}", executions)
+        counts = _wait_all(cloud, arns, timeout)
+        elapsed = time.perf_counter() - t0
+    if counts.get("SUCCEEDED") != executions:
+        raise SystemExit(f"{mode}: not every execution succeeded: {counts}")
+    return {"mode": mode, "executions": executions, "seconds": round(elapsed, 2),
+            "exec_per_s": round(executions / elapsed, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--executions", type=int, default=60)
+    p.add_argument("--stock-executions", type=int, default=20,
+                   help="stock moto is slow; fewer executions measure it as well")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    for name in ("werkzeug", "moto", "botocore"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    stock = measure("stock", args.stock_executions)
+    local = measure("local", args.executions)
+    print(f"{'mode':<7}{'executions':>11}{'seconds':>9}{'exec/s':>8}")
+    for r in (stock, local):
+        print(f"{r['mode']:<7}{r['executions']:>11}{r['seconds']:>9}{r['exec_per_s']:>8}")
+    ratio = local["exec_per_s"] / stock["exec_per_s"]
+    print(f"ratio={ratio:.1f} local_exec_per_s={local['exec_per_s']} "
+          f"stock_exec_per_s={stock['exec_per_s']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
