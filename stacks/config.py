@@ -20,7 +20,7 @@ class EnvironmentConfig:
     """What differs between dev and prod. Everything else is the same on purpose."""
 
     name: str
-    log_retention_days: int
+    log_retention: str  # a CloudWatch Logs RetentionDays member, e.g. ONE_MONTH
     archive_retention_days: int
     deletion_protection: bool
     retain_data: bool
@@ -43,13 +43,13 @@ class EnvironmentConfig:
         return RemovalPolicy.RETAIN if self.retain_data else RemovalPolicy.DESTROY
 
     @property
-    def log_retention(self) -> logs.RetentionDays:
-        for member in logs.RetentionDays:
-            if member.value == self.log_retention_days:
-                return member
-        raise ValueError(
-            f"log_retention_days={self.log_retention_days} is not a CloudWatch Logs retention"
-        )
+    def log_retention_period(self) -> logs.RetentionDays:
+        try:
+            return logs.RetentionDays[self.log_retention]
+        except KeyError:
+            raise ValueError(
+                f"log_retention={self.log_retention!r} is not a logs.RetentionDays member"
+            ) from None
 
 
 def load(node: Node) -> EnvironmentConfig:

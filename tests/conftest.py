@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
 from careflow.localcloud.cloud import LocalCloud, free_port
+
+# See stacks/__init__.py: jsii's Node 20 end-of-life banner, before any aws_cdk import.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
 @pytest.fixture(scope="session")

@@ -51,9 +51,7 @@ class EncryptionKeys(Construct):
                     "kms:Describe*",
                 ],
                 resources=["*"],
-                conditions={
-                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": logs_arn_pattern}
-                },
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": logs_arn_pattern}},
             )
         )
 

@@ -1,0 +1,113 @@
+"""One workflow of the catalog as a state machine: ASL from its file, substitutions from code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from careflow.catalog import Workflow
+from stacks.config import EnvironmentConfig
+from stacks.constructs.execution_role import LOG_DELIVERY, ExecutionRole
+from stacks.constructs.state_table import StateTable
+
+OPTIMIZED_INTEGRATION = "arn:aws:states:::"
+
+
+def service_integrations(definition: Any) -> set[str]:
+    """The optimized integrations an ASL calls, e.g. ``{"events:putEvents", "lambda:invoke"}``."""
+    found: set[str] = set()
+    if isinstance(definition, dict):
+        resource = definition.get("Resource")
+        if isinstance(resource, str) and resource.startswith(OPTIMIZED_INTEGRATION):
+            found.add(resource.removeprefix(OPTIMIZED_INTEGRATION).split(".", 1)[0])
+        for value in definition.values():
+            found |= service_integrations(value)
+    elif isinstance(definition, list):
+        for item in definition:
+            found |= service_integrations(item)
+    return found
+
+
+class CatalogStateMachine(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        workflow: Workflow,
+        name: str,
+        config: EnvironmentConfig,
+        function_arns: Mapping[str, str],
+        state: StateTable,
+        event_bus_name: str,
+        event_bus_arn: str,
+        logs_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.workflow = workflow
+        substitutions = workflow.substitutions(
+            function_arns, event_bus_name=event_bus_name, table_name=state.table.table_name
+        )
+        missing = workflow.placeholders() - substitutions.keys()
+        if missing:
+            raise ValueError(f"{workflow.asl}: the catalog substitutes nothing for {missing}")
+
+        self.role = ExecutionRole(
+            self, "ExecutionRole", service="states.amazonaws.com", description=f"{name} workflow"
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            # /aws/vendedlogs/ keeps CloudWatch Logs' resource policy from growing per group.
+            log_group_name=f"/aws/vendedlogs/states/{name}",
+            retention=config.log_retention_period,
+            encryption_key=logs_key,
+            removal_policy=config.removal_policy,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=name,
+            state_machine_type=sfn.StateMachineType[workflow.type],
+            definition_body=sfn.DefinitionBody.from_file(str(workflow.asl_path)),
+            definition_substitutions=substitutions,
+            logs=sfn.LogOptions(
+                destination=self.log_group,
+                level=sfn.LogLevel.ALL,
+                include_execution_data=False,  # inputs/outputs may carry PHI
+            ),
+            tracing_enabled=True,
+            role=self.role.immutable,
+        )
+        self.role.is_required_by(self.state_machine)
+        self._grant(workflow, function_arns, state, event_bus_arn)
+
+    def _grant(
+        self,
+        workflow: Workflow,
+        function_arns: Mapping[str, str],
+        state: StateTable,
+        event_bus_arn: str,
+    ) -> None:
+        self.role.invoke_functions(function_arns[fn.name] for fn in workflow.functions)
+        integrations = service_integrations(json.loads(workflow.definition_text()))
+        if any(i.startswith("dynamodb:") for i in integrations):
+            self.role.read_write_items(state.table.table_arn, state.index_names, state.key)
+        if "events:putEvents" in integrations:
+            self.role.put_events(event_bus_arn)
+        self.role.write_traces()
+        self.role.allow_any_resource(
+            "LogDelivery",
+            LOG_DELIVERY,
+            reason=(
+                "Step Functions logging goes through CloudWatch Logs vended log delivery, whose "
+                "APIs (CreateLogDelivery, PutResourcePolicy, DescribeLogGroups, ...) do not "
+                "support resource-level permissions; AWS documents Resource '*' for them."
+            ),
+        )

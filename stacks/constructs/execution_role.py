@@ -1,0 +1,140 @@
+"""An execution role whose permissions are all written out, in one customer-managed policy.
+
+CDK's ``grant_*`` helpers write to an inline ``DefaultPolicy`` (HIPAA.Security-IAMNoInlinePolicy)
+and use wildcard actions such as ``kms:GenerateDataKey*`` (AwsSolutions-IAM5). Instead the
+resource that assumes this role gets an immutable view of it, so CDK adds nothing behind our
+back, and every statement it needs is added here, explicitly, with exact actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct, IConstruct
+
+from stacks.compliance import acknowledge
+
+DYNAMODB_READ_WRITE = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+)
+KMS_ENCRYPT_DECRYPT = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
+KMS_PRODUCE = ("kms:Decrypt", "kms:GenerateDataKey")
+TASK_RESPONSES = ("states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess")
+XRAY_WRITE = (
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+)
+# CloudWatch Logs vended delivery (Step Functions logging); these APIs take no resource ARN.
+LOG_DELIVERY = (
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+)
+
+
+class ExecutionRole(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, service: str, description: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal(service), description=description
+        )
+        # All policies live under one construct, so that what uses the role can wait for them
+        # (a DependsOn; the role itself is already ordered by the GetAtt of its ARN).
+        self._permissions = Construct(self, "Permissions")
+        self.policy = iam.ManagedPolicy(self._permissions, "Policy", roles=[self.role])
+        # An immutable reference rather than ``role.without_policy_updates()``: the latter also
+        # adds a DependsOn the role that duplicates the GetAtt of its ARN (cfn-lint W3005).
+        self._immutable = iam.Role.from_role_arn(
+            self, "Immutable", self.role.role_arn, mutable=False
+        )
+
+    @property
+    def immutable(self) -> iam.IRole:
+        """Hand this to the Function/StateMachine so CDK cannot add statements of its own."""
+        return self._immutable
+
+    def is_required_by(self, resource: IConstruct) -> None:
+        """``resource`` is created only once every policy of the role is attached."""
+        resource.node.add_dependency(self._permissions)
+
+    def allow(self, sid: str, actions: Sequence[str], resources: Iterable[str]) -> None:
+        self.policy.add_statements(
+            iam.PolicyStatement(sid=sid, actions=sorted(actions), resources=list(resources))
+        )
+
+    def allow_any_resource(self, sid: str, actions: Sequence[str], *, reason: str) -> None:
+        """For APIs that take no resource-level permission: ``Resource: *``, acknowledged.
+
+        Each such statement gets a policy of its own, so its acknowledgment (and reason)
+        covers exactly that statement and nothing added later.
+        """
+        policy = iam.ManagedPolicy(
+            self._permissions,
+            sid,
+            roles=[self.role],
+            statements=[iam.PolicyStatement(sid=sid, actions=sorted(actions), resources=["*"])],
+        )
+        acknowledge(policy, "AwsSolutions-IAM5[Resource::*]", reason)
+
+    # --- the permissions careflow hands out -------------------------------------------------
+
+    def read_write_items(self, table_arn: str, index_names: Iterable[str], key: kms.IKey) -> None:
+        indexes = [f"{table_arn}/index/{name}" for name in index_names]
+        self.allow("StateTableItems", DYNAMODB_READ_WRITE, [table_arn, *indexes])
+        self.allow("StateTableKey", KMS_ENCRYPT_DECRYPT, [key.key_arn])
+
+    def send_messages(self, sid: str, queue: sqs.IQueue, key: kms.IKey) -> None:
+        self.allow(sid, ["sqs:SendMessage"], [queue.queue_arn])
+        self.allow(f"{sid}Key", KMS_PRODUCE, [key.key_arn])
+
+    def put_events(self, bus_arn: str) -> None:
+        self.allow("PutEventsOnCareflowBus", ["events:PutEvents"], [bus_arn])
+
+    def write_logs(self, log_group: logs.ILogGroup) -> None:
+        self.allow(
+            "WriteOwnLogGroup",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [log_group.log_group_arn],
+        )
+
+    def invoke_functions(self, function_arns: Iterable[str]) -> None:
+        # Unqualified ARNs only: the ASL calls $LATEST, never a version or alias.
+        self.allow("InvokeWorkflowFunctions", ["lambda:InvokeFunction"], function_arns)
+
+    def start_executions(self, state_machine_arns: Iterable[str]) -> None:
+        self.allow("StartWorkflowExecutions", ["states:StartExecution"], state_machine_arns)
+
+    def answer_task_tokens(self, state_machine_arns: Iterable[str]) -> None:
+        self.allow("AnswerTaskTokens", TASK_RESPONSES, state_machine_arns)
+
+    def write_traces(self) -> None:
+        self.allow_any_resource(
+            "XRayTracing",
+            XRAY_WRITE,
+            reason=(
+                "X-Ray trace segments, telemetry and sampling rules have no resource-level "
+                "permissions: AWS requires Resource '*' for these four write/sampling actions "
+                "(the same statement CDK adds for tracing=ACTIVE)."
+            ),
+        )

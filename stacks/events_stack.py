@@ -1,0 +1,70 @@
+"""The careflow bus, its archive, and the rules that start and resume workflows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
+from constructs import Construct
+
+from careflow.catalog import CATALOG, INTAKE, Subscription
+from stacks.config import EnvironmentConfig
+from stacks.constructs.event_routing import EventRouting
+from stacks.data_stack import DataStack
+from stacks.workflows_stack import WorkflowsStack
+
+
+class EventsStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        data: DataStack,
+        workflows: WorkflowsStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.bus = events.EventBus(self, "Bus", event_bus_name=config.event_bus_name)
+        self.bus.archive(
+            "Archive",
+            archive_name=f"{config.event_bus_name}-archive",
+            description="every event on the careflow bus, for replay",
+            event_pattern=events.EventPattern(account=[self.account]),
+            retention=Duration.days(config.archive_retention_days),
+        )
+        # The target DLQs live here, next to their rules: CDK writes each rule's ARN into its
+        # DLQ's resource policy, which would be a cycle if the queues were in the data stack.
+        self.routing = EventRouting(
+            self, "Routing", bus=self.bus, key=data.keys.messaging, queue_name_prefix=config.prefix
+        )
+        intake = workflows.functions[INTAKE.name].function
+        for wf in CATALOG:
+            for index, trigger in enumerate(wf.triggers, start=1):
+                self.routing.route(
+                    f"Start{wf.name}{index}",
+                    description=f"{trigger.detail_type} from {trigger.source} starts {wf.id}",
+                    pattern=trigger.pattern(),
+                    function=intake,
+                    event=events.RuleTargetInput.from_object(
+                        {"workflow_id": wf.id, "event": events.EventField.from_path("$")}
+                    ),
+                )
+        for sub in _subscriptions():
+            self.routing.route(
+                f"{sub.function}On{sub.detail_type.replace('.', '')}",
+                description=f"{sub.detail_type} from {sub.source} goes to {sub.function}",
+                pattern=sub.pattern(),
+                function=workflows.functions[sub.function].function,
+            )
+
+
+def _subscriptions() -> list[Subscription]:
+    """Each (source, detail-type, function) once, however many workflows subscribe to it."""
+    unique: dict[tuple[str, str, str], Subscription] = {}
+    for wf in CATALOG:
+        for sub in wf.subscriptions:
+            unique.setdefault((sub.source, sub.detail_type, sub.function), sub)
+    return list(unique.values())

@@ -1,0 +1,57 @@
+"""Alarms to the ops topic and the operations dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.operations import Monitored, OpsAlarms, OpsDashboard, OpsTopic
+from stacks.data_stack import DataStack
+from stacks.events_stack import EventsStack
+from stacks.workflows_stack import WorkflowsStack
+
+
+class ObservabilityStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        data: DataStack,
+        workflows: WorkflowsStack,
+        events: EventsStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        monitored = Monitored(
+            workflows={
+                wf_id: (sm.workflow, sm.state_machine)
+                for wf_id, sm in workflows.state_machines.items()
+            },
+            functions={name: fn.function for name, fn in workflows.functions.items()},
+            queues={
+                "parked": data.parked.queue,
+                "parked dlq": data.parked.dead_letter_queue,
+                **{
+                    f"{name} async dlq": fn.function.dead_letter_queue
+                    for name, fn in workflows.functions.items()
+                    if fn.function.dead_letter_queue is not None
+                },
+                **{f"{route} dlq": q for route, q in events.routing.dead_letter_queues.items()},
+            },
+        )
+        self.topic = OpsTopic(
+            self,
+            "Ops",
+            name=f"{config.prefix}-ops",
+            key=data.keys.messaging,
+            email=config.alarm_email,
+        ).topic
+        self.alarms = OpsAlarms(self, "Alarms", topic=self.topic, monitored=monitored)
+        OpsDashboard(
+            self, "Dashboard", name=config.prefix, monitored=monitored, alarms=self.alarms.alarms
+        )

@@ -1,0 +1,134 @@
+"""The catalog's Lambda functions and state machines, and who may call what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from careflow.catalog import CATALOG, INTAKE, FunctionSpec, Workflow, all_functions
+from stacks.config import EnvironmentConfig
+from stacks.constructs.catalog_function import CatalogFunction
+from stacks.constructs.catalog_state_machine import CatalogStateMachine
+from stacks.constructs.layers import CareflowLayers
+from stacks.constructs.operations import METRICS_NAMESPACE, SERVICE_NAME
+from stacks.constructs.queues import encrypted_queue
+from stacks.data_stack import DataStack
+
+LAMBDAS_DIR = "lambdas"
+# Functions that resume a waiting execution with its task token (SendTaskSuccess/Failure/
+# Heartbeat). The catalog does not declare this, so it is listed here and checked against it.
+TASK_TOKEN_ANSWERERS = frozenset({"PayerDecision", "AwaitPayerDecision"})
+
+
+def event_targets() -> set[str]:
+    """Functions EventBridge invokes (asynchronously): they get a DLQ and the parking queue."""
+    targets = {INTAKE.name} if any(wf.triggers for wf in CATALOG) else set()
+    return targets | {sub.function for wf in CATALOG for sub in wf.subscriptions}
+
+
+class WorkflowsStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        data: DataStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self._data = data
+        unknown = TASK_TOKEN_ANSWERERS - all_functions().keys()
+        if unknown:
+            raise ValueError(f"TASK_TOKEN_ANSWERERS names functions not in the catalog: {unknown}")
+        # Deterministic names and ARNs: the functions that start or resume executions refer
+        # to the state machines, and the state machines to the functions, without a cycle.
+        self.event_bus_arn = self.format_arn(
+            service="events", resource="event-bus", resource_name=config.event_bus_name
+        )
+        self.state_machine_arns = {wf.id: self._state_machine_arn(wf) for wf in CATALOG}
+
+        layers = CareflowLayers(self, "Layers", build=config.layer_build)
+        code = lambda_.Code.from_asset(LAMBDAS_DIR, exclude=["**/__pycache__", "**/*.pyc"])
+        self.functions: dict[str, CatalogFunction] = {
+            spec.name: self._function(spec, code, layers.all) for spec in all_functions().values()
+        }
+        function_arns = {name: fn.function.function_arn for name, fn in self.functions.items()}
+        self.state_machines: dict[str, CatalogStateMachine] = {
+            wf.id: CatalogStateMachine(
+                self,
+                wf.name,
+                workflow=wf,
+                name=self.state_machine_name(wf),
+                config=config,
+                function_arns=function_arns,
+                state=data.state,
+                event_bus_name=config.event_bus_name,
+                event_bus_arn=self.event_bus_arn,
+                logs_key=data.keys.logs,
+            )
+            for wf in CATALOG
+        }
+
+    def state_machine_name(self, workflow: Workflow) -> str:
+        return f"{self.config.prefix}-{workflow.name}"
+
+    def _state_machine_arn(self, workflow: Workflow) -> str:
+        return self.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=self.state_machine_name(workflow),
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def _function(
+        self, spec: FunctionSpec, code: lambda_.Code, layers: list[lambda_.ILayerVersion]
+    ) -> CatalogFunction:
+        data, config = self._data, self.config
+        is_event_target = spec.name in event_targets()
+        environment = {
+            "TABLE_NAME": data.state.table.table_name,
+            "EVENT_BUS_NAME": config.event_bus_name,
+            "PARKED_QUEUE_URL": data.parked.queue.queue_url,
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "CAREFLOW_CONNECTORS": "sandbox",
+        }
+        if spec.name == INTAKE.name:
+            environment["STATE_MACHINE_ARNS"] = self.to_json_string(self.state_machine_arns)
+        dead_letter_queue = (
+            encrypted_queue(
+                self,
+                f"{spec.name}DeadLetterQueue",
+                queue_name=f"{config.prefix}-{spec.name}-async-dlq",
+                key=data.keys.messaging,
+            )
+            if is_event_target
+            else None
+        )
+        function = CatalogFunction(
+            self,
+            spec.name,
+            spec=spec,
+            config=config,
+            code=code,
+            layers=layers,
+            environment=environment,
+            logs_key=data.keys.logs,
+            dead_letter_queue=dead_letter_queue,
+            messaging_key=data.keys.messaging,
+        )
+        role = function.role
+        role.read_write_items(data.state.table.table_arn, data.state.index_names, data.keys.state)
+        role.put_events(self.event_bus_arn)
+        if is_event_target:
+            role.send_messages("ParkEvents", data.parked.queue, data.keys.messaging)
+        if spec.name == INTAKE.name:
+            role.start_executions(self.state_machine_arns.values())
+        if spec.name in TASK_TOKEN_ANSWERERS:
+            role.answer_task_tokens(self.state_machine_arns.values())
+        return function

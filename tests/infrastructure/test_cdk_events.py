@@ -1,0 +1,83 @@
+"""The bus, its archive and the rules: every catalog trigger and subscription is routed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from careflow.catalog import CATALOG, INTAKE
+from tests.infrastructure.infra_support import Synth, render
+
+TRIGGERS = [(wf, trigger) for wf in CATALOG for trigger in wf.triggers]
+SUBSCRIPTIONS = [(wf, sub) for wf in CATALOG for sub in wf.subscriptions]
+
+
+def _rules(dev: Synth) -> list[dict]:
+    return [r["Properties"] for r in dev.resources("events", "AWS::Events::Rule").values()]
+
+
+def _rules_matching(dev: Synth, pattern: dict) -> list[dict]:
+    return [rule for rule in _rules(dev) if rule["EventPattern"] == pattern]
+
+
+def test_bus_is_named_per_environment_and_archived(dev: Synth) -> None:
+    template = dev.template("events")
+    template.has_resource_properties("AWS::Events::EventBus", {"Name": "careflow-dev"})
+    (archive,) = dev.resources("events", "AWS::Events::Archive").values()
+    assert archive["Properties"]["RetentionDays"] == 365
+    (bus_id,) = dev.resources("events", "AWS::Events::EventBus")
+    assert render(archive["Properties"]["SourceArn"]) == f"<{bus_id}.Arn>"
+
+
+def test_every_rule_target_retries_then_dead_letters_to_its_own_queue(dev: Synth) -> None:
+    rules = _rules(dev)
+    assert len(rules) == len(TRIGGERS) + len(SUBSCRIPTIONS)
+    dlqs = []
+    for rule in rules:
+        for target in rule["Targets"]:
+            assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+            dlqs.append(render(target["DeadLetterConfig"]["Arn"]))
+    assert len(set(dlqs)) == len(dlqs)  # one DLQ per target
+
+
+def test_dead_letter_queues_accept_only_their_own_rule(dev: Synth) -> None:
+    rule_ids = set(dev.resources("events", "AWS::Events::Rule"))
+    for policy in dev.resources("events", "AWS::SQS::QueuePolicy").values():
+        allows = [
+            s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"
+        ]
+        assert len(allows) == 1
+        assert allows[0]["Principal"] == {"Service": "events.amazonaws.com"}
+        source = render(allows[0]["Condition"]["ArnEquals"]["aws:SourceArn"])
+        assert source.strip("<>").split(".")[0] in rule_ids
+
+
+@pytest.mark.parametrize(("workflow", "trigger"), TRIGGERS, ids=lambda x: getattr(x, "id", ""))
+def test_each_trigger_sends_the_whole_event_to_intake_tagged_with_the_workflow(
+    dev: Synth, workflow, trigger
+) -> None:
+    (rule,) = _rules_matching(dev, trigger.pattern())
+    (target,) = rule["Targets"]
+    assert render(target["Arn"]).startswith("<import:careflow-dev-workflows:")
+    assert f"{INTAKE.name}Function" in render(target["Arn"])
+    transformer = target["InputTransformer"]
+    (variable,) = [name for name, path in transformer["InputPathsMap"].items() if path == "$"]
+    delivered = json.loads(transformer["InputTemplate"].replace(f"<{variable}>", '{"id": "e1"}'))
+    assert delivered == {"workflow_id": workflow.id, "event": {"id": "e1"}}
+
+
+@pytest.mark.parametrize(("workflow", "sub"), SUBSCRIPTIONS, ids=lambda x: getattr(x, "id", ""))
+def test_each_subscription_delivers_the_event_to_its_function(dev: Synth, workflow, sub) -> None:
+    (rule,) = _rules_matching(dev, sub.pattern())
+    (target,) = rule["Targets"]
+    assert f"{sub.function}Function" in render(target["Arn"])
+    assert "InputTransformer" not in target and "Input" not in target
+
+
+def test_eventbridge_may_invoke_exactly_the_routed_functions(dev: Synth) -> None:
+    permissions = dev.resources("events", "AWS::Lambda::Permission").values()
+    assert len(permissions) == len(TRIGGERS) + len(SUBSCRIPTIONS)
+    for permission in permissions:
+        assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+        assert "SourceArn" in permission["Properties"]

@@ -1,0 +1,187 @@
+"""State machines and functions in the synthesized workflows stack match the catalog."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from careflow.catalog import CATALOG, INTAKE, PLACEHOLDER, Workflow, all_functions
+from stacks.workflows_stack import TASK_TOKEN_ANSWERERS, event_targets
+from tests.infrastructure.infra_support import (
+    REPO_ROOT,
+    Synth,
+    as_list,
+    logical_id_of,
+    policy_statements,
+    render,
+)
+
+WORKFLOWS = pytest.mark.parametrize("workflow", CATALOG, ids=lambda wf: wf.id)
+FUNCTIONS = pytest.mark.parametrize("name", sorted(all_functions()))
+
+
+def _state_machine(dev: Synth, workflow: Workflow) -> tuple[str, dict]:
+    logical_id = logical_id_of(
+        dev,
+        "workflows",
+        "AWS::StepFunctions::StateMachine",
+        StateMachineName=f"careflow-dev-{workflow.name}",
+    )
+    return logical_id, dev.templates["workflows"]["Resources"][logical_id]["Properties"]
+
+
+def _function_logical_id(dev: Synth, name: str) -> str:
+    return logical_id_of(
+        dev, "workflows", "AWS::Lambda::Function", FunctionName=f"careflow-dev-{name}"
+    )
+
+
+@WORKFLOWS
+def test_state_machine_definition_is_the_asl_file_with_every_placeholder_substituted(
+    dev: Synth, workflow: Workflow
+) -> None:
+    _, props = _state_machine(dev, workflow)
+    asset = dev.outdir / f"asset.{props['DefinitionS3Location']['Key']}"
+    definition = asset.read_text()
+    assert json.loads(definition) == json.loads(workflow.definition_text())
+
+    substitutions = render(props["DefinitionSubstitutions"])
+    assert set(PLACEHOLDER.findall(definition)) <= substitutions.keys()
+    rendered = PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], definition)
+    assert "${" not in rendered
+    json.loads(rendered)  # still valid JSON once filled in
+
+
+@WORKFLOWS
+def test_function_placeholders_resolve_to_that_workflows_own_functions(
+    dev: Synth, workflow: Workflow
+) -> None:
+    _, props = _state_machine(dev, workflow)
+    substitutions = render(props["DefinitionSubstitutions"])
+    for fn in workflow.functions:
+        assert substitutions[fn.placeholder] == f"<{_function_logical_id(dev, fn.name)}.Arn>"
+    assert substitutions["EventBusName"] == "careflow-dev"
+    assert substitutions["TableName"].startswith("<import:careflow-dev-data:")
+
+
+@WORKFLOWS
+def test_state_machine_type_logging_and_tracing(dev: Synth, workflow: Workflow) -> None:
+    _, props = _state_machine(dev, workflow)
+    assert props["StateMachineType"] == workflow.type
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    logging = props["LoggingConfiguration"]
+    assert logging["Level"] == "ALL"
+    assert logging["IncludeExecutionData"] is False  # execution data may carry PHI
+    log_group_ref = render(logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"])
+    log_group_id = log_group_ref.strip("<>").split(".")[0]
+    log_group = dev.templates["workflows"]["Resources"][log_group_id]["Properties"]
+    assert log_group["LogGroupName"] == f"/aws/vendedlogs/states/careflow-dev-{workflow.name}"
+    assert "KmsKeyId" in log_group
+    assert log_group["RetentionInDays"] == 30
+
+
+@WORKFLOWS
+def test_state_machine_role_invokes_exactly_its_workflows_functions(
+    dev: Synth, workflow: Workflow
+) -> None:
+    _, props = _state_machine(dev, workflow)
+    role_id = render(props["RoleArn"]).strip("<>").split(".")[0]
+    statements = policy_statements(dev, role_id, "workflows")
+    invoked: set[str] = set()
+    for statement in statements:
+        actions = as_list(statement["Action"])
+        if any(action.startswith("lambda:") for action in actions):
+            assert actions == ["lambda:InvokeFunction"]
+            invoked |= {render(r) for r in as_list(statement["Resource"])}
+    expected = {f"<{_function_logical_id(dev, fn.name)}.Arn>" for fn in workflow.functions}
+    assert invoked == expected
+    assert not any("*" in arn for arn in invoked)
+
+
+@FUNCTIONS
+def test_every_catalog_function_is_a_lambda_with_its_handler(dev: Synth, name: str) -> None:
+    spec = all_functions()[name]
+    props = dev.templates["workflows"]["Resources"][_function_logical_id(dev, name)]["Properties"]
+    assert props["Handler"] == spec.handler
+    assert (REPO_ROOT / "lambdas" / f"{spec.module.replace('.', '/')}.py").is_file()
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Timeout"] == spec.timeout_seconds
+    assert props["MemorySize"] == spec.memory_mb
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert len(props["Layers"]) == 2
+    env = render(props["Environment"]["Variables"])
+    assert env["EVENT_BUS_NAME"] == "careflow-dev"
+    assert env["TABLE_NAME"].startswith("<import:careflow-dev-data:")
+    assert env["PARKED_QUEUE_URL"].startswith("<import:careflow-dev-data:")
+    assert env["POWERTOOLS_SERVICE_NAME"] == "careflow"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Careflow"
+    assert env["CAREFLOW_CONNECTORS"] == "sandbox"
+    assert ("STATE_MACHINE_ARNS" in env) == (name == INTAKE.name)
+
+
+@FUNCTIONS
+def test_every_function_logs_to_its_own_encrypted_group(dev: Synth, name: str) -> None:
+    props = dev.templates["workflows"]["Resources"][_function_logical_id(dev, name)]["Properties"]
+    group_id = render(props["LoggingConfig"]["LogGroup"]).strip("<>")
+    group = dev.templates["workflows"]["Resources"][group_id]["Properties"]
+    assert group["LogGroupName"] == f"/aws/lambda/careflow-dev-{name}"
+    assert "KmsKeyId" in group and group["RetentionInDays"] == 30
+
+
+def test_intake_maps_every_workflow_to_its_state_machine_arn(dev: Synth) -> None:
+    props = dev.templates["workflows"]["Resources"][_function_logical_id(dev, INTAKE.name)][
+        "Properties"
+    ]
+    arns = json.loads(render(props["Environment"]["Variables"]["STATE_MACHINE_ARNS"]))
+    assert arns.keys() == {wf.id for wf in CATALOG}
+    for wf in CATALOG:
+        assert re.fullmatch(rf"arn:.*:states:.*:stateMachine:careflow-dev-{wf.name}", arns[wf.id])
+
+
+def _statements_granting(dev: Synth, action: str) -> dict[str, list[str]]:
+    """Function name -> resources on which its role is granted ``action``."""
+    granted: dict[str, list[str]] = {}
+    for name in all_functions():
+        props = dev.templates["workflows"]["Resources"][_function_logical_id(dev, name)][
+            "Properties"
+        ]
+        role_id = render(props["Role"]).strip("<>").split(".")[0]
+        for statement in policy_statements(dev, role_id, "workflows"):
+            if action in as_list(statement["Action"]):
+                granted.setdefault(name, []).extend(
+                    render(r) for r in as_list(statement["Resource"])
+                )
+    return granted
+
+
+def test_only_intake_may_start_executions(dev: Synth) -> None:
+    granted = _statements_granting(dev, "states:StartExecution")
+    assert granted.keys() == {INTAKE.name}
+    assert sorted(a.rsplit(":", 1)[1] for a in granted[INTAKE.name]) == sorted(
+        f"careflow-dev-{wf.name}" for wf in CATALOG
+    )
+
+
+def test_only_task_token_answerers_may_resume_executions(dev: Synth) -> None:
+    for action in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"):
+        assert _statements_granting(dev, action).keys() == TASK_TOKEN_ANSWERERS
+
+
+def test_only_event_targets_may_park_events_and_have_an_async_dlq(dev: Synth) -> None:
+    senders = _statements_granting(dev, "sqs:SendMessage")
+    assert senders.keys() == event_targets()
+    for name in all_functions():
+        props = dev.templates["workflows"]["Resources"][_function_logical_id(dev, name)][
+            "Properties"
+        ]
+        assert ("DeadLetterConfig" in props) == (name in event_targets())
+
+
+def test_every_function_may_put_events_on_the_careflow_bus_only(dev: Synth) -> None:
+    granted = _statements_granting(dev, "events:PutEvents")
+    assert granted.keys() == set(all_functions())
+    for resources in granted.values():
+        assert all(r.endswith(":event-bus/careflow-dev") for r in resources)
