@@ -339,7 +339,7 @@ class LocalCloud:
                 response_headers["x-amz-function-error"] = error
             return result
 
-        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
 
     # -- Lambda, in this process ----------------------------------------------------------------
     def handler_for(self, function: str) -> tuple[str, Callable[[Any, Any], Any]]:
