@@ -109,6 +109,18 @@ class Case:
         }
 
 
+def advance_through_timer(
+    cloud: LocalCloud, length: timedelta, slack: timedelta = timedelta(minutes=5)
+) -> None:
+    """Advances the clock by ``length`` once a timer of about that length has started.
+
+    Advancing before the workflow's timer exists would start the timer after the jump.
+    """
+    deadline = cloud.clock.wait_for_timer(length - slack, length, timeout=20)
+    assert deadline is not None, f"no timer of {length} started"
+    cloud.clock.advance(length)
+
+
 def new_case(
     cloud: LocalCloud,
     *,

@@ -19,7 +19,7 @@ from careflow.catalog import SURGICAL_CASE_READINESS
 from careflow.domain.models import AuthDecision, Priority
 from careflow.domain.records import TaskStatus
 from careflow.domain.tasks import complete_task
-from tests.workflows.harness import Case, new_case
+from tests.workflows.harness import Case, advance_through_timer, new_case
 
 ENTERED: set[str] = set()
 
@@ -149,9 +149,9 @@ def test_an_expedited_72_hour_pend_runs_in_seconds_and_the_milestones_show_72_ho
         cloud, payer=PayerRule(AuthDecision.PENDED), priority=Priority.EXPEDITED, supplies=SPINE
     )
     pended = case.wait_milestone("authorization_pended")
-    cloud.clock.advance(timedelta(hours=48))
+    advance_through_timer(cloud, timedelta(hours=48))
     escalated = case.wait_milestone("authorization_escalated")
-    cloud.clock.advance(timedelta(hours=24))
+    advance_through_timer(cloud, timedelta(hours=24))
     expired = case.wait_milestone("authorization_clock_expired")
     task = case.open_task()
     complete(cloud, task, "RESCHEDULE", reason="payer silent")
@@ -190,7 +190,7 @@ def test_an_implant_shortage_requisitions_escalates_and_the_recheck_decides(clou
     assert "requisition_created" in case.milestone_names()
     assert any("after the hard stop" in r for r in task.reasons)
     assert task.due_at == task.created_at + timedelta(hours=4)
-    cloud.clock.advance(timedelta(hours=4, minutes=1))
+    advance_through_timer(cloud, timedelta(hours=4))
     escalated = case.open_task(level=1)
     assert escalated.task_id == task.task_id
     assert escalated.queue == "supply_chain_buyer"
@@ -209,7 +209,7 @@ def test_a_task_nobody_answers_escalates_to_the_end_of_its_chain_then_is_at_risk
     case = new_case(cloud, supplies=HIP, facility="fac-south", starts_in=timedelta(days=5))
     task = case.open_task()
     for level in range(1, len(task.escalation_chain) + 1):
-        cloud.clock.advance(timedelta(hours=4, minutes=1))
+        advance_through_timer(cloud, timedelta(hours=4))
         if level < len(task.escalation_chain):
             case.open_task(level=level)
     out = case.output()

@@ -34,6 +34,8 @@ __all__ = [
 # How often a wait on a foreign ``threading.Event`` re-checks the virtual time.
 # Waits on a ClockEvent (what the local cloud uses) never poll: advance() wakes them.
 _FOREIGN_EVENT_POLL_SECONDS = 0.02
+# Longest single real sleep (a waiter re-reads the clock at least this often).
+_MAX_REAL_WAIT_SECONDS = 3600.0
 
 
 @runtime_checkable
@@ -98,11 +100,12 @@ class VirtualClock:
         self._real_origin = time.monotonic()
         self._offset = 0.0  # seconds added by advance()
         self._lock = threading.Lock()
-        # Notified on every advance(); waiters on foreign events poll instead.
-        self._advanced = threading.Condition(self._lock)
-        self._generation = 0
-        # ClockEvents with a timed wait in progress on this clock -> number of waiters.
-        self._waiting: dict[ClockEvent, int] = {}
+        # Notified when a timed wait starts or ends, and on advance() (wait_for_timer).
+        self._changed = threading.Condition(self._lock)
+        # Timed waits in progress on this clock: id -> (event to poke or None, deadline
+        # in virtual seconds since start). Waits on foreign events poll, so need no poke.
+        self._timers: dict[int, tuple[ClockEvent | None, float]] = {}
+        self._next_timer = 0
 
     # -- reading ---------------------------------------------------------------------
 
@@ -121,7 +124,7 @@ class VirtualClock:
         """Real seconds until ``virtual_seconds`` pass on their own (None: never)."""
         if self._speed == 0:
             return None
-        return max(virtual_seconds, 0.0) / self._speed
+        return min(max(virtual_seconds, 0.0) / self._speed, _MAX_REAL_WAIT_SECONDS)
 
     # -- moving ----------------------------------------------------------------------
 
@@ -132,27 +135,65 @@ class VirtualClock:
             raise ValueError("a clock only moves forward")
         with self._lock:
             self._offset += delta
-            self._generation += 1
-            self._advanced.notify_all()
-            waiting = list(self._waiting)
+            self._changed.notify_all()
+            waiting = {event for event, _ in self._timers.values() if event is not None}
         # Outside the clock lock: a waiter holds its event's lock while registering.
         for event in waiting:
             event._poke()
         return self.now()
 
+    # -- timers ----------------------------------------------------------------------
+
+    def _register(self, event: ClockEvent | None, deadline: float) -> int:
+        with self._lock:
+            self._next_timer += 1
+            self._timers[self._next_timer] = (event, deadline)
+            self._changed.notify_all()
+            return self._next_timer
+
+    def _unregister(self, timer: int) -> None:
+        with self._lock:
+            self._timers.pop(timer, None)
+            self._changed.notify_all()
+
+    def pending_deadlines(self) -> list[datetime]:
+        """When the timed waits now in progress on this clock end, soonest first."""
+        with self._lock:
+            deadlines = sorted(deadline for _, deadline in self._timers.values())
+        return [self._start + timedelta(seconds=d) for d in deadlines]
+
+    def wait_for_timer(
+        self,
+        at_least: float | timedelta = 0.0,
+        at_most: float | timedelta | None = None,
+        timeout: float = 5.0,
+    ) -> datetime | None:
+        """Block (real time) until a timed wait is pending whose deadline is between
+        ``at_least`` and ``at_most`` from now; return that deadline (None on timeout).
+
+        Lets a test or demo advance the clock only once a workflow's timer has started,
+        e.g. ``clock.wait_for_timer(timedelta(hours=47), timedelta(hours=48))`` before
+        ``clock.advance(timedelta(hours=48))``.
+        """
+        low = _to_seconds(at_least)
+        high = None if at_most is None else _to_seconds(at_most)
+        give_up = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                now = self._elapsed()
+                matching = sorted(
+                    deadline
+                    for _, deadline in self._timers.values()
+                    if deadline - now >= low and (high is None or deadline - now <= high)
+                )
+                if matching:
+                    return self._start + timedelta(seconds=matching[0])
+                remaining = give_up - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._changed.wait(min(remaining, 0.05))
+
     # -- waiting ---------------------------------------------------------------------
-
-    def _register(self, event: ClockEvent) -> None:
-        with self._lock:
-            self._waiting[event] = self._waiting.get(event, 0) + 1
-
-    def _unregister(self, event: ClockEvent) -> None:
-        with self._lock:
-            count = self._waiting.get(event, 0) - 1
-            if count > 0:
-                self._waiting[event] = count
-            else:
-                self._waiting.pop(event, None)
 
     def wait(self, event: threading.Event | ClockEvent, timeout_seconds: float | None) -> bool:
         """Wait until ``event`` is set or ``timeout_seconds`` of virtual time pass.
@@ -166,16 +207,22 @@ class VirtualClock:
         if timeout_seconds is None:
             return event.wait()
         deadline = self._elapsed() + timeout_seconds
-        while True:
-            remaining = deadline - self._elapsed()
-            if remaining <= 0:
-                return event.is_set()
-            real = self._real_seconds_for(remaining)
-            step = _FOREIGN_EVENT_POLL_SECONDS if real is None else min(
-                real, _FOREIGN_EVENT_POLL_SECONDS
-            )
-            if event.wait(step):
-                return True
+        timer = self._register(None, deadline)
+        try:
+            while True:
+                remaining = deadline - self._elapsed()
+                if remaining <= 0:
+                    return event.is_set()
+                real = self._real_seconds_for(remaining)
+                step = (
+                    _FOREIGN_EVENT_POLL_SECONDS
+                    if real is None
+                    else min(real, _FOREIGN_EVENT_POLL_SECONDS)
+                )
+                if event.wait(step):
+                    return True
+        finally:
+            self._unregister(timer)
 
     def sleep(self, seconds: float | timedelta) -> None:
         """Let ``seconds`` of virtual time pass (returns early on advance past them)."""
@@ -209,9 +256,9 @@ class ClockEvent:
         source = self._source
         if source is None:
             return get_clock()
-        if hasattr(source, "now"):
-            return source  # type: ignore[return-value]
-        return source()  # type: ignore[operator]
+        if isinstance(source, VirtualClock | SystemClock | Clock):
+            return source
+        return source()
 
     def is_set(self) -> bool:
         return self._flag
@@ -250,7 +297,7 @@ class ClockEvent:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._cond.wait(remaining)
+                self._cond.wait(min(remaining, _MAX_REAL_WAIT_SECONDS))
             return True
 
     def _wait_virtual(self, clock: VirtualClock, timeout: float | None) -> bool:
@@ -261,7 +308,7 @@ class ClockEvent:
                 return True
             sets = self._sets
             deadline = clock._elapsed() + timeout
-            clock._register(self)
+            timer = clock._register(self, deadline)
             try:
                 while self._sets == sets:
                     remaining = deadline - clock._elapsed()
@@ -271,7 +318,7 @@ class ClockEvent:
                     self._cond.wait(clock._real_seconds_for(remaining))
                 return True
             finally:
-                clock._unregister(self)
+                clock._unregister(timer)
 
     def __repr__(self) -> str:
         return f"ClockEvent(set={self._flag})"

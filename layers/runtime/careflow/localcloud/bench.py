@@ -35,12 +35,18 @@ def _target(i: int, run: str, cloud: LocalCloud) -> dict[str, Any]:
             "detail-type": "Appointment.Booked",
             "detail": {
                 "metadata": {
-                    "event_id": f"{run}-{i}", "idempotency_key": f"{run}-{i}",
-                    "facility_id": "fac-north", "occurred_at": cloud.clock.now().isoformat(),
-                    "schema_version": "1.0", "correlation_id": f"{run}-{i}",
+                    "event_id": f"{run}-{i}",
+                    "idempotency_key": f"{run}-{i}",
+                    "facility_id": "fac-north",
+                    "occurred_at": cloud.clock.now().isoformat(),
+                    "schema_version": "1.0",
+                    "correlation_id": f"{run}-{i}",
                 },
-                "data": {"appointment_id": CASE, "appointment_type": "procedure",
-                         "scheduled_start": cloud.clock.now().isoformat()},
+                "data": {
+                    "appointment_id": CASE,
+                    "appointment_type": "procedure",
+                    "scheduled_start": cloud.clock.now().isoformat(),
+                },
             },
         },
     }
@@ -49,13 +55,17 @@ def _target(i: int, run: str, cloud: LocalCloud) -> dict[str, Any]:
 def _start_all(cloud: LocalCloud, run: str, n: int) -> list[str]:
     sfn = cloud.client("stepfunctions")
     slas = {WORKFLOW: SURGICAL_CASE_READINESS.sla_seconds()}
-    requests = [intake.accept(_target(i, run, cloud), state_machine_arns=cloud.state_machine_arns,
-                              slas=slas) for i in range(n)]
+    requests = [
+        intake.accept(
+            _target(i, run, cloud), state_machine_arns=cloud.state_machine_arns, slas=slas
+        )
+        for i in range(n)
+    ]
 
     def start(req: intake.StartRequest) -> str:
-        arn: str = sfn.start_execution(stateMachineArn=req.state_machine_arn,
-                                       name=req.instance_id,
-                                       input=json.dumps(req.input))["executionArn"]
+        arn: str = sfn.start_execution(
+            stateMachineArn=req.state_machine_arn, name=req.instance_id, input=json.dumps(req.input)
+        )["executionArn"]
         return arn
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -105,15 +115,23 @@ def measure(mode: str, executions: int, timeout: float = 600.0) -> dict[str, Any
         elapsed = time.perf_counter() - t0
     if counts.get("SUCCEEDED") != executions:
         raise SystemExit(f"{mode}: not every execution succeeded: {counts}")
-    return {"mode": mode, "executions": executions, "seconds": round(elapsed, 2),
-            "exec_per_s": round(executions / elapsed, 1)}
+    return {
+        "mode": mode,
+        "executions": executions,
+        "seconds": round(elapsed, 2),
+        "exec_per_s": round(executions / elapsed, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--executions", type=int, default=60)
-    p.add_argument("--stock-executions", type=int, default=20,
-                   help="stock moto is slow; fewer executions measure it as well")
+    p.add_argument(
+        "--stock-executions",
+        type=int,
+        default=20,
+        help="stock moto is slow; fewer executions measure it as well",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     for name in ("werkzeug", "moto", "botocore"):
@@ -124,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in (stock, local):
         print(f"{r['mode']:<7}{r['executions']:>11}{r['seconds']:>9}{r['exec_per_s']:>8}")
     ratio = local["exec_per_s"] / stock["exec_per_s"]
-    print(f"ratio={ratio:.1f} local_exec_per_s={local['exec_per_s']} "
-          f"stock_exec_per_s={stock['exec_per_s']}")
+    print(
+        f"ratio={ratio:.1f} local_exec_per_s={local['exec_per_s']} "
+        f"stock_exec_per_s={stock['exec_per_s']}"
+    )
     return 0
 
 

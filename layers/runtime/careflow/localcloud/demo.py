@@ -95,7 +95,14 @@ class Demo:
             f"milestone {name} on {case_id}",
         )
 
-    def advance(self, delta: timedelta) -> None:
+    def advance(self, delta: timedelta, *, timer: timedelta | None = None) -> None:
+        """Advances the clock; with ``timer``, only once a timer of that length has started."""
+        if timer is not None:
+            started = self.cloud.clock.wait_for_timer(
+                timer - timedelta(minutes=5), timer, timeout=30
+            )
+            if started is None:
+                raise TimeoutError(f"no {timer} timer started")
         self.cloud.clock.advance(delta)
         self.say(f"  clock advanced by {delta} → {self._elapsed(self.cloud.clock.now())}")
 
@@ -119,7 +126,7 @@ class Demo:
         task = self.open_task("appt-1003")
         self.say(f"  (c) task {task.task_id} opened in {task.queue}: {task.title}")
 
-        self.advance(timedelta(hours=5))
+        self.advance(timedelta(hours=5), timer=timedelta(hours=4))
         task = self.open_task("appt-1003", level=1)
         self.say(f"  (c) task overdue → escalated to {task.queue}")
         sb.transfer_stock("IMP-THA-STEM-12", 1, "fac-north", "fac-south")
@@ -135,12 +142,12 @@ class Demo:
         )
         self.cloud.wait_for_execution(self.arn("appt-1003"), 60)
 
-        self.advance(timedelta(days=2) - timedelta(hours=5))
+        self.advance(timedelta(days=2) - timedelta(hours=5), timer=timedelta(hours=43))
         self.cloud.wait_for_execution(self.arn("appt-1002"), 60)
         self.say("  (b) payer decision arrived by notification; case re-evaluated")
         self.milestone("appt-1005", "authorization_escalated")
 
-        self.advance(timedelta(hours=24))
+        self.advance(timedelta(hours=24), timer=timedelta(hours=24))
         task = self.open_task("appt-1005")
         self.say(f"  (e) 72 h clock expired → task for {task.queue}")
         complete_task(
