@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import Any
 
 from careflow.settings import settings
+
+# Applied to every client built here; the local cloud adds one that answers in-process.
+CLIENT_HOOKS: list[Callable[[Any], Any]] = []
 
 
 @cache
@@ -13,7 +17,10 @@ def client(service: str) -> Any:
     import boto3
 
     s = settings()
-    return boto3.client(service, region_name=s.region, endpoint_url=s.endpoint_url)
+    built = boto3.client(service, region_name=s.region, endpoint_url=s.endpoint_url)
+    for hook in CLIENT_HOOKS:
+        built = hook(built)
+    return built
 
 
 @lru_cache(maxsize=1)

@@ -129,6 +129,8 @@ class LocalCloud:
         clock.set_clock(self.clock)
         if self._fill_gaps:
             gaps.install(clock=self.clock, invoke=self.invoke)
+            if gaps.attach_in_process not in wiring.CLIENT_HOOKS:
+                wiring.CLIENT_HOOKS.append(gaps.attach_in_process)
         else:
             self._hook_stock_lambda()
         self._configure_handlers()
@@ -146,6 +148,8 @@ class LocalCloud:
         if self._ticker:
             self._ticker.join(timeout=2)
         gaps.uninstall()
+        if gaps.attach_in_process in wiring.CLIENT_HOOKS:
+            wiring.CLIENT_HOOKS.remove(gaps.attach_in_process)
         if self._stock_invoke is not None:
             from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -166,13 +170,16 @@ class LocalCloud:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(
+        from careflow.localcloud import gaps
+
+        built = boto3.client(
             service,
             region_name=REGION,
             endpoint_url=self.endpoint,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+        return gaps.attach_in_process(built) if self._fill_gaps else built
 
     # -- the catalog's resources --------------------------------------------------------------
     def _configure_handlers(self) -> None:

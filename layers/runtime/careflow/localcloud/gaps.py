@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _datetime_module
+import functools
 import importlib
 import inspect
 import io
@@ -306,7 +307,9 @@ def _client(state: _Installed, region: str, service: str, state_credentials: Any
                 )
             else:
                 assert state.boto_client_for is not None
-                client = state.boto_client_for(region, service, state_credentials)
+                client = attach_in_process(
+                    state.boto_client_for(region, service, state_credentials)
+                )
             state.clients[key] = client
     return client
 
@@ -824,6 +827,144 @@ _DATETIME_WITH_CLOCK_AWS_ISO = _ModuleShim(_datetime_module, datetime=_ClockDate
 
 
 # --------------------------------------------------------------------------------------
+# 5. Speed: answer AWS calls in-process, parse each ASL once, compile each JSONPath once
+# --------------------------------------------------------------------------------------
+
+
+class _InProcessTransport:
+    """A ``before-send`` hook: a call to the local endpoint is answered by moto's backends
+    in this process (moto's own request dispatch, as ``mock_aws`` uses it), skipping the
+    socket, the HTTP server thread and werkzeug. Anything moto does not recognise falls
+    through to the HTTP endpoint as before, so a call can never leave the machine.
+    """
+
+    def __init__(self, endpoint: str, aws_host: str) -> None:
+        self._endpoint = endpoint.rstrip("/")
+        self._aws_base = f"https://{aws_host}"
+
+    def __call__(self, request: Any, **_kwargs: Any) -> Any:
+        from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+        from moto.core.botocore_stubber import MockRawResponse
+
+        if _installed is None or not request.url.startswith(self._endpoint):
+            return None
+        aws_request = AWSPreparedRequest(
+            method=request.method,
+            url=self._aws_base + request.url[len(self._endpoint) :],
+            headers=request.headers,
+            body=request.body,
+            stream_output=request.stream_output,
+        )
+        response = _STUBBER.process_request(aws_request)
+        if response is None:
+            return None
+        status, headers, body = response
+        return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+
+def _make_stubber() -> Any:
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    return BotocoreStubber()  # its process_request ignores ``enabled``; we call it directly
+
+
+_STUBBER: Any = None
+
+
+def attach_in_process(client: Any) -> Any:
+    """Makes ``client`` (a boto3 client aimed at the local endpoint) answer in-process
+    while the gaps are installed. Returns the client. A client aimed elsewhere is left as is.
+    """
+    global _STUBBER
+    endpoint = getattr(client.meta, "endpoint_url", "") or ""
+    if not endpoint.startswith(("http://127.0.0.1:", "http://localhost:")):
+        return client
+    if _STUBBER is None:
+        _STUBBER = _make_stubber()
+    prefix = client.meta.service_model.endpoint_prefix
+    host = f"{prefix}.{client.meta.region_name}.amazonaws.com"
+    client.meta.events.register_first(
+        f"before-send.{client.meta.service_model.service_id.hyphenize()}",
+        _InProcessTransport(endpoint, host),
+    )
+    return client
+
+
+_PARSED: dict[str, tuple[Any, Any]] = {}  # definition -> (shared program or None, tree)
+_PARSED_MAX = 256
+
+
+def _shares_safely(definition: str) -> bool:
+    """Whether the evaluation components built for ``definition`` can serve several
+    executions at once. They keep per-execution state in the Environment (retry counts
+    live in ``env.heap``, Parallel builds its worker pool per evaluation), except Map
+    states, whose components hold run state: a definition with a Map is rebuilt per run.
+    """
+    try:
+        document = json.loads(definition)
+    except ValueError:
+        return False
+
+    def states(d: Any) -> Any:
+        for state in (d.get("States") or {}).values():
+            yield state
+            for branch in state.get("Branches", []):
+                yield from states(branch)
+            for key in ("Iterator", "ItemProcessor"):
+                if isinstance(state.get(key), dict):
+                    yield from states(state[key])
+
+    return isinstance(document, dict) and all(s.get("Type") != "Map" for s in states(document))
+
+
+def _make_cached_asl_parse(original: Any) -> Any:
+    """Replaces ``AmazonStateLanguageParser.parse``, which runs the ANTLR parser and the
+    Preprocessor on the whole definition for every execution (most of an execution's
+    CPU). The evaluation program is kept per definition when its components can be
+    shared (see :func:`_shares_safely`); otherwise the parse tree, which is immutable, is
+    kept and the Preprocessor builds fresh components for each execution.
+    """
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    parse = original.__func__ if isinstance(original, staticmethod) else original
+
+    def cached_parse(definition: str) -> tuple[Any, Any]:
+        cached = _PARSED.get(definition)
+        if cached is None:
+            program, tree = parse(definition)  # syntax errors raise, and are not cached
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[definition] = (program if _shares_safely(definition) else None, tree)
+            return program, tree
+        program, tree = cached
+        return (program if program is not None else Preprocessor().visit(tree)), tree
+
+    return staticmethod(cached_parse)
+
+
+def _make_backend_lookup(original: Any) -> Any:
+    """Replaces ``BackendDict.__getitem__``, which takes moto's global backend lock and
+    scans every backend on every lookup (several per request) to create an account's
+    backend the first time. Once created, the lookup is a plain dict read.
+    """
+
+    def getitem(self: Any, account_id: str) -> Any:
+        try:
+            return dict.__getitem__(self, account_id)
+        except KeyError:
+            return original(self, account_id)
+
+    return getitem
+
+
+def _make_cached_jsonpath_parse(original: Any) -> Any:
+    """Replaces a module's ``parse`` from jsonpath_ng, which builds a new PLY parser for
+    every path evaluated. Compiled paths are immutable; one per distinct path string.
+    """
+    return functools.lru_cache(maxsize=4096)(original)
+
+
+# --------------------------------------------------------------------------------------
 # The patch list, its shape checks, install / uninstall
 # --------------------------------------------------------------------------------------
 
@@ -1033,6 +1174,50 @@ def _patches() -> list[_Patch]:
             ),
         ),
     ]
+    import jsonpath_ng
+    import jsonpath_ng.ext
+
+    patches += [
+        # 5. speed
+        _Patch(
+            "moto.core.base_backend:BackendDict",
+            "__getitem__",
+            _make_backend_lookup,
+            _params("self", "account_id"),
+        ),
+        _Patch(
+            f"{_ASL}.parse.asl_parser:AmazonStateLanguageParser",
+            "parse",
+            _make_cached_asl_parse,
+            _params("definition"),
+        ),
+        _Patch(
+            f"{_ASL}.utils.json_path",
+            "parse",
+            _make_cached_jsonpath_parse,
+            _is(jsonpath_ng.ext.parse),
+        ),
+        _Patch(
+            f"{_ASL}.component.common.path.result_path",
+            "parse",
+            _make_cached_jsonpath_parse,
+            _is(jsonpath_ng.parse),
+        ),
+        _Patch(
+            "jsonpath_ng.ext",
+            "parse",
+            _make_cached_jsonpath_parse,
+            _is(
+                jsonpath_ng.ext.parse,
+                used_in=[
+                    (
+                        "moto.events.utils:EventTemplateParser.parse",
+                        "from jsonpath_ng.ext import parse",
+                    )
+                ],
+            ),
+        ),
+    ]
     for module, function in (
         (f"{_SFN}.models", "StepFunctionsParserBackend.start_execution"),
         (f"{_SFN}.backend.execution", "BaseExecutionWorkerCommunication._reflect_execution_status"),
@@ -1162,8 +1347,10 @@ def uninstall() -> None:
         state.pool.shutdown(wait=False)
         with contextlib.suppress(Exception):
             for client in state.clients.values():
+                if isinstance(client, InProcessLambdaClient):
+                    continue  # getattr would build the real client it stands in for
                 close = getattr(client, "close", None)
-                if callable(close) and not isinstance(client, InProcessLambdaClient):
+                if callable(close):
                     close()
         state.clients.clear()
         LOG.info("moto gaps uninstalled")
@@ -1178,6 +1365,7 @@ __all__ = [
     "MotoShapeError",
     "StartExecutionFn",
     "SystemClock",
+    "attach_in_process",
     "clients_built",
     "install",
     "is_installed",

@@ -1,0 +1,86 @@
+"""The local cloud's speed patches keep behaviour: in-process AWS calls, parsed-once ASL."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from careflow.localcloud import gaps
+from careflow.localcloud.cloud import free_port
+
+
+def test_an_attached_client_is_answered_in_process_not_over_http(cloud):
+    closed_port = free_port()  # nothing listens here: only the in-process path can answer
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{closed_port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    gaps.attach_in_process(client)
+    tables = client.list_tables()["TableNames"]
+    assert "careflow-state" in tables  # the local cloud's own table, from the same backends
+
+
+def _definition(with_map: bool) -> str:
+    states = {"P": {"Type": "Pass", "Result": {"ok": True}, "End": True}}
+    if with_map:
+        states = {
+            "M": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "End": True,
+                "Iterator": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}},
+            }
+        }
+    return json.dumps({"StartAt": next(iter(states)), "States": states})
+
+
+def test_a_definition_is_parsed_once_and_its_program_shared_unless_it_has_a_map(cloud):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    plain, mapped = _definition(False), _definition(True)
+    first, tree = AmazonStateLanguageParser.parse(plain)
+    second, same_tree = AmazonStateLanguageParser.parse(plain)
+    assert second is first and same_tree is tree
+    m1, mtree = AmazonStateLanguageParser.parse(mapped)
+    m2, mtree2 = AmazonStateLanguageParser.parse(mapped)
+    assert mtree2 is mtree  # the parse tree is kept ...
+    assert m2 is not m1  # ... but a Map's components are built per execution
+
+
+def test_many_concurrent_executions_of_one_shared_program_keep_their_own_state(cloud):
+    sfn = cloud.client("stepfunctions")
+    definition = {
+        "StartAt": "Echo",
+        "States": {
+            "Echo": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "Next": "Fan"},
+            "Fan": {
+                "Type": "Parallel",
+                "End": True,
+                "Branches": [
+                    {
+                        "StartAt": "A",
+                        "States": {"A": {"Type": "Pass", "InputPath": "$.n", "End": True}},
+                    },
+                    {
+                        "StartAt": "B",
+                        "States": {"B": {"Type": "Pass", "InputPath": "$.n", "End": True}},
+                    },
+                ],
+            },
+        },
+    }
+    arn = sfn.create_state_machine(
+        name="shared-program",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/x",
+    )["stateMachineArn"]
+    execs = [
+        sfn.start_execution(stateMachineArn=arn, input=json.dumps({"n": i}))["executionArn"]
+        for i in range(20)
+    ]
+    outputs = [cloud.wait_for_execution(e, 20) for e in execs]
+    assert [json.loads(o["output"]) for o in outputs] == [[i, i] for i in range(20)]
