@@ -18,9 +18,6 @@ from stacks.constructs.queues import encrypted_queue
 from stacks.data_stack import DataStack
 
 LAMBDAS_DIR = "lambdas"
-# Functions that resume a waiting execution with its task token (SendTaskSuccess/Failure/
-# Heartbeat). The catalog does not declare this, so it is listed here and checked against it.
-TASK_TOKEN_ANSWERERS = frozenset({"PayerDecision", "AwaitPayerDecision"})
 
 
 def event_targets() -> set[str]:
@@ -42,9 +39,6 @@ class WorkflowsStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
         self._data = data
-        unknown = TASK_TOKEN_ANSWERERS - all_functions().keys()
-        if unknown:
-            raise ValueError(f"TASK_TOKEN_ANSWERERS names functions not in the catalog: {unknown}")
         # Deterministic names and ARNs: the functions that start or resume executions refer
         # to the state machines, and the state machines to the functions, without a cycle.
         self.event_bus_arn = self.format_arn(
@@ -129,6 +123,6 @@ class WorkflowsStack(Stack):
             role.send_messages("ParkEvents", data.parked.queue, data.keys.messaging)
         if spec.name == INTAKE.name:
             role.start_executions(self.state_machine_arns.values())
-        if spec.name in TASK_TOKEN_ANSWERERS:
+        if spec.answers_task_tokens:
             role.answer_task_tokens(self.state_machine_arns.values())
         return function

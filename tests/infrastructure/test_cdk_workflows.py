@@ -8,7 +8,7 @@ import re
 import pytest
 
 from careflow.catalog import CATALOG, INTAKE, PLACEHOLDER, Workflow, all_functions
-from stacks.workflows_stack import TASK_TOKEN_ANSWERERS, event_targets
+from stacks.workflows_stack import event_targets
 from tests.infrastructure.infra_support import (
     REPO_ROOT,
     Synth,
@@ -166,8 +166,10 @@ def test_only_intake_may_start_executions(dev: Synth) -> None:
 
 
 def test_only_task_token_answerers_may_resume_executions(dev: Synth) -> None:
+    answerers = {fn.name for fn in all_functions().values() if fn.answers_task_tokens}
+    assert answerers == {"PayerDecision", "AwaitPayerDecision"}
     for action in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"):
-        assert _statements_granting(dev, action).keys() == TASK_TOKEN_ANSWERERS
+        assert _statements_granting(dev, action).keys() == answerers
 
 
 def test_only_event_targets_may_park_events_and_have_an_async_dlq(dev: Synth) -> None:

@@ -34,6 +34,8 @@ class FunctionSpec:
     description: str
     timeout_seconds: int = 30
     memory_mb: int = 512
+    # Sends task tokens back (SendTaskSuccess/Failure/Heartbeat): the CDK app grants it.
+    answers_task_tokens: bool = False
 
     @property
     def placeholder(self) -> str:
@@ -158,6 +160,7 @@ SHARED_FUNCTIONS: tuple[FunctionSpec, ...] = (
         "PayerDecision",
         "payer_decision.handler",
         "Resumes the workflow waiting on a pended prior authorization",
+        answers_task_tokens=True,
     ),
     _fn("CreateHumanTask", "human_task_create.handler", "Opens a human task with a task token"),
     _fn("EscalateHumanTask", "human_task_escalate.handler", "Escalates an overdue human task"),
@@ -180,6 +183,7 @@ SURGICAL_CASE_READINESS = Workflow(
             "AwaitPayerDecision",
             "readiness_await_payer.handler",
             "Parks the pended authorization's task token until the payer decides",
+            answers_task_tokens=True,  # resumes at once when the decision came first
         ),
         _fn("VerifyBenefits", "readiness_benefits.handler", "CoverageEligibility check"),
         _fn(
