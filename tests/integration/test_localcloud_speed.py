@@ -84,3 +84,34 @@ def test_many_concurrent_executions_of_one_shared_program_keep_their_own_state(c
     ]
     outputs = [cloud.wait_for_execution(e, 20) for e in execs]
     assert [json.loads(o["output"]) for o in outputs] == [[i, i] for i in range(20)]
+
+
+def test_finished_interpreter_threads_are_released(cloud):
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    from careflow.localcloud import gaps
+
+    sfn = cloud.client("stepfunctions")
+    definition = {
+        "StartAt": "T",
+        "States": {
+            "T": {
+                "Type": "Task",
+                "Next": "Done",
+                "Resource": cloud.function_arns["EvaluateReadiness"],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    arn = sfn.create_state_machine(
+        name="threads",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/x",
+    )["stateMachineArn"]
+    for _ in range(5):
+        e = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+        cloud.wait_for_execution(e, 20)
+    assert len(TMP_THREADS) >= 5
+    assert gaps.release_finished_threads() < 5
+    assert all(t.is_alive() for t in TMP_THREADS)

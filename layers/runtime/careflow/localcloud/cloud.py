@@ -410,11 +410,17 @@ class LocalCloud:
         return len(decisions)
 
     def _tick(self) -> None:
+        from careflow.localcloud import gaps
+
+        ticks = 0
         while not self._stop.wait(0.05):
+            ticks += 1
             try:
                 self.deliver_payer_notifications()
             except Exception:  # keep ticking: a failed delivery is retried next tick
                 log.exception("payer notification delivery failed")
+            if ticks % 200 == 0:  # every ten seconds
+                gaps.release_finished_threads()
 
     # -- conveniences for the CLI, the demo and tests -------------------------------------------
     def put_event(

@@ -68,6 +68,7 @@ With no ``advance`` a :class:`VirtualClock` at speed 1 behaves like real time.
 from __future__ import annotations
 
 import contextlib
+import copy as _copy_module
 import datetime as _datetime_module
 import functools
 import importlib
@@ -75,6 +76,7 @@ import inspect
 import io
 import json
 import logging
+import pickle
 import re
 import sys
 import threading
@@ -942,6 +944,31 @@ def _make_cached_asl_parse(original: Any) -> Any:
     return staticmethod(cached_parse)
 
 
+def _pickle_deepcopy(value: Any, memo: Any = None) -> Any:
+    """``copy.deepcopy`` through pickle: the same copy for the JSON values, dates and
+    enums the interpreter copies, made in C instead of one Python call per object. What
+    pickle cannot take goes to ``copy.deepcopy``.
+    """
+    try:
+        return pickle.loads(pickle.dumps(value, -1))  # noqa: S301 - our own bytes, in memory
+    except Exception:  # unpicklable (a lock, a lambda): the slow, general copy
+        return _copy_module.deepcopy(value, memo)
+
+
+_COPY_VIA_PICKLE = _ModuleShim(_copy_module, deepcopy=_pickle_deepcopy)
+
+
+def release_finished_threads() -> int:
+    """moto keeps every thread it starts (one per Task state) in ``TMP_THREADS``, a list
+    it never reads: a long-running local cloud would hold them all. Drops the finished
+    ones; returns how many are left.
+    """
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    TMP_THREADS[:] = [t for t in list(TMP_THREADS) if t.is_alive()]
+    return len(TMP_THREADS)
+
+
 def _make_backend_lookup(original: Any) -> Any:
     """Replaces ``BackendDict.__getitem__``, which takes moto's global backend lock and
     scans every backend on every lookup (several per request) to create an account's
@@ -1218,6 +1245,30 @@ def _patches() -> list[_Patch]:
             ),
         ),
     ]
+    # The interpreter deep-copies the state on every read (``States.get_input``), every
+    # path and every result: most of its Python-level calls.
+    for module, function in (
+        (f"{_ASL}.eval.states", "States._extract"),
+        (f"{_ASL}.eval.states", "States.reset"),
+        (f"{_ASL}.component.common.string.string_expression", "StringJsonPath._eval_body"),
+        (f"{_ASL}.component.common.path.result_path", "ResultPath._eval_body"),
+        (exec_state, "ExecutionState._evaluate_with_timeout"),
+        (f"{_ASL}.component.state.exec.state_parallel.state_parallel", "StateParallel._eval_state"),
+        (
+            f"{_ASL}.component.state.exec.state_task.service.state_task_service",
+            "StateTaskService._eval_execution",
+        ),
+        (f"{_ASL}.eval.event.event_manager", "EventManager._create_history_log"),
+    ):
+        class_name, _, method = function.partition(".")
+        patches.append(
+            _Patch(
+                module,
+                "copy",
+                lambda _o: _COPY_VIA_PICKLE,
+                _is(_copy_module, used_in=[(f"{module}:{class_name}.{method}", "copy.deepcopy(")]),
+            )
+        )
     for module, function in (
         (f"{_SFN}.models", "StepFunctionsParserBackend.start_execution"),
         (f"{_SFN}.backend.execution", "BaseExecutionWorkerCommunication._reflect_execution_status"),
@@ -1369,6 +1420,7 @@ __all__ = [
     "clients_built",
     "install",
     "is_installed",
+    "release_finished_threads",
     "target_input",
     "uninstall",
 ]
