@@ -836,8 +836,10 @@ _DATETIME_WITH_CLOCK_AWS_ISO = _ModuleShim(_datetime_module, datetime=_ClockDate
 class _InProcessTransport:
     """A ``before-send`` hook: a call to the local endpoint is answered by moto's backends
     in this process (moto's own request dispatch, as ``mock_aws`` uses it), skipping the
-    socket, the HTTP server thread and werkzeug. Anything moto does not recognise falls
-    through to the HTTP endpoint as before, so a call can never leave the machine.
+    socket, the HTTP server thread and werkzeug. The first call of a service finds its
+    route through moto's stubber; later calls go straight to it. Anything moto does not
+    recognise falls through to the HTTP endpoint as before, so a call never leaves the
+    machine.
     """
 
     def __init__(self, endpoint: str, aws_host: str) -> None:
@@ -857,11 +859,60 @@ class _InProcessTransport:
             body=request.body,
             stream_output=request.stream_output,
         )
-        response = _STUBBER.process_request(aws_request)
+        response = _dispatch(aws_request)
         if response is None:
             return None
         status, headers, body = response
         return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+
+# (scheme://host/path of a request) -> moto's handler for it, learnt on first use.
+_ROUTES: dict[str, Any] = {}
+
+
+def _dispatch(request: Any) -> Any:
+    """moto's ``BotocoreStubber.process_request``, minus its scan of every service's URL
+    patterns on every call once a path's handler is known."""
+    from urllib.parse import urlsplit
+
+    from moto.core.exceptions import HTTPException
+    from moto.core.request import normalize_request
+
+    parts = urlsplit(request.url)
+    clean_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    handler = _ROUTES.get(clean_url)
+    if handler is None:
+        handler = _find_route(clean_url)
+        if handler is None:
+            return _STUBBER.process_request(request)  # moto's own answer, or None
+        if len(_ROUTES) < 1024:
+            _ROUTES[clean_url] = handler
+    normalized = normalize_request(request)
+    try:
+        return handler(normalized, normalized.raw_url, normalized.headers)
+    except HTTPException as e:
+        return e.code, e.get_headers(), e.get_body()
+
+
+def _find_route(clean_url: str) -> Any:
+    from moto import backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.base_backend import BackendDict
+    from moto.core.botocore_stubber import backend_index
+
+    for service, pattern in backend_index.backend_url_patterns:
+        if not pattern.match(clean_url):
+            continue
+        backend_dict = backends.get_backend(service)  # type: ignore[call-overload]
+        if isinstance(backend_dict, BackendDict):
+            regions = backend_dict[DEFAULT_ACCOUNT_ID]
+            backend = regions["us-east-1"] if "us-east-1" in regions else regions["aws"]
+        else:
+            backend = backend_dict["global"]
+        for url, handler in backend.urls.items():
+            if re.compile(url).match(clean_url):
+                return handler
+    return None
 
 
 def _make_stubber() -> Any:
@@ -885,11 +936,18 @@ def attach_in_process(client: Any) -> Any:
         _STUBBER = _make_stubber()
     prefix = client.meta.service_model.endpoint_prefix
     host = f"{prefix}.{client.meta.region_name}.amazonaws.com"
-    client.meta.events.register_first(
-        f"before-send.{client.meta.service_model.service_id.hyphenize()}",
-        _InProcessTransport(endpoint, host),
-    )
+    service = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register_first(f"before-send.{service}", _InProcessTransport(endpoint, host))
+    # No signature: nothing checks it in-process, and SigV4 is a good part of a call's cost.
+    # moto then bills the default account, which is the local cloud's.
+    client.meta.events.register_first(f"choose-signer.{service}", _unsigned)
     return client
+
+
+def _unsigned(**_kwargs: Any) -> Any:
+    from botocore import UNSIGNED
+
+    return UNSIGNED
 
 
 _PARSED: dict[str, tuple[Any, Any]] = {}  # definition -> (shared program or None, tree)
@@ -958,6 +1016,53 @@ def _pickle_deepcopy(value: Any, memo: Any = None) -> Any:
 _COPY_VIA_PICKLE = _ModuleShim(_copy_module, deepcopy=_pickle_deepcopy)
 
 
+_INLINE = threading.local()
+
+
+class _MaybeInlineThread(threading.Thread):
+    """The ``Thread`` of ``execute_state``: when the state being evaluated has no timeout
+    or heartbeat of its own (see :func:`_make_evaluate_maybe_inline`), ``start`` runs the
+    target in the calling thread. Nothing then waits on a clock for it: the wait that
+    follows finds the work already done.
+    """
+
+    def start(self) -> None:
+        if getattr(_INLINE, "on", False):
+            self.run()
+        else:
+            super().start()
+
+
+def _make_evaluate_maybe_inline(original: Any) -> Any:
+    """Wraps ``ExecutionState._evaluate_with_timeout``. moto runs every Task and Parallel
+    state in a new thread so it can give up at ``TimeoutSeconds``; most states have no
+    timeout of their own (moto's default is 99999999 s), and a new thread for each costs
+    more than many states' work. Those run inline; states with ``TimeoutSeconds``,
+    ``TimeoutSecondsPath`` or a heartbeat (task tokens, SLAs) keep moto's thread, on the
+    clock. (A Lambda task with a timeout of its own would then not be cut short at it:
+    the local cloud does not enforce Lambda timeouts anyway.)
+    """
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import (
+        TimeoutSeconds,
+    )
+
+    def evaluate(self: Any, env: Any) -> None:
+        timeout = self.timeout
+        inline = (
+            self.heartbeat is None
+            and isinstance(timeout, TimeoutSeconds)
+            and timeout.is_default_value()
+        )
+        previous = getattr(_INLINE, "on", False)
+        _INLINE.on = inline
+        try:
+            original(self, env)
+        finally:
+            _INLINE.on = previous
+
+    return evaluate
+
+
 def release_finished_threads() -> int:
     """moto keeps every thread it starts (one per Task state) in ``TMP_THREADS``, a list
     it never reads: a long-running local cloud would hold them all. Drops the finished
@@ -967,6 +1072,13 @@ def release_finished_threads() -> int:
 
     TMP_THREADS[:] = [t for t in list(TMP_THREADS) if t.is_alive()]
     return len(TMP_THREADS)
+
+
+def _make_cached_method_names(original: Any) -> Any:
+    """Replaces ``method_names_from_class`` where moto's ``BaseResponse.call_action`` uses
+    it: ``inspect.getmembers`` of the response class on every request. A class's methods
+    do not change while the cloud runs."""
+    return functools.lru_cache(maxsize=512)(original)
 
 
 def _make_backend_lookup(original: Any) -> Any:
@@ -1206,6 +1318,27 @@ def _patches() -> list[_Patch]:
 
     patches += [
         # 5. speed
+        _Patch(
+            f"{exec_state}:ExecutionState",
+            "_evaluate_with_timeout",
+            _make_evaluate_maybe_inline,
+            _params("self", "env"),
+        ),
+        _Patch(
+            exec_state,
+            "Thread",
+            lambda _o: _MaybeInlineThread,
+            _is(
+                threading.Thread,
+                used_in=[(f"{exec_state}:ExecutionState._evaluate_with_timeout", "Thread(")],
+            ),
+        ),
+        _Patch(
+            "moto.core.responses",
+            "method_names_from_class",
+            _make_cached_method_names,
+            _params("clazz"),
+        ),
         _Patch(
             "moto.core.base_backend:BackendDict",
             "__getitem__",
