@@ -33,20 +33,29 @@ class InMemoryStateStore:
         self.parked: list[ParkedEvent] = []
         self._lock = threading.Lock()
 
-    def put_instance(self, instance: Instance) -> None:
+    def put_instance(self, instance: Instance, *, with_entries=()) -> None:
         self.instances.setdefault(instance.instance_id, instance)
+        self.record(*with_entries)
+
+    def record(self, *entries) -> None:
+        for entry in entries:
+            if isinstance(entry, Milestone):
+                self.milestone_log.append(entry)
+            else:
+                self.audit.append(entry)
 
     def get_instance(self, instance_id: str) -> Instance | None:
         return self.instances.get(instance_id)
 
-    def update_instance(self, instance: Instance) -> Instance:
+    def update_instance(self, instance: Instance, *, with_entries=()) -> Instance:
         with self._lock:
             current = self.instances.get(instance.instance_id)
             if current is not None and current.version != instance.version:
                 raise ConcurrentUpdate(instance.instance_id)
             new = instance.model_copy(update={"version": instance.version + 1})
             self.instances[instance.instance_id] = new
-            return new
+        self.record(*with_entries)
+        return new
 
     def record_milestone(self, milestone: Milestone) -> None:
         self.milestone_log.append(milestone)

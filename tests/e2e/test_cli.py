@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,10 +76,11 @@ def test_demo_prints_timelines_and_a_summary():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    assert "Summary" in out
+    assert "Summary" in out, out[-3000:]
     for line in ("appt-1001  READY", "appt-1004  BLOCKED", "appt-1005  AT_RISK"):
-        assert line in out
-    assert "+2d 00h00m  authorization_approved" in out
+        assert line in out, out[-3000:]
+    # the payer's decision two simulated days after the pend (minutes depend on the run)
+    assert re.search(r"\+2d 00h0\dm  authorization_approved", out), out[-3000:]
 
 
 @pytest.fixture

@@ -122,23 +122,111 @@ class DynamoStateStore:
             "version": str(i.version),
         }
 
-    def put_instance(self, instance: Instance) -> None:
-        # Already registered: a retried step is not a new instance.
-        with contextlib.suppress(ConcurrentUpdate):
-            self._put(self._instance_keys(instance), instance, condition="attribute_not_exists(PK)")
+    def put_instance(
+        self, instance: Instance, *, with_entries: Sequence[Milestone | AuditEntry] = ()
+    ) -> None:
+        if not with_entries:
+            # Already registered: a retried step is not a new instance.
+            with contextlib.suppress(ConcurrentUpdate):
+                self._put(
+                    self._instance_keys(instance), instance, condition="attribute_not_exists(PK)"
+                )
+            return
+        try:
+            self._transact(
+                self._put_op(
+                    self._instance_keys(instance), instance, condition="attribute_not_exists(PK)"
+                ),
+                with_entries,
+            )
+        except ConcurrentUpdate:
+            self.record(*with_entries)
 
     def get_instance(self, instance_id: str) -> Instance | None:
         return self._get(f"INST#{instance_id}", "META", Instance)
 
-    def update_instance(self, instance: Instance) -> Instance:
+    def update_instance(
+        self, instance: Instance, *, with_entries: Sequence[Milestone | AuditEntry] = ()
+    ) -> Instance:
         new = instance.model_copy(update={"version": instance.version + 1})
-        self._put(
+        op = self._put_op(
             self._instance_keys(new),
             new,
             condition="version = :v",
             values={":v": _s(str(instance.version))},
         )
+        if with_entries:
+            self._transact(op, with_entries)
+        else:
+            self._put(
+                self._instance_keys(new),
+                new,
+                condition="version = :v",
+                values={":v": _s(str(instance.version))},
+            )
         return new
+
+    # -- writing several records at once ----------------------------------------------------
+    def _entry_keys(self, entry: Milestone | AuditEntry) -> dict[str, str]:
+        if isinstance(entry, Milestone):
+            return {
+                "PK": f"INST#{entry.instance_id}",
+                "SK": f"MS#{_iso(entry.at)}#{entry.name}#{uuid.uuid4().hex[:6]}",
+            }
+        return {
+            "PK": f"INST#{entry.instance_id}",
+            "SK": f"AUDIT#{_iso(entry.at)}#{uuid.uuid4().hex[:8]}",
+        }
+
+    @staticmethod
+    def _item(keys: Mapping[str, str], record: BaseModel) -> dict[str, Any]:
+        item: dict[str, Any] = {k: _s(v) for k, v in keys.items()}
+        item["doc"] = _s(record.model_dump_json())
+        return item
+
+    def _put_op(
+        self,
+        keys: Mapping[str, str],
+        record: BaseModel,
+        condition: str,
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": self._item(keys, record),
+            "ConditionExpression": condition,
+        }
+        if values:
+            put["ExpressionAttributeValues"] = dict(values)
+        return {"Put": put}
+
+    def _transact(self, first: dict[str, Any], entries: Sequence[Milestone | AuditEntry]) -> None:
+        """``first`` (conditional) and the entries, all or nothing."""
+        ops = [first] + [
+            {"Put": {"TableName": self._table, "Item": self._item(self._entry_keys(e), e)}}
+            for e in entries
+        ]
+        try:
+            self._db.transact_write_items(TransactItems=ops)
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                raise ConcurrentUpdate("the instance changed concurrently") from None
+            raise
+
+    def record(self, *entries: Milestone | AuditEntry) -> None:
+        items = [{"PutRequest": {"Item": self._item(self._entry_keys(e), e)}} for e in entries]
+        for start in range(0, len(items), 25):
+            pending: dict[str, Any] = {self._table: items[start : start + 25]}
+            for _ in range(5):
+                unprocessed = self._db.batch_write_item(RequestItems=pending).get(
+                    "UnprocessedItems"
+                )
+                if not unprocessed:
+                    break
+                pending = unprocessed
+            else:
+                raise RuntimeError("DynamoDB kept records unprocessed after 5 attempts")
 
     def instances_for_subject(self, subject_type: str, subject_id: str) -> list[Instance]:
         return self._query(
@@ -152,13 +240,7 @@ class DynamoStateStore:
 
     # -- milestones and audit ---------------------------------------------------------------
     def record_milestone(self, milestone: Milestone) -> None:
-        self._put(
-            {
-                "PK": f"INST#{milestone.instance_id}",
-                "SK": f"MS#{_iso(milestone.at)}#{milestone.name}#{uuid.uuid4().hex[:6]}",
-            },
-            milestone,
-        )
+        self._put(self._entry_keys(milestone), milestone)
 
     def milestones(self, instance_id: str) -> list[Milestone]:
         return self._query(
@@ -168,13 +250,7 @@ class DynamoStateStore:
         )
 
     def record_audit(self, entry: AuditEntry) -> None:
-        self._put(
-            {
-                "PK": f"INST#{entry.instance_id}",
-                "SK": f"AUDIT#{_iso(entry.at)}#{uuid.uuid4().hex[:8]}",
-            },
-            entry,
-        )
+        self._put(self._entry_keys(entry), entry)
 
     def audit_trail(self, instance_id: str) -> list[AuditEntry]:
         return self._query(

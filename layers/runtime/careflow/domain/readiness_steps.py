@@ -73,14 +73,15 @@ def register_case(
             updated_at=now,
             correlation_id=event["correlation_id"],
             execution_name=event["instance_id"],
-        )
-    )
-    _milestone(
-        store,
-        event["instance_id"],
-        "readiness_started",
-        now,
-        detail=f"case {case.case_id} on {case.scheduled_start.isoformat()}",
+        ),
+        with_entries=[
+            Milestone(
+                instance_id=event["instance_id"],
+                name="readiness_started",
+                at=now,
+                detail=f"case {case.case_id} on {case.scheduled_start.isoformat()}",
+            )
+        ],
     )
     return {
         "workflow_id": event.get("workflow_id", WORKFLOW_ID),
@@ -118,19 +119,19 @@ def submit_prior_auth(
     name = {AuthDecision.PENDED: "authorization_pended"}.get(
         response.decision, f"authorization_{response.decision.value.lower()}"
     )
-    _milestone(
-        store,
-        event["instance_id"],
-        "authorization_submitted",
-        now,
-        detail=f"preauth {response.preauth_ref}",
-    )
-    _milestone(
-        store,
-        event["instance_id"],
-        name,
-        now + timedelta(microseconds=1),
-        status="PENDING" if response.decision is AuthDecision.PENDED else "DONE",
+    store.record(
+        Milestone(
+            instance_id=event["instance_id"],
+            name="authorization_submitted",
+            at=now,
+            detail=f"preauth {response.preauth_ref}",
+        ),
+        Milestone(
+            instance_id=event["instance_id"],
+            name=name,
+            at=now + timedelta(microseconds=1),
+            status="PENDING" if response.decision is AuthDecision.PENDED else "DONE",
+        ),
     )
     return {
         "decision": response.decision.value,
@@ -461,8 +462,32 @@ def finalize_case(
     if event.get("escalation_exhausted"):
         outcome = Outcome.AT_RISK
         reasons = (*reasons, "no decision from the escalation chain before its last SLA")
+    name = {
+        Outcome.READY: "case_ready",
+        Outcome.AT_RISK: "case_at_risk",
+        Outcome.BLOCKED: "case_blocked",
+    }[outcome]
+    entries = (
+        Milestone(
+            instance_id=event["instance_id"],
+            name=name,
+            at=now,
+            status="DONE" if outcome is Outcome.READY else "FAILED",
+        ),
+        AuditEntry(
+            instance_id=event["instance_id"],
+            at=now,
+            actor="system:readiness",
+            action="outcome",
+            reason="; ".join(reasons),
+            policy_version=str(event["policy"].get("policy_version", "v1")),
+            detail={"outcome": outcome.value},
+        ),
+    )
     instance = store.get_instance(event["instance_id"])
-    if instance is not None:
+    if instance is None:
+        store.record(*entries)
+    else:
         store.update_instance(
             instance.model_copy(
                 update={
@@ -470,7 +495,8 @@ def finalize_case(
                     "updated_at": now,
                     "outcome_reasons": reasons,
                 }
-            )
+            ),
+            with_entries=entries,
         )
     if outcome is Outcome.BLOCKED:
         open_task(
@@ -489,29 +515,6 @@ def finalize_case(
             allowed_decisions=(),
             now=now,
         )
-    name = {
-        Outcome.READY: "case_ready",
-        Outcome.AT_RISK: "case_at_risk",
-        Outcome.BLOCKED: "case_blocked",
-    }[outcome]
-    _milestone(
-        store,
-        event["instance_id"],
-        name,
-        now,
-        status="DONE" if outcome is Outcome.READY else "FAILED",
-    )
-    store.record_audit(
-        AuditEntry(
-            instance_id=event["instance_id"],
-            at=now,
-            actor="system:readiness",
-            action="outcome",
-            reason="; ".join(reasons),
-            policy_version=str(event["policy"].get("policy_version", "v1")),
-            detail={"outcome": outcome.value},
-        )
-    )
     detail = {
         "metadata": {
             "event_id": f"{event['instance_id']}:{outcome.value}",

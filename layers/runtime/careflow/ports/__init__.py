@@ -67,12 +67,24 @@ class SterileProcessingPort(Protocol):
 
 
 class StateStore(Protocol):
-    def put_instance(self, instance: Instance) -> None: ...
+    def put_instance(
+        self, instance: Instance, *, with_entries: Sequence[Milestone | AuditEntry] = ()
+    ) -> None:
+        """Registers the instance (once: a retried step is not a new instance) and
+        ``with_entries`` in the same request."""
+        ...
 
     def get_instance(self, instance_id: str) -> Instance | None: ...
 
-    def update_instance(self, instance: Instance) -> Instance:
-        """Writes if the stored version is ``instance.version``; returns it with version + 1."""
+    def update_instance(
+        self, instance: Instance, *, with_entries: Sequence[Milestone | AuditEntry] = ()
+    ) -> Instance:
+        """Writes if the stored version is ``instance.version`` (with ``with_entries``, all
+        or nothing); returns it with version + 1."""
+        ...
+
+    def record(self, *entries: Milestone | AuditEntry) -> None:
+        """Writes milestones and audit entries, in as few requests as the store allows."""
         ...
 
     def record_milestone(self, milestone: Milestone) -> None: ...
