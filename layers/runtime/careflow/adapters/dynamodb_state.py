@@ -125,22 +125,10 @@ class DynamoStateStore:
     def put_instance(
         self, instance: Instance, *, with_entries: Sequence[Milestone | AuditEntry] = ()
     ) -> None:
-        if not with_entries:
-            # Already registered: a retried step is not a new instance.
-            with contextlib.suppress(ConcurrentUpdate):
-                self._put(
-                    self._instance_keys(instance), instance, condition="attribute_not_exists(PK)"
-                )
-            return
-        try:
-            self._transact(
-                self._put_op(
-                    self._instance_keys(instance), instance, condition="attribute_not_exists(PK)"
-                ),
-                with_entries,
-            )
-        except ConcurrentUpdate:
-            self.record(*with_entries)
+        # Already registered: a retried step is not a new instance.
+        with contextlib.suppress(ConcurrentUpdate):
+            self._put(self._instance_keys(instance), instance, condition="attribute_not_exists(PK)")
+        self.record(*with_entries)
 
     def get_instance(self, instance_id: str) -> Instance | None:
         return self._get(f"INST#{instance_id}", "META", Instance)
@@ -149,21 +137,16 @@ class DynamoStateStore:
         self, instance: Instance, *, with_entries: Sequence[Milestone | AuditEntry] = ()
     ) -> Instance:
         new = instance.model_copy(update={"version": instance.version + 1})
-        op = self._put_op(
+        self._put(
             self._instance_keys(new),
             new,
             condition="version = :v",
             values={":v": _s(str(instance.version))},
         )
-        if with_entries:
-            self._transact(op, with_entries)
-        else:
-            self._put(
-                self._instance_keys(new),
-                new,
-                condition="version = :v",
-                values={":v": _s(str(instance.version))},
-            )
+        # After the instance, in one batch. Not a transaction: moto's TransactWriteItems
+        # copies every table on each call (and races doing it), and nothing reads these
+        # entries to decide anything.
+        self.record(*with_entries)
         return new
 
     # -- writing several records at once ----------------------------------------------------
@@ -183,36 +166,6 @@ class DynamoStateStore:
         item: dict[str, Any] = {k: _s(v) for k, v in keys.items()}
         item["doc"] = _s(record.model_dump_json())
         return item
-
-    def _put_op(
-        self,
-        keys: Mapping[str, str],
-        record: BaseModel,
-        condition: str,
-        values: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        put: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": self._item(keys, record),
-            "ConditionExpression": condition,
-        }
-        if values:
-            put["ExpressionAttributeValues"] = dict(values)
-        return {"Put": put}
-
-    def _transact(self, first: dict[str, Any], entries: Sequence[Milestone | AuditEntry]) -> None:
-        """``first`` (conditional) and the entries, all or nothing."""
-        ops = [first] + [
-            {"Put": {"TableName": self._table, "Item": self._item(self._entry_keys(e), e)}}
-            for e in entries
-        ]
-        try:
-            self._db.transact_write_items(TransactItems=ops)
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                raise ConcurrentUpdate("the instance changed concurrently") from None
-            raise
 
     def record(self, *entries: Milestone | AuditEntry) -> None:
         items = [{"PutRequest": {"Item": self._item(self._entry_keys(e), e)}} for e in entries]

@@ -70,8 +70,8 @@ class StateStore(Protocol):
     def put_instance(
         self, instance: Instance, *, with_entries: Sequence[Milestone | AuditEntry] = ()
     ) -> None:
-        """Registers the instance (once: a retried step is not a new instance) and
-        ``with_entries`` in the same request."""
+        """Registers the instance (once: a retried step is not a new instance), then
+        ``with_entries``."""
         ...
 
     def get_instance(self, instance_id: str) -> Instance | None: ...
@@ -79,8 +79,8 @@ class StateStore(Protocol):
     def update_instance(
         self, instance: Instance, *, with_entries: Sequence[Milestone | AuditEntry] = ()
     ) -> Instance:
-        """Writes if the stored version is ``instance.version`` (with ``with_entries``, all
-        or nothing); returns it with version + 1."""
+        """Writes if the stored version is ``instance.version``, then ``with_entries``;
+        returns it with version + 1."""
         ...
 
     def record(self, *entries: Milestone | AuditEntry) -> None:
