@@ -162,6 +162,25 @@ def cmd_clock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pas(args: argparse.Namespace) -> int:
+    from careflow.adapters.pas import PasError, decision_summary
+
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            document = json.load(handle)
+        print(json.dumps(decision_summary(document)))
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except json.JSONDecodeError as exc:
+        print(f"error: {args.file} is not JSON (line {exc.lineno})", file=sys.stderr)
+        return 2
+    except PasError as exc:
+        print(f"error: {exc.reason}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="careflow", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -204,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     adv = csub.add_parser("advance")
     adv.add_argument("by", type=parse_duration)
     clk.set_defaults(fn=cmd_clock)
+
+    pas = sub.add_parser("pas", help="Da Vinci PAS tools for integration engineers")
+    psub = pas.add_subparsers(dest="action", required=True)
+    dec = psub.add_parser(
+        "decision", help="the payer's decision in a PAS response or notification Bundle"
+    )
+    dec.add_argument("file")
+    pas.set_defaults(fn=cmd_pas)
     return p
 
 

@@ -1,0 +1,285 @@
+"""Da Vinci Prior Authorization Support (PAS) documents, read as their authors mean them.
+
+The payer's decision is per item, in the X12 306 ``reviewAction`` code carried by the
+``extension-reviewAction`` extension of ``ClaimResponse.item.adjudication`` (A1 certified
+in total, A3 not certified, A4 pended, A6 modified, the authorized version in ``addItem``
+linked by ``itemSequence``). ``ClaimResponse.outcome`` does not tell a pend: a pended
+response can say "complete". A response Bundle has the ClaimResponse first; a request
+Bundle has the Claim first and every reference of the Claim resolves inside the Bundle.
+
+Plain dict walking: these are read on the hot path of a Lambda, and the rules checked
+here are PAS rules that the generic R4B models do not enforce anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from careflow.domain.models import AuthDecision, PriorAuthItem, PriorAuthResponse
+
+X12_306 = "https://codesystem.x12.org/005010/306"
+REVIEW_ACTION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction"
+REVIEW_ACTION_CODE = (
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewActionCode"
+)
+PAS_TOPIC = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
+
+# X12 306 codes PAS uses; others (e.g. CT "contact payer") are treated as a pend.
+REVIEW_ACTIONS = {
+    "A1": AuthDecision.APPROVED,  # certified in total
+    "A2": AuthDecision.PARTIAL,  # certified, partial
+    "A3": AuthDecision.DENIED,  # not certified
+    "A4": AuthDecision.PENDED,  # pended
+    "A6": AuthDecision.MODIFIED,  # modified
+}
+
+
+class PasError(ValueError):
+    """A document that is not what PAS says it must be. ``reason`` is one line, with field
+    paths and no values (values may be PHI)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _entries(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
+        raise PasError("not a FHIR Bundle")
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise PasError("Bundle.entry: the Bundle has no entries")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), Mapping):
+            raise PasError(f"Bundle.entry[{i}].resource: missing")
+    return entries
+
+
+def _codes(concept: Any) -> Iterator[tuple[str | None, str]]:
+    if isinstance(concept, Mapping):
+        for coding in concept.get("coding") or []:
+            if isinstance(coding, Mapping) and coding.get("code"):
+                yield coding.get("system"), str(coding["code"])
+
+
+def _review_actions(adjudications: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, str | None]]:
+    """(X12 306 code, authorization number) of each reviewAction extension."""
+    for adjudication in adjudications:
+        for ext in adjudication.get("extension") or []:
+            if ext.get("url") != REVIEW_ACTION:
+                continue
+            number = None
+            code = None
+            for sub in ext.get("extension") or []:
+                if sub.get("url") == "number":
+                    number = sub.get("valueString")
+                elif sub.get("url") in (REVIEW_ACTION_CODE, "code"):
+                    for system, value in _codes(sub.get("valueCodeableConcept")):
+                        if system in (X12_306, None):
+                            code = value
+            if code:
+                yield code, number
+
+
+def _item_code(item: Mapping[str, Any]) -> str:
+    for ext in item.get("extension") or []:
+        if str(ext.get("url", "")).endswith("extension-itemAuthorizedDetail"):
+            for sub in ext.get("extension") or []:
+                if sub.get("url") == "productOrServiceCode":
+                    for _system, code in _codes(sub.get("valueCodeableConcept")):
+                        return code
+    for _system, code in _codes(item.get("productOrService")):
+        return code
+    return ""
+
+
+def read_claim_response(
+    resource: Mapping[str, Any], path: str = "ClaimResponse"
+) -> PriorAuthResponse:
+    """The decision of one ClaimResponse, item by item, from the reviewAction codes."""
+    if resource.get("resourceType") != "ClaimResponse":
+        raise PasError(f"{path}: expected a ClaimResponse")
+    if resource.get("outcome") == "error" or resource.get("error"):
+        raise PasError(f"{path}.outcome: the payer returned an error response")
+    items: list[PriorAuthItem] = []
+    numbers: list[str] = []
+    # addItem.itemSequence is a list (R4): the items each authorized version replaces.
+    modified: set[int] = set()
+    for add in resource.get("addItem") or []:
+        if isinstance(add, Mapping):
+            modified.update(int(n) for n in add.get("itemSequence") or [])
+    for i, item in enumerate(resource.get("item") or []):
+        actions = list(_review_actions(item.get("adjudication") or []))
+        if not actions:
+            raise PasError(f"{path}.item[{i}].adjudication: no reviewAction (X12 306) code")
+        code, number = actions[0]
+        decision = REVIEW_ACTIONS.get(code, AuthDecision.PENDED)
+        sequence = int(item.get("itemSequence") or i + 1)
+        if decision is AuthDecision.APPROVED and sequence in modified:
+            decision = AuthDecision.MODIFIED
+        items.append(
+            PriorAuthItem(
+                sequence=sequence, code=_item_code(item), decision=decision, review_action=code
+            )
+        )
+        if number:
+            numbers.append(number)
+    if not items:
+        raise PasError(f"{path}.item: the ClaimResponse decides no item")
+    preauth_ref = resource.get("preAuthRef") or (numbers[0] if numbers else None)
+    if preauth_ref is None:
+        for ident in resource.get("identifier") or []:
+            if ident.get("value"):
+                preauth_ref = str(ident["value"])
+                break
+    return PriorAuthResponse(decision=overall(items), preauth_ref=preauth_ref, items=tuple(items))
+
+
+def overall(items: Sequence[PriorAuthItem]) -> AuthDecision:
+    """A pend anywhere pends the request; otherwise all-equal items decide it; a mix of
+    certified and not certified is PARTIAL; certified with modifications is MODIFIED."""
+    decisions = {i.decision for i in items}
+    if AuthDecision.PENDED in decisions:
+        return AuthDecision.PENDED
+    if len(decisions) == 1:
+        return decisions.pop()
+    if decisions <= {AuthDecision.APPROVED, AuthDecision.MODIFIED}:
+        return AuthDecision.MODIFIED
+    return AuthDecision.PARTIAL
+
+
+def read_response_bundle(bundle: Mapping[str, Any]) -> PriorAuthResponse:
+    """A PAS response Bundle: its first entry must be the ClaimResponse."""
+    entries = _entries(bundle)
+    first = entries[0]["resource"]
+    if first.get("resourceType") != "ClaimResponse":
+        raise PasError(
+            "Bundle.entry[0]: a PAS response starts with a ClaimResponse, found "
+            f"{first.get('resourceType') or 'a resource without a type'}"
+        )
+    return read_claim_response(first, "Bundle.entry[0].resource")
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A Subscriptions-Backport notification for the PAS topic."""
+
+    subscription: str | None
+    topic: str | None
+    focus: tuple[str, ...]
+    decisions: tuple[PriorAuthResponse, ...] = field(default=())
+
+    @property
+    def id_only(self) -> bool:
+        return not self.decisions
+
+
+def read_notification(bundle: Mapping[str, Any]) -> Notification:
+    """Reads a notification Bundle (``history``, SubscriptionStatus first). Full-resource
+    notifications carry the ClaimResponses; id-only ones only their references (focus),
+    which the payer connector then fetches."""
+    entries = _entries(bundle)
+    if bundle.get("type") != "history":
+        raise PasError("Bundle.type: a notification Bundle has type 'history'")
+    status = entries[0]["resource"]
+    if status.get("resourceType") not in ("Parameters", "SubscriptionStatus"):
+        raise PasError("Bundle.entry[0]: a notification starts with the subscription status")
+    subscription = topic = None
+    focus: list[str] = []
+    for param in status.get("parameter") or []:
+        name = param.get("name")
+        if name == "subscription":
+            subscription = (param.get("valueReference") or {}).get("reference")
+        elif name == "topic":
+            topic = param.get("valueCanonical") or param.get("valueUri")
+        elif name == "notification-event":
+            for part in param.get("part") or []:
+                if part.get("name") == "focus":
+                    ref = (part.get("valueReference") or {}).get("reference")
+                    if ref:
+                        focus.append(str(ref))
+    decisions = tuple(
+        read_claim_response(e["resource"], f"Bundle.entry[{i}].resource")
+        for i, e in enumerate(entries)
+        if i > 0 and e["resource"].get("resourceType") == "ClaimResponse"
+    )
+    return Notification(
+        subscription=subscription, topic=topic, focus=tuple(focus), decisions=decisions
+    )
+
+
+def _references(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                yield path or "reference", value
+            else:
+                yield from _references(value, f"{path}.{key}" if path else key)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _references(value, f"{path}[{i}]")
+
+
+def validate_request_bundle(bundle: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A PAS request Bundle: Claim first, and every reference of the Claim resolves to an
+    entry (by fullUrl, or by type and id). Returns the Claim."""
+    entries = _entries(bundle)
+    claim = entries[0]["resource"]
+    if claim.get("resourceType") != "Claim":
+        raise PasError(
+            "Bundle.entry[0]: a PAS request starts with a Claim, found "
+            f"{claim.get('resourceType') or 'a resource without a type'}"
+        )
+    if claim.get("use") != "preauthorization":
+        raise PasError("Bundle.entry[0].resource.use: must be 'preauthorization'")
+    known: set[str] = set()
+    for entry in entries:
+        resource = entry["resource"]
+        if entry.get("fullUrl"):
+            known.add(str(entry["fullUrl"]))
+        if resource.get("id"):
+            known.add(f"{resource.get('resourceType')}/{resource['id']}")
+    for path, ref in _references(claim):
+        if ref.startswith("#"):
+            continue  # contained
+        if ref in known or any(url.endswith("/" + ref) for url in known):
+            continue
+        raise PasError(f"Claim.{path}: references {ref.split('/')[0]} not in the Bundle")
+    return claim
+
+
+def decision_summary(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``careflow pas decision`` prints for a response Bundle, a notification Bundle
+    or a bare ClaimResponse."""
+
+    def summary(response: PriorAuthResponse) -> dict[str, Any]:
+        return {
+            "decision": response.decision.value,
+            "items": [i.model_dump(mode="json") for i in response.items],
+            "preauth_ref": response.preauth_ref,
+        }
+
+    if not isinstance(document, Mapping):
+        raise PasError("not a JSON object")
+    if document.get("resourceType") == "ClaimResponse":
+        return summary(read_claim_response(document))
+    if document.get("resourceType") == "Claim":
+        raise PasError(
+            "a Claim is a PAS request: give a response Bundle, a notification or a ClaimResponse"
+        )
+    if document.get("resourceType") == "Bundle" and document.get("type") == "history":
+        note = read_notification(document)
+        if note.id_only:
+            return {
+                "decision": None,
+                "items": [],
+                "preauth_ref": None,
+                "notification": "id-only",
+                "focus": list(note.focus),
+            }
+        result = summary(note.decisions[0])
+        result["notification"] = "full-resource"
+        return result
+    return summary(read_response_bundle(document))

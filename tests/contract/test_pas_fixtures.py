@@ -1,0 +1,197 @@
+"""Da Vinci PAS documents written by others, read as their authors meant them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from careflow.adapters import pas
+from careflow.domain.models import AuthDecision
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "davinci-pas"
+CAREFLOW = str(Path(sys.executable).parent / "careflow")
+
+
+def load(name: str) -> dict:
+    assert FIXTURES.is_dir(), f"{FIXTURES} is missing: shared/ must sit beside the repo"
+    return json.loads((FIXTURES / name).read_text())
+
+
+def with_review_action(code: str, *, outcome: str = "complete") -> dict:
+    """The approved response with another X12 306 code (the rest as the authors wrote it)."""
+    bundle = copy.deepcopy(load("valid_pa_response_bundle.json"))
+    response = bundle["entry"][0]["resource"]
+    response["outcome"] = outcome
+    for item in response["item"]:
+        for adjudication in item["adjudication"]:
+            for ext in adjudication["extension"]:
+                for sub in ext.get("extension", []):
+                    if sub["url"].endswith("extension-reviewActionCode"):
+                        sub["valueCodeableConcept"]["coding"][0]["code"] = code
+    return bundle
+
+
+def test_the_approved_response_is_approved_with_its_authorization_number():
+    decision = pas.read_response_bundle(load("valid_pa_response_bundle.json"))
+    assert decision.decision is AuthDecision.APPROVED
+    assert decision.preauth_ref == "AUTH0001"
+    assert [(i.sequence, i.review_action, i.code) for i in decision.items] == [(1, "A1", "3")]
+
+
+def test_the_inquiry_response_is_read_the_same_way():
+    decision = pas.read_response_bundle(load("valid_pa_inquire_response_bundle.json"))
+    assert decision.decision is AuthDecision.APPROVED
+
+
+@pytest.mark.parametrize(
+    ("code", "decision"),
+    [
+        ("A3", AuthDecision.DENIED),
+        ("A4", AuthDecision.PENDED),
+        ("A2", AuthDecision.PARTIAL),
+        ("CT", AuthDecision.PENDED),  # "contact payer": nothing decided yet
+    ],
+)
+def test_the_decision_comes_from_the_review_action(code, decision):
+    assert pas.read_response_bundle(with_review_action(code)).decision is decision
+
+
+def test_a_pend_is_a_pend_even_when_the_outcome_says_complete():
+    bundle = with_review_action("A4", outcome="complete")
+    assert bundle["entry"][0]["resource"]["outcome"] == "complete"
+    assert pas.read_response_bundle(bundle).decision is AuthDecision.PENDED
+
+
+def test_a_certified_item_with_an_authorized_add_item_is_modified():
+    bundle = with_review_action("A1")
+    bundle["entry"][0]["resource"]["addItem"] = [
+        {
+            "itemSequence": [1],
+            "productOrService": {
+                "coding": [{"system": "https://codesystem.x12.org/005010/1365", "code": "3"}]
+            },
+            "quantity": {"value": 1},
+        }
+    ]
+    assert pas.read_response_bundle(bundle).decision is AuthDecision.MODIFIED
+
+
+def test_mixed_item_decisions_are_partial():
+    bundle = with_review_action("A1")
+    response = bundle["entry"][0]["resource"]
+    denied = copy.deepcopy(response["item"][0])
+    denied["itemSequence"] = 2
+    code = denied["adjudication"][0]["extension"][0]["extension"][1]
+    code["valueCodeableConcept"]["coding"][0]["code"] = "A3"
+    response["item"].append(denied)
+    result = pas.read_response_bundle(bundle)
+    assert result.decision is AuthDecision.PARTIAL
+    assert [i.decision for i in result.items] == [AuthDecision.APPROVED, AuthDecision.DENIED]
+
+
+def test_the_id_only_notification_names_its_focus_and_no_decision():
+    note = pas.read_notification(load("PAS_notification_example_id_only.json"))
+    assert note.id_only
+    assert note.topic == pas.PAS_TOPIC
+    assert note.focus == ("urn:uuid:482fd012-7825-423d-83de-69d09920198b",)
+
+
+def test_a_full_resource_notification_carries_the_decision():
+    bundle = copy.deepcopy(load("PAS_notification_example_id_only.json"))
+    response = with_review_action("A3")["entry"][0]["resource"]
+    bundle["entry"].append(
+        {"fullUrl": "urn:uuid:482fd012-7825-423d-83de-69d09920198b", "resource": response}
+    )
+    note = pas.read_notification(bundle)
+    assert not note.id_only
+    assert note.decisions[0].decision is AuthDecision.DENIED
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("nonconformant_pas_bundle_v110.json", "Bundle.entry: the Bundle has no entries"),
+        (
+            "invalid_first_entry_response_bundle.json",
+            "Bundle.entry[0]: a PAS response starts with a ClaimResponse, found Organization",
+        ),
+    ],
+)
+def test_malformed_response_bundles_are_rejected_with_a_clear_reason(name, reason):
+    with pytest.raises(pas.PasError) as err:
+        pas.read_response_bundle(load(name))
+    assert err.value.reason == reason
+
+
+def test_the_conformant_request_bundles_are_accepted():
+    for name in ("conformant_pas_bundle_v110.json", "conformant_pas_inquire_bundle_v110.json"):
+        claim = pas.validate_request_bundle(load(name))
+        assert claim["use"] == "preauthorization"
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        (
+            "missing_referenced_resource_request_bundle.json",
+            "Claim.careTeam[0].provider: references Practitioner not in the Bundle",
+        ),
+        ("nonconformant_pas_bundle_v110.json", "Bundle.entry: the Bundle has no entries"),
+        (
+            "valid_pa_response_bundle.json",
+            "Bundle.entry[0]: a PAS request starts with a Claim, found ClaimResponse",
+        ),
+    ],
+)
+def test_bad_request_bundles_are_rejected_with_a_clear_reason(name, reason):
+    with pytest.raises(pas.PasError) as err:
+        pas.validate_request_bundle(load(name))
+    assert err.value.reason == reason
+
+
+def run(*args):
+    return subprocess.run(
+        [CAREFLOW, "pas", "decision", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_cli_prints_the_decision_as_json():
+    proc = run(str(FIXTURES / "valid_pa_response_bundle.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {
+        "decision": "APPROVED",
+        "items": [{"sequence": 1, "code": "3", "decision": "APPROVED", "review_action": "A1"}],
+        "preauth_ref": "AUTH0001",
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "invalid_first_entry_response_bundle.json",
+        "nonconformant_pas_bundle_v110.json",
+        "pas_claim.json",
+    ],
+)
+def test_cli_rejects_bad_input_with_one_line(name):
+    proc = run(str(FIXTURES / name))
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
+
+
+def test_cli_rejects_a_file_that_is_not_json(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    proc = run(str(bad))
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("error: ") and "not JSON" in proc.stderr
