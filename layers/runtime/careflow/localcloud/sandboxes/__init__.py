@@ -1,0 +1,1 @@
+"""Sandbox servers that speak the real protocols on loopback (local cloud only)."""
