@@ -1,0 +1,169 @@
+"""The payer port over Da Vinci PAS: ``Claim/$submit``, ``Claim/$inquire``, and
+CoverageEligibilityRequest, with the decision read from the items' reviewAction codes.
+
+The request Bundle carries the Claim first and every resource it references. The patient
+is a reference: demographics stay in the EHR (a payer that requires them in the Bundle
+needs the EHR adapter to fetch the Patient; not done yet).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from careflow import clock
+from careflow.adapters import pas
+from careflow.adapters.http import HttpClient
+from careflow.domain.models import (
+    EligibilityRequest,
+    EligibilityResponse,
+    PriorAuthRequest,
+    PriorAuthResponse,
+    Priority,
+)
+from careflow.ports import ConnectorError
+
+TRACE_SYSTEM = "urn:careflow:pas:trace"
+
+
+def _id(reference: str | None, fallback: str) -> str:
+    return (reference or fallback).rsplit("/", 1)[-1]
+
+
+def request_bundle(request: PriorAuthRequest, *, now: datetime, trace: str) -> dict[str, Any]:
+    patient_id = _id(request.patient_ref, "unknown")
+    coverage_id = _id(request.coverage_ref, f"coverage-{patient_id}")
+    insurer_id = request.payer_id or "payer"
+    provider_id = request.facility_id
+    claim = {
+        "resourceType": "Claim",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, trace)),
+        "identifier": [{"system": TRACE_SYSTEM, "value": trace}],
+        "status": "active",
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "code": "institutional",
+                }
+            ]
+        },
+        "use": "preauthorization",
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "created": now.isoformat(),
+        "insurer": {"reference": f"Organization/{insurer_id}"},
+        "provider": {"reference": f"Organization/{provider_id}"},
+        "priority": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/processpriority",
+                    "code": "stat" if request.priority is Priority.EXPEDITED else "normal",
+                }
+            ]
+        },
+        "insurance": [
+            {"sequence": 1, "focal": True, "coverage": {"reference": f"Coverage/{coverage_id}"}}
+        ],
+        "item": [
+            {
+                "sequence": i + 1,
+                "productOrService": {"coding": [{"system": c.system, "code": c.code}]},
+                "servicedDate": request.service_date.date().isoformat(),
+            }
+            for i, c in enumerate(request.procedure_codes)
+        ],
+    }
+    others = [
+        {"resourceType": "Patient", "id": patient_id},
+        {
+            "resourceType": "Coverage",
+            "id": coverage_id,
+            "status": "active",
+            "beneficiary": {"reference": f"Patient/{patient_id}"},
+            "payor": [{"reference": f"Organization/{insurer_id}"}],
+        },
+        {"resourceType": "Organization", "id": insurer_id},
+        {"resourceType": "Organization", "id": provider_id},
+    ]
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "identifier": {"system": TRACE_SYSTEM, "value": trace},
+        "timestamp": now.isoformat(),
+        "entry": [
+            {"fullUrl": f"urn:careflow:{r['resourceType']}/{r['id']}", "resource": r}
+            for r in (claim, *others)
+        ],
+    }
+
+
+class PasPayerAdapter:
+    def __init__(self, http: HttpClient) -> None:
+        self.http = http
+
+    def _decision(self, bundle: Any) -> PriorAuthResponse:
+        try:
+            return pas.read_response_bundle(bundle)
+        except pas.PasError as exc:
+            raise ConnectorError(f"{self.http.system}: {exc.reason}") from None
+
+    def submit_prior_auth(self, request: PriorAuthRequest) -> PriorAuthResponse:
+        # The trace number is stable per case and procedure set, so a retried submission
+        # is recognised by the payer as the same request.
+        trace = f"{request.case_id}:" + "+".join(c.code for c in request.procedure_codes)
+        bundle = request_bundle(request, now=clock.now(), trace=trace)
+        pas.validate_request_bundle(bundle)  # never send what a payer must refuse
+        return self._decision(self.http.post_json("Claim/$submit", bundle))
+
+    def inquire(self, preauth_ref: str) -> PriorAuthResponse:
+        claim = {
+            "resourceType": "Claim",
+            "id": str(uuid.uuid4()),
+            "status": "active",
+            "use": "preauthorization",
+            "identifier": [{"system": TRACE_SYSTEM, "value": preauth_ref}],
+        }
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"fullUrl": f"urn:uuid:{claim['id']}", "resource": claim}],
+        }
+        return self._decision(self.http.post_json("Claim/$inquire", bundle))
+
+    def claim_response(self, reference: str) -> PriorAuthResponse:
+        """Fetches the focus of an id-only notification."""
+        body = self.http.get_json(reference)
+        try:
+            return pas.read_claim_response(body)
+        except pas.PasError as exc:
+            raise ConnectorError(f"{self.http.system}: {exc.reason}") from None
+
+    def check_eligibility(self, request: EligibilityRequest) -> EligibilityResponse:
+        if request.coverage_ref is None:
+            return EligibilityResponse(active=False, covered=False, reason="no coverage on file")
+        body = self.http.post_json(
+            "CoverageEligibilityRequest",
+            {
+                "resourceType": "CoverageEligibilityRequest",
+                "status": "active",
+                "purpose": ["validation", "benefits"],
+                "patient": {"reference": request.patient_ref},
+                "created": clock.now().isoformat(),
+                "insurer": {"reference": f"Organization/{request.payer_id or 'payer'}"},
+                "insurance": [{"focal": True, "coverage": {"reference": request.coverage_ref}}],
+            },
+        )
+        if not isinstance(body, dict) or body.get("resourceType") != "CoverageEligibilityResponse":
+            raise ConnectorError(f"{self.http.system}: expected a CoverageEligibilityResponse")
+        insurance = body.get("insurance") or []
+        active = any(i.get("inforce") for i in insurance)
+        required = any(
+            item.get("authorizationRequired") for i in insurance for item in i.get("item") or []
+        )
+        return EligibilityResponse(
+            active=active,
+            covered=active,
+            auth_required=required,
+            reason=None if active else "coverage is not in force",
+        )

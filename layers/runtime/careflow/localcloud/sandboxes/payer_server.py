@@ -1,0 +1,375 @@
+"""A Da Vinci PAS payer for the local cloud: ``Claim/$submit``, ``Claim/$inquire``,
+``ClaimResponse`` reads, ``CoverageEligibilityRequest``, and pended decisions that the
+payer settles later (``due_decisions``), as a real payer's Subscription notification
+would announce them. A request that is not a conformant PAS Bundle is refused with an
+OperationOutcome and nothing is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlparse
+
+from careflow import clock
+from careflow.adapters import pas
+from careflow.domain.models import AuthDecision
+from careflow.localcloud.sandboxes.faults import FaultPlan
+from careflow.localcloud.sandboxes.fhir_server import outcome
+
+CODES = {
+    AuthDecision.APPROVED: ("A1", "Certified in total"),
+    AuthDecision.DENIED: ("A3", "Not Certified"),
+    AuthDecision.PENDED: ("A4", "Pended"),
+    AuthDecision.MODIFIED: ("A6", "Modified"),
+}
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What the payer does with a request for a member: decide now, or pend and decide
+    ``after`` later (``final`` None: it never decides)."""
+
+    decision: AuthDecision
+    after: timedelta | None = None
+    final: AuthDecision | None = None
+
+
+@dataclass
+class _Authorization:
+    ref: str
+    response_id: str
+    claim: dict[str, Any]
+    decision: AuthDecision
+    due: datetime | None
+    final: AuthDecision | None
+
+
+def claim_response(auth: _Authorization, base_url: str) -> dict[str, Any]:
+    code, display = CODES.get(auth.decision, CODES[AuthDecision.PENDED])
+    items = []
+    for i, item in enumerate(auth.claim.get("item") or [{"sequence": 1}]):
+        detail = [
+            {
+                "url": "productOrServiceCode",
+                "valueCodeableConcept": item.get("productOrService") or {},
+            }
+        ]
+        items.append(
+            {
+                "itemSequence": item.get("sequence", i + 1),
+                "extension": [
+                    {
+                        "url": "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+                        "extension-itemAuthorizedDetail",
+                        "extension": detail,
+                    }
+                ],
+                "adjudication": [
+                    {
+                        "extension": [
+                            {
+                                "url": pas.REVIEW_ACTION,
+                                "extension": [
+                                    {"url": "number", "valueString": auth.ref},
+                                    {
+                                        "url": pas.REVIEW_ACTION_CODE,
+                                        "valueCodeableConcept": {
+                                            "coding": [
+                                                {
+                                                    "system": pas.X12_306,
+                                                    "code": code,
+                                                    "display": display,
+                                                }
+                                            ]
+                                        },
+                                    },
+                                ],
+                            }
+                        ],
+                        "category": {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/adjudication",
+                                    "code": "submitted",
+                                }
+                            ]
+                        },
+                    }
+                ],
+            }
+        )
+    return {
+        "resourceType": "ClaimResponse",
+        "id": auth.response_id,
+        "status": "active",
+        "type": auth.claim.get("type"),
+        "use": "preauthorization",
+        "patient": auth.claim.get("patient"),
+        "created": clock.now().isoformat(),
+        "insurer": auth.claim.get("insurer"),
+        "request": {"reference": f"Claim/{auth.claim.get('id', auth.ref)}"},
+        "outcome": "complete",  # as real payers say even for a pend: read the items
+        "preAuthRef": auth.ref,
+        "item": items,
+    }
+
+
+class PayerSandboxServer:
+    def __init__(self, *, port: int = 0, default: Behaviour | None = None) -> None:
+        self.behaviours: dict[str, Behaviour] = {}  # by Coverage id or subscriber id
+        self.default = default or Behaviour(AuthDecision.APPROVED)
+        self.faults = FaultPlan()
+        self.authorizations: dict[str, _Authorization] = {}
+        self.refused = 0
+        self._lock = threading.Lock()
+        self._port = port
+        self._httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/fhir"
+
+    def behaviour_for(self, bundle: Mapping[str, Any]) -> Behaviour:
+        for entry in bundle.get("entry") or []:
+            resource = entry.get("resource") or {}
+            if resource.get("resourceType") == "Coverage":
+                keys = [resource.get("id"), resource.get("subscriberId")]
+                keys += [i.get("value") for i in resource.get("identifier") or []]
+                for key in keys:
+                    if key in self.behaviours:
+                        return self.behaviours[key]
+        return self.default
+
+    def submit(self, bundle: Mapping[str, Any]) -> dict[str, Any]:
+        claim = pas.validate_request_bundle(bundle)  # PasError: refused, nothing kept
+        behaviour = self.behaviour_for(bundle)
+        trace = next((i.get("value") for i in claim.get("identifier") or []), None)
+        with self._lock:
+            for existing in self.authorizations.values():  # a resubmission is the same request
+                if trace and existing.claim.get("identifier", [{}])[0].get("value") == trace:
+                    return self.response_bundle(existing)
+            ref = f"PA-{len(self.authorizations) + 10001}"
+            due = clock.now() + behaviour.after if behaviour.after else None
+            auth = _Authorization(
+                ref=ref,
+                response_id=str(uuid.uuid4()),
+                claim=dict(claim),
+                decision=behaviour.decision,
+                due=due,
+                final=behaviour.final,
+            )
+            self.authorizations[ref] = auth
+        return self.response_bundle(auth)
+
+    def response_bundle(self, auth: _Authorization) -> dict[str, Any]:
+        response = claim_response(auth, self.base_url)
+        return {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "timestamp": clock.now().isoformat(),
+            "entry": [
+                {
+                    "fullUrl": f"{self.base_url}/ClaimResponse/{auth.response_id}",
+                    "resource": response,
+                }
+            ],
+        }
+
+    def inquire(self, bundle: Mapping[str, Any]) -> dict[str, Any]:
+        claim = pas.validate_request_bundle(bundle)
+        refs = [i.get("value") for i in claim.get("identifier") or []]
+        refs += [str(r) for item in claim.get("item") or [] for r in [item.get("preAuthRef")] if r]
+        with self._lock:
+            for ref in refs:
+                if ref in self.authorizations:
+                    return self.response_bundle(self.authorizations[ref])
+        raise pas.PasError("Claim.identifier: no authorization matches the inquiry")
+
+    def due_decisions(self, now: datetime | None = None) -> list[str]:
+        """Settles the pends that are due; returns their references (to notify)."""
+        now = now or clock.now()
+        settled = []
+        with self._lock:
+            for auth in self.authorizations.values():
+                if (
+                    auth.decision is AuthDecision.PENDED
+                    and auth.final
+                    and auth.due
+                    and auth.due <= now
+                ):
+                    auth.decision = auth.final
+                    settled.append(auth.ref)
+        return settled
+
+    def notification(self, ref: str, *, full_resource: bool) -> dict[str, Any]:
+        """The Subscriptions-Backport notification a payer sends when ``ref`` is decided."""
+        auth = self.authorizations[ref]
+        focus = f"{self.base_url}/ClaimResponse/{auth.response_id}"
+        status = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {
+                    "name": "subscription",
+                    "valueReference": {"reference": f"{self.base_url}/Subscription/careflow"},
+                },
+                {"name": "topic", "valueCanonical": pas.PAS_TOPIC},
+                {"name": "type", "valueCode": "event-notification"},
+                {
+                    "name": "notification-event",
+                    "part": [
+                        {"name": "event-number", "valueString": "1"},
+                        {"name": "timestamp", "valueInstant": clock.now().isoformat()},
+                        {"name": "focus", "valueReference": {"reference": focus}},
+                    ],
+                },
+            ],
+        }
+        entries: list[dict[str, Any]] = [
+            {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": status}
+        ]
+        if full_resource:
+            entries.append({"fullUrl": focus, "resource": claim_response(auth, self.base_url)})
+        return {
+            "resourceType": "Bundle",
+            "type": "history",
+            "timestamp": clock.now().isoformat(),
+            "entry": entries,
+        }
+
+    def eligibility(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        if request.get("resourceType") != "CoverageEligibilityRequest":
+            raise pas.PasError("expected a CoverageEligibilityRequest")
+        insurance = request.get("insurance") or []
+        inforce = bool(insurance) and all(i.get("coverage") for i in insurance)
+        return {
+            "resourceType": "CoverageEligibilityResponse",
+            "id": str(uuid.uuid4()),
+            "status": "active",
+            "purpose": request.get("purpose") or ["validation"],
+            "patient": request.get("patient"),
+            "created": clock.now().isoformat(),
+            "request": {"reference": "CoverageEligibilityRequest/submitted"},
+            "outcome": "complete",
+            "insurer": request.get("insurer"),
+            "insurance": [
+                {
+                    "coverage": i.get("coverage"),
+                    "inforce": True,
+                    "item": [
+                        {
+                            "category": {"coding": [{"code": "surgical"}]},
+                            "benefit": [],
+                            "authorizationRequired": True,
+                        }
+                    ],
+                }
+                for i in insurance
+            ]
+            if inforce
+            else [],
+        }
+
+    def start(self) -> PayerSandboxServer:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(
+                self,
+                status: int,
+                body: Any,
+                raw: bytes | None = None,
+                headers: Mapping[str, str] | None = None,
+            ) -> None:
+                data = raw if raw is not None else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _fault(self) -> bool:
+                kind = server.faults.next()
+                if kind == "503":
+                    self._send(503, outcome("transient", "payer sandbox: unavailable"))
+                elif kind == "429":
+                    self._send(
+                        429,
+                        outcome("throttled", "payer sandbox: slow down"),
+                        headers={"Retry-After": str(server.faults.retry_after_s)},
+                    )
+                elif kind == "stall":
+                    import time
+
+                    time.sleep(server.faults.stall_s)
+                    self._send(503, outcome("timeout", "payer sandbox: stalled"))
+                elif kind == "malformed":
+                    self._send(200, None, raw=b"<html>gateway error</html>")
+                else:
+                    return False
+                return True
+
+            def do_GET(self) -> None:
+                if self._fault():
+                    return
+                parts = [p for p in urlparse(self.path).path.split("/") if p]
+                if parts[:2] == ["fhir", "ClaimResponse"] and len(parts) == 3:
+                    for auth in list(server.authorizations.values()):
+                        if auth.response_id == parts[2]:
+                            self._send(200, claim_response(auth, server.base_url))
+                            return
+                self._send(404, outcome("not-found", "no such resource"))
+
+            def do_POST(self) -> None:
+                # Read the body first: on a kept-alive connection, an unread body would be
+                # taken for the next request.
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                if self._fault():
+                    return
+                path = urlparse(self.path).path.rstrip("/")
+                try:
+                    body = json.loads(raw or b"null")
+                except ValueError:
+                    self._send(400, outcome("structure", "the body is not JSON"))
+                    return
+                try:
+                    if path.endswith("/Claim/$submit"):
+                        self._send(200, server.submit(body))
+                    elif path.endswith("/Claim/$inquire"):
+                        self._send(200, server.inquire(body))
+                    elif path.endswith("/CoverageEligibilityRequest"):
+                        self._send(200, server.eligibility(body))
+                    else:
+                        self._send(404, outcome("not-found", "no such operation"))
+                except pas.PasError as exc:
+                    server.refused += 1
+                    self._send(400, outcome("invalid", exc.reason))
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(
+            target=self._httpd.serve_forever, name="payer-sandbox", daemon=True
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
