@@ -36,7 +36,7 @@ def request_bundle(request: PriorAuthRequest, *, now: datetime, trace: str) -> d
     coverage_id = _id(request.coverage_ref, f"coverage-{patient_id}")
     insurer_id = request.payer_id or "payer"
     provider_id = request.facility_id
-    claim = {
+    claim: dict[str, Any] = {
         "resourceType": "Claim",
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, trace)),
         "identifier": [{"system": TRACE_SYSTEM, "value": trace}],
@@ -74,7 +74,7 @@ def request_bundle(request: PriorAuthRequest, *, now: datetime, trace: str) -> d
             for i, c in enumerate(request.procedure_codes)
         ],
     }
-    others = [
+    others: list[dict[str, Any]] = [
         {"resourceType": "Patient", "id": patient_id},
         {
             "resourceType": "Coverage",
