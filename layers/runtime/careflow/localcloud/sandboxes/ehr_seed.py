@@ -1,0 +1,178 @@
+"""The demo's surgical cases as FHIR R4 resources, for the EHR sandbox server.
+
+Built from the same seeds as the in-process sandbox (``careflow.adapters.sandbox``), so
+both serve the same cases. Patients get synthetic demographics: real-looking PHI that
+must never reach a log (a test reads the logs of a whole demo for them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from careflow.domain.models import SurgicalCase
+from careflow.localcloud.sandboxes.fhir_server import FhirStore
+
+FACILITY = "urn:careflow:facility"
+ERP_ITEM = "urn:careflow:erp:item"
+SUPPLY_CATEGORY = "urn:careflow:supply-category"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+MRN = "urn:oid:2.16.840.1.113883.3.careflow.mrn"
+MEMBER = "urn:careflow:payer:member-id"
+
+# Synthetic people: made up, but shaped like PHI, so a leak would be visible.
+PEOPLE = {
+    "1001": ("Marisol", "Quintero-Vance", "1957-03-14"),
+    "1002": ("Theodore", "Ashbury", "1962-11-02"),
+    "1003": ("Yevgenia", "Holloway", "1949-07-29"),
+    "1004": ("Kwame", "Adjei-Brennan", "1971-01-18"),
+    "1005": ("Lucinda", "Fairweather", "1966-09-05"),
+}
+
+
+def patient_demographics(number: str) -> tuple[str, str, str]:
+    return PEOPLE.get(number, ("Alexis", f"Testperson{number}", "1970-01-01"))
+
+
+def case_resources(case: SurgicalCase, anesthesia_ref: str) -> list[dict[str, Any]]:
+    number = case.appointment_id.rsplit("-", 1)[-1]
+    given, family, birth = patient_demographics(number)
+    patient_id = case.patient_ref.split("/")[-1]
+    coverage_id = (case.coverage_ref or f"Coverage/cov-{number}").split("/")[-1]
+    sr_id = f"sr-{number}"
+    room_id = (case.room_ref or "Location/or").split("/")[-1]
+    supply_refs = []
+    resources: list[dict[str, Any]] = []
+    for i, need in enumerate(case.supplies):
+        sid = f"supply-{number}-{i + 1}"
+        supply_refs.append({"reference": f"SupplyRequest/{sid}"})
+        resources.append(
+            {
+                "resourceType": "SupplyRequest",
+                "id": sid,
+                "status": "active",
+                "category": {
+                    "coding": [
+                        {"system": SUPPLY_CATEGORY, "code": "implant" if need.implant else "supply"}
+                    ]
+                },
+                "itemCodeableConcept": {
+                    "coding": [
+                        {"system": ERP_ITEM, "code": need.item_id, "display": need.description}
+                    ]
+                },
+                "quantity": {"value": need.quantity},
+                "deliverTo": {"reference": f"Location/{room_id}"},
+            }
+        )
+    for i, tray in enumerate(case.tray_ids):
+        sid = f"tray-{number}-{i + 1}"
+        supply_refs.append({"reference": f"SupplyRequest/{sid}"})
+        resources.append(
+            {
+                "resourceType": "SupplyRequest",
+                "id": sid,
+                "status": "active",
+                "category": {"coding": [{"system": SUPPLY_CATEGORY, "code": "instrument-tray"}]},
+                "itemCodeableConcept": {"coding": [{"system": ERP_ITEM, "code": tray}]},
+                "quantity": {"value": 1},
+                "deliverTo": {"reference": f"Location/{room_id}"},
+            }
+        )
+    resources += [
+        {
+            "resourceType": "Patient",
+            "id": patient_id,
+            "identifier": [{"system": MRN, "value": f"MRN{number}77"}],
+            "name": [{"family": family, "given": [given]}],
+            "birthDate": birth,
+            "gender": "unknown",
+        },
+        {
+            "resourceType": "Coverage",
+            "id": coverage_id,
+            "status": "active",
+            "subscriberId": f"MBR-{number}-5521",
+            "identifier": [{"system": MEMBER, "value": f"MBR-{number}-5521"}],
+            "beneficiary": {"reference": case.patient_ref},
+            "payor": [{"reference": f"Organization/{case.payer_id}"}],
+        },
+        {
+            "resourceType": "ServiceRequest",
+            "id": sr_id,
+            "status": "active",
+            "intent": "order",
+            "priority": "urgent" if case.priority.value == "expedited" else "routine",
+            "code": {"coding": [c.model_dump(exclude_none=True) for c in case.procedure_codes]},
+            "subject": {"reference": case.patient_ref},
+            "insurance": [{"reference": f"Coverage/{coverage_id}"}],
+            "category": [{"text": case.service_line}],
+            "supportingInfo": supply_refs,
+        },
+        {
+            "resourceType": "Appointment",
+            "id": case.appointment_id,
+            "status": "booked",
+            "appointmentType": {"coding": [{"code": "procedure"}]},
+            "start": case.scheduled_start.isoformat(),
+            "basedOn": [{"reference": f"ServiceRequest/{sr_id}"}],
+            "participant": [
+                {
+                    "actor": {"reference": case.patient_ref},
+                    "required": "required",
+                    "status": "accepted",
+                },
+                {
+                    "type": [{"coding": [{"system": PARTICIPATION, "code": "PPRF"}]}],
+                    "actor": {"reference": case.surgeon_ref},
+                    "required": "required",
+                    "status": "accepted",
+                },
+                {
+                    "type": [{"coding": [{"system": PARTICIPATION, "code": "SPRF"}]}],
+                    "actor": {"reference": anesthesia_ref},
+                    "required": "required",
+                    "status": "accepted",
+                },
+                {
+                    "actor": {"reference": case.room_ref},
+                    "required": "required",
+                    "status": "accepted",
+                },
+            ],
+        },
+        {
+            "resourceType": "Location",
+            "id": room_id,
+            "status": "active",
+            "managingOrganization": {"reference": f"Organization/{case.facility_id}"},
+        },
+        {
+            "resourceType": "Organization",
+            "id": case.facility_id,
+            "identifier": [{"system": FACILITY, "value": case.facility_id}],
+        },
+    ]
+    return resources
+
+
+def seed(store: FhirStore, cases: dict[str, SurgicalCase], participants: dict[str, Any]) -> int:
+    """Puts every case of an in-process sandbox into ``store``; returns the resource count."""
+    count = 0
+    for appointment_id, case in cases.items():
+        anesthesia = next(
+            (p.ref for p in participants.get(appointment_id, ()) if p.role == "anesthesia"),
+            "Practitioner/dr-nakamura",
+        )
+        for resource in case_resources(case, anesthesia):
+            store.put(resource)
+            count += 1
+        # the participants' statuses as the sandbox has them (tests change them)
+        appointment = store.get("Appointment", appointment_id)
+        assert appointment is not None
+        by_ref = {p.ref: p for p in participants.get(appointment_id, ())}
+        for part in appointment["participant"]:
+            ref = part["actor"]["reference"]
+            if ref in by_ref:
+                part["status"] = by_ref[ref].status.value
+        store.put(appointment)
+    return count
