@@ -1,0 +1,139 @@
+"""Building blocks of the canonical records: codes, identifiers, references, periods, amounts.
+
+They keep what the source system said, as it said it: identifiers keep their system
+(which may be absent in the source), references keep their exact string
+(``Patient/example``, ``#contained``, absolute URLs), times keep their precision and
+their UTC offset. The domain records (:mod:`careflow.domain.models`) need a system on
+every ``Code`` and ``Identifier``; ``to_domain()`` converts when the source gave one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+from careflow.domain.models import Code, Identifier, Model
+
+__all__ = [
+    "Coding",
+    "Concept",
+    "Model",
+    "Money",
+    "Period",
+    "Quantity",
+    "Ref",
+    "SourceIdentifier",
+    "When",
+]
+
+_PARTIAL = re.compile(r"^\d{4}(-\d{2})?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _parse_when(value: Any) -> Any:
+    """A FHIR date/dateTime/instant at the precision the source gave.
+
+    ``datetime`` (timezone kept) when a time is given, ``date`` for a full date, and the
+    string itself for a partial date (``2013`` or ``2013-05``), which no Python type holds.
+    """
+    if isinstance(value, datetime | date):
+        return value
+    if isinstance(value, str):
+        if _PARTIAL.match(value):
+            return value
+        if _DATE.match(value):
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value)
+    raise ValueError("expected a date, a datetime or a partial date string")
+
+
+When = Annotated[datetime | date | str, BeforeValidator(_parse_when)]
+
+
+class Coding(Model):
+    """One code. FHIR allows a coding without a system (local codes); so does this."""
+
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
+
+    def to_domain(self) -> Code | None:
+        """The domain ``Code``, or None when the source gave no system or no code."""
+        if self.system is None or self.code is None:
+            return None
+        return Code(system=self.system, code=self.code, display=self.display)
+
+
+class Concept(Model):
+    """A CodeableConcept: its codings and its text."""
+
+    codings: tuple[Coding, ...] = ()
+    text: str | None = None
+
+    def codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.codings if c.code is not None)
+
+    def has(self, system: str, code: str) -> bool:
+        return any(c.system == system and c.code == code for c in self.codings)
+
+
+class SourceIdentifier(Model):
+    """An identifier as the source gave it: system (when given), value, use and type."""
+
+    system: str | None = None
+    value: str | None = None
+    use: str | None = None
+    type: Concept | None = None
+
+    def to_domain(self) -> Identifier | None:
+        """The domain ``Identifier``, or None when the source gave no system or no value."""
+        if self.system is None or self.value is None:
+            return None
+        return Identifier(system=self.system, value=self.value)
+
+
+class Ref(Model):
+    """A reference: the string exactly as in the source, plus type, logical identifier, display.
+
+    ``display`` is dropped by the mappers when the target is a patient (or a related
+    person): there it is usually the patient's name.
+    """
+
+    reference: str | None = None
+    type: str | None = None
+    identifier: SourceIdentifier | None = None
+    display: str | None = None
+
+    @property
+    def target_type(self) -> str | None:
+        """The resource type the reference points to, when it can be told."""
+        if self.type:
+            return self.type
+        if self.reference and not self.reference.startswith("#"):
+            parts = self.reference.split("/")
+            if "_history" in parts:
+                parts = parts[: parts.index("_history")]
+            if len(parts) >= 2:
+                return parts[-2]
+        return None
+
+
+class Period(Model):
+    start: When | None = None
+    end: When | None = None
+
+
+class Money(Model):
+    value: Decimal | None = None
+    currency: str | None = None
+
+
+class Quantity(Model):
+    value: Decimal | None = None
+    unit: str | None = None
+    system: str | None = None
+    code: str | None = None
