@@ -1,8 +1,10 @@
-"""The local cloud's speed patches keep behaviour: in-process AWS calls, parsed-once ASL."""
+"""The local cloud's speed patches keep behaviour: in-process AWS calls, parsed-once ASL,
+programs without a thread of their own, reused worker threads."""
 
 from __future__ import annotations
 
 import json
+import threading
 
 import boto3
 
@@ -97,6 +99,7 @@ def test_finished_interpreter_threads_are_released(cloud):
         "States": {
             "T": {
                 "Type": "Task",
+                "TimeoutSeconds": 3600,  # a state with a timeout keeps moto's thread
                 "Next": "Done",
                 "Resource": cloud.function_arns["EvaluateReadiness"],
                 "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
@@ -115,3 +118,93 @@ def test_finished_interpreter_threads_are_released(cloud):
     assert len(TMP_THREADS) >= 5
     assert gaps.release_finished_threads() < 5
     assert all(t.is_alive() for t in TMP_THREADS)
+
+
+def _parallel_of_lambdas(cloud, name: str, branches: int) -> str:
+    task = cloud.function_arns["EvaluateReadiness"]
+    definition = {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Parallel",
+                "End": True,
+                "Branches": [
+                    {
+                        "StartAt": f"B{i}",
+                        "States": {
+                            f"B{i}": {
+                                "Type": "Task",
+                                "Resource": task,
+                                "Parameters": {"branch": i},
+                                "End": True,
+                            }
+                        },
+                    }
+                    for i in range(branches)
+                ],
+            }
+        },
+    }
+    arn: str = cloud.client("stepfunctions").create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/x"
+    )["stateMachineArn"]
+    return arn
+
+
+def test_parallel_branches_on_reused_threads_still_run_at_the_same_time(cloud):
+    """Each branch meets the others at a barrier: were the branches run one after the
+    other (or queued behind busy threads), the barrier would time out and the tasks fail."""
+    branches = 4
+    barrier = threading.Barrier(branches, timeout=10)
+    threads: set[int] = set()
+    previous = gaps._installed.invoke
+
+    def invoke(function: str, payload: bytes) -> tuple[bytes, str | None]:
+        threads.add(threading.get_ident())
+        barrier.wait()
+        return json.dumps({"branch": json.loads(payload)["branch"]}).encode(), None
+
+    sfn = cloud.client("stepfunctions")
+    arn = _parallel_of_lambdas(cloud, "barrier", branches)
+    gaps._installed.invoke = invoke
+    try:
+        for _ in range(3):  # later runs reuse the first run's threads
+            barrier.reset()
+            e = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+            out = cloud.wait_for_execution(e, 30)
+            assert out["status"] == "SUCCEEDED", out
+            assert json.loads(out["output"]) == [{"branch": i} for i in range(branches)]
+    finally:
+        gaps._installed.invoke = previous
+    assert len(threads) >= branches
+
+
+def test_a_program_without_a_timeout_runs_in_its_callers_thread(cloud):
+    """``Program.eval`` starts no thread unless the state machine has ``TimeoutSeconds``;
+    executions still run apart from the caller (on a worker thread) and record their
+    history as before."""
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+
+    sfn = cloud.client("stepfunctions")
+    arn = _parallel_of_lambdas(cloud, "program-threads", 2)
+    seen: list[tuple[str, str]] = []
+    previous = gaps._installed.invoke
+
+    def invoke(function: str, payload: bytes) -> tuple[bytes, str | None]:
+        seen.append((threading.current_thread().name, function))
+        return b"{}", None
+
+    gaps._installed.invoke = invoke
+    try:
+        e = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+        out = cloud.wait_for_execution(e, 30)
+    finally:
+        gaps._installed.invoke = previous
+    assert out["status"] == "SUCCEEDED"
+    assert len(seen) == 2
+    assert all(name.startswith("careflow-sfn-worker-") for name, _ in seen)
+    history = sfn.get_execution_history(executionArn=e)["events"]
+    types = [h["type"] for h in history]
+    assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded"
+    assert types.count("TaskStateEntered") == 2 and "ParallelStateSucceeded" in types
+    assert Program.eval.__name__ == "eval_program"  # the patch is in place

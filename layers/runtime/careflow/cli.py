@@ -50,7 +50,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     from careflow.localcloud.control import ControlServer
 
     _quiet_logs()
-    cloud = LocalCloud(args.port, virtual_clock=clock.VirtualClock(speed=args.speed)).start()
+    cloud = LocalCloud(
+        args.port, virtual_clock=clock.VirtualClock(speed=args.speed), connectors=args.connectors
+    ).start()
     control = ControlServer(cloud, args.port + CONTROL_PORT_OFFSET).start()
     stop = threading.Event()
 
@@ -85,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     _quiet_logs()
     port = _pick_port(args.port, (lambda m: print(m, file=sys.stderr)) if args.json else print)
-    reports = demo.run(port, as_json=args.json)
+    reports = demo.run(port, as_json=args.json, connectors=args.connectors)
     if args.json:
         print(json.dumps(reports, indent=2))
     return 0
@@ -193,11 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="virtual seconds per real second (e.g. 3600: an hour a second)",
     )
+    up.add_argument(
+        "--connectors",
+        choices=("http", "sandbox"),
+        default="http",
+        help="protocol adapters against sandbox servers (default), or in-process",
+    )
     up.set_defaults(fn=cmd_up)
 
     demo = sub.add_parser("demo", help="run the surgical readiness scenarios on a local cloud")
     demo.add_argument("--port", type=int, default=DEFAULT_PORT)
     demo.add_argument("--json", action="store_true", help="print the cases as JSON")
+    demo.add_argument("--connectors", choices=("http", "sandbox"), default="http")
     demo.set_defaults(fn=cmd_demo)
 
     tasks = sub.add_parser("tasks", help="the human task inbox of a running local cloud")

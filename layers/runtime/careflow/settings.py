@@ -15,7 +15,12 @@ class Settings(BaseModel):
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     parked_queue_url: str = Field(default="", alias="PARKED_QUEUE_URL")
     state_machine_arns: dict[str, str] = Field(default_factory=dict, alias="STATE_MACHINE_ARNS")
-    connectors: Literal["sandbox"] = Field(default="sandbox", alias="CAREFLOW_CONNECTORS")
+    # "http": the protocol adapters (FHIR R4, Da Vinci PAS, ERP REST) at the URLs below;
+    # "sandbox": seeded in-process sandboxes (tests and the CDK app's default for now).
+    connectors: Literal["sandbox", "http"] = Field(default="sandbox", alias="CAREFLOW_CONNECTORS")
+    ehr_base_url: str = Field(default="", alias="EHR_FHIR_BASE_URL")
+    payer_base_url: str = Field(default="", alias="PAYER_PAS_BASE_URL")
+    erp_base_url: str = Field(default="", alias="ERP_BASE_URL")
     region: str = Field(default="us-east-1", alias="AWS_REGION")
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
 

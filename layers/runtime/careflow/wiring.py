@@ -57,21 +57,48 @@ def _sandbox() -> Any:
     return sandbox()
 
 
-# Connectors. Only the seeded sandboxes exist so far; the protocol adapters
-# (FHIR R4, Da Vinci PAS, ERP REST) will be chosen here by CAREFLOW_CONNECTORS.
+def _http(system: str, base_url: str) -> Any:
+    from careflow.adapters.http import HttpClient
+
+    if not base_url:
+        raise RuntimeError(f"CAREFLOW_CONNECTORS=http needs the {system} base URL")
+    return HttpClient(system, base_url)
+
+
+# Connectors, chosen by CAREFLOW_CONNECTORS: the protocol adapters, or the sandboxes.
+@lru_cache(maxsize=1)
 def ehr() -> Any:
-    return _sandbox()
+    s = settings()
+    if s.connectors != "http":
+        return _sandbox()
+    from careflow.adapters.ehr_fhir import FhirEhrAdapter
+    from careflow.adapters.fhir_rest import FhirRestClient
+
+    return FhirEhrAdapter(FhirRestClient(_http("ehr", s.ehr_base_url)))
 
 
+@lru_cache(maxsize=1)
 def payer() -> Any:
-    return _sandbox()
+    s = settings()
+    if s.connectors != "http":
+        return _sandbox()
+    from careflow.adapters.payer_pas import PasPayerAdapter
+
+    return PasPayerAdapter(_http("payer", s.payer_base_url))
 
 
+@lru_cache(maxsize=1)
 def erp() -> Any:
-    return _sandbox()
+    s = settings()
+    if s.connectors != "http" or not s.erp_base_url:
+        return _sandbox()  # until the ERP REST adapter is wired, the sandbox serves
+    from careflow.adapters.erp_rest import ErpRestAdapter
+
+    return ErpRestAdapter(_http("erp", s.erp_base_url))
 
 
 def sterile() -> Any:
+    # Sterile processing systems have no standard API; their adapter is still to come.
     return _sandbox()
 
 
@@ -80,5 +107,5 @@ def reset() -> None:
     from careflow import settings as settings_module
 
     settings_module.settings.cache_clear()
-    for fn in (client, store, engine, publisher, parking):
+    for fn in (client, store, engine, publisher, parking, ehr, payer, erp):
         fn.cache_clear()

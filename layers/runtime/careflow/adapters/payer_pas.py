@@ -132,12 +132,25 @@ class PasPayerAdapter:
         return self._decision(self.http.post_json("Claim/$inquire", bundle))
 
     def claim_response(self, reference: str) -> PriorAuthResponse:
-        """Fetches the focus of an id-only notification."""
+        """Fetches the focus of an id-only notification: a URL, a ``ClaimResponse/<id>``
+        reference, or a ``urn:uuid:<id>`` whose uuid is the ClaimResponse's id."""
+        if reference.startswith("urn:uuid:"):
+            reference = f"ClaimResponse/{reference.removeprefix('urn:uuid:')}"
         body = self.http.get_json(reference)
         try:
             return pas.read_claim_response(body)
         except pas.PasError as exc:
             raise ConnectorError(f"{self.http.system}: {exc.reason}") from None
+
+    def decisions_from_notification(self, bundle: Any) -> list[PriorAuthResponse]:
+        """The decisions a Subscription notification announces (fetching the focus of an
+        id-only one); pends still pending are left out."""
+        try:
+            note = pas.read_notification(bundle)
+        except pas.PasError as exc:
+            raise ConnectorError(f"{self.http.system} notification: {exc.reason}") from None
+        decisions = list(note.decisions) or [self.claim_response(f) for f in note.focus]
+        return [d for d in decisions if d.decision.value != "PENDED"]
 
     def check_eligibility(self, request: EligibilityRequest) -> EligibilityResponse:
         if request.coverage_ref is None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from careflow.domain.models import PriorAuthResponse
 from careflow.domain.records import AuditEntry
 from careflow.events.envelope import EnvelopeError, PriorAuthDecided, parse_event
 from careflow.ports import StaleTaskToken, StateStore, WorkflowEngine
@@ -45,3 +46,13 @@ def resume_on_decision(
         store.put_early_answer(data.preauth_ref, answer, now)
         return {"status": "kept", "preauth_ref": data.preauth_ref, "instance_id": instance_id}
     return {"status": "resumed", "preauth_ref": data.preauth_ref, "instance_id": instance_id}
+
+
+def decided_event_data(response: PriorAuthResponse, now: datetime) -> dict[str, Any]:
+    """The ``data`` of a ``PriorAuth.Decided`` event for a payer's decision."""
+    return {
+        "preauth_ref": response.preauth_ref,
+        "decision": response.decision.value,
+        "decided_at": now.isoformat(),
+        "items": [i.model_dump(mode="json") for i in response.items],
+    }

@@ -67,6 +67,15 @@ class _Context:
         return max(int((self.deadline - time.monotonic()) * 1000), 0)
 
 
+def _optional_erp_server() -> Any:
+    """The ERP REST sandbox server class, once it exists in this checkout."""
+    try:
+        from careflow.localcloud.sandboxes.erp_server import ErpSandboxServer
+    except ImportError:
+        return None
+    return ErpSandboxServer
+
+
 class LocalCloud:
     def __init__(
         self,
@@ -76,6 +85,7 @@ class LocalCloud:
         sandbox: Sandbox | None = None,
         payer_ticker: bool = True,
         fill_gaps: bool = True,
+        connectors: str = "sandbox",
     ) -> None:
         self.port = port
         self.endpoint = f"http://127.0.0.1:{port}"
@@ -84,6 +94,12 @@ class LocalCloud:
         self._server: Any = None
         # fill_gaps=False: stock moto plus only a Lambda hook, the benchmark's baseline.
         self._fill_gaps = fill_gaps
+        # "http": the EHR (FHIR R4), payer (Da Vinci PAS) and ERP sandboxes run as servers
+        # on loopback and the handlers reach them through the protocol adapters.
+        self.connectors = connectors
+        self.ehr_server: Any = None
+        self.payer_server: Any = None
+        self.erp_server: Any = None
         self._stock_invoke: Any = None
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._specs = catalog.all_functions()
@@ -135,7 +151,10 @@ class LocalCloud:
             self._hook_stock_lambda()
         self._configure_handlers()
         self.deploy()
-        reset_sandbox(self._sandbox or Sandbox.seeded(self.clock.now()))
+        sandbox = reset_sandbox(self._sandbox or Sandbox.seeded(self.clock.now()))
+        if self.connectors == "http":
+            assert sandbox is not None
+            self._start_protocol_sandboxes(sandbox)
         if self._ticker_on:
             self._ticker = threading.Thread(target=self._tick, name="payer-ticker", daemon=True)
             self._ticker.start()
@@ -147,6 +166,9 @@ class LocalCloud:
         self._stop.set()
         if self._ticker:
             self._ticker.join(timeout=2)
+        for server in (self.ehr_server, self.payer_server, self.erp_server):
+            if server is not None:
+                server.stop()
         gaps.uninstall()
         if gaps.attach_in_process in wiring.CLIENT_HOOKS:
             wiring.CLIENT_HOOKS.remove(gaps.attach_in_process)
@@ -181,10 +203,67 @@ class LocalCloud:
         )
         return gaps.attach_in_process(built) if self._fill_gaps else built
 
+    def _start_protocol_sandboxes(self, sandbox: Sandbox) -> None:
+        from careflow.localcloud.sandboxes import ehr_seed
+        from careflow.localcloud.sandboxes.fhir_server import FhirSandboxServer, FhirStore
+        from careflow.localcloud.sandboxes.payer_server import Behaviour, PayerSandboxServer
+
+        store = FhirStore()
+        ehr_seed.seed(store, sandbox.cases, sandbox.participants)
+        self.ehr_server = FhirSandboxServer(store).start()
+        self.payer_server = PayerSandboxServer().start()
+        for case_id, rule in sandbox.payer_rules.items():
+            coverage = (sandbox.cases[case_id].coverage_ref or "").split("/")[-1]
+            self.payer_server.behaviours[coverage] = Behaviour(
+                rule.decision, rule.pend_for, rule.final
+            )
+        env = {
+            "CAREFLOW_CONNECTORS": "http",
+            "EHR_FHIR_BASE_URL": self.ehr_server.base_url,
+            "PAYER_PAS_BASE_URL": self.payer_server.base_url,
+        }
+        erp_server_class = _optional_erp_server()
+        if erp_server_class is not None:
+            self.erp_server = erp_server_class().start()
+            env["ERP_BASE_URL"] = self.erp_server.base_url
+        os.environ.update(env)
+        wiring.reset()
+
+    def add_case(self, seed: Any) -> Any:
+        """A new case in every sandbox (in-process, and the EHR/payer servers if running)."""
+        from careflow.adapters.sandbox import sandbox
+        from careflow.localcloud.sandboxes import ehr_seed
+        from careflow.localcloud.sandboxes.payer_server import Behaviour
+
+        sb = sandbox()
+        case = sb.add_case(seed, self.clock.now())
+        if self.ehr_server is not None:
+            ehr_seed.seed(
+                self.ehr_server.store,
+                {case.case_id: case},
+                {case.case_id: sb.participants[case.case_id]},
+            )
+            rule = seed.payer_rule
+            coverage = (case.coverage_ref or "").split("/")[-1]
+            self.payer_server.behaviours[coverage] = Behaviour(
+                rule.decision, rule.pend_for, rule.final
+            )
+        return case
+
+    def transfer_stock(
+        self, item_id: str, quantity: int, from_facility: str, to_facility: str
+    ) -> None:
+        """An inter-facility transfer in the ERP that the handlers read."""
+        from careflow.adapters.sandbox import sandbox
+
+        target = self.erp_server if self.erp_server is not None else sandbox()
+        target.transfer_stock(item_id, quantity, from_facility, to_facility)
+
     # -- the catalog's resources --------------------------------------------------------------
     def _configure_handlers(self) -> None:
         os.environ.update(
             {
+                "CAREFLOW_CONNECTORS": "sandbox",
                 "TABLE_NAME": TABLE_NAME,
                 "EVENT_BUS_NAME": catalog.EVENT_BUS_NAME,
                 "PARKED_QUEUE_URL": f"{self.endpoint}/{ACCOUNT}/{PARKED_QUEUE}",
@@ -389,10 +468,18 @@ class LocalCloud:
 
     # -- the sandbox payer's notifications ------------------------------------------------------
     def deliver_payer_notifications(self) -> int:
-        """Turns the sandbox payer's due decisions into ``PriorAuth.Decided`` events."""
+        """Turns the payer's due decisions into ``PriorAuth.Decided`` events: from the PAS
+        payer server, through an id-only Subscription notification read by the payer
+        adapter (as a rest-hook delivery would be), or from the in-process sandbox."""
         from careflow.adapters.sandbox import sandbox
 
         now = self.clock.now()
+        if self.payer_server is not None:
+            count = 0
+            for ref in self.payer_server.due_decisions(now):
+                note = self.payer_server.notification(ref, full_resource=False)
+                count += self.receive_payer_notification(note)
+            return count
         decisions = sandbox().due_decisions(now)
         for d in decisions:
             self.put_event(
@@ -405,6 +492,22 @@ class LocalCloud:
                     "decided_at": now.isoformat(),
                     "items": [i.model_dump(mode="json") for i in d.items],
                 },
+                idempotency_key=f"{d.preauth_ref}:decided",
+            )
+        return len(decisions)
+
+    def receive_payer_notification(self, bundle: Mapping[str, Any]) -> int:
+        """What careflow's notification endpoint does with a payer's notification."""
+        from careflow.domain.payer_decisions import decided_event_data
+
+        now = self.clock.now()
+        decisions = wiring.payer().decisions_from_notification(bundle)
+        for d in decisions:
+            self.put_event(
+                "careflow.payer",
+                "PriorAuth.Decided",
+                facility_id="payer",
+                data=decided_event_data(d, now),
                 idempotency_key=f"{d.preauth_ref}:decided",
             )
         return len(decisions)

@@ -129,7 +129,7 @@ class Demo:
         self.advance(timedelta(hours=5), timer=timedelta(hours=4))
         task = self.open_task("appt-1003", level=1)
         self.say(f"  (c) task overdue → escalated to {task.queue}")
-        sb.transfer_stock("IMP-THA-STEM-12", 1, "fac-north", "fac-south")
+        self.cloud.transfer_stock("IMP-THA-STEM-12", 1, "fac-north", "fac-south")
         self.say("  (c) supply chain buyer transfers 1 hip stem from North Valley to South Bay")
         complete_task(
             self.store,
@@ -240,10 +240,14 @@ def render(reports: list[CaseReport], wall_seconds: float) -> str:
 
 
 def run(
-    port: int, *, as_json: bool = False, say: Callable[[str], None] = print
+    port: int,
+    *,
+    as_json: bool = False,
+    say: Callable[[str], None] = print,
+    connectors: str = "http",
 ) -> list[dict[str, Any]]:
     started = time.monotonic()
-    with LocalCloud(port) as cloud:
+    with LocalCloud(port, connectors=connectors) as cloud:
         reports = Demo(cloud, say=(lambda _: None) if as_json else say).run()
     wall = time.monotonic() - started
     if not as_json:

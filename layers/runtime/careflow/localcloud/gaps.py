@@ -68,6 +68,7 @@ With no ``advance`` a :class:`VirtualClock` at speed 1 behaves like real time.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy as _copy_module
 import datetime as _datetime_module
 import functools
@@ -77,6 +78,7 @@ import io
 import json
 import logging
 import pickle
+import queue
 import re
 import sys
 import threading
@@ -829,7 +831,8 @@ _DATETIME_WITH_CLOCK_AWS_ISO = _ModuleShim(_datetime_module, datetime=_ClockDate
 
 
 # --------------------------------------------------------------------------------------
-# 5. Speed: answer AWS calls in-process, parse each ASL once, compile each JSONPath once
+# 5. Speed: answer AWS calls in-process, parse each ASL once, compile each JSONPath once,
+#    start fewer threads
 # --------------------------------------------------------------------------------------
 
 
@@ -1074,6 +1077,101 @@ def release_finished_threads() -> int:
     return len(TMP_THREADS)
 
 
+def _make_program_eval(original: Any) -> Any:
+    """Wraps ``Program.eval``, which evaluates every program (the state machine, and each
+    Parallel branch) in a thread of its own only to ``join`` it with the state machine's
+    ``TimeoutSeconds``. Without a timeout that join waits for the end anyway: the program
+    runs in the calling thread (the execution's worker, or the branch's worker), which
+    saves one thread per execution and per branch. With a timeout, moto's code runs (on
+    the clock). An exception escaping the program is logged, as the thread would have.
+    """
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    def eval_program(self: Any, env: Any) -> None:
+        if self.timeout_seconds is not None:
+            original(self, env)
+            return
+        env.next_state_name = self.start_at.start_at_name
+        try:
+            EvalComponent.eval(self, env)
+        except Exception:  # moto's thread would end with it, and Program.eval return
+            LOG.exception("step functions program ended with an exception")
+
+    return eval_program
+
+
+class _ReusedThreads:
+    """Threads for moto's per-execution and per-branch workers, kept for reuse. A task
+    gets an idle thread at once, or a new one when none is idle: as many run at a time as
+    with a thread each (a branch waiting for a task token never holds up another). Each
+    task runs in a fresh ``contextvars`` context, as in a new thread. A thread idle for
+    ``idle_seconds`` ends.
+    """
+
+    def __init__(self, name: str, idle_seconds: float = 30.0) -> None:
+        self._name = name
+        self._idle_seconds = idle_seconds
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+        self._count = 0
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+            self._count += inbox is None
+            number = self._count
+        if inbox is not None:
+            inbox.put(fn)
+            return
+        inbox = queue.SimpleQueue()
+        threading.Thread(
+            target=self._loop, args=(inbox, fn), name=f"{self._name}-{number}", daemon=True
+        ).start()
+
+    def _loop(self, inbox: queue.SimpleQueue[Callable[[], None]], fn: Callable[[], None]) -> None:
+        while True:
+            try:
+                contextvars.Context().run(fn)
+            except Exception:  # a thread of its own would have ended with it
+                LOG.exception("step functions worker ended with an exception")
+            with self._lock:
+                self._idle.append(inbox)
+            try:
+                fn = inbox.get(timeout=self._idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    if inbox in self._idle:  # nobody picked it meanwhile: end
+                        self._idle.remove(inbox)
+                        return
+                fn = inbox.get()  # picked while timing out: its task is coming
+
+
+_WORKER_THREADS = _ReusedThreads("careflow-sfn-worker")
+
+
+def _branch_worker_start(self: Any) -> None:
+    """Replaces ``BranchWorker.start``, which starts a new thread for each branch of each
+    Parallel evaluation, named after ``str(program)`` (a walk of the branch's whole
+    component tree, for a thread name). The branch runs on a reused thread
+    (:class:`_ReusedThreads`), concurrently with the others as before.
+    """
+    if self._worker_thread is not None:
+        raise RuntimeError(f"Attempted to rerun BranchWorker for program ${self._program}.")
+    self._worker_thread = threading.current_thread()  # replaced by the worker's own below
+
+    def routine() -> None:
+        self._worker_thread = threading.current_thread()  # moto logs its native_id
+        self._thread_routine()
+
+    _WORKER_THREADS.submit(routine)
+
+
+def _execution_worker_start(self: Any) -> None:
+    """Replaces ``ExecutionWorker.start``: the execution's program runs on a reused
+    thread (:class:`_ReusedThreads`) instead of a new one per execution."""
+    _WORKER_THREADS.submit(self._execution_logic)
+
+
 def _make_cached_method_names(original: Any) -> Any:
     """Replaces ``method_names_from_class`` where moto's ``BaseResponse.call_action`` uses
     it: ``inspect.getmembers`` of the response class on every request. A class's methods
@@ -1147,6 +1245,28 @@ def _is(
             source = inspect.getsource(_resolve_function(function_path))
             if needle not in source:
                 return f"is no longer used as '{needle}' in {function_path}"
+        return None
+
+    return check
+
+
+def _source_has(*needles: str) -> Callable[[Any, Any], str | None]:
+    """The replaced function's source still holds each of ``needles``."""
+
+    def check(_owner: Any, original: Any) -> str | None:
+        source = inspect.getsource(original)
+        missing = [n for n in needles if n not in source]
+        return f"no longer contains {missing}" if missing else None
+
+    return check
+
+
+def _all(*checks: Callable[[Any, Any], str | None]) -> Callable[[Any, Any], str | None]:
+    def check(owner: Any, original: Any) -> str | None:
+        for one in checks:
+            problem = one(owner, original)
+            if problem:
+                return problem
         return None
 
     return check
@@ -1331,6 +1451,42 @@ def _patches() -> list[_Patch]:
             _is(
                 threading.Thread,
                 used_in=[(f"{exec_state}:ExecutionState._evaluate_with_timeout", "Thread(")],
+            ),
+        ),
+        _Patch(
+            f"{program}:Program",
+            "eval",
+            _make_program_eval,
+            _all(
+                _params("self", "env"),
+                _source_has(
+                    "threading.Thread(target=super().eval, args=(env,)",
+                    "worker_thread.join(timeout=timeout)",
+                ),
+            ),
+        ),
+        _Patch(
+            f"{_ASL}.component.state.exec.state_parallel.branch_worker:BranchWorker",
+            "start",
+            lambda _o: _branch_worker_start,
+            _all(
+                _params("self"),
+                _source_has(
+                    'name=f"BranchWorker_${self._program}"',
+                    "TMP_THREADS.append(self._worker_thread)",
+                ),
+            ),
+        ),
+        _Patch(
+            f"{_SFN}.backend.execution_worker:ExecutionWorker",
+            "start",
+            lambda _o: _execution_worker_start,
+            _all(
+                _params("self"),
+                _source_has(
+                    "Thread(target=self._execution_logic, daemon=True)",
+                    "execution_logic_thread.start()",
+                ),
             ),
         ),
         _Patch(
