@@ -1,0 +1,79 @@
+"""The workflow with the protocol adapters: faults at the sandbox servers are retried
+within limits, then land in the workflow's Catch as a person's task; nothing is stuck and
+nothing is lost. And a whole demo leaves no PHI in the logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from careflow.localcloud.cloud import free_port
+from careflow.localcloud.sandboxes.ehr_seed import PEOPLE
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def scenario(fault: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests/e2e/http_scenarios.py"), fault],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_flaky_ehr_is_absorbed_by_retries():
+    result = scenario("ehr-flaky")
+    assert result["status"] == "SUCCEEDED"
+    assert ["case_ready", "DONE"] in result["milestones"]
+
+
+def test_a_payer_that_stays_down_becomes_a_coordinator_task_not_a_stuck_execution():
+    result = scenario("payer-down")
+    assert result["status"] == "RUNNING"  # waiting on a visible task
+    assert result["task_queue"] == "care_coordinator"
+    assert any("ConnectorUnavailable" in r for r in result["task_reasons"])
+    assert ["authorization_check_failed", "FAILED"] in result["milestones"]
+    assert ["benefits_check_failed", "FAILED"] in result["milestones"]
+    assert result["authorizations"] == 0
+
+
+def test_a_payer_answering_garbage_is_routed_to_a_person_too():
+    result = scenario("payer-garbage")
+    assert result["task_queue"] == "care_coordinator"
+    assert ["authorization_check_failed", "FAILED"] in result["milestones"]
+
+
+def test_a_whole_demo_logs_no_patient_name_birth_date_or_member_id():
+    env = {
+        **os.environ,
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "careflow"), "demo", "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    assert '"level":"DEBUG"' in output or '"level": "DEBUG"' in output  # logs were captured
+    for number, (given, family, birth) in PEOPLE.items():
+        for secret in (given, family, birth, f"MBR-{number}-5521", f"MRN{number}77"):
+            assert secret not in output, f"{secret} leaked into the logs"
