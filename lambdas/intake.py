@@ -9,12 +9,6 @@ encrypted) and as an identifier-only record in the table.
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-
 from careflow import clock, wiring
 from careflow.catalog import CATALOG
 from careflow.domain import intake
@@ -23,11 +17,24 @@ from careflow.observability import logger, metrics, step
 from careflow.settings import settings
 
 SLAS = {wf.id: wf.sla_seconds() for wf in CATALOG}
-CONFIG = IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=7 * 86400)
+
+
+@lru_cache(maxsize=1)
+def _config() -> Any:
+    # Imported here: Powertools idempotency brings boto3, which a cold start need not load
+    # before the first event.
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=7 * 86400)
 
 
 @lru_cache(maxsize=1)
 def _start_once() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        idempotent_function,
+    )
+
     persistence = DynamoDBPersistenceLayer(
         table_name=settings().table_name,
         key_attr="PK",
@@ -37,7 +44,7 @@ def _start_once() -> Any:
     )
 
     @idempotent_function(
-        data_keyword_argument="request", persistence_store=persistence, config=CONFIG
+        data_keyword_argument="request", persistence_store=persistence, config=_config()
     )
     def start(request: dict[str, Any]) -> dict[str, Any]:
         return intake.start(intake.StartRequest.model_validate(request), engine=wiring.engine())
@@ -47,7 +54,7 @@ def _start_once() -> Any:
 
 @step("intake")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    CONFIG.register_lambda_context(context)
+    _config().register_lambda_context(context)
     try:
         request = intake.accept(event, state_machine_arns=settings().state_machine_arns, slas=SLAS)
     except EnvelopeError as exc:

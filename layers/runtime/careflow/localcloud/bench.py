@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -110,6 +111,55 @@ def measure(mode: str, executions: int, timeout: float = 600.0) -> dict[str, Any
     }
 
 
+# What a handler would pay with the usual eager imports: all of the FHIR models a
+# careflow handler may touch, Powertools' logger, metrics and tracer, and boto3 with a client.
+NAIVE_IMPORT = """
+import boto3, pydantic
+from aws_lambda_powertools import Logger, Metrics, Tracer
+import fhir.resources.R4B
+from fhir.resources.R4B import (appointment, patient, coverage, claim, claimresponse, bundle,
+    servicerequest, encounter, task, location, practitioner, practitionerrole, organization,
+    slot, schedule, supplyrequest, supplydelivery, invoice, coverageeligibilityrequest,
+    coverageeligibilityresponse)
+boto3.client("dynamodb", region_name="us-east-1")
+"""
+
+
+def _import_ms(code: str, runs: int) -> float:
+    """The best of ``runs`` fresh interpreters importing ``code`` (milliseconds)."""
+    import subprocess
+
+    probe = (
+        "import time\nt = time.perf_counter()\n"
+        + code
+        + "\nprint((time.perf_counter() - t) * 1000)"
+    )
+    env = {
+        **os.environ,
+        "TABLE_NAME": "t",
+        "EVENT_BUS_NAME": "b",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "Careflow",
+        "POWERTOOLS_SERVICE_NAME": "careflow",
+    }
+    times = []
+    for _ in range(runs):
+        out = subprocess.run(  # noqa: S603 - this interpreter, our own probe
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+        )
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return min(times)
+
+
+def cold_starts(runs: int = 3) -> list[tuple[str, float]]:
+    from careflow.catalog import all_functions
+
+    return [
+        (spec.module, _import_ms(f"import lambdas.{spec.module}", runs))
+        for spec in sorted(all_functions().values(), key=lambda f: f.module)
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--executions", type=int, default=60)
@@ -123,6 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     for name in ("werkzeug", "moto", "botocore"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    handlers = cold_starts()
+    naive = _import_ms(NAIVE_IMPORT, 3)
+    print("cold start: import and init of each handler module in a fresh interpreter")
+    print(f"  {'handler':<28}{'ms':>7}")
+    for module, ms in handlers:
+        print(f"  {module:<28}{ms:>7.0f}")
+    slowest = max(ms for _, ms in handlers)
+    print(f"  {'naive eager imports':<28}{naive:>7.0f}")
+    print(f"cold_start_slowest_ms={slowest:.0f} naive_ms={naive:.0f} speedup={naive / slowest:.2f}")
     stock = measure("stock", args.stock_executions)
     local = measure("local", args.executions)
     print(f"{'mode':<7}{'executions':>11}{'seconds':>9}{'exec/s':>8}")
