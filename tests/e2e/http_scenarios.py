@@ -9,14 +9,52 @@ import logging
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from careflow import wiring
 from careflow.adapters.sandbox import sandbox
 from careflow.domain.intake import instance_id_for
 from careflow.localcloud.cloud import LocalCloud, free_port
 
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "davinci-pas"
+FOCUS_ID = "482fd012-7825-423d-83de-69d09920198b"  # the focus of the id-only fixture
+
+
+def id_only_fixture() -> dict:
+    """A pended case resumed by the HL7 id-only notification fixture, as a payer sends it."""
+    logging.basicConfig(level=logging.ERROR)
+    with LocalCloud(free_port(), connectors="http", payer_ticker=False) as cloud:
+        case = sandbox().cases["appt-1002"]  # pended; the payer approves after two days
+        key = "appointment:appt-1002:id-only"
+        cloud.book_appointment(
+            "appt-1002", case.scheduled_start, case.facility_id, idempotency_key=key
+        )
+        instance = instance_id_for("surgical-case-readiness", key)
+        store = wiring.store()
+        cloud.wait_for(
+            lambda: any(m.name == "authorization_pended" for m in store.milestones(instance)),
+            30,
+            "the pend",
+        )
+        [auth] = cloud.payer_server.authorizations.values()
+        auth.response_id = FOCUS_ID  # the payer's ClaimResponse is the fixture's focus
+        cloud.clock.advance(timedelta(days=2))
+        settled = cloud.payer_server.due_decisions()
+        notification = json.loads((FIXTURES / "PAS_notification_example_id_only.json").read_text())
+        delivered = cloud.receive_payer_notification(notification)
+        result = cloud.wait_for_execution(cloud.execution_arn(instance), 60)
+        return {
+            "settled": settled,
+            "delivered": delivered,
+            "status": result["status"],
+            "output": json.loads(result.get("output") or "{}"),
+            "milestones": [m.name for m in store.milestones(instance)],
+        }
+
 
 def main(fault: str) -> dict:
+    if fault == "id-only-fixture":
+        return id_only_fixture()
     logging.basicConfig(level=logging.ERROR)
     with LocalCloud(free_port(), connectors="http", payer_ticker=False) as cloud:
         if fault == "payer-down":

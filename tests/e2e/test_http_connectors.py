@@ -54,6 +54,14 @@ def test_a_payer_answering_garbage_is_routed_to_a_person_too():
     assert ["authorization_check_failed", "FAILED"] in result["milestones"]
 
 
+def test_the_hl7_id_only_notification_resumes_a_pended_workflow():
+    result = scenario("id-only-fixture")
+    assert result["delivered"] == 1
+    assert result["status"] == "SUCCEEDED"
+    assert result["output"]["outcome"] == "READY"
+    assert "authorization_approved" in result["milestones"]
+
+
 def test_a_whole_demo_logs_no_patient_name_birth_date_or_member_id():
     env = {
         **os.environ,
