@@ -28,6 +28,26 @@ class EnvironmentConfig:
     backup_retention_days: int = 35
     alarm_email: str | None = None
     layer_build: LayerBuild = "pip"
+    # The hospital's systems (``-c ehr_base_url=... -c payer_base_url=... -c erp_base_url=...``).
+    # With all three, the functions use the protocol adapters; without, the seeded sandboxes.
+    ehr_base_url: str | None = None
+    payer_base_url: str | None = None
+    erp_base_url: str | None = None
+
+    @property
+    def connector_environment(self) -> dict[str, str]:
+        urls = {
+            "EHR_FHIR_BASE_URL": self.ehr_base_url,
+            "PAYER_PAS_BASE_URL": self.payer_base_url,
+            "ERP_BASE_URL": self.erp_base_url,
+        }
+        given = {k: v for k, v in urls.items() if v}
+        if not given:
+            return {"CAREFLOW_CONNECTORS": "sandbox"}
+        if len(given) != len(urls):
+            missing = sorted(set(urls) - set(given))
+            raise ValueError(f"connector URLs are all or nothing; missing {missing}")
+        return {"CAREFLOW_CONNECTORS": "http", **given}
 
     @property
     def prefix(self) -> str:
@@ -63,6 +83,11 @@ def load(node: Node) -> EnvironmentConfig:
         raise ValueError(f"layer_build must be one of {LAYER_BUILDS}, not {layer_build!r}")
     alarm_email = node.try_get_context("alarm_email") or environments[name].get("alarm_email")
     settings = {k: v for k, v in environments[name].items() if k != "alarm_email"}
+    urls = {
+        key: node.try_get_context(key) or environments[name].get(key)
+        for key in ("ehr_base_url", "payer_base_url", "erp_base_url")
+    }
+    settings = {k: v for k, v in settings.items() if k not in urls}
     return EnvironmentConfig(
-        name=name, layer_build=layer_build, alarm_email=alarm_email, **settings
+        name=name, layer_build=layer_build, alarm_email=alarm_email, **settings, **urls
     )

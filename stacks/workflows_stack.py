@@ -90,7 +90,7 @@ class WorkflowsStack(Stack):
             "PARKED_QUEUE_URL": data.parked.queue.queue_url,
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "CAREFLOW_CONNECTORS": "sandbox",
+            **config.connector_environment,
         }
         if spec.name == INTAKE.name:
             environment["STATE_MACHINE_ARNS"] = self.to_json_string(self.state_machine_arns)

@@ -187,3 +187,39 @@ def test_every_function_may_put_events_on_the_careflow_bus_only(dev: Synth) -> N
     assert granted.keys() == set(all_functions())
     for resources in granted.values():
         assert all(r.endswith(":event-bus/careflow-dev") for r in resources)
+
+
+def test_connectors_are_sandboxes_unless_all_hospital_urls_are_given() -> None:
+    from stacks.config import EnvironmentConfig
+
+    base = {
+        "name": "dev",
+        "log_retention": "ONE_MONTH",
+        "archive_retention_days": 30,
+        "deletion_protection": False,
+        "retain_data": False,
+        "backup_plan": False,
+    }
+    assert EnvironmentConfig(**base).connector_environment == {"CAREFLOW_CONNECTORS": "sandbox"}
+    full = EnvironmentConfig(
+        **base,
+        ehr_base_url="https://ehr.example/fhir",
+        payer_base_url="https://payer.example/fhir",
+        erp_base_url="https://erp.example/v1",
+    )
+    assert full.connector_environment == {
+        "CAREFLOW_CONNECTORS": "http",
+        "EHR_FHIR_BASE_URL": "https://ehr.example/fhir",
+        "PAYER_PAS_BASE_URL": "https://payer.example/fhir",
+        "ERP_BASE_URL": "https://erp.example/v1",
+    }
+    with pytest.raises(ValueError, match="all or nothing"):
+        _ = EnvironmentConfig(**base, ehr_base_url="https://ehr.example/fhir").connector_environment
+
+
+def test_every_function_gets_the_connector_setting(dev: Synth) -> None:
+    found = dev.all_resources("AWS::Lambda::Function")
+    assert found
+    for resource in found.values():
+        variables = resource["Properties"]["Environment"]["Variables"]
+        assert variables["CAREFLOW_CONNECTORS"] == "sandbox"
