@@ -36,7 +36,55 @@ class EnvironmentConfig:
 
     @property
     def connector_environment(self) -> dict[str, str]:
-        def url(key: str) -> str | None:
+        urls = {
+            "EHR_FHIR_BASE_URL": self.ehr_base_url,
+            "PAYER_PAS_BASE_URL": self.payer_base_url,
+            "ERP_BASE_URL": self.erp_base_url,
+        }
+        given = {k: v for k, v in urls.items() if v}
+        if not given:
+            return {"CAREFLOW_CONNECTORS": "sandbox"}
+        if len(given) != len(urls):
+            missing = sorted(set(urls) - set(given))
+            raise ValueError(f"connector URLs are all or nothing; missing {missing}")
+        return {"CAREFLOW_CONNECTORS": "http", **given}
+
+    @property
+    def prefix(self) -> str:
+        """Physical-name prefix: ``careflow-dev``."""
+        return f"careflow-{self.name}"
+
+    @property
+    def event_bus_name(self) -> str:
+        return f"{EVENT_BUS_NAME}-{self.name}"
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        return RemovalPolicy.RETAIN if self.retain_data else RemovalPolicy.DESTROY
+
+    @property
+    def log_retention_period(self) -> logs.RetentionDays:
+        try:
+            return logs.RetentionDays[self.log_retention]
+        except KeyError:
+            raise ValueError(
+                f"log_retention={self.log_retention!r} is not a logs.RetentionDays member"
+            ) from None
+
+
+def load(node: Node) -> EnvironmentConfig:
+    """The environment selected with ``-c env=dev|prod`` (default dev)."""
+    name = node.try_get_context("env") or "dev"
+    environments: dict[str, dict[str, Any]] = node.try_get_context("careflow:environments") or {}
+    if name not in environments:
+        raise ValueError(f"unknown env {name!r}; cdk.json defines {sorted(environments)}")
+    layer_build = node.try_get_context("layer_build") or "pip"
+    if layer_build not in LAYER_BUILDS:
+        raise ValueError(f"layer_build must be one of {LAYER_BUILDS}, not {layer_build!r}")
+    alarm_email = node.try_get_context("alarm_email") or environments[name].get("alarm_email")
+    settings = {k: v for k, v in environments[name].items() if k != "alarm_email"}
+
+    def url(key: str) -> str | None:
         value = node.try_get_context(key) or environments[name].get(key)
         return str(value) if value else None
 
