@@ -33,7 +33,7 @@ def id_only_fixture() -> dict:
         store = wiring.store()
         cloud.wait_for(
             lambda: any(m.name == "authorization_pended" for m in store.milestones(instance)),
-            30,
+            90,
             "the pend",
         )
         [auth] = cloud.payer_server.authorizations.values()

@@ -25,7 +25,7 @@ def scenario(fault: str) -> dict:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
