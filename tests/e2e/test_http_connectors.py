@@ -56,8 +56,8 @@ def test_a_payer_answering_garbage_is_routed_to_a_person_too():
 
 def test_the_hl7_id_only_notification_resumes_a_pended_workflow():
     result = scenario("id-only-fixture")
-    assert result["delivered"] == 1
-    assert result["status"] == "SUCCEEDED"
+    assert result["delivered"] == 1, result
+    assert result["status"] == "SUCCEEDED", result
     assert result["output"]["outcome"] == "READY"
     assert "authorization_approved" in result["milestones"]
 

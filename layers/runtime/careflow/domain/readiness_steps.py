@@ -92,6 +92,17 @@ def register_case(
     }
 
 
+def _eligibility_request(case: SurgicalCase) -> EligibilityRequest:
+    return EligibilityRequest(
+        case_id=case.case_id,
+        patient_ref=case.patient_ref,
+        coverage_ref=case.coverage_ref,
+        payer_id=case.payer_id,
+        service_date=case.scheduled_start,
+        procedure_codes=case.procedure_codes,
+    )
+
+
 def _case(payload: Mapping[str, Any]) -> SurgicalCase:
     return SurgicalCase.model_validate(payload["case"])
 
@@ -226,16 +237,7 @@ def verify_benefits(
     event: Mapping[str, Any], *, store: StateStore, payer: PayerPort, now: datetime
 ) -> dict[str, Any]:
     case = _case(event)
-    response = payer.check_eligibility(
-        EligibilityRequest(
-            case_id=case.case_id,
-            patient_ref=case.patient_ref,
-            coverage_ref=case.coverage_ref,
-            payer_id=case.payer_id,
-            service_date=case.scheduled_start,
-            procedure_codes=case.procedure_codes,
-        )
-    )
+    response = payer.check_eligibility(_eligibility_request(case))
     result = r.benefits_result(response)
     _milestone(
         store,
@@ -424,20 +426,7 @@ def apply_coordinator_decision(
                 )
             )
         elif dep.dependency == r.BENEFITS:
-            rechecked.append(
-                r.benefits_result(
-                    payer.check_eligibility(
-                        EligibilityRequest(
-                            case_id=case.case_id,
-                            patient_ref=case.patient_ref,
-                            coverage_ref=case.coverage_ref,
-                            payer_id=case.payer_id,
-                            service_date=case.scheduled_start,
-                            procedure_codes=case.procedure_codes,
-                        )
-                    )
-                )
-            )
+            rechecked.append(r.benefits_result(payer.check_eligibility(_eligibility_request(case))))
         else:  # an authorization is not re-submitted: the payer's answer stands
             rechecked.append(dep)
     evaluation = r.after_coordinator(decision, rechecked, note)

@@ -14,7 +14,6 @@ import base64
 import binascii
 import json
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -27,6 +26,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from careflow import clock
 from careflow.adapters.sandbox import FACILITIES, ITEMS, STOCK
 from careflow.localcloud.sandboxes.faults import FaultPlan
+from careflow.localcloud.sandboxes.http_base import SandboxHandler
 from careflow.ports import ConnectorError
 
 BASE_PATH = "/erp/v1"
@@ -664,50 +664,17 @@ class ErpSandboxServer:
 
 
 def _handler(server: ErpSandboxServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out as one; no 40 ms stalls
+    class Handler(SandboxHandler):
+        error_type = "application/problem+json"
+        malformed_body = b'{"data": [{"item_id": '
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _send(
-            self,
-            status: int,
-            body: Any,
-            headers: Mapping[str, str] | None = None,
-            raw: bytes | None = None,
-        ) -> None:
-            data = raw if raw is not None else json.dumps(body).encode()
-            self.send_response(status)
-            kind = "application/problem+json" if status >= 400 else "application/json"
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+        def error_body(self, status: int, kind: str, message: str) -> Any:
+            title = "Too many requests" if status == 429 else "Unavailable"
+            code = "throttled" if status == 429 else "unavailable"
+            return Problem(status, code, title, message).body
 
         def _problem(self, problem: Problem) -> None:
             self._send(problem.status, problem.body, problem.headers)
-
-        def _fault(self) -> bool:
-            kind = server.faults.next()
-            if kind == "503":
-                self._problem(Problem(503, "unavailable", "Unavailable", "sandbox fault"))
-            elif kind == "429":
-                retry = {"Retry-After": str(server.faults.retry_after_s)}
-                self._problem(
-                    Problem(429, "throttled", "Too many requests", "slow down", (), retry)
-                )
-            elif kind == "stall":
-                time.sleep(server.faults.stall_s)
-                self._problem(Problem(503, "unavailable", "Unavailable", "sandbox fault: stalled"))
-            elif kind == "malformed":
-                self._send(200, None, raw=b'{"data": [{"item_id": ')
-            else:
-                return False
-            return True
 
         def _authorized(self) -> bool:
             if server.token is None:
@@ -734,7 +701,7 @@ def _handler(server: ErpSandboxServer) -> type[BaseHTTPRequestHandler]:
             if not url.path.startswith(BASE_PATH + "/"):
                 self._problem(not_found("the endpoint"))
                 return
-            if self._fault() or not self._authorized():
+            if self.apply_fault(server.faults) or not self._authorized():
                 return
             parts = [unquote(p) for p in url.path[len(BASE_PATH) :].split("/") if p]
             query = parse_qs(url.query, keep_blank_values=True)

@@ -12,12 +12,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from careflow.localcloud.sandboxes.faults import FaultPlan
+from careflow.localcloud.sandboxes.http_base import SandboxHandler
 
 # Search parameters that name a reference, and where they look.
 REFERENCE_PARAMS = {
@@ -152,28 +153,12 @@ class FhirSandboxServer:
     def start(self) -> FhirSandboxServer:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out as one; no 40 ms stalls
+        class Handler(SandboxHandler):
+            json_type = error_type = "application/fhir+json"
+            malformed_body = b'{"resourceType": "Bund'
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(
-                self,
-                status: int,
-                body: Any,
-                headers: Mapping[str, str] | None = None,
-                raw: bytes | None = None,
-            ) -> None:
-                data = raw if raw is not None else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+            def error_body(self, status: int, kind: str, message: str) -> Any:
+                return outcome({"unavailable": "transient"}.get(kind, kind), message)
 
             def _body(self) -> Any:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -182,25 +167,6 @@ class FhirSandboxServer:
                 if "x-www-form-urlencoded" in ctype:
                     return {k: v[0] for k, v in parse_qs(raw.decode()).items()}
                 return json.loads(raw) if raw else None
-
-            def _fault(self) -> bool:
-                kind = server.faults.next()
-                if kind == "503":
-                    self._send(503, outcome("transient", "sandbox fault: unavailable"))
-                elif kind == "429":
-                    self._send(
-                        429,
-                        outcome("throttled", "sandbox fault: slow down"),
-                        {"Retry-After": str(server.faults.retry_after_s)},
-                    )
-                elif kind == "stall":
-                    time.sleep(server.faults.stall_s)
-                    self._send(503, outcome("timeout", "sandbox fault: stalled"))
-                elif kind == "malformed":
-                    self._send(200, None, raw=b'{"resourceType": "Bund')
-                else:
-                    return False
-                return True
 
             def _authorized(self) -> bool:
                 if not server.require_token:
@@ -227,7 +193,7 @@ class FhirSandboxServer:
                 if not parts or parts[0] != "fhir":
                     self._send(404, outcome("not-found", "no such endpoint"))
                     return
-                if self._fault() or not self._authorized():
+                if self.apply_fault(server.faults) or not self._authorized():
                     return
                 parts = parts[1:]
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}

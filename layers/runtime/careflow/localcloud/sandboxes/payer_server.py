@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlparse
 
@@ -22,6 +22,7 @@ from careflow.adapters import pas
 from careflow.domain.models import AuthDecision
 from careflow.localcloud.sandboxes.faults import FaultPlan
 from careflow.localcloud.sandboxes.fhir_server import outcome
+from careflow.localcloud.sandboxes.http_base import SandboxHandler
 
 CODES = {
     AuthDecision.APPROVED: ("A1", "Certified in total"),
@@ -280,52 +281,15 @@ class PayerSandboxServer:
     def start(self) -> PayerSandboxServer:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
+        class Handler(SandboxHandler):
+            json_type = error_type = "application/fhir+json"
+            malformed_body = b"<html>gateway error</html>"
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(
-                self,
-                status: int,
-                body: Any,
-                raw: bytes | None = None,
-                headers: Mapping[str, str] | None = None,
-            ) -> None:
-                data = raw if raw is not None else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _fault(self) -> bool:
-                kind = server.faults.next()
-                if kind == "503":
-                    self._send(503, outcome("transient", "payer sandbox: unavailable"))
-                elif kind == "429":
-                    self._send(
-                        429,
-                        outcome("throttled", "payer sandbox: slow down"),
-                        headers={"Retry-After": str(server.faults.retry_after_s)},
-                    )
-                elif kind == "stall":
-                    import time
-
-                    time.sleep(server.faults.stall_s)
-                    self._send(503, outcome("timeout", "payer sandbox: stalled"))
-                elif kind == "malformed":
-                    self._send(200, None, raw=b"<html>gateway error</html>")
-                else:
-                    return False
-                return True
+            def error_body(self, status: int, kind: str, message: str) -> Any:
+                return outcome({"unavailable": "transient"}.get(kind, kind), message)
 
             def do_GET(self) -> None:
-                if self._fault():
+                if self.apply_fault(server.faults):
                     return
                 parts = [p for p in urlparse(self.path).path.split("/") if p]
                 if parts[:2] == ["fhir", "ClaimResponse"] and len(parts) == 3:
@@ -340,7 +304,7 @@ class PayerSandboxServer:
                 # taken for the next request.
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                if self._fault():
+                if self.apply_fault(server.faults):
                     return
                 path = urlparse(self.path).path.rstrip("/")
                 try:
