@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -26,7 +26,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from careflow import clock
 from careflow.adapters.sandbox import FACILITIES, ITEMS, STOCK
 from careflow.localcloud.sandboxes.faults import FaultPlan
-from careflow.localcloud.sandboxes.http_base import SandboxHandler
+from careflow.localcloud.sandboxes.http_base import LoopbackServer, SandboxHandler
 from careflow.ports import ConnectorError
 
 BASE_PATH = "/erp/v1"
@@ -175,19 +175,18 @@ class _RequisitionIn(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
-class ErpSandboxServer:
+class ErpSandboxServer(LoopbackServer):
     """``start()`` listens on 127.0.0.1 (a free port unless given); ``base_url`` ends in
     /erp/v1. With ``token`` set, requests need ``Authorization: Bearer <token>``."""
 
     def __init__(self, *, port: int = 0, token: str | None = None, page_size: int = 50) -> None:
+        super().__init__(port)
         self.faults = FaultPlan()
         self.lost_responses = 0  # next N requisition POSTs are committed, then answered 503
         self.token = token
         self.page_size = page_size
         self.requests = 0
         self.lock = threading.RLock()
-        self._port = port
-        self._httpd: ThreadingHTTPServer | None = None
         self.suppliers = sorted({sup for _, sup, _, _ in ITEMS.values()})
         self.stock: dict[str, dict[str, list[int]]] = {}
         self.requisitions: dict[str, dict[str, Any]] = {}
@@ -220,20 +219,11 @@ class ErpSandboxServer:
     # -- lifecycle ---------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        assert self._httpd is not None, "start() the server first"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}{BASE_PATH}"
+        return f"{self.origin}{BASE_PATH}"
 
     def start(self) -> ErpSandboxServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), _handler(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, name="erp-sandbox", daemon=True).start()
+        self._serve(_handler(self), "erp-sandbox")
         return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
 
     # -- demo and test controls --------------------------------------------------------------
     def transfer_stock(

@@ -12,13 +12,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from careflow.localcloud.sandboxes.faults import FaultPlan
-from careflow.localcloud.sandboxes.http_base import SandboxHandler
+from careflow.localcloud.sandboxes.http_base import LoopbackServer, SandboxHandler
 
 # Search parameters that name a reference, and where they look.
 REFERENCE_PARAMS = {
@@ -118,7 +117,7 @@ class FhirStore:
         return False
 
 
-class FhirSandboxServer:
+class FhirSandboxServer(LoopbackServer):
     """``start()`` listens on 127.0.0.1 (a free port unless given); ``base_url`` ends in /fhir."""
 
     def __init__(
@@ -130,6 +129,7 @@ class FhirSandboxServer:
         client_keys: Mapping[str, Any] | None = None,
         page_size: int = 50,
     ) -> None:
+        super().__init__(port)
         self.store = store or FhirStore()
         self.faults = FaultPlan()
         self.require_token = require_token
@@ -137,18 +137,14 @@ class FhirSandboxServer:
         self.page_size = page_size
         self.tokens: dict[str, float] = {}
         self.requests = 0
-        self._port = port
-        self._httpd: ThreadingHTTPServer | None = None
 
     @property
     def base_url(self) -> str:
-        assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/fhir"
+        return f"{self.origin}/fhir"
 
     @property
     def token_url(self) -> str:
-        assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/auth/token"
+        return f"{self.origin}/auth/token"
 
     def start(self) -> FhirSandboxServer:
         server = self
@@ -288,16 +284,8 @@ class FhirSandboxServer:
             def do_PUT(self) -> None:
                 self._route("PUT")
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, name="fhir-sandbox", daemon=True).start()
+        self._serve(Handler, "fhir-sandbox")
         return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
 
     def capability(self) -> dict[str, Any]:
         return {

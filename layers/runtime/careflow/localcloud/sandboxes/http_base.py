@@ -5,9 +5,10 @@ format."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from careflow.localcloud.sandboxes.faults import FaultPlan
@@ -63,3 +64,27 @@ class SandboxHandler(BaseHTTPRequestHandler):
         else:
             return False
         return True
+
+
+class LoopbackServer:
+    """Serving a handler on 127.0.0.1 in a daemon thread: ``port`` 0 takes a free one."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._port = port
+        self._httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def origin(self) -> str:
+        assert self._httpd is not None, "start() the server first"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, name=name, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None

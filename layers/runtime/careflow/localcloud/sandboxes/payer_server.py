@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlparse
 
@@ -22,7 +21,7 @@ from careflow.adapters import pas
 from careflow.domain.models import AuthDecision
 from careflow.localcloud.sandboxes.faults import FaultPlan
 from careflow.localcloud.sandboxes.fhir_server import outcome
-from careflow.localcloud.sandboxes.http_base import SandboxHandler
+from careflow.localcloud.sandboxes.http_base import LoopbackServer, SandboxHandler
 
 CODES = {
     AuthDecision.APPROVED: ("A1", "Certified in total"),
@@ -122,21 +121,19 @@ def claim_response(auth: _Authorization, base_url: str) -> dict[str, Any]:
     }
 
 
-class PayerSandboxServer:
+class PayerSandboxServer(LoopbackServer):
     def __init__(self, *, port: int = 0, default: Behaviour | None = None) -> None:
+        super().__init__(port)
         self.behaviours: dict[str, Behaviour] = {}  # by Coverage id or subscriber id
         self.default = default or Behaviour(AuthDecision.APPROVED)
         self.faults = FaultPlan()
         self.authorizations: dict[str, _Authorization] = {}
         self.refused = 0
         self._lock = threading.Lock()
-        self._port = port
-        self._httpd: ThreadingHTTPServer | None = None
 
     @property
     def base_url(self) -> str:
-        assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/fhir"
+        return f"{self.origin}/fhir"
 
     def behaviour_for(self, bundle: Mapping[str, Any]) -> Behaviour:
         for entry in bundle.get("entry") or []:
@@ -325,15 +322,5 @@ class PayerSandboxServer:
                     server.refused += 1
                     self._send(400, outcome("invalid", exc.reason))
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(
-            target=self._httpd.serve_forever, name="payer-sandbox", daemon=True
-        ).start()
+        self._serve(Handler, "payer-sandbox")
         return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
