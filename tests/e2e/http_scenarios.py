@@ -55,9 +55,46 @@ def id_only_fixture() -> dict:
         }
 
 
+def rest_hook() -> dict:
+    """The payer's rest-hook deliveries reach careflow's notification endpoint over HTTP;
+    a notification careflow cannot read is refused there, and nothing is lost."""
+    import httpx
+
+    logging.basicConfig(level=logging.ERROR)
+    with LocalCloud(free_port(), connectors="http", payer_ticker=True) as cloud:
+        garbage = httpx.post(
+            cloud.notifications.url,
+            content=b'{"resourceType": "Bundle"}',
+            headers={"Content-Type": "application/fhir+json"},
+        )
+        case = sandbox().cases["appt-1002"]
+        key = "appointment:appt-1002:rest-hook"
+        cloud.book_appointment(
+            "appt-1002", case.scheduled_start, case.facility_id, idempotency_key=key
+        )
+        instance = instance_id_for("surgical-case-readiness", key)
+        store = wiring.store()
+        cloud.wait_for(
+            lambda: any(m.name == "authorization_pended" for m in store.milestones(instance)),
+            90,
+            "the pend",
+        )
+        cloud.clock.advance(timedelta(days=2))
+        result = cloud.wait_for_execution(cloud.execution_arn(instance), 150)
+        return {
+            "garbage_status": garbage.status_code,
+            "garbage": garbage.json(),
+            "deliveries": cloud.payer_server.delivered,
+            "status": result["status"],
+            "output": json.loads(result.get("output") or "{}"),
+        }
+
+
 def main(fault: str) -> dict:
     if fault == "id-only-fixture":
         return id_only_fixture()
+    if fault == "rest-hook":
+        return rest_hook()
     logging.basicConfig(level=logging.ERROR)
     with LocalCloud(free_port(), connectors="http", payer_ticker=False) as cloud:
         if fault == "payer-down":

@@ -62,6 +62,15 @@ def test_the_hl7_id_only_notification_resumes_a_pended_workflow():
     assert "authorization_approved" in result["milestones"]
 
 
+def test_payer_notifications_arrive_by_rest_hook_and_garbage_is_refused():
+    result = scenario("rest-hook")
+    assert result["garbage_status"] == 400
+    assert result["garbage"]["resourceType"] == "OperationOutcome"
+    assert result["status"] == "SUCCEEDED", result
+    assert result["output"]["outcome"] == "READY"
+    assert [status for _, status in result["deliveries"]] == [200]
+
+
 def test_a_whole_demo_logs_no_patient_name_birth_date_or_member_id():
     env = {
         **os.environ,

@@ -67,6 +67,67 @@ class _Context:
         return max(int((self.deadline - time.monotonic()) * 1000), 0)
 
 
+class NotificationEndpoint:
+    """careflow's rest-hook endpoint for payer notifications, on loopback: what API
+    Gateway will front on AWS. A notification it cannot read is refused with an
+    OperationOutcome (the payer retries); a good one becomes ``PriorAuth.Decided`` events."""
+
+    def __init__(self, cloud: LocalCloud) -> None:
+        from careflow.localcloud.sandboxes.http_base import LoopbackServer
+
+        self.cloud = cloud
+        self._server = LoopbackServer()
+
+    @property
+    def url(self) -> str:
+        return f"{self._server.origin}/notifications/pas"
+
+    def start(self) -> NotificationEndpoint:
+        from careflow.localcloud.sandboxes.fhir_server import outcome
+        from careflow.localcloud.sandboxes.http_base import SandboxHandler
+        from careflow.ports import ConnectorError
+
+        cloud = self.cloud
+
+        class Handler(SandboxHandler):
+            json_type = error_type = "application/fhir+json"
+
+            def error_body(self, status: int, kind: str, message: str) -> Any:
+                return outcome(kind, message)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                if self.path.rstrip("/") != "/notifications/pas":
+                    self._send(404, outcome("not-found", "no such endpoint"))
+                    return
+                try:
+                    count = cloud.receive_payer_notification(json.loads(raw or b"null"))
+                except (ValueError, ConnectorError) as exc:
+                    reason = getattr(exc, "reason", None) or type(exc).__name__
+                    self._send(400, outcome("invalid", str(reason)[:300]))
+                    return
+                self._send(
+                    200,
+                    {
+                        "resourceType": "OperationOutcome",
+                        "issue": [
+                            {
+                                "severity": "information",
+                                "code": "informational",
+                                "diagnostics": f"{count} decision(s) accepted",
+                            }
+                        ],
+                    },
+                )
+
+        self._server._serve(Handler, "pas-notifications")
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
 def _optional_erp_server() -> Any:
     """The ERP REST sandbox server class, once it exists in this checkout."""
     try:
@@ -100,6 +161,7 @@ class LocalCloud:
         self.ehr_server: Any = None
         self.payer_server: Any = None
         self.erp_server: Any = None
+        self.notifications: Any = None
         self._stock_invoke: Any = None
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._specs = catalog.all_functions()
@@ -166,7 +228,7 @@ class LocalCloud:
         self._stop.set()
         if self._ticker:
             self._ticker.join(timeout=2)
-        for server in (self.ehr_server, self.payer_server, self.erp_server):
+        for server in (self.ehr_server, self.payer_server, self.erp_server, self.notifications):
             if server is not None:
                 server.stop()
         gaps.uninstall()
@@ -212,6 +274,8 @@ class LocalCloud:
         ehr_seed.seed(store, sandbox.cases, sandbox.participants)
         self.ehr_server = FhirSandboxServer(store).start()
         self.payer_server = PayerSandboxServer().start()
+        self.notifications = NotificationEndpoint(self).start()
+        self.payer_server.subscribe(self.notifications.url, payload="id-only")
         for case_id, rule in sandbox.payer_rules.items():
             coverage = (sandbox.cases[case_id].coverage_ref or "").split("/")[-1]
             self.payer_server.behaviours[coverage] = Behaviour(
@@ -475,10 +539,7 @@ class LocalCloud:
 
         now = self.clock.now()
         if self.payer_server is not None:
-            count = 0
-            for ref in self.payer_server.due_decisions(now):
-                note = self.payer_server.notification(ref, full_resource=False)
-                count += self.receive_payer_notification(note)
+            count: int = self.payer_server.notify_due(now)  # POSTs to the rest-hook endpoint
             return count
         decisions = sandbox().due_decisions(now)
         for d in decisions:

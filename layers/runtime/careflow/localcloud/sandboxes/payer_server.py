@@ -129,6 +129,10 @@ class PayerSandboxServer(LoopbackServer):
         self.faults = FaultPlan()
         self.authorizations: dict[str, _Authorization] = {}
         self.refused = 0
+        # rest-hook subscriptions: endpoint URL -> payload ("id-only" | "full-resource")
+        self.subscriptions: dict[str, str] = {}
+        self.delivered: list[tuple[str, int]] = []  # (endpoint, HTTP status) per notification
+        self._undelivered: list[str] = []
         self._lock = threading.Lock()
 
     @property
@@ -241,6 +245,42 @@ class PayerSandboxServer(LoopbackServer):
             "timestamp": clock.now().isoformat(),
             "entry": entries,
         }
+
+    def subscribe(self, endpoint: str, payload: str = "id-only") -> None:
+        """A rest-hook Subscription to the PAS topic (the R4 Subscriptions Backport)."""
+        if payload not in ("id-only", "full-resource"):
+            raise ValueError("payload must be id-only or full-resource")
+        self.subscriptions[endpoint] = payload
+
+    def notify_due(self, now: datetime | None = None) -> int:
+        """Settles the pends that are due and POSTs a notification for each to every
+        subscriber. A subscriber that fails gets the notification again next time."""
+        import httpx
+
+        sent = 0
+        for ref in [*self._undelivered, *self.due_decisions(now)]:
+            ok = True
+            for endpoint, payload in self.subscriptions.items():
+                bundle = self.notification(ref, full_resource=payload == "full-resource")
+                try:
+                    status = httpx.post(
+                        endpoint,
+                        json=bundle,
+                        timeout=5.0,
+                        headers={"Content-Type": "application/fhir+json"},
+                    )
+                    code = status.status_code
+                except httpx.HTTPError:
+                    code = 0
+                self.delivered.append((endpoint, code))
+                ok = ok and 200 <= code < 300
+            if ok:
+                sent += 1
+                if ref in self._undelivered:
+                    self._undelivered.remove(ref)
+            elif ref not in self._undelivered:
+                self._undelivered.append(ref)
+        return sent
 
     def eligibility(self, request: Mapping[str, Any]) -> dict[str, Any]:
         if request.get("resourceType") != "CoverageEligibilityRequest":
