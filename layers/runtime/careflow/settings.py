@@ -21,6 +21,16 @@ class Settings(BaseModel):
     ehr_base_url: str = Field(default="", alias="EHR_FHIR_BASE_URL")
     payer_base_url: str = Field(default="", alias="PAYER_PAS_BASE_URL")
     erp_base_url: str = Field(default="", alias="ERP_BASE_URL")
+    # SMART Backend Services for the EHR; the key is a PEM (on AWS: from a secret).
+    ehr_smart_client_id: str = Field(default="", alias="EHR_SMART_CLIENT_ID")
+    ehr_smart_token_url: str = Field(default="", alias="EHR_SMART_TOKEN_URL")
+    ehr_smart_key_id: str = Field(default="", alias="EHR_SMART_KEY_ID")
+    ehr_smart_private_key: str = Field(default="", alias="EHR_SMART_PRIVATE_KEY", repr=False)
+    ehr_smart_scope: str = Field(
+        default="system/Appointment.read system/ServiceRequest.read system/Coverage.read "
+        "system/Location.read system/SupplyRequest.read system/Task.write",
+        alias="EHR_SMART_SCOPE",
+    )
     region: str = Field(default="us-east-1", alias="AWS_REGION")
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
 

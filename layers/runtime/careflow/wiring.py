@@ -57,12 +57,28 @@ def _sandbox() -> Any:
     return sandbox()
 
 
-def _http(system: str, base_url: str) -> Any:
+def _http(system: str, base_url: str, auth: Any = None) -> Any:
     from careflow.adapters.http import HttpClient
 
     if not base_url:
         raise RuntimeError(f"CAREFLOW_CONNECTORS=http needs the {system} base URL")
-    return HttpClient(system, base_url)
+    return HttpClient(system, base_url, auth=auth)
+
+
+def _ehr_auth() -> Any:
+    """SMART Backend Services, when the EHR's client is configured."""
+    s = settings()
+    if not s.ehr_smart_client_id:
+        return None
+    from careflow.adapters.smart import SmartBackendAuth
+
+    return SmartBackendAuth(
+        token_url=s.ehr_smart_token_url,
+        client_id=s.ehr_smart_client_id,
+        private_key_pem=s.ehr_smart_private_key,
+        key_id=s.ehr_smart_key_id,
+        scope=s.ehr_smart_scope,
+    )
 
 
 # Connectors, chosen by CAREFLOW_CONNECTORS: the protocol adapters, or the sandboxes.
@@ -74,7 +90,7 @@ def ehr() -> Any:
     from careflow.adapters.ehr_fhir import FhirEhrAdapter
     from careflow.adapters.fhir_rest import FhirRestClient
 
-    return FhirEhrAdapter(FhirRestClient(_http("ehr", s.ehr_base_url)))
+    return FhirEhrAdapter(FhirRestClient(_http("ehr", s.ehr_base_url, auth=_ehr_auth())))
 
 
 @lru_cache(maxsize=1)

@@ -128,6 +128,19 @@ class NotificationEndpoint:
         self._server.stop()
 
 
+def _smart_key_pair() -> tuple[str, Any]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return pem, key.public_key()
+
+
 def _optional_erp_server() -> Any:
     """The ERP REST sandbox server class, once it exists in this checkout."""
     try:
@@ -272,7 +285,12 @@ class LocalCloud:
 
         store = FhirStore()
         ehr_seed.seed(store, sandbox.cases, sandbox.participants)
-        self.ehr_server = FhirSandboxServer(store).start()
+        # The EHR wants SMART Backend Services tokens, as a hospital's would: a key pair for
+        # careflow's client is made here and its public half registered with the EHR.
+        private_pem, public_key = _smart_key_pair()
+        self.ehr_server = FhirSandboxServer(
+            store, require_token=True, client_keys={"careflow-local": public_key}
+        ).start()
         self.payer_server = PayerSandboxServer().start()
         self.notifications = NotificationEndpoint(self).start()
         self.payer_server.subscribe(self.notifications.url, payload="id-only")
@@ -285,6 +303,10 @@ class LocalCloud:
             "CAREFLOW_CONNECTORS": "http",
             "EHR_FHIR_BASE_URL": self.ehr_server.base_url,
             "PAYER_PAS_BASE_URL": self.payer_server.base_url,
+            "EHR_SMART_CLIENT_ID": "careflow-local",
+            "EHR_SMART_KEY_ID": "local-1",
+            "EHR_SMART_TOKEN_URL": self.ehr_server.token_url,
+            "EHR_SMART_PRIVATE_KEY": private_pem,
         }
         erp_server_class = _optional_erp_server()
         if erp_server_class is not None:
@@ -327,6 +349,7 @@ class LocalCloud:
     def _configure_handlers(self) -> None:
         os.environ.update(
             {
+                "EHR_SMART_CLIENT_ID": "",
                 "CAREFLOW_CONNECTORS": "sandbox",
                 "TABLE_NAME": TABLE_NAME,
                 "EVENT_BUS_NAME": catalog.EVENT_BUS_NAME,
