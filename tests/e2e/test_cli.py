@@ -3,45 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from careflow.localcloud.cloud import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-CAREFLOW = str(BIN / "careflow")
-AWS = str(BIN / "aws")
-ENV = {
-    **os.environ,
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "PYTHONUNBUFFERED": "1",
-}
+from tests.e2e.support import AWS, CAREFLOW, ENV, ROOT, run_demo
 
 pytestmark = pytest.mark.slow
 
 
 def test_demo_json_shows_the_four_required_outcomes_and_more():
-    port = free_port()
-    proc = subprocess.run(
-        [CAREFLOW, "demo", "--json", "--port", str(port)],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    proc = run_demo("--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     cases = {c["case_id"]: c for c in json.loads(proc.stdout)}
     assert {k: c["outcome"] for k, c in cases.items()} == {
@@ -64,16 +41,7 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
 
 
 def test_demo_prints_timelines_and_a_summary():
-    port = free_port()
-    proc = subprocess.run(
-        [CAREFLOW, "demo", "--port", str(port)],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    proc = run_demo()
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert "Summary" in out, out[-3000:]

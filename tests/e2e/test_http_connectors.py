@@ -5,15 +5,14 @@ nothing is lost. And a whole demo leaves no PHI in the logs."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from careflow.localcloud.cloud import free_port
 from careflow.localcloud.sandboxes.ehr_seed import PEOPLE
+from tests.e2e.support import ENV, run_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -72,22 +71,7 @@ def test_payer_notifications_arrive_by_rest_hook_and_garbage_is_refused():
 
 
 def test_a_whole_demo_logs_no_patient_name_birth_date_or_member_id():
-    env = {
-        **os.environ,
-        "POWERTOOLS_LOG_LEVEL": "DEBUG",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "careflow"), "demo", "--port", str(free_port())],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    proc = run_demo(env={**ENV, "POWERTOOLS_LOG_LEVEL": "DEBUG"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     output = proc.stdout + proc.stderr
     assert '"level":"DEBUG"' in output or '"level": "DEBUG"' in output  # logs were captured

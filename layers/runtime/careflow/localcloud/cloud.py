@@ -191,6 +191,7 @@ class LocalCloud:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.invocations: dict[str, int] = {}
+        self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -256,6 +257,7 @@ class LocalCloud:
             self._server.stop()
             self._server = None
         clock.set_clock(clock.SystemClock())
+        self._clients.clear()
         wiring.reset()
 
     def __enter__(self) -> LocalCloud:
@@ -265,18 +267,26 @@ class LocalCloud:
         self.stop()
 
     def client(self, service: str) -> Any:
-        import boto3
+        """A client of this cloud's endpoint, built once per service (the payer ticker and
+        the notification endpoint put events many times; boto3 clients are thread-safe)."""
+        with self._lock:
+            built = self._clients.get(service)
+            if built is None:
+                import boto3
 
-        from careflow.localcloud import gaps
+                from careflow.localcloud import gaps
 
-        built = boto3.client(
-            service,
-            region_name=REGION,
-            endpoint_url=self.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        return gaps.attach_in_process(built) if self._fill_gaps else built
+                built = boto3.client(
+                    service,
+                    region_name=REGION,
+                    endpoint_url=self.endpoint,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                )
+                if self._fill_gaps:
+                    built = gaps.attach_in_process(built)
+                self._clients[service] = built
+            return built
 
     def _start_protocol_sandboxes(self, sandbox: Sandbox) -> None:
         from careflow.localcloud.sandboxes import ehr_seed
