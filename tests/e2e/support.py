@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from careflow.localcloud.cloud import free_port
+from careflow.localcloud.cloud import free_port_run
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -25,7 +25,7 @@ ENV = {
 def run_demo(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """``careflow demo`` on a free port, in its own process."""
     return subprocess.run(
-        [CAREFLOW, "demo", "--port", str(free_port()), *args],
+        [CAREFLOW, "demo", "--port", str(free_port_run()), *args],
         cwd=ROOT,
         env=env or ENV,
         capture_output=True,

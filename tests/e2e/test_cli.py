@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from careflow.localcloud.cloud import free_port
+from careflow.localcloud.cloud import free_port_run
 from tests.e2e.support import AWS, CAREFLOW, ENV, ROOT, run_demo
 
 pytestmark = pytest.mark.slow
@@ -53,7 +53,7 @@ def test_demo_prints_timelines_and_a_summary():
 
 @pytest.fixture
 def running_cloud():
-    port = free_port()
+    port = free_port_run()
     proc = subprocess.Popen(
         [CAREFLOW, "up", "--port", str(port)],
         cwd=ROOT,

@@ -63,6 +63,18 @@ def endpoint() -> Iterator[str]:
     )
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     default_user_config["lambda"]["use_docker"] = False
+    # A session LocalCloud started earlier in this process has the gaps installed: these
+    # tests install and uninstall them, and hand them back to it at the end.
+    running = gaps._installed
+    handed_back = (
+        None
+        if running is None
+        else {
+            "clock": running.clock,
+            "invoke": running.invoke,
+            "start_execution": running.start_execution,
+        }
+    )
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     try:
@@ -70,6 +82,8 @@ def endpoint() -> Iterator[str]:
     finally:
         gaps.uninstall()
         server.stop()
+        if handed_back is not None:  # (install on an installed state swaps these in place)
+            gaps.install(**handed_back)
         default_user_config["stepfunctions"]["execute_state_machine"] = saved_config[0]
         default_user_config["lambda"]["use_docker"] = saved_config[1]
         for key, value in saved_env.items():
@@ -782,9 +796,21 @@ def test_clients_are_cached_across_executions(endpoint, functions, vclock, count
 def _patched_values() -> dict[tuple[str, str], Any]:
     values = {}
     for patch in gaps._patches():
+        if patch.replacement is None:
+            continue  # checked, not patched
         owner = gaps._resolve(patch.owner)
         values[(patch.owner, patch.attribute)] = owner.__dict__.get(patch.attribute)
     return values
+
+
+def test_what_is_only_checked_is_left_as_moto_has_it(endpoint, functions):
+    checked = [p for p in gaps._patches() if p.replacement is None]
+    assert checked  # the DynamoDB lane relies on these, as moto has them
+    gaps.uninstall()
+    before = {(p.owner, p.attribute): getattr(gaps._resolve(p.owner), p.attribute) for p in checked}
+    gaps.install(clock=VirtualClock(), invoke=functions)
+    during = {(p.owner, p.attribute): getattr(gaps._resolve(p.owner), p.attribute) for p in checked}
+    assert during == before
 
 
 def test_uninstall_restores_moto_exactly(endpoint, functions):
