@@ -22,7 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from careflow.localcloud import gaps
-from careflow.localcloud.cloud import GC_YOUNG_THRESHOLD, free_port_run
+from careflow.localcloud.cloud import GC_YOUNG_THRESHOLD, SWITCH_INTERVAL_SECONDS, free_port_run
 
 ITEM = {
     "PK": {"S": "CASE#1"},
@@ -407,21 +407,24 @@ def test_history_shows_each_states_input_and_output(cloud):
     assert exited == {"Add": {"case": "c-1", "added": {"x": 1}}, "Pick": {"x": 1}}
 
 
-def test_a_running_cloud_has_settled_its_heap(cloud):
+def test_a_running_cloud_has_tuned_the_runtime(cloud):
     assert gc.get_freeze_count() > 100_000  # start-up's objects, out of the collector's sight
     assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+    assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
     assert set(cloud._handlers) == set(cloud._specs)  # every handler loaded at start
 
 
-def test_a_stopped_cloud_gives_the_collector_back():
+def test_a_stopped_cloud_gives_the_runtime_back():
     # Its own process: a second cloud in this one would reset the session cloud's moto.
     probe = (
         "import gc, json\n"
         "from careflow.localcloud.cloud import LocalCloud, free_port\n"
-        "before = gc.get_threshold()\n"
+        "import sys\n"
+        "before = [gc.get_threshold(), sys.getswitchinterval()]\n"
         "with LocalCloud(free_port(), payer_ticker=False):\n"
-        "    during = (gc.get_threshold(), gc.get_freeze_count())\n"
-        "print(json.dumps([before, during, gc.get_threshold(), gc.get_freeze_count()]))\n"
+        "    during = [gc.get_threshold(), gc.get_freeze_count()]\n"
+        "after = [gc.get_threshold(), sys.getswitchinterval()]\n"
+        "print(json.dumps([before, during, after, gc.get_freeze_count()]))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
@@ -444,3 +447,17 @@ def test_base64_of_a_binary_value_matches_the_wire_form():
     # The lane declines binary values; botocore puts them on the wire as base64.
     body = _serialize("PutItem", {"TableName": "t", "Item": {"b": {"B": b"\x01"}}})
     assert json.loads(body)["Item"]["b"]["B"] == base64.b64encode(b"\x01").decode()
+
+
+def test_the_lane_calls_the_method_moto_would():
+    from moto.core.utils import camelcase_to_underscores
+
+    assert set(gaps._LANE_METHODS) == gaps.DYNAMODB_LANE_OPERATIONS
+    for operation, method in gaps._LANE_METHODS.items():
+        assert camelcase_to_underscores(operation) == method
+
+
+def test_request_ids_look_like_dynamodbs():
+    ids = {gaps._request_id() for _ in range(50)}
+    assert len(ids) == 50
+    assert all(len(i) == 52 and i.isalnum() and i.upper() == i for i in ids)

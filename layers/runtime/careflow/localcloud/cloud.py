@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -37,6 +38,8 @@ TABLE_NAME = "careflow-state"
 # Allocations between young-generation collections while the cloud runs (Python's is 700):
 # an execution allocates tens of thousands of short-lived objects.
 GC_YOUNG_THRESHOLD = 10_000
+# How long a thread keeps the interpreter before another may take it (Python's is 5 ms).
+SWITCH_INTERVAL_SECONDS = 0.05
 PARKED_QUEUE = "careflow-parked"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/careflow-local"
 GSIS = ("GSI1", "GSI2", "GSI3")
@@ -218,6 +221,7 @@ class LocalCloud:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._gc_threshold: tuple[int, ...] | None = None
+        self._switch_interval: float | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> LocalCloud:
@@ -260,16 +264,24 @@ class LocalCloud:
             self._ticker = threading.Thread(target=self._tick, name="payer-ticker", daemon=True)
             self._ticker.start()
         if self._fill_gaps:
-            self._settle_heap()
+            self._tune_runtime()
         return self
 
-    def _settle_heap(self) -> None:
-        """Loads every handler (as provisioned concurrency would) and moves what start-up
-        built (moto, botocore's models, the handlers' modules: some 300,000 objects) out of
-        the garbage collector's sight with ``gc.freeze``, and lets the young generation grow
-        larger before a collection. Without it, a full collection walks all of start-up's
-        objects, about 0.3 s during which every execution stands still, every few dozen
-        executions. :meth:`stop` undoes both."""
+    def _tune_runtime(self) -> None:
+        """Sets this process up for many executions at once, as a server would be:
+
+        - loads every handler (as provisioned concurrency would);
+        - moves what start-up built (moto, botocore's models, the handlers' modules: some
+          300,000 objects) out of the garbage collector's sight with ``gc.freeze``, and
+          lets the young generation grow larger before a collection. Without it, a full
+          collection walks all of start-up's objects, about 0.3 s during which every
+          execution stands still, every few dozen executions;
+        - lets a thread keep the interpreter for 50 ms rather than 5 ms before another
+          takes over (``sys.setswitchinterval``): an execution's threads hand over less
+          often, about 9% more executions a second; a request to the endpoint waits a
+          little longer for its turn while executions run.
+
+        :meth:`stop` undoes all three."""
         import gc
 
         for name in self._specs:
@@ -278,6 +290,8 @@ class LocalCloud:
         gc.freeze()
         self._gc_threshold = gc.get_threshold()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *self._gc_threshold[1:])
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
     def stop(self) -> None:
         import gc
@@ -289,6 +303,9 @@ class LocalCloud:
             gc.set_threshold(*self._gc_threshold)
             gc.unfreeze()
             self._gc_threshold = None
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         if self._ticker:
             self._ticker.join(timeout=2)
         for server in (self.ehr_server, self.payer_server, self.erp_server, self.notifications):

@@ -67,6 +67,7 @@ With no ``advance`` a :class:`VirtualClock` at speed 1 behaves like real time.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import contextvars
 import copy as _copy_module
@@ -81,7 +82,6 @@ import math
 import pickle
 import queue
 import re
-import string
 import sys
 import threading
 import time as _time_module
@@ -1009,6 +1009,18 @@ DYNAMODB_LANE_OPERATIONS = frozenset(
 )
 
 
+_LANE_METHODS = {
+    "GetItem": "get_item",
+    "PutItem": "put_item",
+    "UpdateItem": "update_item",
+    "DeleteItem": "delete_item",
+    "Query": "query",
+    "Scan": "scan",
+    "BatchGetItem": "batch_get_item",
+    "BatchWriteItem": "batch_write_item",
+}
+
+
 def _dynamodb_lane_takes(operation: str, body: bytes) -> bool:
     """Whether the lane may answer: an item operation whose request holds no binary
     attribute value (``"B"``/``"BS"``, which moto's parser base64-decodes; an attribute
@@ -1047,7 +1059,8 @@ def _dynamodb_lane(operation: str, body: bytes, region: str) -> tuple[int, dict[
     handler.params = json.loads(body) if body else {}
     handler.body = handler.params
     try:
-        response: Any = getattr(handler, camelcase_to_underscores(operation))()
+        method = _LANE_METHODS.get(operation) or camelcase_to_underscores(operation)
+        response: Any = getattr(handler, method)()
     except ServiceException as e:
         status, headers, payload = handler.serialized(ActionResult(e))
         headers["status"] = status
@@ -1122,6 +1135,15 @@ _PICKER_KEYS: dict[tuple[Any, ...], tuple[Any, Any, tuple[str, ...]]] = {}
 _PICKER_KEYS_MAX = 65536
 
 
+def _providers_key(picker: Any) -> Any:
+    """The picker's alias providers as part of a cache key: moto's default list (every
+    picker moto builds) by a marker, any other list by its contents."""
+    from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS
+
+    providers = picker.alias_providers
+    return "default" if providers is DEFAULT_ALIAS_PROVIDERS else tuple(providers)
+
+
 def _make_cached_picker_call(original: Any) -> Any:
     """Replaces ``moto/core/serialize.py`` ``AttributePicker.__call__``, which asks every
     alias provider for every member of every structure it serializes, on every response
@@ -1142,7 +1164,7 @@ def _make_cached_picker_call(original: Any) -> Any:
         parent = getattr(shape, "parent", None)
         cache_key = (
             type(self),
-            tuple(self.alias_providers),
+            _providers_key(self),
             type(obj),
             context.key,
             id(shape),
@@ -1188,7 +1210,7 @@ def _make_skip_absent_members(original: Any) -> Any:
         ):
             parent = getattr(shape, "parent", None)
             hit = _PICKER_KEYS.get(
-                (type(picker), tuple(picker.alias_providers), dict, key, id(shape), id(parent))
+                (type(picker), _providers_key(picker), dict, key, id(shape), id(parent))
             )
             if (
                 hit is not None
@@ -1202,15 +1224,12 @@ def _make_skip_absent_members(original: Any) -> Any:
     return member
 
 
-_REQUEST_ID_ALPHABET = string.ascii_letters + string.digits
-
-
 def _request_id(headerdict: dict[str, Any] | None = None) -> str:
-    """moto's ``x-amzn-requestid`` (52 letters and digits from its seedable random), drawn
-    in one call rather than 52."""
+    """moto's ``x-amzn-requestid``: 52 upper-case letters and digits (as DynamoDB's look)
+    from moto's seedable random, drawn in one call rather than 52."""
     from moto.moto_api._internal import mock_random
 
-    request_id = "".join(mock_random.choices(_REQUEST_ID_ALPHABET, k=52))
+    request_id = base64.b32encode(mock_random.randbytes(35)).decode()[:52]
     if isinstance(headerdict, dict):
         headerdict["x-amzn-requestid"] = request_id
     return request_id
