@@ -21,6 +21,8 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
     proc = run_demo("--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     cases = {c["case_id"]: c for c in json.loads(proc.stdout)}
+    outcomes = {k: (c["outcome"], c["reasons"]) for k, c in cases.items()}
+    print(json.dumps(outcomes, indent=1), proc.stderr[-3000:])  # shown if this test fails
     assert {k: c["outcome"] for k, c in cases.items()} == {
         "appt-1001": "READY",  # (a) all clear
         "appt-1002": "READY",  # (b) pend, decided after 2 days
