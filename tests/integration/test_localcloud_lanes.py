@@ -21,7 +21,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from careflow.localcloud import gaps
+from careflow.localcloud import gaps, inprocess
 from careflow.localcloud.cloud import GC_YOUNG_THRESHOLD, SWITCH_INTERVAL_SECONDS, free_port_run
 
 ITEM = {
@@ -128,7 +128,7 @@ def test_the_lane_gives_moto_the_parameters_its_request_parser_would(operation, 
     from moto.dynamodb.responses import DynamoHandler
 
     body = _serialize(operation, params)
-    assert gaps._dynamodb_lane_takes(operation, body)
+    assert inprocess._dynamodb_lane_takes(operation, body)
     parser = PROTOCOL_PARSERS["json"](
         get_service_model("dynamodb").operation_model(operation),
         map_type=DynamoHandler.PROTOCOL_PARSER_MAP_TYPE,
@@ -148,10 +148,10 @@ def test_the_lane_gives_moto_the_parameters_its_request_parser_would(operation, 
 
 def test_binary_values_and_other_operations_decline_the_lane():
     binary = {"TableName": "t", "Item": {**ITEM, "blob": {"B": b"\x00\x01"}}}
-    assert not gaps._dynamodb_lane_takes("PutItem", _serialize("PutItem", binary))
+    assert not inprocess._dynamodb_lane_takes("PutItem", _serialize("PutItem", binary))
     binary_set = {"TableName": "t", "Item": {**ITEM, "blobs": {"BS": [b"\x00"]}}}
-    assert not gaps._dynamodb_lane_takes("PutItem", _serialize("PutItem", binary_set))
-    assert not gaps._dynamodb_lane_takes("DescribeTable", b'{"TableName": "t"}')
+    assert not inprocess._dynamodb_lane_takes("PutItem", _serialize("PutItem", binary_set))
+    assert not inprocess._dynamodb_lane_takes("DescribeTable", b'{"TableName": "t"}')
 
 
 # --------------------------------------------------------------------------------------
@@ -452,8 +452,8 @@ def test_base64_of_a_binary_value_matches_the_wire_form():
 def test_the_lane_calls_the_method_moto_would():
     from moto.core.utils import camelcase_to_underscores
 
-    assert set(gaps._LANE_METHODS) == gaps.DYNAMODB_LANE_OPERATIONS
-    for operation, method in gaps._LANE_METHODS.items():
+    assert set(inprocess._LANE_METHODS) == inprocess.DYNAMODB_LANE_OPERATIONS
+    for operation, method in inprocess._LANE_METHODS.items():
         assert camelcase_to_underscores(operation) == method
 
 

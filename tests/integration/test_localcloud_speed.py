@@ -8,7 +8,7 @@ import threading
 
 import boto3
 
-from careflow.localcloud import gaps
+from careflow.localcloud import gaps, inprocess
 from careflow.localcloud.cloud import free_port
 
 
@@ -21,7 +21,7 @@ def test_an_attached_client_is_answered_in_process_not_over_http(cloud):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    gaps.attach_in_process(client)
+    inprocess.attach_in_process(client)
     tables = client.list_tables()["TableNames"]
     assert "careflow-state" in tables  # the local cloud's own table, from the same backends
 

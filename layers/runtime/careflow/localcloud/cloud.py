@@ -228,7 +228,7 @@ class LocalCloud:
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
 
-        from careflow.localcloud import gaps
+        from careflow.localcloud import gaps, inprocess
 
         for key, value in {
             "AWS_ACCESS_KEY_ID": "testing",
@@ -250,8 +250,8 @@ class LocalCloud:
         clock.set_clock(self.clock)
         if self._fill_gaps:
             gaps.install(clock=self.clock, invoke=self.invoke)
-            if gaps.attach_in_process not in wiring.CLIENT_HOOKS:
-                wiring.CLIENT_HOOKS.append(gaps.attach_in_process)
+            if inprocess.attach_in_process not in wiring.CLIENT_HOOKS:
+                wiring.CLIENT_HOOKS.append(inprocess.attach_in_process)
         else:
             self._hook_stock_lambda()
         self._configure_handlers()
@@ -296,7 +296,7 @@ class LocalCloud:
     def stop(self) -> None:
         import gc
 
-        from careflow.localcloud import gaps
+        from careflow.localcloud import gaps, inprocess
 
         self._stop.set()
         if self._gc_threshold is not None:
@@ -312,8 +312,8 @@ class LocalCloud:
             if server is not None:
                 server.stop()
         gaps.uninstall()
-        if gaps.attach_in_process in wiring.CLIENT_HOOKS:
-            wiring.CLIENT_HOOKS.remove(gaps.attach_in_process)
+        if inprocess.attach_in_process in wiring.CLIENT_HOOKS:
+            wiring.CLIENT_HOOKS.remove(inprocess.attach_in_process)
         if self._stock_invoke is not None:
             from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -340,7 +340,7 @@ class LocalCloud:
             if built is None:
                 import boto3
 
-                from careflow.localcloud import gaps
+                from careflow.localcloud import inprocess
 
                 built = boto3.client(
                     service,
@@ -350,7 +350,7 @@ class LocalCloud:
                     aws_secret_access_key="testing",
                 )
                 if self._fill_gaps:
-                    built = gaps.attach_in_process(built)
+                    built = inprocess.attach_in_process(built)
                 self._clients[service] = built
             return built
 
