@@ -905,10 +905,11 @@ def _make_cached_picker_call(original: Any) -> Any:
 
 
 def _make_skip_absent_members(original: Any) -> Any:
-    """Wraps ``moto/core/serialize.py`` ``ResponseSerializer._serialize_structure_member``:
-    a member of a ``dict`` that holds none of the keys the value picker would try (see
-    :func:`_make_cached_picker_call`) serializes to nothing, so it is skipped without
-    building the picker's context. Anything else takes moto's path."""
+    """Wraps ``moto/core/serialize.py`` ``ResponseSerializer._serialize_structure_member``
+    for the members of a plain ``dict`` whose keys to try are known (see
+    :func:`_make_cached_picker_call`): the value is the first of those keys the dict holds,
+    as the picker would find it, without building the picker's context; a member the dict
+    does not hold serializes to nothing. Anything else takes moto's path."""
     from moto.core.serialize import AttributePicker
 
     def member(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
@@ -922,13 +923,16 @@ def _make_skip_absent_members(original: Any) -> Any:
             hit = _PICKER_KEYS.get(
                 (type(picker), _providers_key(picker), dict, key, id(shape), id(parent))
             )
-            if (
-                hit is not None
-                and hit[0] is shape
-                and hit[1] is parent
-                and not any(("." in k) or (k in value) for k in hit[2])
-            ):
-                return
+            if hit is not None and hit[0] is shape and hit[1] is parent:
+                keys = hit[2]
+                if not any("." in k for k in keys):  # a dotted key is a path: moto's way
+                    for k in keys:
+                        if k in value:
+                            member_value = value[k]
+                            if member_value is not None:
+                                self._serialize(serialized, member_value, shape, key)
+                            return
+                    return
         original(self, serialized, value, shape, key)
 
     return member
@@ -1759,7 +1763,11 @@ def _patches() -> list[_Patch]:
             _make_skip_absent_members,
             _all(
                 _params("self", "serialized", "value", "shape", "key"),
-                _source_has("self.get_value(value, key, shape)", "if member_value is not None"),
+                _source_has(
+                    "member_value = self.get_value(value, key, shape)",
+                    "if member_value is not None:",
+                    "self._serialize(serialized, member_value, shape, key)",
+                ),
             ),
         ),
         _Patch(
