@@ -135,13 +135,8 @@ class _InProcessCall:
         self._host = host
         self._botocore_endpoint = client._endpoint
         self._protocol = client.meta.service_model.resolved_protocol
-        self._region = client.meta.region_name
-        self._lane = client.meta.service_model.service_name == "dynamodb"
 
     def __call__(self, model: Any, params: dict[str, Any], **_kwargs: Any) -> Any:
-        from botocore.awsrequest import AWSResponse
-        from botocore.endpoint import convert_to_response_dict
-        from moto.core.botocore_stubber import MockRawResponse
         from moto.core.exceptions import HTTPException
 
         url: str = params.get("url") or ""
@@ -156,40 +151,51 @@ class _InProcessCall:
             body = bytes(raw)
         else:
             return None  # a stream: the before-send transport reads it
-        status: int
-        headers: Any
-        if self._lane and _dynamodb_lane_takes(model.name, body):
-            status, headers, payload = _dynamodb_lane(model.name, body, self._region)
-        else:
-            path, _, query = (url[len(self._endpoint) :] or "/").partition("?")
-            clean_url = f"https://{self._host}{path}"
-            handler = _ROUTES.get(clean_url)
+        path, _, query = (url[len(self._endpoint) :] or "/").partition("?")
+        clean_url = f"https://{self._host}{path}"
+        handler = _ROUTES.get(clean_url)
+        if handler is None:
+            handler = _find_route(clean_url)
             if handler is None:
-                handler = _find_route(clean_url)
-                if handler is None:
-                    return None
-                if len(_ROUTES) < 1024:
-                    _ROUTES[clean_url] = handler
-            request = _wire_request(
-                params["method"], self._host, path, query, params["headers"], body
-            )
-            try:
-                status, headers, payload = handler(request, request.raw_url, request.headers)
-            except HTTPException as e:
-                status, headers, payload = e.code or 500, e.get_headers(), e.get_body()
-            except Exception as e:  # a moto bug: a fault, as above
-                if self._protocol not in ("json", "rest-json"):
-                    raise
-                status, headers, payload = internal_failure(model.name, e)
-        if isinstance(payload, str):
-            payload = payload.encode("utf-8")
-        http = AWSResponse(url, status, headers, MockRawResponse(payload))
-        response_dict = convert_to_response_dict(http, model)
-        parser = self._botocore_endpoint._response_parser_factory.create_parser(self._protocol)
-        parsed = parser.parse(response_dict, model.output_shape)
-        if http.status_code >= 300:
-            self._botocore_endpoint._add_modeled_error_fields(response_dict, parsed, model, parser)
-        return http, parsed
+                return None
+            if len(_ROUTES) < 1024:
+                _ROUTES[clean_url] = handler
+        request = _wire_request(params["method"], self._host, path, query, params["headers"], body)
+        try:
+            status, headers, payload = handler(request, request.raw_url, request.headers)
+        except HTTPException as e:
+            status, headers, payload = e.code or 500, e.get_headers(), e.get_body()
+        except Exception as e:  # a moto bug: answered as a service fault
+            if self._protocol not in ("json", "rest-json"):
+                raise
+            status, headers, payload = internal_failure(model.name, e)
+        return _read(self._botocore_endpoint, self._protocol, url, model, status, headers, payload)
+
+
+def _read(
+    botocore_endpoint: Any,
+    protocol: str,
+    url: str,
+    model: Any,
+    status: int,
+    headers: Any,
+    payload: Any,
+) -> tuple[Any, dict[str, Any]]:
+    """moto's answer as botocore reads an HTTP response: its parser for the operation's
+    output, and for an error the modeled error fields too. Returns (response, parsed)."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.endpoint import convert_to_response_dict
+    from moto.core.botocore_stubber import MockRawResponse
+
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    http = AWSResponse(url, status, headers, MockRawResponse(payload))
+    response_dict = convert_to_response_dict(http, model)
+    parser = botocore_endpoint._response_parser_factory.create_parser(protocol)
+    parsed = parser.parse(response_dict, model.output_shape)
+    if http.status_code >= 300:
+        botocore_endpoint._add_modeled_error_fields(response_dict, parsed, model, parser)
+    return http, parsed
 
 
 # The item operations the DynamoDB lane answers: none has a timestamp in its input.
@@ -369,10 +375,6 @@ def _direct_item_operations(client: Any) -> None:
     operations (idempotency tokens, checksums, the Lambda recursion header), and its
     retries, which nothing in-process needs. Anything else takes botocore's path.
     """
-    from botocore.awsrequest import AWSResponse
-    from botocore.endpoint import convert_to_response_dict
-    from moto.core.botocore_stubber import MockRawResponse
-
     original = client._make_api_call
     service_model = client.meta.service_model
     botocore_endpoint = client._endpoint
@@ -391,15 +393,9 @@ def _direct_item_operations(client: Any) -> None:
         if not _dynamodb_lane_takes(operation_name, body):
             return original(operation_name, api_params)
         status, headers, payload = _dynamodb_lane(operation_name, body, region)
-        if isinstance(payload, str):
-            payload = payload.encode("utf-8")
-        http = AWSResponse(url, status, headers, MockRawResponse(payload))
-        response_dict = convert_to_response_dict(http, model)
-        parser = botocore_endpoint._response_parser_factory.create_parser(protocol)
-        parsed = parser.parse(response_dict, model.output_shape)
+        _, parsed = _read(botocore_endpoint, protocol, url, model, status, headers, payload)
         if status < 300:
             return parsed
-        botocore_endpoint._add_modeled_error_fields(response_dict, parsed, model, parser)
         raise client.exceptions.from_code(parsed.get("Error", {}).get("Code"))(
             parsed, operation_name
         )
