@@ -20,22 +20,28 @@ FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / 
 FOCUS_ID = "482fd012-7825-423d-83de-69d09920198b"  # the focus of the id-only fixture
 
 
+def _book_pended_case(cloud: LocalCloud, run: str) -> str:
+    """Books appt-1002 (the payer pends it and approves after two days) and waits for the
+    pend. Returns the readiness instance id."""
+    case = sandbox().cases["appt-1002"]
+    key = f"appointment:appt-1002:{run}"
+    cloud.book_appointment("appt-1002", case.scheduled_start, case.facility_id, idempotency_key=key)
+    instance = instance_id_for("surgical-case-readiness", key)
+    store = wiring.store()
+    cloud.wait_for(
+        lambda: any(m.name == "authorization_pended" for m in store.milestones(instance)),
+        90,
+        "the pend",
+    )
+    return instance
+
+
 def id_only_fixture() -> dict:
     """A pended case resumed by the HL7 id-only notification fixture, as a payer sends it."""
     logging.basicConfig(level=logging.ERROR)
     with LocalCloud(free_port(), connectors="http", payer_ticker=False) as cloud:
-        case = sandbox().cases["appt-1002"]  # pended; the payer approves after two days
-        key = "appointment:appt-1002:id-only"
-        cloud.book_appointment(
-            "appt-1002", case.scheduled_start, case.facility_id, idempotency_key=key
-        )
-        instance = instance_id_for("surgical-case-readiness", key)
+        instance = _book_pended_case(cloud, "id-only")
         store = wiring.store()
-        cloud.wait_for(
-            lambda: any(m.name == "authorization_pended" for m in store.milestones(instance)),
-            90,
-            "the pend",
-        )
         [auth] = cloud.payer_server.authorizations.values()
         auth.response_id = FOCUS_ID  # the payer's ClaimResponse is the fixture's focus
         cloud.clock.advance(timedelta(days=2))
@@ -67,18 +73,7 @@ def rest_hook() -> dict:
             content=b'{"resourceType": "Bundle"}',
             headers={"Content-Type": "application/fhir+json"},
         )
-        case = sandbox().cases["appt-1002"]
-        key = "appointment:appt-1002:rest-hook"
-        cloud.book_appointment(
-            "appt-1002", case.scheduled_start, case.facility_id, idempotency_key=key
-        )
-        instance = instance_id_for("surgical-case-readiness", key)
-        store = wiring.store()
-        cloud.wait_for(
-            lambda: any(m.name == "authorization_pended" for m in store.milestones(instance)),
-            90,
-            "the pend",
-        )
+        instance = _book_pended_case(cloud, "rest-hook")
         cloud.clock.advance(timedelta(days=2))
         result = cloud.wait_for_execution(cloud.execution_arn(instance), 150)
         return {

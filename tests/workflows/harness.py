@@ -12,7 +12,7 @@ from careflow import wiring
 from careflow.adapters.sandbox import KNEE, CaseSeed, PayerRule, _cpt, sandbox
 from careflow.domain.intake import instance_id_for
 from careflow.domain.models import AuthDecision, Priority
-from careflow.domain.records import HumanTask, TaskStatus
+from careflow.domain.records import HumanTask
 from careflow.localcloud.cloud import LocalCloud
 
 WORKFLOW = "surgical-case-readiness"
@@ -75,12 +75,7 @@ class Case:
     def open_task(self, level: int = 0, timeout: float = 20) -> HumanTask:
         def find() -> HumanTask | None:
             for t in self.store.tasks_for_instance(self.instance_id):
-                if (
-                    t.status is TaskStatus.OPEN
-                    and t.task_token
-                    and t.allowed_decisions
-                    and t.escalation_level >= level
-                ):
+                if t.awaits_decision and t.escalation_level >= level:
                     return t
             return None
 

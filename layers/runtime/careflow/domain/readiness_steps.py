@@ -55,6 +55,27 @@ def _dump(result: DependencyResult) -> dict[str, Any]:
     return result.model_dump(mode="json")
 
 
+def _checked(
+    store: StateStore,
+    event: Mapping[str, Any],
+    name: str,
+    result: DependencyResult,
+    now: datetime,
+    *,
+    unless_ok: str,
+) -> dict[str, Any]:
+    """Records a check's milestone (DONE if the dependency is OK, else ``unless_ok``) and
+    returns its result as the step's output."""
+    _milestone(
+        store,
+        event["instance_id"],
+        name,
+        now,
+        status="DONE" if result.status is DependencyStatus.OK else unless_ok,
+    )
+    return _dump(result)
+
+
 def register_case(
     event: Mapping[str, Any], *, store: StateStore, ehr: EhrPort, now: datetime
 ) -> dict[str, Any]:
@@ -239,14 +260,7 @@ def verify_benefits(
     case = _case(event)
     response = payer.check_eligibility(_eligibility_request(case))
     result = r.benefits_result(response)
-    _milestone(
-        store,
-        event["instance_id"],
-        "benefits_verified",
-        now,
-        status="DONE" if result.status is DependencyStatus.OK else "FAILED",
-    )
-    return _dump(result)
+    return _checked(store, event, "benefits_verified", result, now, unless_ok="FAILED")
 
 
 def check_clinician_and_room(
@@ -256,14 +270,7 @@ def check_clinician_and_room(
     result = r.clinician_and_room_result(
         ehr.appointment_participants(case.appointment_id), case, now
     )
-    _milestone(
-        store,
-        event["instance_id"],
-        "clinician_and_room_checked",
-        now,
-        status="DONE" if result.status is DependencyStatus.OK else "PENDING",
-    )
-    return _dump(result)
+    return _checked(store, event, "clinician_and_room_checked", result, now, unless_ok="PENDING")
 
 
 def check_supplies(
@@ -328,14 +335,7 @@ def check_sterile_processing(
     policy = r.Policy.model_validate(event["policy"])
     trays = sterile.tray_status(case.facility_id, case.tray_ids)
     result = r.sterile_result(trays, case, policy)
-    _milestone(
-        store,
-        event["instance_id"],
-        "sterile_processing_checked",
-        now,
-        status="DONE" if result.status is DependencyStatus.OK else "PENDING",
-    )
-    return _dump(result)
+    return _checked(store, event, "sterile_processing_checked", result, now, unless_ok="PENDING")
 
 
 def record_dependency_error(

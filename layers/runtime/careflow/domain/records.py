@@ -75,6 +75,15 @@ class HumanTask(Record):
     policy_version: str = "v1"
     version: int = 0
 
+    @property
+    def awaits_decision(self) -> bool:
+        """Open, with a workflow waiting on it for one of its allowed decisions."""
+        return (
+            self.status is TaskStatus.OPEN
+            and bool(self.task_token)
+            and bool(self.allowed_decisions)
+        )
+
 
 class AuditEntry(Record):
     instance_id: str

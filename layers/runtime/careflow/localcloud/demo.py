@@ -18,7 +18,7 @@ from typing import Any
 from careflow import wiring
 from careflow.adapters.sandbox import FACILITIES, sandbox
 from careflow.domain.intake import instance_id_for
-from careflow.domain.records import HumanTask, TaskStatus
+from careflow.domain.records import HumanTask
 from careflow.domain.tasks import complete_task
 from careflow.localcloud.cloud import LocalCloud
 
@@ -76,17 +76,24 @@ class Demo:
     def open_task(self, case_id: str, *, level: int = 0) -> HumanTask:
         def find() -> HumanTask | None:
             for t in self.store.tasks_for_instance(self.instances[case_id]):
-                if (
-                    t.status is TaskStatus.OPEN
-                    and t.task_token
-                    and t.allowed_decisions
-                    and t.escalation_level >= level
-                ):
+                if t.awaits_decision and t.escalation_level >= level:
                     return t
             return None
 
         task: HumanTask = self.cloud.wait_for(find, 30, f"an open task on {case_id}")
         return task
+
+    def decide(self, task: HumanTask, actor: str, decision: str, reason: str) -> None:
+        """A person completes ``task`` (as through the tasks API): the workflow resumes."""
+        complete_task(
+            self.store,
+            wiring.engine(),
+            task_id=task.task_id,
+            actor=actor,
+            decision=decision,
+            reason=reason,
+            now=self.cloud.clock.now(),
+        )
 
     def milestone(self, case_id: str, name: str) -> None:
         self.cloud.wait_for(
@@ -131,15 +138,7 @@ class Demo:
         self.say(f"  (c) task overdue → escalated to {task.queue}")
         self.cloud.transfer_stock("IMP-THA-STEM-12", 1, "fac-north", "fac-south")
         self.say("  (c) supply chain buyer transfers 1 hip stem from North Valley to South Bay")
-        complete_task(
-            self.store,
-            wiring.engine(),
-            task_id=task.task_id,
-            actor="user:buyer-jlee",
-            decision="PROCEED",
-            reason="stem transferred from fac-north",
-            now=self.cloud.clock.now(),
-        )
+        self.decide(task, "user:buyer-jlee", "PROCEED", "stem transferred from fac-north")
         self.cloud.wait_for_execution(self.arn("appt-1003"), 60)
 
         self.advance(timedelta(days=2) - timedelta(hours=5), timer=timedelta(hours=43))
@@ -150,14 +149,8 @@ class Demo:
         self.advance(timedelta(hours=24), timer=timedelta(hours=24))
         task = self.open_task("appt-1005")
         self.say(f"  (e) 72 h clock expired → task for {task.queue}")
-        complete_task(
-            self.store,
-            wiring.engine(),
-            task_id=task.task_id,
-            actor="user:coordinator-mdiaz",
-            decision="RESCHEDULE",
-            reason="no payer decision; moving the case",
-            now=self.cloud.clock.now(),
+        self.decide(
+            task, "user:coordinator-mdiaz", "RESCHEDULE", "no payer decision; moving the case"
         )
         self.cloud.wait_for_execution(self.arn("appt-1005"), 60)
         return [self.report(sc) for sc in SCENARIOS]

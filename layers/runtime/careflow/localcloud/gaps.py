@@ -845,13 +845,12 @@ _PICKER_KEYS: dict[tuple[Any, ...], tuple[Any, Any, tuple[str, ...]]] = {}
 _PICKER_KEYS_MAX = 65536
 
 
-def _providers_key(picker: Any) -> Any:
-    """The picker's alias providers as part of a cache key: moto's default list (every
-    picker moto builds) by a marker, any other list by its contents."""
-    from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS
-
+def _providers_key(picker: Any, default: Any) -> Any:
+    """The picker's alias providers as part of a cache key: moto's default list
+    (``default``, that every picker moto builds has) by a marker, any other list by its
+    contents."""
     providers = picker.alias_providers
-    return "default" if providers is DEFAULT_ALIAS_PROVIDERS else tuple(providers)
+    return "default" if providers is default else tuple(providers)
 
 
 def _make_cached_picker_call(original: Any) -> Any:
@@ -863,7 +862,7 @@ def _make_cached_picker_call(original: Any) -> Any:
     object is searched in the same order as before. An object with a ``Meta`` of its own
     takes moto's path.
     """
-    from moto.core.serialize import MISSING
+    from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS, MISSING
     from moto.core.utils import get_value
 
     def __call__(self: Any, context: Any) -> Any:
@@ -874,7 +873,7 @@ def _make_cached_picker_call(original: Any) -> Any:
         parent = getattr(shape, "parent", None)
         cache_key = (
             type(self),
-            _providers_key(self),
+            _providers_key(self, DEFAULT_ALIAS_PROVIDERS),
             type(obj),
             context.key,
             id(shape),
@@ -910,7 +909,7 @@ def _make_skip_absent_members(original: Any) -> Any:
     :func:`_make_cached_picker_call`): the value is the first of those keys the dict holds,
     as the picker would find it, without building the picker's context; a member the dict
     does not hold serializes to nothing. Anything else takes moto's path."""
-    from moto.core.serialize import AttributePicker
+    from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS, AttributePicker
 
     def member(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
         picker = self._value_picker
@@ -921,7 +920,14 @@ def _make_skip_absent_members(original: Any) -> Any:
         ):
             parent = getattr(shape, "parent", None)
             hit = _PICKER_KEYS.get(
-                (type(picker), _providers_key(picker), dict, key, id(shape), id(parent))
+                (
+                    type(picker),
+                    _providers_key(picker, DEFAULT_ALIAS_PROVIDERS),
+                    dict,
+                    key,
+                    id(shape),
+                    id(parent),
+                )
             )
             if hit is not None and hit[0] is shape and hit[1] is parent:
                 keys = hit[2]
@@ -1216,15 +1222,14 @@ class _DottedPath:
     """
 
     def __init__(self, expression: Any, fields: tuple[str, ...]) -> None:
-        from jsonpath_ng.jsonpath import Fields
+        from jsonpath_ng.jsonpath import DatumInContext, Fields
 
         self._expression = expression
         self._fields = fields
         self._last = Fields(fields[-1])
+        self._datum = DatumInContext
 
     def find(self, data: Any) -> Any:
-        from jsonpath_ng.jsonpath import DatumInContext
-
         value = data
         for name in self._fields:
             if type(value) is not dict:
@@ -1232,7 +1237,7 @@ class _DottedPath:
             value = value.get(name, _NOT_SET)
             if value is _NOT_SET:
                 return self._expression.find(data)
-        return [DatumInContext(value, path=self._last)]
+        return [self._datum(value, path=self._last)]
 
     def update_or_create(self, data: Any, value: Any) -> Any:
         node = data
@@ -1281,42 +1286,48 @@ def _dotted_fields(expression: Any) -> tuple[str, ...] | None:
     return tuple(reversed(fields))
 
 
-def _state_entered_event_details(self: Any, env: Any) -> Any:
-    """``CommonStateField._get_state_entered_event_details`` without its copy of the state's
-    input: the input is only written out as JSON."""
+def _make_state_entered_event_details(_original: Any) -> Any:
+    """Replaces ``CommonStateField._get_state_entered_event_details``: the same details,
+    without its copy of the state's input (which is only written out as JSON)."""
     from moto.stepfunctions.parser.api import (
         HistoryEventExecutionDataDetails,
         StateEnteredEventDetails,
     )
     from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-    return StateEnteredEventDetails(
-        name=self.name,
-        input=to_json_str(env.states._states_data["input"], separators=(",", ":")),
-        inputDetails=HistoryEventExecutionDataDetails(truncated=False),
-    )
+    def details(self: Any, env: Any) -> Any:
+        return StateEnteredEventDetails(
+            name=self.name,
+            input=to_json_str(env.states._states_data["input"], separators=(",", ":")),
+            inputDetails=HistoryEventExecutionDataDetails(truncated=False),
+        )
+
+    return details
 
 
-def _state_exited_event_details(self: Any, env: Any) -> Any:
-    """``CommonStateField._get_state_exited_event_details`` without its copy of the state's
-    output (its input by then): the output is only written out as JSON."""
+def _make_state_exited_event_details(_original: Any) -> Any:
+    """Replaces ``CommonStateField._get_state_exited_event_details``: the same details,
+    without its copy of the state's output (its input by then, only written out as JSON)."""
     from moto.stepfunctions.parser.api import (
         HistoryEventExecutionDataDetails,
         StateExitedEventDetails,
     )
     from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-    event_details = StateExitedEventDetails(
-        name=self.name,
-        output=to_json_str(env.states._states_data["input"], separators=(",", ":")),
-        outputDetails=HistoryEventExecutionDataDetails(truncated=False),
-    )
-    assigned_variables = env.variable_store.get_assigned_variables()
-    env.variable_store.reset_tracing()
-    if assigned_variables:
-        event_details["assignedVariables"] = assigned_variables
-        event_details["assignedVariablesDetails"] = {"truncated": False}
-    return event_details
+    def details(self: Any, env: Any) -> Any:
+        event_details = StateExitedEventDetails(
+            name=self.name,
+            output=to_json_str(env.states._states_data["input"], separators=(",", ":")),
+            outputDetails=HistoryEventExecutionDataDetails(truncated=False),
+        )
+        assigned_variables = env.variable_store.get_assigned_variables()
+        env.variable_store.reset_tracing()
+        if assigned_variables:
+            event_details["assignedVariables"] = assigned_variables
+            event_details["assignedVariablesDetails"] = {"truncated": False}
+        return event_details
+
+    return details
 
 
 def _make_dotted_jsonpath_parse(original: Any) -> Any:
@@ -1684,7 +1695,7 @@ def _patches() -> list[_Patch]:
         _Patch(
             f"{_ASL}.component.state.state:CommonStateField",
             "_get_state_entered_event_details",
-            lambda _o: _state_entered_event_details,
+            _make_state_entered_event_details,
             _all(
                 _params("self", "env"),
                 _source_has(
@@ -1698,7 +1709,7 @@ def _patches() -> list[_Patch]:
         _Patch(
             f"{_ASL}.component.state.state:CommonStateField",
             "_get_state_exited_event_details",
-            lambda _o: _state_exited_event_details,
+            _make_state_exited_event_details,
             _all(
                 _params("self", "env"),
                 _source_has(

@@ -30,6 +30,22 @@ import math
 import re
 import sys
 from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from botocore import UNSIGNED
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.endpoint import convert_to_response_dict
+from moto import backends
+from moto import settings as moto_settings
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.base_backend import BackendDict
+from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse, backend_index
+from moto.core.exceptions import HTTPException, ServiceException
+from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY, Request, normalize_request
+from moto.core.responses import ActionResult
+from moto.core.utils import camelcase_to_underscores, utcnow
+from moto.dynamodb.responses import DynamoHandler
+from werkzeug.http import http_date
 
 from careflow.localcloud import gaps
 
@@ -50,9 +66,6 @@ class _InProcessTransport:
         self._aws_base = f"https://{aws_host}"
 
     def __call__(self, request: Any, **_kwargs: Any) -> Any:
-        from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-        from moto.core.botocore_stubber import MockRawResponse
-
         if not gaps.is_installed() or not request.url.startswith(self._endpoint):
             return None
         aws_request = AWSPreparedRequest(
@@ -76,11 +89,6 @@ _ROUTES: dict[str, Any] = {}
 def _dispatch(request: Any) -> Any:
     """moto's ``BotocoreStubber.process_request``, minus its scan of every service's URL
     patterns on every call once a path's handler is known."""
-    from urllib.parse import urlsplit
-
-    from moto.core.exceptions import HTTPException
-    from moto.core.request import normalize_request
-
     parts = urlsplit(request.url)
     clean_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
     handler = _ROUTES.get(clean_url)
@@ -98,11 +106,6 @@ def _dispatch(request: Any) -> Any:
 
 
 def _find_route(clean_url: str) -> Any:
-    from moto import backends
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.core.base_backend import BackendDict
-    from moto.core.botocore_stubber import backend_index
-
     for service, pattern in backend_index.backend_url_patterns:
         if not pattern.match(clean_url):
             continue
@@ -137,8 +140,6 @@ class _InProcessCall:
         self._protocol = client.meta.service_model.resolved_protocol
 
     def __call__(self, model: Any, params: dict[str, Any], **_kwargs: Any) -> Any:
-        from moto.core.exceptions import HTTPException
-
         url: str = params.get("url") or ""
         if not gaps.is_installed() or not url.startswith(self._endpoint):
             return None
@@ -183,10 +184,6 @@ def _read(
 ) -> tuple[Any, dict[str, Any]]:
     """moto's answer as botocore reads an HTTP response: its parser for the operation's
     output, and for an error the modeled error fields too. Returns (response, parsed)."""
-    from botocore.awsrequest import AWSResponse
-    from botocore.endpoint import convert_to_response_dict
-    from moto.core.botocore_stubber import MockRawResponse
-
     if isinstance(payload, str):
         payload = payload.encode("utf-8")
     http = AWSResponse(url, status, headers, MockRawResponse(payload))
@@ -231,7 +228,6 @@ def _dynamodb_lane_takes(operation: str, body: bytes) -> bool:
     *named* B also declines, which is only slower), with moto's IAM checks off."""
     if operation not in DYNAMODB_LANE_OPERATIONS or b'"B"' in body or b'"BS"' in body:
         return False
-    from moto import settings as moto_settings
 
     return math.isinf(moto_settings.INITIAL_NO_AUTH_ACTION_COUNT)
 
@@ -243,12 +239,6 @@ def _dynamodb_lane(operation: str, body: bytes, region: str) -> tuple[int, dict[
     test holds the two equal), and ``call_action``'s steps follow (the action, errors as
     moto serializes them, the response through moto's serializer, the request id).
     """
-    from moto.core.exceptions import HTTPException, ServiceException
-    from moto.core.responses import ActionResult
-    from moto.core.utils import camelcase_to_underscores, utcnow
-    from moto.dynamodb.responses import DynamoHandler
-    from werkzeug.http import http_date
-
     handler = DynamoHandler()
     handler.headers = {
         "X-Amz-Target": f"DynamoDB_20120810.{operation}",
@@ -299,10 +289,6 @@ def internal_failure(operation: str, error: Exception) -> tuple[int, dict[str, A
 def _wire_request(method: str, host: str, path: str, query: str, headers: Any, body: bytes) -> Any:
     """moto's request type over the WSGI environ werkzeug's ``EnvironBuilder`` would build
     for this request (what ``Request.from_primitives`` does, at a fraction of the cost)."""
-    from urllib.parse import unquote
-
-    from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY, Request
-
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
         "SCRIPT_NAME": "",
@@ -334,8 +320,6 @@ def _wire_request(method: str, host: str, path: str, query: str, headers: Any, b
 
 
 def _make_stubber() -> Any:
-    from moto.core.botocore_stubber import BotocoreStubber
-
     return BotocoreStubber()  # its process_request ignores ``enabled``; we call it directly
 
 
@@ -433,6 +417,4 @@ def _skip_endpoint_rules(client: Any) -> None:
 
 
 def _unsigned(**_kwargs: Any) -> Any:
-    from botocore import UNSIGNED
-
     return UNSIGNED
