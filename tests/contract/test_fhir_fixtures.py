@@ -26,10 +26,11 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from careflow.adapters.fhir import SUPPORTED_TYPES, UnsupportedResource, parse, to_canonical
+from tests import fixtures
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "fhir-r4"
+FIXTURES = fixtures.FHIR_R4
 if not FIXTURES.is_dir():  # fail loudly: a contract test that skips proves nothing
-    raise RuntimeError(f"FHIR R4 fixtures folder missing: {FIXTURES} (shared/ beside the repo)")
+    raise RuntimeError(f"FHIR R4 fixtures folder missing: {FIXTURES} (tests/fixtures)")
 
 ALL_FILES = sorted(FIXTURES.glob("*.json"))
 if not ALL_FILES:

@@ -12,12 +12,13 @@ from careflow.adapters.fhir.mappers import SUPPORTED_TYPES, to_canonical
 from careflow.adapters.fhir_rest import FhirRestClient
 from careflow.adapters.http import HttpClient
 from careflow.localcloud.sandboxes.fhir_server import FhirSandboxServer, FhirStore
+from tests import fixtures
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "fhir-r4"
+FIXTURES = fixtures.FHIR_R4
 
 
 def mapped_fixtures() -> list[Path]:
-    assert FIXTURES.is_dir(), f"{FIXTURES} is missing: shared/ must sit beside the repo"
+    assert FIXTURES.is_dir(), f"{FIXTURES} is missing: copied into tests/fixtures"
     return [
         p
         for p in sorted(FIXTURES.glob("*.json"))

@@ -12,13 +12,14 @@ import pytest
 
 from careflow.adapters import pas
 from careflow.domain.models import AuthDecision
+from tests import fixtures
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "davinci-pas"
+FIXTURES = fixtures.DAVINCI_PAS
 CAREFLOW = str(Path(sys.executable).parent / "careflow")
 
 
 def load(name: str) -> dict:
-    assert FIXTURES.is_dir(), f"{FIXTURES} is missing: shared/ must sit beside the repo"
+    assert FIXTURES.is_dir(), f"{FIXTURES} is missing: copied into tests/fixtures"
     return json.loads((FIXTURES / name).read_text())
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -15,8 +14,9 @@ from careflow.adapters.http import HttpClient, NotFound, Rejected, RetryPolicy
 from careflow.adapters.smart import SmartBackendAuth
 from careflow.localcloud.sandboxes.fhir_server import FhirSandboxServer, FhirStore
 from careflow.ports import ConnectorUnavailable
+from tests import fixtures
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "fhir-r4"
+FIXTURES = fixtures.FHIR_R4
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -22,8 +21,9 @@ from careflow.domain.models import (
 )
 from careflow.localcloud.sandboxes.payer_server import Behaviour, PayerSandboxServer
 from careflow.ports import ConnectorUnavailable
+from tests import fixtures
 
-PAS_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "davinci-pas"
+PAS_FIXTURES = fixtures.DAVINCI_PAS
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 

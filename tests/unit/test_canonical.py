@@ -29,8 +29,9 @@ from careflow.canonical import (
     SourceIdentifier,
 )
 from careflow.domain.models import Code, Identifier
+from tests import fixtures
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+SHARED = fixtures.FIXTURES
 FHIR = SHARED / "fhir-r4"
 if not FHIR.is_dir():
     raise RuntimeError(f"FHIR R4 fixtures folder missing: {FHIR}")
