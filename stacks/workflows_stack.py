@@ -64,6 +64,7 @@ class WorkflowsStack(Stack):
                 event_bus_name=config.event_bus_name,
                 event_bus_arn=self.event_bus_arn,
                 logs_key=data.keys.logs,
+                state_machine_arns=self.state_machine_arns,
             )
             for wf in CATALOG
         }
@@ -91,6 +92,7 @@ class WorkflowsStack(Stack):
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             **config.connector_environment,
+            **spec.environment(),  # a step function names its step
         }
         if spec.name == INTAKE.name:
             environment["STATE_MACHINE_ARNS"] = self.to_json_string(self.state_machine_arns)

@@ -164,3 +164,69 @@ class FakeParking:
 
     def park(self, event: Mapping[str, Any], reason: str) -> None:
         self.parked.append((dict(event), reason))
+
+
+class FakeEhr:
+    """Cases and their appointment participants, by appointment id."""
+
+    def __init__(self, cases=(), participants=None) -> None:
+        self.cases = {c.appointment_id: c for c in cases}
+        self.participants = dict(participants or {})
+
+    def get_surgical_case(self, appointment_id: str):
+        return self.cases[appointment_id]
+
+    def appointment_participants(self, appointment_id: str):
+        return self.participants.get(appointment_id, ())
+
+
+class FakePayer:
+    """Answers prior authorizations and eligibility checks as scripted; records the requests."""
+
+    def __init__(self, auth=None, eligibility=None, inquiries=None) -> None:
+        self.auth = auth
+        self.eligibility = eligibility
+        self.inquiries = dict(inquiries or {})
+        self.submitted: list[Any] = []
+        self.checked: list[Any] = []
+        self.inquired: list[str] = []
+
+    def submit_prior_auth(self, request):
+        self.submitted.append(request)
+        return self.auth
+
+    def inquire(self, preauth_ref: str):
+        self.inquired.append(preauth_ref)
+        return self.inquiries[preauth_ref]
+
+    def check_eligibility(self, request):
+        self.checked.append(request)
+        return self.eligibility
+
+
+class FakeErp:
+    def __init__(self, positions=(), expected_delivery=None) -> None:
+        self.positions = list(positions)
+        self.expected_delivery = expected_delivery
+        self.requisitions: list[Any] = []
+
+    def stock_positions(self, facility_id: str, item_ids):
+        return [p for p in self.positions if p.facility_id == facility_id and p.item_id in item_ids]
+
+    def create_requisition(self, request):
+        from careflow.domain.models import Requisition
+
+        self.requisitions.append(request)
+        return Requisition(
+            requisition_id=f"REQ-{len(self.requisitions)}",
+            status="submitted",
+            expected_delivery=self.expected_delivery or request.needed_by,
+        )
+
+
+class FakeSterile:
+    def __init__(self, trays=()) -> None:
+        self.trays = list(trays)
+
+    def tray_status(self, facility_id: str, tray_ids):
+        return [t for t in self.trays if t.tray_id in tray_ids]

@@ -12,6 +12,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from careflow.catalog import Workflow
+from careflow.kit import registry
 from stacks.config import EnvironmentConfig
 from stacks.constructs.execution_role import LOG_DELIVERY, ExecutionRole
 from stacks.constructs.state_table import StateTable
@@ -48,15 +49,18 @@ class CatalogStateMachine(Construct):
         event_bus_name: str,
         event_bus_arn: str,
         logs_key: kms.IKey,
+        state_machine_arns: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.workflow = workflow
-        substitutions = workflow.substitutions(
-            function_arns, event_bus_name=event_bus_name, table_name=state.table.table_name
+        # The same render function as the local cloud: macros expanded, placeholders filled
+        # (with tokens here); it raises if a placeholder has no value.
+        self.definition = workflow.render(
+            function_arns,
+            event_bus_name=event_bus_name,
+            table_name=state.table.table_name,
+            state_machine_arns=state_machine_arns,
         )
-        missing = workflow.placeholders() - substitutions.keys()
-        if missing:
-            raise ValueError(f"{workflow.asl}: the catalog substitutes nothing for {missing}")
 
         self.role = ExecutionRole(
             self, "ExecutionRole", service="states.amazonaws.com", description=f"{name} workflow"
@@ -75,8 +79,7 @@ class CatalogStateMachine(Construct):
             "StateMachine",
             state_machine_name=name,
             state_machine_type=sfn.StateMachineType[workflow.type],
-            definition_body=sfn.DefinitionBody.from_file(str(workflow.asl_path)),
-            definition_substitutions=substitutions,
+            definition_body=sfn.DefinitionBody.from_string(json.dumps(self.definition)),
             logs=sfn.LogOptions(
                 destination=self.log_group,
                 level=sfn.LogLevel.ALL,
@@ -86,17 +89,25 @@ class CatalogStateMachine(Construct):
             role=self.role.immutable,
         )
         self.role.is_required_by(self.state_machine)
-        self._grant(workflow, function_arns, state, event_bus_arn)
+        self._grant(workflow, name, function_arns, state, event_bus_arn, state_machine_arns or {})
 
     def _grant(
         self,
         workflow: Workflow,
+        name: str,
         function_arns: Mapping[str, str],
         state: StateTable,
         event_bus_arn: str,
+        state_machine_arns: Mapping[str, str],
     ) -> None:
         self.role.invoke_functions(function_arns[fn.name] for fn in workflow.functions)
-        integrations = service_integrations(json.loads(workflow.definition_text()))
+        if workflow.children:
+            prefix = name.removesuffix(workflow.name)
+            self.role.start_child_executions(
+                [state_machine_arns[child] for child in workflow.children],
+                [prefix + registry.workflow(child).name for child in workflow.children],
+            )
+        integrations = service_integrations(workflow.expanded())
         if any(i.startswith("dynamodb:") for i in integrations):
             self.role.read_write_items(state.table.table_arn, state.index_names, state.key)
         if "events:putEvents" in integrations:

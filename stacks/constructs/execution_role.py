@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -124,6 +125,37 @@ class ExecutionRole(Construct):
 
     def start_executions(self, state_machine_arns: Iterable[str]) -> None:
         self.allow("StartWorkflowExecutions", ["states:StartExecution"], state_machine_arns)
+
+    def start_child_executions(
+        self, state_machine_arns: Sequence[str], state_machine_names: Sequence[str]
+    ) -> None:
+        """``states:startExecution.sync:2``: start, watch and stop the children, and the
+        managed rule through which Step Functions hears that a child ended."""
+        self.start_executions(state_machine_arns)
+        stack = Stack.of(self)
+        executions = [
+            stack.format_arn(
+                service="states",
+                resource="execution",
+                resource_name=f"{name}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for name in state_machine_names
+        ]
+        self.allow(
+            "WatchChildExecutions", ["states:DescribeExecution", "states:StopExecution"], executions
+        )
+        self.allow(
+            "ChildCompletionRule",
+            ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            [
+                stack.format_arn(
+                    service="events",
+                    resource="rule",
+                    resource_name="StepFunctionsGetEventsForStepFunctionsExecutionRule",
+                )
+            ],
+        )
 
     def answer_task_tokens(self, state_machine_arns: Iterable[str]) -> None:
         self.allow("AnswerTaskTokens", TASK_RESPONSES, state_machine_arns)

@@ -18,6 +18,7 @@ from careflow.localcloud.cloud import LocalCloud, free_port
 
 # Run as a script (no `tests` package on the path): the fixtures beside this folder.
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "davinci-pas"
+WORKFLOW = "surgical-case-readiness"
 FOCUS_ID = "482fd012-7825-423d-83de-69d09920198b"  # the focus of the id-only fixture
 
 
@@ -27,7 +28,7 @@ def _book_pended_case(cloud: LocalCloud, run: str) -> str:
     case = sandbox().cases["appt-1002"]
     key = f"appointment:appt-1002:{run}"
     cloud.book_appointment("appt-1002", case.scheduled_start, case.facility_id, idempotency_key=key)
-    instance = instance_id_for("surgical-case-readiness", key)
+    instance = instance_id_for(WORKFLOW, key)
     store = wiring.store()
     cloud.wait_for(
         lambda: any(m.name == "authorization_pended" for m in store.milestones(instance)),
@@ -50,7 +51,7 @@ def id_only_fixture() -> dict:
         notification = json.loads((FIXTURES / "PAS_notification_example_id_only.json").read_text())
         delivered = cloud.receive_payer_notification(notification)
         try:
-            result = cloud.wait_for_execution(cloud.execution_arn(instance), 150)
+            result = cloud.wait_for_execution(cloud.execution_arn(instance, WORKFLOW), 150)
         except TimeoutError:
             result = {"status": "TIMED_OUT"}
         return {
@@ -76,7 +77,7 @@ def rest_hook() -> dict:
         )
         instance = _book_pended_case(cloud, "rest-hook")
         cloud.clock.advance(timedelta(days=2))
-        result = cloud.wait_for_execution(cloud.execution_arn(instance), 150)
+        result = cloud.wait_for_execution(cloud.execution_arn(instance, WORKFLOW), 150)
         return {
             "garbage_status": garbage.status_code,
             "garbage": garbage.json(),
@@ -105,8 +106,8 @@ def main(fault: str) -> dict:
         cloud.book_appointment(
             "appt-1001", case.scheduled_start, case.facility_id, idempotency_key=key
         )
-        instance = instance_id_for("surgical-case-readiness", key)
-        arn = cloud.execution_arn(instance)
+        instance = instance_id_for(WORKFLOW, key)
+        arn = cloud.execution_arn(instance, WORKFLOW)
         store = wiring.store()
         deadline = time.monotonic() + 60
         status, task = "RUNNING", None

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from careflow.catalog import CATALOG, INTAKE, PLACEHOLDER, Workflow, all_functions
+from careflow.catalog import CATALOG, INTAKE, Workflow, all_functions
 from stacks.workflows_stack import event_targets
 from tests.infrastructure.infra_support import (
     REPO_ROOT,
@@ -38,32 +38,56 @@ def _function_logical_id(dev: Synth, name: str) -> str:
     )
 
 
-@WORKFLOWS
-def test_state_machine_definition_is_the_asl_file_with_every_placeholder_substituted(
-    dev: Synth, workflow: Workflow
-) -> None:
+def _definition(dev: Synth, workflow: Workflow) -> str:
     _, props = _state_machine(dev, workflow)
-    asset = dev.outdir / f"asset.{props['DefinitionS3Location']['Key']}"
-    definition = asset.read_text()
-    assert json.loads(definition) == json.loads(workflow.definition_text())
-
-    substitutions = render(props["DefinitionSubstitutions"])
-    assert set(PLACEHOLDER.findall(definition)) <= substitutions.keys()
-    rendered = PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], definition)
-    assert "${" not in rendered
-    json.loads(rendered)  # still valid JSON once filled in
+    definition = render(props["DefinitionString"])
+    assert isinstance(definition, str)
+    return definition
 
 
 @WORKFLOWS
-def test_function_placeholders_resolve_to_that_workflows_own_functions(
+def test_state_machine_definition_is_the_kits_rendering_of_the_asl_file(
     dev: Synth, workflow: Workflow
 ) -> None:
-    _, props = _state_machine(dev, workflow)
-    substitutions = render(props["DefinitionSubstitutions"])
-    for fn in workflow.functions:
-        assert substitutions[fn.placeholder] == f"<{_function_logical_id(dev, fn.name)}.Arn>"
-    assert substitutions["EventBusName"] == "careflow-dev"
-    assert substitutions["TableName"].startswith("<import:careflow-dev-data:")
+    definition = _definition(dev, workflow)
+    assert "${" not in definition
+    table = json.loads(definition)  # valid JSON once the references are filled in
+    arns = {fn.name: f"<{_function_logical_id(dev, fn.name)}.Arn>" for fn in workflow.functions}
+    children = {child: f"<child:{child}>" for child in workflow.children}  # compared below by name
+    expected = workflow.render(
+        arns,
+        event_bus_name="careflow-dev",
+        table_name="TABLE",
+        state_machine_arns=children,
+    )
+    # The table name and child ARNs are CloudFormation references: compare the rest exactly.
+    text = json.dumps(table)
+    text = re.sub(r"<import:careflow-dev-data:[^\"]*>", "TABLE", text)
+    for child, placeholder in children.items():
+        name = f"careflow-dev-{_registry_name(child)}"
+        text = re.sub(
+            r"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:"
+            + re.escape(name),
+            placeholder,
+            text,
+        )
+    assert json.loads(text) == expected
+
+
+def _registry_name(workflow_id: str) -> str:
+    from careflow.kit.registry import workflow
+
+    return workflow(workflow_id).name
+
+
+@WORKFLOWS
+def test_function_references_resolve_to_that_workflows_own_functions(
+    dev: Synth, workflow: Workflow
+) -> None:
+    definition = _definition(dev, workflow)
+    referenced = set(re.findall(r"<([A-Za-z0-9]+)\.Arn>", definition))
+    expected = {_function_logical_id(dev, fn.name) for fn in workflow.functions}
+    assert referenced == expected
 
 
 @WORKFLOWS
@@ -120,6 +144,8 @@ def test_every_catalog_function_is_a_lambda_with_its_handler(dev: Synth, name: s
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Careflow"
     assert env["CAREFLOW_CONNECTORS"] == "sandbox"
     assert ("STATE_MACHINE_ARNS" in env) == (name == INTAKE.name)
+    # A step function names its step; the generic entry point reads it.
+    assert env.get("CAREFLOW_STEP") == spec.step
 
 
 @FUNCTIONS

@@ -17,9 +17,9 @@ from careflow.adapters.erp_rest import ErpRestAdapter
 from careflow.adapters.http import HttpClient, NotFound, Rejected, RetryPolicy
 from careflow.adapters.sandbox import FACILITIES, ITEMS, STOCK, Sandbox
 from careflow.domain.models import RequisitionLine, RequisitionRequest
-from careflow.domain.readiness import find_shortages
 from careflow.localcloud.sandboxes.erp_server import BASE_PATH, ErpSandboxServer
 from careflow.ports import ConnectorError, ConnectorUnavailable
+from careflow.workflows.surgical_case_readiness.rules import find_shortages
 from tests.unit.test_erp_openapi import assert_documented_response
 
 NOW = datetime(2026, 3, 2, 14, 5, tzinfo=UTC)

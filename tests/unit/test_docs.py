@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from careflow.catalog import CATALOG
-from careflow.events.envelope import DATA_MODELS
+from careflow.kit.registry import event_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED_BY_CODE = re.compile(r'"([A-Z][A-Za-z]+\.[A-Z][A-Za-z]+)"')
@@ -16,7 +16,7 @@ def documented() -> set[str]:
 
 
 def test_every_consumed_and_catalog_published_event_is_documented():
-    wanted = set(DATA_MODELS) | {t for wf in CATALOG for t in wf.publishes}
+    wanted = set(event_schemas()) | {t for wf in CATALOG for t in wf.publishes}
     wanted |= {t.detail_type for wf in CATALOG for t in wf.triggers}
     wanted |= {s.detail_type for wf in CATALOG for s in wf.subscriptions}
     assert wanted - documented() == set()

@@ -1,4 +1,4 @@
-"""The suite runs from a clone with nothing beside it, on documents kept as their authors wrote them."""
+"""The suite runs from a clone with nothing beside it, on documents kept as written."""
 
 import hashlib
 import re

@@ -5,8 +5,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from careflow.adapters.sandbox import HIP, KNEE, SPINE
-from careflow.catalog import SURGICAL_CASE_READINESS
-from careflow.domain import readiness as r
 from careflow.domain.models import (
     AuthDecision,
     Code,
@@ -23,6 +21,8 @@ from careflow.domain.models import (
     SurgicalCase,
     TrayStatus,
 )
+from careflow.kit.registry import workflow
+from careflow.workflows.surgical_case_readiness import rules as r
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -44,7 +44,7 @@ def case(**kw):
 
 
 def policy(c=None):
-    return r.case_policy(c or case(), SURGICAL_CASE_READINESS.sla_seconds())
+    return r.case_policy(c or case(), workflow("surgical-case-readiness").sla_seconds())
 
 
 def position(item, on_hand, reserved=0, lead=5.0, consignment=False):

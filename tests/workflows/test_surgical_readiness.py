@@ -15,11 +15,13 @@ import pytest
 
 from careflow import wiring
 from careflow.adapters.sandbox import HIP, SPINE, PayerRule, sandbox
-from careflow.catalog import SURGICAL_CASE_READINESS
 from careflow.domain.models import AuthDecision, Priority
 from careflow.domain.records import TaskStatus
 from careflow.domain.tasks import complete_task
+from careflow.kit.registry import workflow as _workflow
 from tests.workflows.harness import Case, advance_through_timer, new_case
+
+SURGICAL_CASE_READINESS = _workflow("surgical-case-readiness")
 
 ENTERED: set[str] = set()
 
@@ -354,7 +356,7 @@ def test_a_declined_surgeon_and_a_missing_tray_are_at_risk(cloud):
 
 
 def test_zz_every_state_of_the_machine_was_entered(cloud):
-    definition = json.loads(SURGICAL_CASE_READINESS.definition_text())
+    definition = SURGICAL_CASE_READINESS.expanded()
 
     def names(d):
         for name, state in d["States"].items():

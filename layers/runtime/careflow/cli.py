@@ -86,8 +86,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from careflow.localcloud import demo
 
     _quiet_logs()
+    try:
+        demo.demos(args.workflow)
+    except demo.UnknownWorkflow as exc:
+        print(f"careflow demo: {exc}", file=sys.stderr)
+        return 2
     port = _pick_port(args.port, (lambda m: print(m, file=sys.stderr)) if args.json else print)
-    reports = demo.run(port, as_json=args.json, connectors=args.connectors)
+    reports = demo.run(port, as_json=args.json, connectors=args.connectors, only=args.workflow)
     if args.json:
         print(json.dumps(reports, indent=2))
     return 0
@@ -203,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(fn=cmd_up)
 
-    demo = sub.add_parser("demo", help="run the surgical readiness scenarios on a local cloud")
+    demo = sub.add_parser("demo", help="run the workflows' scenarios on a local cloud")
+    demo.add_argument(
+        "workflow", nargs="*", help="only these workflows' scenarios (ids; default: all)"
+    )
     demo.add_argument("--port", type=int, default=DEFAULT_PORT)
     demo.add_argument("--json", action="store_true", help="print the cases as JSON")
     demo.add_argument("--connectors", choices=("http", "sandbox"), default="http")

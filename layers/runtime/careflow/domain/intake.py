@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from careflow.domain.records import ParkedEvent
-from careflow.events.envelope import AppointmentBooked, DomainEvent, EnvelopeError, parse_event
+from careflow.events.envelope import DomainEvent, EnvelopeError, parse_event
 from careflow.ports import DuplicateExecution, ParkingLot, StateStore, WorkflowEngine
 
 
@@ -39,18 +39,16 @@ def instance_id_for(workflow_id: str, idempotency_key: str) -> str:
     return f"{prefix}-{digest}"
 
 
-def _readiness_input(event: DomainEvent) -> dict[str, Any]:
-    data = event.data
-    assert isinstance(data, AppointmentBooked)
-    if data.appointment_type != "procedure":
-        raise EnvelopeError("detail.data.appointment_type: only procedures need readiness")
-    return {"case_id": data.appointment_id}
+def _input_builders() -> dict[str, dict[str, Callable[[DomainEvent], dict[str, Any]]]]:
+    """Per registered workflow, what it takes from each detail-type that starts it."""
+    from careflow.kit.registry import workflows
 
-
-# What each workflow takes from its trigger event (beyond the envelope's metadata).
-INPUT_BUILDERS: dict[str, Callable[[DomainEvent], dict[str, Any]]] = {
-    "surgical-case-readiness": _readiness_input,
-}
+    builders: dict[str, dict[str, Callable[[DomainEvent], dict[str, Any]]]] = {}
+    for wf in workflows():
+        for trigger in wf.triggers:
+            if trigger.build_input is not None:
+                builders.setdefault(wf.id, {})[trigger.detail_type] = trigger.build_input
+    return builders
 
 
 def accept(
@@ -61,7 +59,8 @@ def accept(
 ) -> StartRequest:
     """Validates the rule target's input ``{"workflow_id", "event"}``; raises EnvelopeError."""
     workflow_id = target_input.get("workflow_id")
-    if not isinstance(workflow_id, str) or workflow_id not in INPUT_BUILDERS:
+    builders = _input_builders()
+    if not isinstance(workflow_id, str) or workflow_id not in builders:
         raise EnvelopeError("workflow_id: not a workflow of the catalog")
     if workflow_id not in state_machine_arns:
         raise EnvelopeError(f"workflow_id: {workflow_id} is not deployed here")
@@ -76,7 +75,7 @@ def accept(
         "facility_id": meta.facility_id,
         "occurred_at": meta.occurred_at.isoformat(),
         "sla": dict(slas[workflow_id]),
-        **INPUT_BUILDERS[workflow_id](event),
+        **_build(builders[workflow_id], event),
     }
     return StartRequest(
         workflow_id=workflow_id,
@@ -85,6 +84,15 @@ def accept(
         idempotency_key=meta.idempotency_key,
         input=payload,
     )
+
+
+def _build(
+    builders: Mapping[str, Callable[[DomainEvent], dict[str, Any]]], event: DomainEvent
+) -> dict[str, Any]:
+    build = builders.get(event.detail_type)
+    if build is None:
+        raise EnvelopeError(f"detail-type: {event.detail_type} does not start this workflow")
+    return build(event)
 
 
 def start(request: StartRequest, *, engine: WorkflowEngine) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from typing import Any
 
 from careflow.domain.models import PriorAuthResponse
 from careflow.domain.records import AuditEntry
-from careflow.events.envelope import EnvelopeError, PriorAuthDecided, parse_event
+from careflow.events.envelope import EnvelopeError, parse_event
 from careflow.ports import StaleTaskToken, StateStore, WorkflowEngine
+from careflow.workflows.surgical_case_readiness.events import PriorAuthDecided
 
 
 def resume_on_decision(

@@ -1,17 +1,19 @@
 """The event envelope: ``detail = {"metadata": {...}, "data": {...}}``.
 
 ``source`` is ``careflow.<system>``; ``detail-type`` is ``<Entity>.<PastTenseVerb>``.
-Each detail-type has a data model here; an event whose data does not fit is parked
-with the validation error as its reason.
+Each detail-type's data model is declared by the workflow package that consumes it (see
+``event_schemas`` in its spec); an event whose data does not fit is parked with the
+validation error as its reason.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SOURCES = ("ehr", "erp", "payer", "scheduling", "workforce", "workflow")
 SOURCE_PATTERN = re.compile(r"^careflow\.(" + "|".join(SOURCES) + r")$")
@@ -27,40 +29,6 @@ class Metadata(BaseModel):
     occurred_at: datetime
     schema_version: str = Field(pattern=r"^\d+\.\d+$")
     correlation_id: str = Field(min_length=1, max_length=128)
-
-
-class AppointmentBooked(BaseModel):
-    """``careflow.scheduling`` / ``Appointment.Booked``: a FHIR Appointment was booked."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    appointment_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-.]+$")
-    appointment_type: Literal["procedure", "consult", "follow-up", "imaging"]
-    scheduled_start: datetime
-
-    @field_validator("scheduled_start")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("scheduled_start must carry a UTC offset")
-        return value
-
-
-class PriorAuthDecided(BaseModel):
-    """``careflow.payer`` / ``PriorAuth.Decided``: a payer decided a pended authorization."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    preauth_ref: str = Field(min_length=1, max_length=128)
-    decision: Literal["APPROVED", "DENIED", "MODIFIED", "PARTIAL"]
-    decided_at: datetime
-    items: list[dict[str, Any]] = Field(default_factory=list)
-
-
-DATA_MODELS: dict[str, type[BaseModel]] = {
-    "Appointment.Booked": AppointmentBooked,
-    "PriorAuth.Decided": PriorAuthDecided,
-}
 
 
 class EnvelopeError(ValueError):
@@ -89,8 +57,14 @@ def _describe(error: ValidationError, prefix: str) -> str:
     return "; ".join(parts)
 
 
-def parse_event(event: dict[str, Any]) -> DomainEvent:
-    """Parses an EventBridge event (``source``, ``detail-type``, ``detail``) into a DomainEvent."""
+def parse_event(
+    event: dict[str, Any], *, schemas: Mapping[str, type[BaseModel]] | None = None
+) -> DomainEvent:
+    """Parses an EventBridge event (``source``, ``detail-type``, ``detail``) into a DomainEvent.
+
+    ``data`` is validated by the schema of its detail-type: by default, the one a registered
+    workflow declares for the events it consumes (:func:`careflow.kit.registry.event_schemas`).
+    """
     if not isinstance(event, dict):
         raise EnvelopeError("event is not a JSON object")
     source = event.get("source")
@@ -106,7 +80,11 @@ def parse_event(event: dict[str, Any]) -> DomainEvent:
         metadata = Metadata.model_validate(detail.get("metadata"))
     except ValidationError as exc:
         raise EnvelopeError(_describe(exc, "detail.metadata")) from None
-    model = DATA_MODELS.get(detail_type)
+    if schemas is None:
+        from careflow.kit.registry import event_schemas
+
+        schemas = event_schemas()
+    model = schemas.get(detail_type)
     if model is None:
         raise EnvelopeError(f"detail-type: no schema for {detail_type}")
     try:

@@ -20,9 +20,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from careflow.catalog import SURGICAL_CASE_READINESS
 from careflow.domain import intake
+from careflow.kit.registry import workflow as _workflow
 from careflow.localcloud.cloud import LocalCloud, free_port
+
+SURGICAL_CASE_READINESS = _workflow("surgical-case-readiness")
 
 WORKFLOW = SURGICAL_CASE_READINESS.id
 CASE = "appt-1001"  # the all-clear case: 11 Lambda tasks, a Parallel of five, one putEvents
@@ -162,9 +164,17 @@ def _import_ms(code: str, runs: int) -> float:
 def cold_starts(runs: int = 3) -> list[tuple[str, float]]:
     from careflow.catalog import all_functions
 
+    def probe(spec: Any) -> str:
+        # A step function: the generic entry point, then its own step's module (only it).
+        if spec.step:
+            return (
+                f"import lambdas.step; from careflow.kit.steps import lookup; lookup({spec.step!r})"
+            )
+        return f"import lambdas.{spec.module}"
+
     return [
-        (spec.module, _import_ms(f"import lambdas.{spec.module}", runs))
-        for spec in sorted(all_functions().values(), key=lambda f: f.module)
+        (spec.name, _import_ms(probe(spec), runs))
+        for spec in sorted(all_functions().values(), key=lambda f: f.name)
     ]
 
 

@@ -177,6 +177,25 @@ def _optional_erp_server() -> Any:
     return ErpSandboxServer
 
 
+def _step_handler(ref: str) -> Callable[[Any, Any], Any]:
+    """What ``lambdas/step.py`` does on AWS, with the step bound here instead of read from
+    the function's environment (every in-process function shares one environment)."""
+    from careflow.kit.runtime import invoke
+    from careflow.observability import step as observed
+
+    @observed(ref.rpartition(":")[2])
+    def handler(event: Any, context: Any) -> Any:
+        return invoke(ref, event)
+
+    return handler
+
+
+def _own_handler(spec: catalog.FunctionSpec) -> Callable[[Any, Any], Any]:
+    module = importlib.import_module(f"lambdas.{spec.module}")
+    handler: Callable[[Any, Any], Any] = getattr(module, spec.attribute)
+    return handler
+
+
 class LocalCloud:
     def __init__(
         self,
@@ -487,6 +506,7 @@ class LocalCloud:
                         self.function_arns,
                         event_bus_name=catalog.EVENT_BUS_NAME,
                         table_name=TABLE_NAME,
+                        state_machine_arns=self.state_machine_arns,
                     )
                 ),
             )
@@ -599,8 +619,7 @@ class LocalCloud:
         with self._lock:
             fn = self._handlers.get(name)
             if fn is None:
-                module = importlib.import_module(f"lambdas.{spec.module}")
-                fn = getattr(module, spec.attribute)
+                fn = _step_handler(spec.step) if spec.step else _own_handler(spec)
                 self._handlers[name] = fn
         return name, fn
 
@@ -740,7 +759,7 @@ class LocalCloud:
             },
         )
 
-    def executions(self, workflow_id: str = "surgical-case-readiness") -> list[dict[str, Any]]:
+    def executions(self, workflow_id: str) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")
         out: list[dict[str, Any]] = []
         kwargs = {"stateMachineArn": self.state_machine_arns[workflow_id]}
@@ -751,7 +770,7 @@ class LocalCloud:
                 return out
             kwargs["nextToken"] = page["nextToken"]
 
-    def execution_arn(self, instance_id: str, workflow_id: str = "surgical-case-readiness") -> str:
+    def execution_arn(self, instance_id: str, workflow_id: str) -> str:
         name = self.state_machine_arns[workflow_id].split(":")[-1]
         return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{name}:{instance_id}"
 

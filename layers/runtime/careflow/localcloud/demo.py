@@ -1,48 +1,36 @@
-"""``careflow demo``: the surgical readiness scenarios, through the real state machine.
+"""``careflow demo [WORKFLOW]``: every registered workflow's scenarios, on the real state machines.
 
-(a) all clear → READY; (b) the payer pends and decides two days later → READY;
-(c) an implant is short → requisition, coordinator task escalated after its SLA,
-a buyer transfers stock and completes the task → the re-check decides;
-(d) the payer denies → BLOCKED; (e) an expedited pend the payer never answers →
-escalated at 48 h, clock expired at 72 h → AT_RISK.
+Each workflow package names its demo in its spec (``demo="<module>:<function>"``); the
+function drives its scenarios with the helpers of :class:`Demo` and returns a report per
+case. This module names no workflow.
 """
 
 from __future__ import annotations
 
+import importlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from careflow import wiring
-from careflow.adapters.sandbox import FACILITIES, sandbox
 from careflow.domain.intake import instance_id_for
 from careflow.domain.records import HumanTask
 from careflow.domain.tasks import complete_task
+from careflow.kit.registry import workflows
+from careflow.kit.spec import Scenario, Workflow
 from careflow.localcloud.cloud import LocalCloud
 
-WORKFLOW = "surgical-case-readiness"
 
-
-@dataclass(frozen=True)
-class Scenario:
-    key: str
-    case_id: str
-    story: str
-
-
-SCENARIOS = (
-    Scenario("a", "appt-1001", "all clear"),
-    Scenario("b", "appt-1002", "payer pends, decides after 2 days"),
-    Scenario("c", "appt-1003", "implant short, coordinator task escalated, stock transferred"),
-    Scenario("d", "appt-1004", "payer denies"),
-    Scenario("e", "appt-1005", "expedited pend, payer silent for 72 h"),
-)
+class UnknownWorkflow(ValueError):
+    """``careflow demo WORKFLOW`` named no registered workflow with a demo."""
 
 
 @dataclass
 class CaseReport:
+    workflow: str
+    key: str
     case_id: str
     scenario: str
     procedure: str
@@ -56,12 +44,15 @@ class CaseReport:
 
 
 class Demo:
+    """What a workflow's demo drives: the cloud, the clock, tasks and reports."""
+
     def __init__(self, cloud: LocalCloud, *, say: Callable[[str], None] = lambda _: None) -> None:
         self.cloud = cloud
         self.say = say
         self.store = wiring.store()
         self.t0 = cloud.clock.now()
-        self.instances: dict[str, str] = {}
+        # subject id -> (workflow id, instance id)
+        self.instances: dict[str, tuple[str, str]] = {}
 
     # -- helpers -------------------------------------------------------------------------------
     def _elapsed(self, at: datetime) -> str:
@@ -70,17 +61,27 @@ class Demo:
         hours, rest = divmod(rest, 3600)
         return f"+{days}d {hours:02d}h{rest // 60:02d}m"
 
-    def arn(self, case_id: str) -> str:
-        return self.cloud.execution_arn(self.instances[case_id])
+    def started(self, workflow_id: str, subject_id: str, idempotency_key: str) -> str:
+        """Remembers the instance an event for ``subject_id`` starts (intake's own id)."""
+        instance_id = instance_id_for(workflow_id, idempotency_key)
+        self.instances[subject_id] = (workflow_id, instance_id)
+        return instance_id
 
-    def open_task(self, case_id: str, *, level: int = 0) -> HumanTask:
+    def instance_id(self, subject_id: str) -> str:
+        return self.instances[subject_id][1]
+
+    def arn(self, subject_id: str) -> str:
+        workflow_id, instance_id = self.instances[subject_id]
+        return self.cloud.execution_arn(instance_id, workflow_id)
+
+    def open_task(self, subject_id: str, *, level: int = 0) -> HumanTask:
         def find() -> HumanTask | None:
-            for t in self.store.tasks_for_instance(self.instances[case_id]):
+            for t in self.store.tasks_for_instance(self.instance_id(subject_id)):
                 if t.awaits_decision and t.escalation_level >= level:
                     return t
             return None
 
-        task: HumanTask = self.cloud.wait_for(find, 30, f"an open task on {case_id}")
+        task: HumanTask = self.cloud.wait_for(find, 30, f"an open task on {subject_id}")
         return task
 
     def decide(self, task: HumanTask, actor: str, decision: str, reason: str) -> None:
@@ -95,11 +96,13 @@ class Demo:
             now=self.cloud.clock.now(),
         )
 
-    def milestone(self, case_id: str, name: str) -> None:
+    def milestone(self, subject_id: str, name: str) -> None:
         self.cloud.wait_for(
-            lambda: any(m.name == name for m in self.store.milestones(self.instances[case_id])),
+            lambda: any(
+                m.name == name for m in self.store.milestones(self.instance_id(subject_id))
+            ),
             30,
-            f"milestone {name} on {case_id}",
+            f"milestone {name} on {subject_id}",
         )
 
     def advance(self, delta: timedelta, *, timer: timedelta | None = None) -> None:
@@ -113,51 +116,9 @@ class Demo:
         self.cloud.clock.advance(delta)
         self.say(f"  clock advanced by {delta} → {self._elapsed(self.cloud.clock.now())}")
 
-    # -- the scenario --------------------------------------------------------------------------
-    def run(self) -> list[CaseReport]:
-        sb = sandbox()
-        self.say(
-            f"Booking {len(SCENARIOS)} procedures at T0 = {self.t0.isoformat(timespec='minutes')}"
-        )
-        for sc in SCENARIOS:
-            case = sb.cases[sc.case_id]
-            key = f"appointment:{sc.case_id}:booked"
-            self.cloud.book_appointment(
-                sc.case_id, case.scheduled_start, case.facility_id, idempotency_key=key
-            )
-            self.instances[sc.case_id] = instance_id_for(WORKFLOW, key)
-        for case_id in ("appt-1001", "appt-1004"):
-            self.cloud.wait_for_execution(self.arn_when_started(case_id), 60)
-        self.milestone("appt-1002", "authorization_pended")
-        self.milestone("appt-1005", "authorization_pended")
-        task = self.open_task("appt-1003")
-        self.say(f"  (c) task {task.task_id} opened in {task.queue}: {task.title}")
-
-        self.advance(timedelta(hours=5), timer=timedelta(hours=4))
-        task = self.open_task("appt-1003", level=1)
-        self.say(f"  (c) task overdue → escalated to {task.queue}")
-        self.cloud.transfer_stock("IMP-THA-STEM-12", 1, "fac-north", "fac-south")
-        self.say("  (c) supply chain buyer transfers 1 hip stem from North Valley to South Bay")
-        self.decide(task, "user:buyer-jlee", "PROCEED", "stem transferred from fac-north")
-        self.cloud.wait_for_execution(self.arn("appt-1003"), 60)
-
-        self.advance(timedelta(days=2) - timedelta(hours=5), timer=timedelta(hours=43))
-        self.cloud.wait_for_execution(self.arn("appt-1002"), 60)
-        self.say("  (b) payer decision arrived by notification; case re-evaluated")
-        self.milestone("appt-1005", "authorization_escalated")
-
-        self.advance(timedelta(hours=24), timer=timedelta(hours=24))
-        task = self.open_task("appt-1005")
-        self.say(f"  (e) 72 h clock expired → task for {task.queue}")
-        self.decide(
-            task, "user:coordinator-mdiaz", "RESCHEDULE", "no payer decision; moving the case"
-        )
-        self.cloud.wait_for_execution(self.arn("appt-1005"), 60)
-        return [self.report(sc) for sc in SCENARIOS]
-
-    def arn_when_started(self, case_id: str) -> str:
-        arn = self.arn(case_id)
-        self.cloud.wait_for(lambda: self._exists(arn), 30, f"execution for {case_id}")
+    def arn_when_started(self, subject_id: str) -> str:
+        arn = self.arn(subject_id)
+        self.cloud.wait_for(lambda: self._exists(arn), 30, f"execution for {subject_id}")
         return arn
 
     def _exists(self, arn: str) -> bool:
@@ -167,18 +128,19 @@ class Demo:
             return False
         return True
 
-    def report(self, sc: Scenario) -> CaseReport:
-        case = sandbox().cases[sc.case_id]
-        instance_id = self.instances[sc.case_id]
+    def report(self, sc: Scenario, *, what: str, facility: str, scheduled_start: str) -> CaseReport:
+        workflow_id, instance_id = self.instances[sc.subject_id]
         instance = self.store.get_instance(instance_id)
         milestones = sorted(self.store.milestones(instance_id), key=lambda m: m.at)
         tasks = self.store.tasks_for_instance(instance_id)
         return CaseReport(
-            case_id=sc.case_id,
+            workflow=workflow_id,
+            key=sc.key,
+            case_id=sc.subject_id,
             scenario=sc.story,
-            procedure=case.procedure_codes[0].display or case.procedure_codes[0].code,
-            facility=FACILITIES[case.facility_id],
-            scheduled_start=case.scheduled_start.isoformat(),
+            procedure=what,
+            facility=facility,
+            scheduled_start=scheduled_start,
             outcome=instance.status.value if instance else "UNKNOWN",
             reasons=list(instance.outcome_reasons) if instance else [],
             milestones=[
@@ -191,7 +153,7 @@ class Demo:
                 }
                 for m in milestones
             ],
-            execution_arn=self.arn(sc.case_id),
+            execution_arn=self.arn(sc.subject_id),
             tasks=[
                 {
                     "task_id": t.task_id,
@@ -207,10 +169,15 @@ class Demo:
 
 def render(reports: list[CaseReport], wall_seconds: float) -> str:
     lines = []
-    for i, r in enumerate(reports):
-        key = SCENARIOS[i].key if i < len(SCENARIOS) else "-"
+    titles = {wf.id: wf.title for wf in workflows()}
+    current = None
+    for r in reports:
+        if r.workflow != current:
+            current = r.workflow
+            lines.append("")
+            lines.append(f"== {titles.get(r.workflow, r.workflow)} ==")
         lines.append("")
-        lines.append(f"({key}) {r.case_id}  {r.procedure} at {r.facility}  [{r.scenario}]")
+        lines.append(f"({r.key}) {r.case_id}  {r.procedure} at {r.facility}  [{r.scenario}]")
         for m in r.milestones:
             detail = f"  {m['detail']}" if m["detail"] else ""
             lines.append(f"    {m['elapsed']:>13}  {m['name']:<30} {m['status']:<9}{detail}")
@@ -218,9 +185,11 @@ def render(reports: list[CaseReport], wall_seconds: float) -> str:
         lines.extend(f"      - {reason}" for reason in r.reasons)
     lines.append("")
     lines.append("Summary")
-    lines.append(f"  {'case':<11}{'outcome':<10}{'tasks':<7}scenario")
+    lines.append(f"  {'workflow':<26}{'case':<11}{'outcome':<10}{'tasks':<7}scenario")
     for r in reports:
-        lines.append(f"  {r.case_id:<11}{r.outcome:<10}{len(r.tasks):<7}{r.scenario}")
+        lines.append(
+            f"  {r.workflow:<26}{r.case_id:<11}{r.outcome:<10}{len(r.tasks):<7}{r.scenario}"
+        )
     counts: dict[str, int] = {}
     for r in reports:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
@@ -232,16 +201,38 @@ def render(reports: list[CaseReport], wall_seconds: float) -> str:
     return "\n".join(lines)
 
 
+def demos(only: Sequence[str] = ()) -> list[Workflow]:
+    """The registered workflows that have a demo, or only those named (by id)."""
+    with_demo = [wf for wf in workflows() if wf.demo]
+    unknown = set(only) - {wf.id for wf in with_demo}
+    if unknown:
+        names = ", ".join(wf.id for wf in with_demo)
+        raise UnknownWorkflow(f"no demo for {', '.join(sorted(unknown))} (there is: {names})")
+    return [wf for wf in with_demo if not only or wf.id in only]
+
+
+def _scenarios(wf: Workflow) -> Callable[[Demo], list[CaseReport]]:
+    assert wf.demo is not None
+    module, _, name = wf.demo.partition(":")
+    fn: Callable[[Demo], list[CaseReport]] = getattr(importlib.import_module(module), name)
+    return fn
+
+
 def run(
     port: int,
     *,
     as_json: bool = False,
     say: Callable[[str], None] = print,
     connectors: str = "http",
+    only: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
+    chosen = demos(only)
     started = time.monotonic()
+    reports: list[CaseReport] = []
     with LocalCloud(port, connectors=connectors) as cloud:
-        reports = Demo(cloud, say=(lambda _: None) if as_json else say).run()
+        for wf in chosen:
+            demo = Demo(cloud, say=(lambda _: None) if as_json else say)
+            reports.extend(_scenarios(wf)(demo))
     wall = time.monotonic() - started
     if not as_json:
         say(render(reports, wall))

@@ -1,0 +1,89 @@
+"""The human-task loop's steps (see :mod:`careflow.kit.asl`): open a task, escalate it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from careflow.domain.tasks import escalate_task, open_task, task_id_for
+from careflow.kit.steps import StepInput, StepOutput, step
+from careflow.ports import EventPublisher, StateStore
+
+
+class TaskSpec(StepInput):
+    facility_id: str
+    purpose: str
+    title: str
+    subject_ref: str
+    reasons: tuple[str, ...] = ()
+    escalation_chain: tuple[str, ...] = ()
+    allowed_decisions: tuple[str, ...] = ()
+
+
+class CreateHumanTask(StepInput):
+    token: str
+    instance_id: str
+    workflow_id: str
+    task: TaskSpec
+    due_in_seconds: int = Field(gt=0)
+
+
+class OpenedTask(StepOutput):
+    task_id: str
+    queue: str
+
+
+@step()
+def create_human_task(
+    inp: CreateHumanTask, *, store: StateStore, publisher: EventPublisher, now: datetime
+) -> OpenedTask:
+    """Opens (or re-opens after escalation) the task the execution waits on."""
+    spec = inp.task
+    task = open_task(
+        store,
+        publisher,
+        instance_id=inp.instance_id,
+        workflow_id=inp.workflow_id,
+        facility_id=spec.facility_id,
+        purpose=spec.purpose,
+        title=spec.title,
+        reasons=spec.reasons,
+        subject_ref=spec.subject_ref,
+        escalation_chain=spec.escalation_chain,
+        due_in_seconds=inp.due_in_seconds,
+        token=inp.token,
+        allowed_decisions=spec.allowed_decisions,
+        now=now,
+    )
+    return OpenedTask(task_id=task.task_id, queue=task.queue)
+
+
+class EscalateHumanTask(StepInput):
+    instance_id: str
+    purpose: str
+
+
+class Escalated(StepOutput):
+    task_id: str
+    queue: str
+    level: int
+    exhausted: bool
+
+
+@step()
+def escalate_human_task(
+    inp: EscalateHumanTask, *, store: StateStore, publisher: EventPublisher, now: datetime
+) -> Escalated:
+    """The task's SLA ran out: move it up its escalation chain."""
+    from careflow.observability import metrics
+
+    task_id = task_id_for(inp.instance_id, inp.purpose)
+    task = escalate_task(store, publisher, task_id=task_id, now=now)
+    metrics.add_metric(name="HumanTasksEscalated", unit="Count", value=1)
+    return Escalated(
+        task_id=task.task_id,
+        queue=task.queue,
+        level=task.escalation_level,
+        exhausted=task.escalation_level >= len(task.escalation_chain),
+    )

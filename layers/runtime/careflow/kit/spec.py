@@ -1,0 +1,232 @@
+"""What a workflow package declares: its spec. Read by the registry, never by a step.
+
+A package ``careflow/workflows/<package>/`` has a ``spec.py`` whose ``SPEC`` is a
+:class:`Workflow`; its ASL file lives under ``statemachines/``. The catalog, intake, the
+event schemas, the local cloud, the demo, observability and the CDK app read specs through
+:mod:`careflow.kit.registry` and never name a workflow.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+STATEMACHINES_DIR = REPO_ROOT / "statemachines"
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
+
+# Placeholders every ASL file may use besides its functions' ARNs.
+PLATFORM_PLACEHOLDERS = ("EventBusName", "TableName")
+
+EVENT_BUS_NAME = "careflow"
+
+# The generic entry point (lambdas/step.py): the function's configuration names its step.
+STEP_HANDLER = "step.handler"
+STEP_ENV = "CAREFLOW_STEP"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function: logical name (ASL placeholder ``${<Name>FunctionArn}``).
+
+    A step function names its step (``"<module>:<name>"``) and runs through the generic
+    entry point; a function that truly differs (intake, event callbacks) names its own
+    handler under ``lambdas/``.
+    """
+
+    name: str
+    description: str
+    step: str | None = None
+    handler: str = STEP_HANDLER  # "<module>.<function>" relative to lambdas/
+    timeout_seconds: int = 30
+    memory_mb: int = 512
+    # Sends task tokens back (SendTaskSuccess/Failure/Heartbeat): the CDK app grants it.
+    answers_task_tokens: bool = False
+    # Starts executions of other workflows' state machines (by workflow id).
+    starts_workflows: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.step is None) == (self.handler == STEP_HANDLER):
+            raise ValueError(f"{self.name}: give a step, or a handler of its own, not both")
+
+    @property
+    def placeholder(self) -> str:
+        return f"{self.name}FunctionArn"
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+    def environment(self) -> dict[str, str]:
+        """What the function's configuration adds to the shared environment."""
+        return {STEP_ENV: self.step} if self.step else {}
+
+
+def step_function(name: str, step: str, description: str, **kw: Any) -> FunctionSpec:
+    return FunctionSpec(name=name, step=step, description=description, **kw)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """An EventBridge pattern that starts a workflow (through the intake function).
+
+    ``build_input`` turns the validated event into the workflow's own input (beyond the
+    envelope's metadata); it raises ``EnvelopeError`` for an event the workflow declines.
+    """
+
+    source: str
+    detail_type: str
+    detail: Mapping[str, Any] | None = None
+    build_input: Callable[[Any], dict[str, Any]] | None = None
+
+    def pattern(self) -> dict[str, Any]:
+        pattern: dict[str, Any] = {"source": [self.source], "detail-type": [self.detail_type]}
+        if self.detail:
+            pattern["detail"] = dict(self.detail)
+        return pattern
+
+
+@dataclass(frozen=True)
+class Sla:
+    name: str
+    seconds: int
+    description: str
+
+
+@dataclass(frozen=True)
+class Kpi:
+    name: str  # CloudWatch metric name
+    unit: Literal["Count", "Seconds", "Percent"]
+    description: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A non-starting event a workflow reacts to (e.g. a payer decision that resumes it)."""
+
+    source: str
+    detail_type: str
+    function: str  # logical name of a function with a handler of its own
+
+    def pattern(self) -> dict[str, Any]:
+        return {"source": [self.source], "detail-type": [self.detail_type]}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A demo scenario: ``run(demo)`` drives it on the local cloud (see localcloud.demo)."""
+
+    key: str
+    subject_id: str
+    story: str
+
+
+@dataclass(frozen=True)
+class Workflow:
+    id: str  # kebab-case, stable: appears in ARNs, table keys and metrics
+    name: str  # PascalCase: the state machine's name
+    title: str
+    asl: str  # file name under statemachines/ (or an absolute path)
+    type: Literal["STANDARD", "EXPRESS"]
+    steps: tuple[FunctionSpec, ...]
+    triggers: tuple[Trigger, ...] = ()
+    slas: tuple[Sla, ...] = ()
+    kpis: tuple[Kpi, ...] = ()
+    publishes: tuple[str, ...] = ()  # detail-types it puts on the bus
+    subscriptions: tuple[Subscription, ...] = ()
+    # Data models of the detail-types it consumes (triggers and subscriptions), by detail-type.
+    event_schemas: Mapping[str, builtins.type] = field(default_factory=dict)
+    subject_type: str = "subject"
+    # Workflows this one starts as children (states:startExecution.sync:2), by workflow id.
+    children: tuple[str, ...] = ()
+    # "<module>:<name>" of a callable(demo) -> list of case reports (localcloud.demo).
+    demo: str | None = None
+    package: str = ""  # set by the registry
+
+    @property
+    def asl_path(self) -> Path:
+        path = Path(self.asl)
+        return path if path.is_absolute() else STATEMACHINES_DIR / self.asl
+
+    def definition_text(self) -> str:
+        return self.asl_path.read_text(encoding="utf-8")
+
+    def expanded(self) -> dict[str, Any]:
+        """The ASL with the kit's macros expanded, placeholders still in place."""
+        from careflow.kit import asl
+
+        return asl.expand_text(self.definition_text())
+
+    def placeholders(self) -> set[str]:
+        import json
+
+        return set(PLACEHOLDER.findall(json.dumps(self.expanded())))
+
+    @property
+    def functions(self) -> tuple[FunctionSpec, ...]:
+        """Its steps and the kit's functions its expanded definition uses."""
+        from careflow.kit.human_tasks_spec import KIT_FUNCTIONS
+
+        used = self.placeholders()
+        return (*self.steps, *(fn for fn in KIT_FUNCTIONS if fn.placeholder in used))
+
+    def sla(self, name: str) -> Sla:
+        for sla in self.slas:
+            if sla.name == name:
+                return sla
+        raise KeyError(f"workflow {self.id} has no SLA named {name}")
+
+    def sla_seconds(self) -> dict[str, int]:
+        return {sla.name: sla.seconds for sla in self.slas}
+
+    def substitutions(
+        self,
+        function_arns: Mapping[str, str],
+        *,
+        event_bus_name: str,
+        table_name: str,
+        state_machine_arns: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Values for every ``${...}`` in the expanded ASL, keyed by placeholder name."""
+        subs = {fn.placeholder: function_arns[fn.name] for fn in self.functions}
+        subs["EventBusName"] = event_bus_name
+        subs["TableName"] = table_name
+        for child in self.children:
+            subs[state_machine_placeholder(child)] = (state_machine_arns or {})[child]
+        return subs
+
+    def render(
+        self,
+        function_arns: Mapping[str, str],
+        *,
+        event_bus_name: str,
+        table_name: str,
+        state_machine_arns: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Plain ASL, every macro expanded and every placeholder filled; raises if one is left.
+
+        The CDK app and the local cloud both call this (the CDK passes tokens as values)."""
+        from careflow.kit import asl
+
+        subs = self.substitutions(
+            function_arns,
+            event_bus_name=event_bus_name,
+            table_name=table_name,
+            state_machine_arns=state_machine_arns,
+        )
+        return asl.render(self.expanded(), subs, source=self.asl)
+
+
+def state_machine_placeholder(workflow_id: str) -> str:
+    """``${<PascalCase id>StateMachineArn}``, for a child workflow's state machine."""
+    return "".join(part.capitalize() for part in workflow_id.split("-")) + "StateMachineArn"

@@ -1,0 +1,81 @@
+"""The surgical readiness demo: five procedures booked at T0, each a story a hospital knows.
+
+(a) all clear → READY; (b) the payer pends and decides two days later → READY;
+(c) an implant is short → requisition, coordinator task escalated after its SLA,
+a buyer transfers stock and completes the task → the re-check decides;
+(d) the payer denies → BLOCKED; (e) an expedited pend the payer never answers →
+escalated at 48 h, clock expired at 72 h → AT_RISK.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from careflow.kit.spec import Scenario
+
+if TYPE_CHECKING:
+    from careflow.localcloud.demo import CaseReport, Demo
+
+WORKFLOW = "surgical-case-readiness"
+
+SCENARIOS = (
+    Scenario("a", "appt-1001", "all clear"),
+    Scenario("b", "appt-1002", "payer pends, decides after 2 days"),
+    Scenario("c", "appt-1003", "implant short, coordinator task escalated, stock transferred"),
+    Scenario("d", "appt-1004", "payer denies"),
+    Scenario("e", "appt-1005", "expedited pend, payer silent for 72 h"),
+)
+
+
+def run(demo: Demo) -> list[CaseReport]:
+    from careflow.adapters.sandbox import FACILITIES, sandbox
+
+    sb = sandbox()
+    demo.say(f"Booking {len(SCENARIOS)} procedures at T0 = {demo.t0.isoformat(timespec='minutes')}")
+    for sc in SCENARIOS:
+        case = sb.cases[sc.subject_id]
+        key = f"appointment:{sc.subject_id}:booked"
+        demo.cloud.book_appointment(
+            sc.subject_id, case.scheduled_start, case.facility_id, idempotency_key=key
+        )
+        demo.started(WORKFLOW, sc.subject_id, key)
+    for case_id in ("appt-1001", "appt-1004"):
+        demo.cloud.wait_for_execution(demo.arn_when_started(case_id), 60)
+    demo.milestone("appt-1002", "authorization_pended")
+    demo.milestone("appt-1005", "authorization_pended")
+    task = demo.open_task("appt-1003")
+    demo.say(f"  (c) task {task.task_id} opened in {task.queue}: {task.title}")
+
+    demo.advance(timedelta(hours=5), timer=timedelta(hours=4))
+    task = demo.open_task("appt-1003", level=1)
+    demo.say(f"  (c) task overdue → escalated to {task.queue}")
+    demo.cloud.transfer_stock("IMP-THA-STEM-12", 1, "fac-north", "fac-south")
+    demo.say("  (c) supply chain buyer transfers 1 hip stem from North Valley to South Bay")
+    demo.decide(task, "user:buyer-jlee", "PROCEED", "stem transferred from fac-north")
+    demo.cloud.wait_for_execution(demo.arn("appt-1003"), 60)
+
+    demo.advance(timedelta(days=2) - timedelta(hours=5), timer=timedelta(hours=43))
+    demo.cloud.wait_for_execution(demo.arn("appt-1002"), 60)
+    demo.say("  (b) payer decision arrived by notification; case re-evaluated")
+    demo.milestone("appt-1005", "authorization_escalated")
+
+    demo.advance(timedelta(hours=24), timer=timedelta(hours=24))
+    task = demo.open_task("appt-1005")
+    demo.say(f"  (e) 72 h clock expired → task for {task.queue}")
+    demo.decide(task, "user:coordinator-mdiaz", "RESCHEDULE", "no payer decision; moving the case")
+    demo.cloud.wait_for_execution(demo.arn("appt-1005"), 60)
+
+    reports = []
+    for sc in SCENARIOS:
+        case = sb.cases[sc.subject_id]
+        code = case.procedure_codes[0]
+        reports.append(
+            demo.report(
+                sc,
+                what=code.display or code.code,
+                facility=FACILITIES[case.facility_id],
+                scheduled_start=case.scheduled_start.isoformat(),
+            )
+        )
+    return reports

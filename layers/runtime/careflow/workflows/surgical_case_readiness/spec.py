@@ -1,0 +1,92 @@
+"""Surgical case readiness, as the registry reads it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from careflow.kit.spec import Kpi, Sla, Subscription, Trigger, Workflow, step_function
+from careflow.workflows.surgical_case_readiness.events import AppointmentBooked, PriorAuthDecided
+
+_STEPS = "careflow.workflows.surgical_case_readiness.steps"
+
+
+def _input(event: Any) -> dict[str, Any]:
+    """What the workflow takes from ``Appointment.Booked``: the appointment is the case."""
+    from careflow.events.envelope import EnvelopeError
+
+    data = event.data
+    if not isinstance(data, AppointmentBooked) or data.appointment_type != "procedure":
+        raise EnvelopeError("detail.data.appointment_type: only procedures need readiness")
+    return {"case_id": data.appointment_id}
+
+
+def _step(name: str, step: str, description: str, **kw: Any) -> Any:
+    return step_function(name, f"{_STEPS}:{step}", description, **kw)
+
+
+SPEC = Workflow(
+    id="surgical-case-readiness",
+    name="SurgicalCaseReadiness",
+    title="Surgical case readiness",
+    asl="surgical_case_readiness.asl.json",
+    type="STANDARD",
+    subject_type="case",
+    steps=(
+        _step("RegisterCase", "register_case", "Records the case and its milestones"),
+        _step("SubmitPriorAuth", "submit_prior_auth", "Submits the Da Vinci PAS request"),
+        _step(
+            "AwaitPayerDecision",
+            "await_payer_decision",
+            "Parks the pended authorization's task token until the payer decides",
+            answers_task_tokens=True,  # resumes at once when the decision came first
+        ),
+        _step("RecordPayerDecision", "payer_decided", "The payer's decision as a dependency"),
+        _step("RecordPendExpired", "pend_expired", "An expired payer decision clock"),
+        _step("VerifyBenefits", "verify_benefits", "CoverageEligibility check"),
+        _step(
+            "CheckClinicianAndRoom",
+            "check_clinician_and_room",
+            "Surgeon, anesthesia and OR availability",
+        ),
+        _step("CheckSupplies", "check_supplies", "Implants and case-cart supplies on hand"),
+        _step("CreateRequisition", "create_requisitions", "Procurement requisition for a shortage"),
+        _step("CheckSterileProcessing", "check_sterile_processing", "Instrument tray readiness"),
+        _step("RecordDependency", "record_dependency_error", "Records a failed dependency check"),
+        _step("EvaluateReadiness", "evaluate_readiness", "READY / AT_RISK / BLOCKED"),
+        _step(
+            "ApplyCoordinatorDecision",
+            "apply_coordinator_decision",
+            "Re-checks the case after a coordinator's decision",
+        ),
+        _step("FinalizeCase", "finalize_case", "Writes the outcome and its reasons"),
+    ),
+    triggers=(
+        Trigger(
+            source="careflow.scheduling",
+            detail_type="Appointment.Booked",
+            detail={"data": {"appointment_type": ["procedure"]}},
+            build_input=_input,
+        ),
+    ),
+    event_schemas={"Appointment.Booked": AppointmentBooked, "PriorAuth.Decided": PriorAuthDecided},
+    slas=(
+        Sla("coordinator_task", 4 * 3600, "a coordinator acts on a threatened case"),
+        Sla("pend_escalation_expedited", 48 * 3600, "escalate an expedited pend"),
+        Sla("pend_deadline_expedited", 72 * 3600, "CMS-0057-F expedited decision clock"),
+        Sla("pend_escalation_standard", 5 * 86400, "escalate a standard pend"),
+        Sla("pend_deadline_standard", 7 * 86400, "CMS-0057-F standard decision clock"),
+        Sla("hard_stop", 72 * 3600, "readiness must be settled this long before the case"),
+    ),
+    kpis=(
+        Kpi("CasesReady", "Count", "cases found READY"),
+        Kpi("CasesAtRisk", "Count", "cases found AT_RISK"),
+        Kpi("CasesBlocked", "Count", "cases found BLOCKED"),
+        Kpi("AuthorizationTurnaround", "Seconds", "submission to payer decision"),
+        Kpi("PriorAuthPended", "Count", "authorizations pended by the payer"),
+        Kpi("RequisitionsCreated", "Count", "shortages turned into requisitions"),
+        Kpi("HumanTasksEscalated", "Count", "tasks escalated for breaching their SLA"),
+    ),
+    publishes=("Case.Ready", "Case.AtRisk", "Case.Blocked"),
+    subscriptions=(Subscription("careflow.payer", "PriorAuth.Decided", "PayerDecision"),),
+    demo="careflow.workflows.surgical_case_readiness.demo:run",
+)

@@ -1,0 +1,1 @@
+"""A one-step workflow: it records that it ran and answers its subject back."""

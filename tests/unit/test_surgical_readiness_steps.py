@@ -1,0 +1,416 @@
+"""Every step of surgical case readiness, run through the kit's entry point with in-memory fakes.
+
+No cloud: the state machine's branches, waits and timing are the workflow tests' business;
+here each step's logic, its milestones and audit entries, and its JSON in and out.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from careflow.adapters.sandbox import HIP
+from careflow.domain.models import (
+    AuthDecision,
+    Code,
+    DependencyStatus,
+    EligibilityResponse,
+    Participant,
+    ParticipantStatus,
+    PriorAuthResponse,
+    StockPosition,
+    SurgicalCase,
+    TrayStatus,
+)
+from careflow.events.envelope import parse_event
+from careflow.kit.registry import workflow
+from careflow.kit.runtime import invoke
+from careflow.workflows.surgical_case_readiness import events, rules
+from tests.fakes import (
+    FakeEhr,
+    FakeEngine,
+    FakeErp,
+    FakePayer,
+    FakePublisher,
+    FakeSterile,
+    InMemoryStateStore,
+)
+
+NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+STEPS = "careflow.workflows.surgical_case_readiness.steps"
+SPEC = workflow("surgical-case-readiness")
+
+
+def a_case(**kw) -> SurgicalCase:
+    base = dict(
+        case_id="appt-1",
+        appointment_id="appt-1",
+        facility_id="fac-north",
+        patient_ref="Patient/p1",
+        scheduled_start=NOW + timedelta(days=5),
+        procedure_codes=(Code(system="http://www.ama-assn.org/go/cpt", code="27130"),),
+        service_line="orthopedics",
+        coverage_ref="Coverage/c1",
+        payer_id="payer-1",
+        supplies=HIP,
+        tray_ids=("TRAY-1",),
+    )
+    base.update(kw)
+    return SurgicalCase(**base)
+
+
+def stock(item_id: str, on_hand: int, *, reserved: int = 0) -> StockPosition:
+    return StockPosition(
+        facility_id="fac-north",
+        item_id=item_id,
+        on_hand=on_hand,
+        reserved=reserved,
+        par_level=2,
+        supplier_id="sup-1",
+        lead_time_days=3,
+    )
+
+
+class World:
+    """The fakes one step may ask for, by port name."""
+
+    def __init__(self, **ports) -> None:
+        self.store = InMemoryStateStore()
+        self.engine = FakeEngine()
+        self.publisher = FakePublisher()
+        self.ports = {
+            "store": self.store,
+            "engine": self.engine,
+            "publisher": self.publisher,
+            "ehr": FakeEhr(),
+            "payer": FakePayer(),
+            "erp": FakeErp(),
+            "sterile": FakeSterile(),
+            "now": NOW,
+            **ports,
+        }
+
+    def run(self, step: str, event: dict) -> dict:
+        # JSON in and out, as Lambda and the local cloud pass them
+        out = invoke(
+            f"{STEPS}:{step}",
+            json.loads(json.dumps(event, default=str)),
+            ports=self.ports.__getitem__,
+        )
+        return json.loads(json.dumps(out))
+
+    def milestones(self, instance_id: str = "i-1") -> dict[str, str]:
+        return {m.name: m.status for m in self.store.milestones(instance_id)}
+
+
+def policy_of(case: SurgicalCase) -> dict:
+    return rules.case_policy(case, SPEC.sla_seconds()).model_dump(mode="json")
+
+
+def case_event(case: SurgicalCase, **extra) -> dict:
+    return {
+        "instance_id": "i-1",
+        "case": case.model_dump(mode="json"),
+        "policy": policy_of(case),
+        **extra,
+    }
+
+
+def test_register_case_records_the_instance_and_resolves_the_cases_timers():
+    case = a_case(priority="expedited")
+    world = World(ehr=FakeEhr([case]))
+    out = world.run(
+        "register_case",
+        {
+            "instance_id": "i-1",
+            "case_id": "appt-1",
+            "correlation_id": "c-1",
+            "sla": SPEC.sla_seconds(),
+        },
+    )
+    instance = world.store.get_instance("i-1")
+    assert (instance.subject_type, instance.subject_id, instance.facility_id) == (
+        "case",
+        "appt-1",
+        "fac-north",
+    )
+    assert out["case"]["case_id"] == "appt-1"
+    assert out["policy"]["pend_escalation_s"] == 48 * 3600  # expedited: the 72 h clock
+    assert out["policy"]["pend_remaining_s"] == 24 * 3600
+    assert world.milestones() == {"readiness_started": "DONE"}
+
+
+def test_register_case_input_must_name_the_case():
+    with pytest.raises(Exception, match="case_id"):
+        World().run("register_case", {"instance_id": "i-1", "correlation_id": "c", "sla": {}})
+
+
+@pytest.mark.parametrize(
+    ("decision", "milestone", "status", "dependency"),
+    [
+        (AuthDecision.APPROVED, "authorization_approved", "DONE", DependencyStatus.OK),
+        (AuthDecision.PENDED, "authorization_pended", "PENDING", DependencyStatus.PENDING),
+        (AuthDecision.DENIED, "authorization_denied", "DONE", DependencyStatus.BLOCKED),
+        (AuthDecision.MODIFIED, "authorization_modified", "DONE", DependencyStatus.THREATENED),
+    ],
+)
+def test_submit_prior_auth_reads_the_payers_decision(decision, milestone, status, dependency):
+    payer = FakePayer(auth=PriorAuthResponse(decision=decision, preauth_ref="PA-1"))
+    world = World(payer=payer)
+    out = world.run("submit_prior_auth", case_event(a_case()))
+    assert out["decision"] == decision.value
+    assert out["preauth_ref"] == "PA-1"
+    assert out["result"]["status"] == dependency.value
+    assert world.milestones()[milestone] == status
+    assert payer.submitted[0].procedure_codes[0].code == "27130"
+
+
+def test_submit_prior_auth_asks_nothing_when_no_authorization_is_needed():
+    payer = FakePayer()
+    world = World(payer=payer)
+    out = world.run("submit_prior_auth", case_event(a_case(auth_required=False)))
+    assert out["decision"] == "NOT_REQUIRED"
+    assert out["result"]["status"] == "OK"
+    assert payer.submitted == []
+
+
+def test_await_payer_decision_parks_the_token_under_the_authorization():
+    world = World()
+    out = world.run(
+        "await_payer_decision",
+        case_event(a_case(), token="tok-1", preauth_ref="PA-1", submitted_at=NOW.isoformat()),
+    )
+    assert out == {"resumed": False, "waiting": True}
+    assert world.store.take_wait("PA-1") == ("tok-1", "i-1")
+    assert world.engine.successes == []
+
+
+def test_await_payer_decision_resumes_at_once_when_the_answer_came_first():
+    world = World()
+    world.store.put_early_answer("PA-1", {"decision": "APPROVED", "preauth_ref": "PA-1"}, NOW)
+    out = world.run(
+        "await_payer_decision",
+        case_event(a_case(), token="tok-1", preauth_ref="PA-1", submitted_at=NOW.isoformat()),
+    )
+    assert out["resumed"] is True
+    assert world.engine.successes == [("tok-1", {"decision": "APPROVED", "preauth_ref": "PA-1"})]
+
+
+def test_await_payer_decision_escalated_opens_a_utilization_review_task():
+    world = World()
+    world.run(
+        "await_payer_decision",
+        case_event(
+            a_case(),
+            token="tok-2",
+            preauth_ref="PA-1",
+            submitted_at=NOW.isoformat(),
+            escalated=True,
+        ),
+    )
+    (task,) = world.store.tasks.values()
+    assert task.queue == "utilization_review_nurse"
+    assert task.task_token is None  # informational: the execution waits on the payer
+    assert world.milestones()["authorization_escalated"] == "ESCALATED"
+
+
+def test_payer_decided_and_pend_expired_become_the_authorizations_result():
+    world = World()
+    decided = world.run(
+        "payer_decided",
+        {"instance_id": "i-1", "payer": {"decision": "APPROVED", "preauth_ref": "PA-1"}},
+    )
+    assert decided["status"] == "OK"
+    case = a_case(priority="expedited")
+    expired = world.run("pend_expired", {**case_event(case), "auth": {"preauth_ref": "PA-1"}})
+    assert expired["status"] == "THREATENED"
+    assert "72 h" in expired["reasons"][0]
+    assert world.milestones()["authorization_clock_expired"] == "FAILED"
+
+
+def test_verify_benefits_blocks_inactive_coverage():
+    payer = FakePayer(
+        eligibility=EligibilityResponse(active=False, covered=False, reason="terminated")
+    )
+    world = World(payer=payer)
+    out = world.run("verify_benefits", case_event(a_case()))
+    assert out["status"] == "BLOCKED"
+    assert "coverage is not active" in out["reasons"][0]
+    assert world.milestones()["benefits_verified"] == "FAILED"
+
+
+def test_check_clinician_and_room_flags_a_declined_surgeon():
+    participants = (
+        Participant(role="surgeon", ref="Practitioner/s1", status=ParticipantStatus.DECLINED),
+        Participant(role="room", ref="Location/or1", status=ParticipantStatus.ACCEPTED),
+    )
+    world = World(ehr=FakeEhr(participants={"appt-1": participants}))
+    out = world.run("check_clinician_and_room", case_event(a_case()))
+    assert out["status"] == "THREATENED"
+    assert world.milestones()["clinician_and_room_checked"] == "PENDING"
+
+
+def test_check_supplies_finds_the_shortage_and_asks_for_a_requisition():
+    case = a_case()
+    positions = [stock(need.item_id, need.quantity) for need in case.supplies]
+    short = case.supplies[0]
+    positions[0] = stock(short.item_id, short.quantity, reserved=short.quantity)  # all reserved
+    world = World(erp=FakeErp(positions))
+    out = world.run("check_supplies", case_event(case))
+    assert out["needs_requisition"] is True
+    assert [s["item_id"] for s in out["shortages"]] == [short.item_id]
+    assert out["requisitions_needed"][0]["lines"][0]["item_id"] == short.item_id
+    assert world.milestones()["supplies_checked"] == "PENDING"
+
+
+def test_create_requisitions_raises_them_in_the_erp_and_audits_with_the_policy_version():
+    case = a_case()
+    short = case.supplies[0]
+    positions = [stock(n.item_id, n.quantity) for n in case.supplies]
+    positions[0] = stock(short.item_id, 0)
+    erp = FakeErp(positions, expected_delivery=NOW + timedelta(days=2))
+    world = World(erp=erp)
+    supplies = world.run("check_supplies", case_event(case))
+    out = world.run("create_requisitions", {**case_event(case), "supplies": supplies})
+    assert len(erp.requisitions) == 1
+    assert out["dependency"] == "supplies"
+    (audit,) = [a for a in world.store.audit if a.action == "requisition_created"]
+    assert audit.detail == {"requisitions": ["REQ-1"]}
+    assert audit.policy_version == policy_of(case)["policy_version"]
+
+
+def test_check_sterile_processing_waits_on_a_tray_in_process():
+    sterile = FakeSterile(
+        [TrayStatus(tray_id="TRAY-1", status="in_process", ready_at=NOW + timedelta(hours=3))]
+    )
+    world = World(sterile=sterile)
+    out = world.run("check_sterile_processing", case_event(a_case()))
+    assert out["status"] in ("PENDING", "OK")
+    missing = World(sterile=FakeSterile([TrayStatus(tray_id="TRAY-1", status="missing")]))
+    assert missing.run("check_sterile_processing", case_event(a_case()))["status"] == "THREATENED"
+
+
+def test_record_dependency_error_routes_the_failed_check_to_a_person():
+    world = World()
+    out = world.run(
+        "record_dependency_error",
+        {
+            "instance_id": "i-1",
+            "dependency": "benefits",
+            "error": {"Error": "ConnectorUnavailable"},
+        },
+    )
+    assert out["status"] == "ERROR"
+    assert "ConnectorUnavailable" in out["reasons"][0]
+    assert world.milestones()["benefits_check_failed"] == "FAILED"
+
+
+def _results(**statuses):
+    return [{"dependency": d, "status": s, "reasons": [f"{d} {s}"]} for d, s in statuses.items()]
+
+
+def test_evaluate_readiness_opens_a_coordinator_task_when_the_case_is_at_risk():
+    world = World()
+    out = world.run(
+        "evaluate_readiness",
+        {
+            **case_event(a_case()),
+            "dependencies": _results(
+                authorization="OK",
+                benefits="OK",
+                clinician_and_room="OK",
+                supplies="THREATENED",
+                sterile_processing="OK",
+            ),
+        },
+    )
+    assert out["outcome"] == "AT_RISK"
+    assert out["task"]["escalation_chain"][:2] == ["care_coordinator", "supply_chain_buyer"]
+    assert out["task"]["allowed_decisions"] == ["PROCEED", "RESCHEDULE", "CANCEL"]
+    ready = world.run(
+        "evaluate_readiness",
+        {
+            **case_event(a_case()),
+            "dependencies": _results(
+                authorization="OK",
+                benefits="OK",
+                clinician_and_room="OK",
+                supplies="OK",
+                sterile_processing="OK",
+            ),
+        },
+    )
+    assert (ready["outcome"], ready["task"]) == ("READY", None)
+
+
+def test_apply_coordinator_decision_rechecks_the_stock_after_a_transfer():
+    case = a_case()
+    erp = FakeErp([stock(n.item_id, n.quantity) for n in case.supplies])  # stock has arrived
+    world = World(erp=erp)
+    out = world.run(
+        "apply_coordinator_decision",
+        {
+            **case_event(case),
+            "dependencies": _results(
+                authorization="OK",
+                benefits="OK",
+                clinician_and_room="OK",
+                supplies="THREATENED",
+                sterile_processing="OK",
+            ),
+            "coordinator": {"decision": "PROCEED"},
+        },
+    )
+    assert out["outcome"] == "READY"
+    assert world.milestones()["coordinator_decided"] == "DONE"
+
+
+def test_finalize_case_blocked_opens_follow_up_work_and_returns_a_valid_event():
+    case = a_case()
+    world = World()
+    out = world.run(
+        "finalize_case",
+        {
+            **case_event(case),
+            "correlation_id": "c-1",
+            "evaluation": {"outcome": "BLOCKED", "reasons": ["denied"]},
+        },
+    )
+    assert out["detail_type"] == "Case.Blocked"
+    (task,) = world.store.tasks.values()
+    assert task.queue == "utilization_review_nurse"
+    # careflow's own events use the envelope it promises
+    event = {
+        "source": "careflow.workflow",
+        "detail-type": out["detail_type"],
+        "detail": out["detail"],
+    }
+    assert (
+        parse_event(event, schemas={"Case.Blocked": events.CaseOutcome}).metadata.facility_id
+        == "fac-north"
+    )
+
+
+def test_finalize_case_after_an_exhausted_chain_is_at_risk():
+    world = World()
+    out = world.run(
+        "finalize_case",
+        {
+            **case_event(a_case()),
+            "correlation_id": "c-1",
+            "evaluation": {"outcome": "AT_RISK", "reasons": []},
+            "escalation_exhausted": True,
+        },
+    )
+    assert out["outcome"] == "AT_RISK"
+    assert "escalation chain" in out["reasons"][-1]
+
+
+def test_every_step_of_the_workflow_has_a_test_here():
+    source = Path(__file__).read_text(encoding="utf-8")
+    for fn in SPEC.steps:
+        name = fn.step.rpartition(":")[2]
+        assert f'"{name}"' in source, f"{name} has no unit test"
