@@ -23,18 +23,27 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
     cases = {c["case_id"]: c for c in json.loads(proc.stdout)}
     outcomes = {k: (c["outcome"], c["reasons"]) for k, c in cases.items()}
     print(json.dumps(outcomes, indent=1), proc.stderr[-3000:])  # shown if this test fails
-    assert {k: c["outcome"] for k, c in cases.items()} == {
-        "appt-1001": "READY",  # (a) all clear
-        "appt-1002": "READY",  # (b) pend, decided after 2 days
-        "appt-1003": "READY",  # (c) implant short, escalated, stock transferred
-        "appt-1004": "BLOCKED",  # (d) denied
-        "appt-1005": "AT_RISK",  # (e) expedited pend, silent payer
+    assert {k: (c["workflow"], c["outcome"]) for k, c in cases.items()} == {
+        "appt-1001": ("surgical-case-readiness", "READY"),  # (a) all clear
+        "appt-1002": ("surgical-case-readiness", "READY"),  # (b) pend, decided after 2 days
+        "appt-1003": ("surgical-case-readiness", "READY"),  # (c) implant short, stock moved
+        "appt-1004": ("surgical-case-readiness", "BLOCKED"),  # (d) denied
+        "appt-1005": ("surgical-case-readiness", "AT_RISK"),  # (e) expedited, silent payer
+        "pa-2001": ("prior-authorization", "APPROVED"),  # first pass
+        "pa-2002": ("prior-authorization", "APPROVED"),  # documents attached, resubmitted
+        "pa-2003": ("prior-authorization", "APPROVED"),  # pended, notification
+        "pa-2004": ("prior-authorization", "EXPIRED"),  # silent payer, 72 h clock
+        "pa-2005": ("prior-authorization", "DENIED"),  # appeal task
     }
     for c in cases.values():
         assert c["execution_arn"].startswith("arn:aws:states:us-east-1:")
         assert all({"name", "status", "at"} <= m.keys() for m in c["milestones"])
     pend = {m["name"]: datetime.fromisoformat(m["at"]) for m in cases["appt-1002"]["milestones"]}
     assert pend["authorization_approved"] - pend["authorization_pended"] >= timedelta(days=2)
+    silent = {m["name"]: m for m in cases["pa-2004"]["milestones"]}
+    assert silent["pend_escalated"]["elapsed"].startswith("+2d")
+    assert silent["concluded_expired"]["elapsed"].startswith("+3d")
+    assert [t["queue"] for t in cases["pa-2005"]["tasks"]] == ["utilization_review_nurse"]
     shortage = [m["name"] for m in cases["appt-1003"]["milestones"]]
     assert {"requisition_created", "task_escalated", "task_completed"} <= set(shortage)
     assert cases["appt-1004"]["reasons"] == [
@@ -47,7 +56,13 @@ def test_demo_prints_timelines_and_a_summary():
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert "Summary" in out, out[-3000:]
-    for line in ("appt-1001  READY", "appt-1004  BLOCKED", "appt-1005  AT_RISK"):
+    for line in (
+        "appt-1001  READY",
+        "appt-1004  BLOCKED",
+        "appt-1005  AT_RISK",
+        "pa-2002    APPROVED",
+        "pa-2004    EXPIRED",
+    ):
         assert line in out, out[-3000:]
     # the payer's decision two simulated days after the pend (minutes depend on the run)
     assert re.search(r"\+2d 00h0\dm  authorization_approved", out), out[-3000:]
@@ -99,7 +114,7 @@ def test_the_aws_cli_works_against_careflow_up_and_the_example_event_starts_one_
 ):
     port, proc = running_cloud
     machines = aws(port, "stepfunctions", "list-state-machines")["stateMachines"]
-    assert [m["name"] for m in machines] == ["SurgicalCaseReadiness"]
+    assert sorted(m["name"] for m in machines) == ["PriorAuthorization", "SurgicalCaseReadiness"]
     for _ in range(2):  # the same event twice starts one execution
         result = aws(
             port,
@@ -202,11 +217,25 @@ def test_a_malformed_event_is_parked_with_its_reason(running_cloud, tmp_path):
     body = json.loads(messages[0]["Body"])
     assert body["event"]["detail"]["metadata"]["event_id"] == "evt-bad-1"
     machines = aws(port, "stepfunctions", "list-state-machines")["stateMachines"]
+    readiness = next(m for m in machines if m["name"] == "SurgicalCaseReadiness")
     executions = aws(
         port,
         "stepfunctions",
         "list-executions",
         "--state-machine-arn",
-        machines[0]["stateMachineArn"],
+        readiness["stateMachineArn"],
     )["executions"]
     assert executions == []
+
+
+def test_demo_of_one_workflow_runs_only_its_scenarios():
+    proc = run_demo("prior-authorization", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {c["workflow"] for c in json.loads(proc.stdout)} == {"prior-authorization"}
+
+
+def test_demo_of_an_unknown_workflow_says_which_there_are():
+    proc = run_demo("discharge")
+    assert proc.returncode == 2
+    assert "no demo for discharge" in proc.stderr and "prior-authorization" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout

@@ -193,7 +193,7 @@ def test_only_intake_may_start_executions(dev: Synth) -> None:
 
 def test_only_task_token_answerers_may_resume_executions(dev: Synth) -> None:
     answerers = {fn.name for fn in all_functions().values() if fn.answers_task_tokens}
-    assert answerers == {"PayerDecision", "AwaitPayerDecision"}
+    assert answerers == {"PayerDecision", "AwaitPayerDecision", "AwaitAuthDecision"}
     for action in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"):
         assert _statements_granting(dev, action).keys() == answerers
 

@@ -65,6 +65,7 @@ def test_every_task_state_retries_and_catches(wf):
                 "EvaluateReadiness",
                 "EscalateCoordinatorTask",
                 "FinalizeCase",
+                "Conclude",
                 "PublishOutcome",
             }
         ):

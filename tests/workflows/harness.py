@@ -20,9 +20,11 @@ _numbers = itertools.count(7001)
 
 
 class Case:
-    def __init__(self, cloud: LocalCloud, case_id: str, instance_id: str) -> None:
+    def __init__(
+        self, cloud: LocalCloud, case_id: str, instance_id: str, workflow: str = WORKFLOW
+    ) -> None:
         self.cloud, self.case_id, self.instance_id = cloud, case_id, instance_id
-        self.arn = cloud.execution_arn(instance_id, WORKFLOW)
+        self.arn = cloud.execution_arn(instance_id, workflow)
         self.store = wiring.store()
 
     def started(self) -> Case:

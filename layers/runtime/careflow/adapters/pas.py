@@ -159,7 +159,56 @@ def read_response_bundle(bundle: Mapping[str, Any]) -> PriorAuthResponse:
             "Bundle.entry[0]: a PAS response starts with a ClaimResponse, found "
             f"{first.get('resourceType') or 'a resource without a type'}"
         )
-    return read_claim_response(first, "Bundle.entry[0].resource")
+    response = read_claim_response(first, "Bundle.entry[0].resource")
+    wanted = documents_requested(first, entries)
+    if wanted:
+        response = response.model_copy(
+            update={"documents_requested": wanted, "reason": "additional documentation requested"}
+        )
+    return response
+
+
+# PAS additional documentation: ClaimResponse.communicationRequest -> CommunicationRequest,
+# whose payload names the document type (LOINC) in the content-modifier extension.
+LOINC = "http://loinc.org"
+PAYLOAD_CONTENT_MODIFIER = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-communicationRequestPayloadContentModifier"
+ATTACHMENT_CATEGORY = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes"
+
+
+def documents_requested(
+    claim_response: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]
+) -> tuple[str, ...]:
+    """The document types the payer asks for before it decides (empty: none)."""
+    wanted = {
+        str(ref.get("reference", "")).rsplit("/", 1)[-1]
+        for ref in claim_response.get("communicationRequest") or []
+        if isinstance(ref, Mapping)
+    }
+    codes: list[str] = []
+    for entry in entries:
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") != "CommunicationRequest":
+            continue
+        if resource.get("id") not in wanted:
+            continue
+        for payload in resource.get("payload") or []:
+            for ext in payload.get("extension") or []:
+                if ext.get("url") == PAYLOAD_CONTENT_MODIFIER:
+                    codes.extend(code for _, code in _codes(ext.get("valueCodeableConcept")))
+    return tuple(dict.fromkeys(codes))
+
+
+def attachments(claim: Mapping[str, Any]) -> tuple[str, ...]:
+    """The documents a Claim carries as supportingInfo (category additional documentation)."""
+    found = []
+    for info in claim.get("supportingInfo") or []:
+        if not isinstance(info, Mapping):
+            continue
+        category = {code for _, code in _codes(info.get("category"))}
+        reference = (info.get("valueReference") or {}).get("reference")
+        if "additionalInformation" in category and reference:
+            found.append(str(reference))
+    return tuple(found)
 
 
 @dataclass(frozen=True)

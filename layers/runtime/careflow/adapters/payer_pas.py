@@ -74,6 +74,24 @@ def request_bundle(request: PriorAuthRequest, *, now: datetime, trace: str) -> d
             for i, c in enumerate(request.procedure_codes)
         ],
     }
+    if request.attachments:
+        # The documents the payer asked for, as supporting information of the resubmission.
+        claim["supportingInfo"] = [
+            {
+                "sequence": i + 1,
+                "category": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory",
+                            "code": "attachment",
+                        },
+                        {"system": pas.ATTACHMENT_CATEGORY, "code": "additionalInformation"},
+                    ]
+                },
+                "valueReference": {"reference": f"DocumentReference/{request.case_id}-{code}"},
+            }
+            for i, code in enumerate(request.attachments)
+        ]
     others: list[dict[str, Any]] = [
         {"resourceType": "Patient", "id": patient_id},
         {
@@ -85,6 +103,18 @@ def request_bundle(request: PriorAuthRequest, *, now: datetime, trace: str) -> d
         },
         {"resourceType": "Organization", "id": insurer_id},
         {"resourceType": "Organization", "id": provider_id},
+        *(
+            {
+                "resourceType": "DocumentReference",
+                "id": f"{request.case_id}-{code}",
+                "status": "current",
+                "type": {"coding": [{"system": pas.LOINC, "code": code}]},
+                "subject": {"reference": f"Patient/{patient_id}"},
+                # the content stays in the EHR: the payer fetches it from there
+                "content": [{"attachment": {"contentType": "application/pdf"}}],
+            }
+            for code in request.attachments
+        ),
     ]
     return {
         "resourceType": "Bundle",

@@ -97,6 +97,8 @@ class PayerRule:
     decision: AuthDecision
     pend_for: timedelta | None = None  # a pend that the payer decides after this long
     final: AuthDecision | None = None  # the decision it then sends (None: never answers)
+    # Asks for these documents first; the resubmission that attaches them gets ``decision``.
+    documents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -313,6 +315,13 @@ class Sandbox:
         with self.lock:
             rule = self.payer_rules.get(request.case_id, PayerRule(AuthDecision.APPROVED))
             ref = f"PA-{request.case_id}"
+            if rule.documents and not request.attachments:
+                return PriorAuthResponse(
+                    decision=AuthDecision.PENDED,
+                    preauth_ref=ref,
+                    documents_requested=rule.documents,
+                    reason="additional documentation requested",
+                )
             items = tuple(
                 PriorAuthItem(
                     sequence=i + 1,

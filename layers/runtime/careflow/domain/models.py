@@ -94,6 +94,10 @@ class PriorAuthRequest(Model):
     procedure_codes: tuple[Code, ...]
     service_date: datetime
     priority: Priority
+    # Document types (LOINC) attached to a resubmission that answers a request for more
+    # information (PAS additional documentation); the documents stay in the EHR and travel
+    # as DocumentReferences.
+    attachments: tuple[str, ...] = ()
 
 
 class PriorAuthItem(Model):
@@ -108,6 +112,8 @@ class PriorAuthResponse(Model):
     preauth_ref: str | None = None
     items: tuple[PriorAuthItem, ...] = ()
     reason: str | None = None
+    # Document types the payer asks for before it decides (pended for more information).
+    documents_requested: tuple[str, ...] = ()
 
 
 class EligibilityRequest(Model):

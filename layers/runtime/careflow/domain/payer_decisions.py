@@ -10,7 +10,7 @@ from careflow.domain.models import PriorAuthResponse
 from careflow.domain.records import AuditEntry
 from careflow.events.envelope import EnvelopeError, parse_event
 from careflow.ports import StaleTaskToken, StateStore, WorkflowEngine
-from careflow.workflows.surgical_case_readiness.events import PriorAuthDecided
+from careflow.workflows.prior_authorization.events import PriorAuthDecided
 
 
 def resume_on_decision(

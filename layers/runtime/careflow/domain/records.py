@@ -20,6 +20,7 @@ class InstanceStatus(StrEnum):
     AT_RISK = "AT_RISK"
     BLOCKED = "BLOCKED"
     FAILED = "FAILED"
+    COMPLETED = "COMPLETED"  # ended; its workflow's own outcome is in ``outcome``
 
 
 class Instance(Record):
@@ -34,6 +35,9 @@ class Instance(Record):
     correlation_id: str
     execution_name: str
     outcome_reasons: tuple[str, ...] = ()
+    # The workflow's own word for how it ended (APPROVED, DENIED, ...), when its status
+    # is COMPLETED; READY / AT_RISK / BLOCKED are statuses of their own.
+    outcome: str | None = None
     version: int = 0  # optimistic locking
 
 

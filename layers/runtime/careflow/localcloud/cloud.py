@@ -431,6 +431,18 @@ class LocalCloud:
             )
         return case
 
+    def set_payer_rule(self, request_id: str, coverage_id: str, rule: Any) -> None:
+        """How the payer treats one request, in every sandbox: the in-process one (by request)
+        and the PAS server if running (by coverage)."""
+        from careflow.adapters.sandbox import sandbox
+        from careflow.localcloud.sandboxes.payer_server import Behaviour
+
+        sandbox().payer_rules[request_id] = rule
+        if self.payer_server is not None:
+            self.payer_server.behaviours[coverage_id] = Behaviour(
+                rule.decision, rule.pend_for, rule.final, rule.documents
+            )
+
     def transfer_stock(
         self, item_id: str, quantity: int, from_facility: str, to_facility: str
     ) -> None:
@@ -522,8 +534,15 @@ class LocalCloud:
                         "InputTemplate": '{"workflow_id": "' + wf.id + '", "event": <event>}',
                     },
                 )
+        # Each (source, detail-type, function) once, however many workflows subscribe to it
+        # (as the CDK app does): a callback invoked twice would resume nothing the second time.
+        subscribed: set[tuple[str, str, str]] = set()
+        for wf in catalog.CATALOG:
             for sub in wf.subscriptions:
-                self._rule(events, sqs, f"{wf.id}-{sub.function}", sub.pattern(), sub.function)
+                key = (sub.source, sub.detail_type, sub.function)
+                if key not in subscribed:
+                    subscribed.add(key)
+                    self._rule(events, sqs, f"{wf.id}-{sub.function}", sub.pattern(), sub.function)
 
     def _rule(
         self,

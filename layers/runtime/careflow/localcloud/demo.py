@@ -141,7 +141,7 @@ class Demo:
             procedure=what,
             facility=facility,
             scheduled_start=scheduled_start,
-            outcome=instance.status.value if instance else "UNKNOWN",
+            outcome=(instance.outcome or instance.status.value) if instance else "UNKNOWN",
             reasons=list(instance.outcome_reasons) if instance else [],
             milestones=[
                 {

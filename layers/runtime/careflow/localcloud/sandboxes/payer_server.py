@@ -39,6 +39,8 @@ class Behaviour:
     decision: AuthDecision
     after: timedelta | None = None
     final: AuthDecision | None = None
+    # Asks for these documents (LOINC document types) before it decides.
+    documents: tuple[str, ...] = ()
 
 
 @dataclass
@@ -49,6 +51,9 @@ class _Authorization:
     decision: AuthDecision
     due: datetime | None
     final: AuthDecision | None
+    # Document types (LOINC) asked for and not yet attached: the response pends on them.
+    documents: tuple[str, ...] = ()
+    then: AuthDecision | None = None  # the decision once they are attached
 
 
 def claim_response(auth: _Authorization, base_url: str) -> dict[str, Any]:
@@ -105,7 +110,7 @@ def claim_response(auth: _Authorization, base_url: str) -> dict[str, Any]:
                 ],
             }
         )
-    return {
+    response: dict[str, Any] = {
         "resourceType": "ClaimResponse",
         "id": auth.response_id,
         "status": "active",
@@ -119,6 +124,49 @@ def claim_response(auth: _Authorization, base_url: str) -> dict[str, Any]:
         "preAuthRef": auth.ref,
         "item": items,
     }
+    if auth.documents:
+        response["communicationRequest"] = [
+            {"reference": f"CommunicationRequest/{auth.response_id}-{i}"}
+            for i, _ in enumerate(auth.documents)
+        ]
+    return response
+
+
+def document_requests(auth: _Authorization) -> list[dict[str, Any]]:
+    """PAS additional documentation: one CommunicationRequest per document type asked for,
+    referenced from ``ClaimResponse.communicationRequest``."""
+    return [
+        {
+            "resourceType": "CommunicationRequest",
+            "id": f"{auth.response_id}-{i}",
+            "status": "active",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes",
+                            "code": "additional-documentation",
+                        }
+                    ]
+                }
+            ],
+            "payload": [
+                {
+                    "extension": [
+                        {
+                            "url": pas.PAYLOAD_CONTENT_MODIFIER,
+                            "valueCodeableConcept": {
+                                "coding": [{"system": pas.LOINC, "code": code}]
+                            },
+                        }
+                    ],
+                    "contentString": f"Please send the document of type {code}",
+                }
+            ],
+            "about": [{"reference": f"ClaimResponse/{auth.response_id}"}],
+        }
+        for i, code in enumerate(auth.documents)
+    ]
 
 
 class PayerSandboxServer(LoopbackServer):
@@ -157,6 +205,11 @@ class PayerSandboxServer(LoopbackServer):
         with self._lock:
             for existing in self.authorizations.values():  # a resubmission is the same request
                 if trace and existing.claim.get("identifier", [{}])[0].get("value") == trace:
+                    if existing.documents and pas.attachments(claim):
+                        # the documents asked for are attached: the payer decides now
+                        existing.documents = ()
+                        existing.decision = existing.then or AuthDecision.APPROVED
+                        existing.claim = dict(claim)
                     return self.response_bundle(existing)
             ref = f"PA-{len(self.authorizations) + 10001}"
             due = clock.now() + behaviour.after if behaviour.after else None
@@ -164,10 +217,14 @@ class PayerSandboxServer(LoopbackServer):
                 ref=ref,
                 response_id=str(uuid.uuid4()),
                 claim=dict(claim),
-                decision=behaviour.decision,
-                due=due,
+                decision=AuthDecision.PENDED if behaviour.documents else behaviour.decision,
+                due=None if behaviour.documents else due,
                 final=behaviour.final,
+                documents=() if pas.attachments(claim) else behaviour.documents,
+                then=behaviour.decision,
             )
+            if not auth.documents:
+                auth.decision, auth.due = behaviour.decision, due
             self.authorizations[ref] = auth
         return self.response_bundle(auth)
 
@@ -181,7 +238,11 @@ class PayerSandboxServer(LoopbackServer):
                 {
                     "fullUrl": f"{self.base_url}/ClaimResponse/{auth.response_id}",
                     "resource": response,
-                }
+                },
+                *(
+                    {"fullUrl": f"{self.base_url}/CommunicationRequest/{r['id']}", "resource": r}
+                    for r in document_requests(auth)
+                ),
             ],
         }
 

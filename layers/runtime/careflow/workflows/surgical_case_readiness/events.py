@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -23,17 +23,6 @@ class AppointmentBooked(BaseModel):
         if value.tzinfo is None:
             raise ValueError("scheduled_start must carry a UTC offset")
         return value
-
-
-class PriorAuthDecided(BaseModel):
-    """``careflow.payer`` / ``PriorAuth.Decided``: a payer decided a pended authorization."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    preauth_ref: str = Field(min_length=1, max_length=128)
-    decision: Literal["APPROVED", "DENIED", "MODIFIED", "PARTIAL"]
-    decided_at: datetime
-    items: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class CaseOutcome(BaseModel):

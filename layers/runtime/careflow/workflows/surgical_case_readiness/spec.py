@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from careflow.kit.spec import Kpi, Sla, Subscription, Trigger, Workflow, step_function
-from careflow.workflows.surgical_case_readiness.events import AppointmentBooked, PriorAuthDecided
+from careflow.workflows.prior_authorization.events import PriorAuthDecided
+from careflow.workflows.surgical_case_readiness.events import AppointmentBooked
 
 _STEPS = "careflow.workflows.surgical_case_readiness.steps"
 

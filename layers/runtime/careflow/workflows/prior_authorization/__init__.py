@@ -1,0 +1,10 @@
+"""Prior authorization: from request to the payer's decision, for any service line.
+
+Started by ``PriorAuth.Requested`` (imaging, infusion, surgery...) or as a child of another
+workflow (``states:startExecution.sync:2``). Submits with Da Vinci PAS ``Claim/$submit``;
+asks the utilization review nurse for documents when the payer wants more information and
+resubmits; waits for a pended decision's Subscription notification, inquires only once it
+is overdue, escalates before the CMS-0057-F clock runs out; opens an appeal task on a
+denial. ``spec.py``, ``events.py``, ``rules.py``, ``steps.py``, ``demo.py``; its ASL is
+``statemachines/prior_authorization.asl.json``.
+"""

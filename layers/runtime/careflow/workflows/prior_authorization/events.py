@@ -1,0 +1,70 @@
+"""The data of the events prior authorization consumes and publishes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_ID = r"^[A-Za-z0-9\-.]+$"
+_REF = r"^[A-Za-z]+/[A-Za-z0-9\-.]+$"
+
+
+class ProcedureCode(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    system: str = Field(min_length=1, max_length=256)
+    code: str = Field(min_length=1, max_length=32)
+    display: str | None = Field(default=None, max_length=256)
+
+
+class PriorAuthRequested(BaseModel):
+    """``careflow.<system>`` / ``PriorAuth.Requested``: a service needs the payer's approval.
+
+    Identifiers and codes only: the patient and coverage are references into the EHR."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    request_id: str = Field(min_length=1, max_length=64, pattern=_ID)
+    service_line: Literal["imaging", "infusion", "surgery", "other"]
+    patient_ref: str = Field(pattern=_REF, max_length=128)
+    coverage_ref: str = Field(pattern=_REF, max_length=128)
+    payer_id: str = Field(min_length=1, max_length=64, pattern=_ID)
+    procedure_codes: tuple[ProcedureCode, ...] = Field(min_length=1, max_length=25)
+    service_date: datetime
+    priority: Literal["routine", "expedited"] = "routine"
+
+    @field_validator("service_date")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("service_date must carry a UTC offset")
+        return value
+
+
+class PriorAuthDecided(BaseModel):
+    """``careflow.payer`` / ``PriorAuth.Decided``: a payer decided a pended authorization.
+
+    A signal, not the truth: the workflow re-reads the decision from the payer."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    preauth_ref: str = Field(min_length=1, max_length=128)
+    decision: Literal["APPROVED", "DENIED", "MODIFIED", "PARTIAL"]
+    decided_at: datetime
+    items: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PriorAuthConcluded(BaseModel):
+    """``careflow.workflow`` / ``PriorAuth.Concluded``: how a prior authorization ended."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str
+    instance_id: str
+    outcome: str
+    preauth_ref: str | None
+    reasons: list[str]
+    turnaround_seconds: int
+    first_pass: bool

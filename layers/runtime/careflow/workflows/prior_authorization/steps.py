@@ -1,0 +1,454 @@
+"""Prior authorization's steps, one per state-machine task (see docs/adding-a-workflow.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from careflow.domain.models import (
+    AuthDecision,
+    Code,
+    PriorAuthRequest,
+    PriorAuthResponse,
+    Priority,
+)
+from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone
+from careflow.domain.tasks import open_task
+from careflow.events.envelope import envelope
+from careflow.kit.steps import StepInput, StepOutput, step
+from careflow.ports import EventPublisher, PayerPort, StateStore, WorkflowEngine
+from careflow.workflows.prior_authorization import rules as r
+from careflow.workflows.prior_authorization.events import PriorAuthRequested
+
+WORKFLOW_ID = "prior-authorization"
+ACTOR = "system:prior-authorization"
+
+
+# -- inputs and outputs --------------------------------------------------------------------
+class Request(PriorAuthRequested):
+    """The request as the state carries it (the event's data, or what a parent passes)."""
+
+
+class Clock(StepOutput):
+    stage: r.Stage = r.Stage.WAIT
+    wait_s: int
+    escalated: bool = False
+
+
+class Register(StepInput):
+    workflow_id: str = WORKFLOW_ID
+    instance_id: str
+    correlation_id: str
+    facility_id: str
+    sla: dict[str, int]
+    request: Request
+
+
+class Registered(StepOutput):
+    workflow_id: str
+    instance_id: str
+    correlation_id: str
+    facility_id: str
+    request: Request
+    policy: r.Clocks
+    attachments: tuple[str, ...] = ()
+    clock: Clock
+
+
+class TaskSpec(StepOutput):
+    purpose: str
+    title: str
+    reasons: tuple[str, ...]
+    escalation_chain: tuple[str, ...]
+    allowed_decisions: tuple[str, ...]
+    subject_ref: str
+    facility_id: str
+
+
+class Submit(StepInput):
+    instance_id: str
+    facility_id: str
+    request: Request
+    attachments: tuple[str, ...] = ()
+
+
+class Submitted(StepOutput):
+    decision: AuthDecision
+    preauth_ref: str | None
+    reason: str | None = None
+    documents_requested: tuple[str, ...] = ()
+    needs_documents: bool = False
+    submitted_at: str
+    stage: r.Stage = r.Stage.DECIDED
+    document_task: TaskSpec | None = None
+
+
+class Await(StepInput):
+    token: str
+    instance_id: str
+    preauth_ref: str
+
+
+class Waiting(StepOutput):
+    resumed: bool = False
+    waiting: bool = False
+
+
+class Inquire(StepInput):
+    instance_id: str
+    preauth_ref: str
+    submitted_at: datetime
+    policy: r.Clocks
+    escalated: bool = False
+
+
+class Inquiry(StepOutput):
+    decision: AuthDecision
+    preauth_ref: str
+    reason: str | None = None
+    stage: r.Stage
+    wait_s: int
+    escalated: bool
+
+
+class Escalate(StepInput):
+    instance_id: str
+    facility_id: str
+    request: Request
+    preauth_ref: str
+    submitted_at: str
+    policy: r.Clocks
+    clock: Inquiry
+
+
+class DecisionSoFar(StepInput):
+    decision: str
+    preauth_ref: str | None = None
+    reason: str | None = None
+    stage: str = r.Stage.DECIDED
+
+
+class Conclude(StepInput):
+    instance_id: str
+    correlation_id: str
+    facility_id: str
+    request: Request
+    policy: r.Clocks
+    decision: DecisionSoFar
+
+
+class AuthOutcome(StepOutput):
+    """The execution's output: what a parent workflow reads."""
+
+    request_id: str
+    instance_id: str
+    outcome: r.Outcome
+    decision: str
+    preauth_ref: str | None
+    reasons: tuple[str, ...]
+    turnaround_seconds: int
+    first_pass: bool
+    policy_version: str
+
+
+class Concluded(StepOutput):
+    result: AuthOutcome
+    detail_type: str
+    detail: dict[str, object]
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _milestone(store: StateStore, instance_id: str, name: str, now: datetime, **kw: str) -> None:
+    store.record_milestone(Milestone(instance_id=instance_id, name=name, at=now, **kw))
+
+
+def _payer_request(
+    request: Request, facility_id: str, attachments: tuple[str, ...]
+) -> PriorAuthRequest:
+    return PriorAuthRequest(
+        case_id=request.request_id,
+        patient_ref=request.patient_ref,
+        coverage_ref=request.coverage_ref,
+        payer_id=request.payer_id,
+        facility_id=facility_id,
+        procedure_codes=tuple(
+            Code(system=c.system, code=c.code, display=c.display) for c in request.procedure_codes
+        ),
+        service_date=request.service_date,
+        priority=Priority(request.priority),
+        attachments=attachments,
+    )
+
+
+# -- steps ---------------------------------------------------------------------------------
+@step()
+def register_request(inp: Register, *, store: StateStore, now: datetime) -> Registered:
+    """Records the instance and pins the request's decision clocks."""
+    clocks = r.clocks_for(inp.request.priority, inp.sla)
+    store.put_instance(
+        Instance(
+            instance_id=inp.instance_id,
+            workflow_id=WORKFLOW_ID,
+            subject_type="prior-auth",
+            subject_id=inp.request.request_id,
+            facility_id=inp.facility_id,
+            status=InstanceStatus.RUNNING,
+            started_at=now,
+            updated_at=now,
+            correlation_id=inp.correlation_id,
+            execution_name=inp.instance_id,
+        ),
+        with_entries=[
+            Milestone(
+                instance_id=inp.instance_id,
+                name="request_received",
+                at=now,
+                detail=f"{inp.request.service_line}, {inp.request.priority}",
+            )
+        ],
+    )
+    return Registered(
+        workflow_id=inp.workflow_id,
+        instance_id=inp.instance_id,
+        correlation_id=inp.correlation_id,
+        facility_id=inp.facility_id,
+        request=inp.request,
+        policy=clocks,
+        clock=Clock(wait_s=clocks.overdue_s),
+    )
+
+
+@step()
+def submit_request(inp: Submit, *, store: StateStore, payer: PayerPort, now: datetime) -> Submitted:
+    """``Claim/$submit``; a resubmission carries the documents the payer asked for."""
+    response: PriorAuthResponse = payer.submit_prior_auth(
+        _payer_request(inp.request, inp.facility_id, inp.attachments)
+    )
+    entries = [
+        Milestone(
+            instance_id=inp.instance_id,
+            name="resubmitted" if inp.attachments else "submitted",
+            at=now,
+            detail=f"preauth {response.preauth_ref}",
+        )
+    ]
+    task = None
+    later = now + timedelta(microseconds=1)
+    if response.decision is AuthDecision.PENDED and response.documents_requested:
+        wanted = ", ".join(response.documents_requested)
+        entries.append(
+            Milestone(
+                instance_id=inp.instance_id,
+                name="documents_requested",
+                at=later,
+                status="PENDING",
+                detail=wanted,
+            )
+        )
+        task = TaskSpec(
+            purpose="documents",
+            title=f"Payer asks for documents on {inp.request.request_id}: attach them",
+            reasons=(f"requested: {wanted}",),
+            escalation_chain=r.DOCUMENTS_CHAIN,
+            allowed_decisions=("ATTACHED",),
+            subject_ref=f"prior-auth/{inp.request.request_id}",
+            facility_id=inp.facility_id,
+        )
+    elif response.decision is AuthDecision.PENDED:
+        entries.append(
+            Milestone(instance_id=inp.instance_id, name="pended", at=later, status="PENDING")
+        )
+    store.record(*entries)
+    return Submitted(
+        decision=response.decision,
+        preauth_ref=response.preauth_ref,
+        reason=response.reason,
+        documents_requested=response.documents_requested,
+        needs_documents=task is not None,
+        submitted_at=now.isoformat(),
+        document_task=task,
+    )
+
+
+@step()
+def await_decision(
+    inp: Await, *, store: StateStore, engine: WorkflowEngine, now: datetime
+) -> Waiting:
+    """Parks the task token under the authorization until the payer's notification (the
+    ``PayerDecision`` function sends it back); resumes at once if the answer came first."""
+    early = store.take_early_answer(inp.preauth_ref)
+    if early is not None:
+        engine.send_task_success(inp.token, early)
+        return Waiting(resumed=True)
+    store.put_wait(inp.preauth_ref, inp.token, inp.instance_id, now)
+    return Waiting(waiting=True)
+
+
+@step()
+def inquire(inp: Inquire, *, store: StateStore, payer: PayerPort, now: datetime) -> Inquiry:
+    """Re-reads the decision from the payer (``Claim/$inquire``), the system of record: after
+    a notification (a signal, not the truth) or once the notification is overdue."""
+    response = payer.inquire(inp.preauth_ref)
+    elapsed = (now - inp.submitted_at).total_seconds()
+    stage, wait_s = r.next_stage(response.decision, elapsed, inp.policy, escalated=inp.escalated)
+    _milestone(
+        store,
+        inp.instance_id,
+        "inquired",
+        now,
+        detail=f"{response.decision.value} after {elapsed / 3600:.0f} h",
+    )
+    return Inquiry(
+        decision=response.decision,
+        preauth_ref=inp.preauth_ref,
+        reason=response.reason,
+        stage=stage,
+        wait_s=wait_s,
+        escalated=inp.escalated,
+    )
+
+
+@step()
+def escalate_pend(
+    inp: Escalate, *, store: StateStore, publisher: EventPublisher, now: datetime
+) -> Inquiry:
+    """The pend is past its escalation point: a person chases the payer before the clock runs
+    out (an informational task: the execution keeps waiting on the payer)."""
+    remaining_h = inp.clock.wait_s / 3600
+    open_task(
+        store,
+        publisher,
+        instance_id=inp.instance_id,
+        workflow_id=WORKFLOW_ID,
+        facility_id=inp.facility_id,
+        purpose=f"pend-overdue:{inp.preauth_ref}",
+        title=f"Payer decision on {inp.preauth_ref} overdue: contact the payer",
+        reasons=(
+            f"pended since {inp.submitted_at}; the decision clock runs out in {remaining_h:g} h",
+        ),
+        subject_ref=f"prior-auth/{inp.request.request_id}",
+        escalation_chain=r.PEND_CHAIN,
+        due_in_seconds=inp.clock.wait_s,
+        token=None,
+        allowed_decisions=(),
+        now=now,
+        policy_version=inp.policy.policy_version,
+    )
+    _milestone(
+        store,
+        inp.instance_id,
+        "pend_escalated",
+        now,
+        status="ESCALATED",
+        detail=f"no payer decision on {inp.preauth_ref} yet",
+    )
+    return inp.clock.model_copy(update={"stage": r.Stage.WAIT, "escalated": True})
+
+
+@step()
+def conclude(
+    inp: Conclude, *, store: StateStore, publisher: EventPublisher, now: datetime
+) -> Concluded:
+    """Writes how the request ended, opens an appeal task on a denial, returns the outcome
+    (the execution's output) and its event."""
+    from careflow.observability import metrics
+
+    outcome, reasons = r.outcome_of(inp.decision.decision, inp.decision.stage)
+    if inp.decision.reason and outcome in (r.Outcome.DENIED, r.Outcome.ERROR):
+        reasons = (*reasons, f"payer: {inp.decision.reason}")
+    instance = store.get_instance(inp.instance_id)
+    started = instance.started_at if instance else now
+    turnaround = int((now - started).total_seconds())
+    seen = {m.name for m in store.milestones(inp.instance_id)}
+    first_pass = outcome is r.Outcome.APPROVED and not seen & {
+        "pended",
+        "documents_requested",
+    }
+    entries = (
+        Milestone(
+            instance_id=inp.instance_id,
+            name=f"concluded_{outcome.value.lower()}",
+            at=now,
+            status="DONE" if outcome in (r.Outcome.APPROVED, r.Outcome.NOT_REQUIRED) else "FAILED",
+            detail=inp.decision.preauth_ref or "",
+        ),
+        AuditEntry(
+            instance_id=inp.instance_id,
+            at=now,
+            actor=ACTOR,
+            action="outcome",
+            reason="; ".join(reasons) or outcome.value,
+            policy_version=inp.policy.policy_version,
+            detail={"outcome": outcome.value, "preauth_ref": inp.decision.preauth_ref},
+        ),
+    )
+    if instance is None:
+        store.record(*entries)
+    else:
+        store.update_instance(
+            instance.model_copy(
+                update={
+                    "status": InstanceStatus.COMPLETED,
+                    "outcome": outcome.value,
+                    "updated_at": now,
+                    "outcome_reasons": reasons,
+                }
+            ),
+            with_entries=entries,
+        )
+    if outcome is r.Outcome.DENIED:
+        open_task(
+            store,
+            publisher,
+            instance_id=inp.instance_id,
+            workflow_id=WORKFLOW_ID,
+            facility_id=inp.facility_id,
+            purpose="appeal",
+            title=f"Authorization {inp.decision.preauth_ref} denied: appeal or re-request",
+            reasons=reasons,
+            subject_ref=f"prior-auth/{inp.request.request_id}",
+            escalation_chain=r.APPEAL_CHAIN,
+            due_in_seconds=inp.policy.appeal_task_s,
+            token=None,
+            allowed_decisions=(),
+            now=now,
+            policy_version=inp.policy.policy_version,
+        )
+    metrics.add_metric(name="PriorAuthConcluded", unit="Count", value=1)
+    metrics.add_metric(name="PriorAuthTurnaround", unit="Seconds", value=turnaround)
+    if "pended" in seen:
+        metrics.add_metric(name="PriorAuthPended", unit="Count", value=1)
+    if first_pass:
+        metrics.add_metric(name="PriorAuthFirstPassApproved", unit="Count", value=1)
+    if outcome is r.Outcome.EXPIRED:
+        metrics.add_metric(name="PriorAuthClockBreached", unit="Count", value=1)
+    result = AuthOutcome(
+        request_id=inp.request.request_id,
+        instance_id=inp.instance_id,
+        outcome=outcome,
+        decision=inp.decision.decision,
+        preauth_ref=inp.decision.preauth_ref,
+        reasons=reasons,
+        turnaround_seconds=turnaround,
+        first_pass=first_pass,
+        policy_version=inp.policy.policy_version,
+    )
+    detail = envelope(
+        event_id=f"{inp.instance_id}:concluded",
+        idempotency_key=f"{inp.instance_id}:concluded",
+        facility_id=inp.facility_id,
+        occurred_at=now,
+        correlation_id=inp.correlation_id,
+        data=result.model_dump(
+            mode="json",
+            include={
+                "request_id",
+                "instance_id",
+                "outcome",
+                "preauth_ref",
+                "reasons",
+                "first_pass",
+            },
+        )
+        | {"turnaround_seconds": turnaround},
+    )
+    return Concluded(result=result, detail_type="PriorAuth.Concluded", detail=detail)

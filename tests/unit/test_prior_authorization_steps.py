@@ -1,0 +1,307 @@
+"""Every step and rule of prior authorization, with in-memory fakes (no cloud)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from careflow.domain.models import AuthDecision, PriorAuthResponse
+from careflow.events.envelope import parse_event
+from careflow.kit.registry import workflow
+from careflow.kit.runtime import invoke
+from careflow.workflows.prior_authorization import events, rules
+from tests.fakes import FakeEngine, FakePayer, FakePublisher, InMemoryStateStore
+
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+STEPS = "careflow.workflows.prior_authorization.steps"
+SPEC = workflow("prior-authorization")
+SLA = SPEC.sla_seconds()
+HOUR = 3600
+
+
+def a_request(**kw) -> dict:
+    base = {
+        "request_id": "pa-1",
+        "service_line": "imaging",
+        "patient_ref": "Patient/p1",
+        "coverage_ref": "Coverage/c1",
+        "payer_id": "payer-1",
+        "procedure_codes": [{"system": "http://www.ama-assn.org/go/cpt", "code": "70553"}],
+        "service_date": (NOW + timedelta(days=10)).isoformat(),
+        "priority": "routine",
+    }
+    base.update(kw)
+    return base
+
+
+class World:
+    def __init__(self, payer: FakePayer | None = None, now: datetime = NOW) -> None:
+        self.store = InMemoryStateStore()
+        self.engine = FakeEngine()
+        self.publisher = FakePublisher()
+        self.payer = payer or FakePayer()
+        self.now = now
+
+    def port(self, name: str):
+        return {
+            "store": self.store,
+            "engine": self.engine,
+            "publisher": self.publisher,
+            "payer": self.payer,
+            "now": self.now,
+        }[name]
+
+    def run(self, step: str, event: dict) -> dict:
+        out = invoke(f"{STEPS}:{step}", json.loads(json.dumps(event)), ports=self.port)
+        return json.loads(json.dumps(out))
+
+    def milestones(self) -> list[str]:
+        return [m.name for m in self.store.milestones("i-1")]
+
+    def register(self, **request) -> dict:
+        return self.run(
+            "register_request",
+            {
+                "instance_id": "i-1",
+                "correlation_id": "c-1",
+                "facility_id": "fac-north",
+                "sla": SLA,
+                "request": a_request(**request),
+            },
+        )
+
+
+def clocks(priority: str = "routine") -> rules.Clocks:
+    return rules.clocks_for(priority, SLA)
+
+
+# -- rules --------------------------------------------------------------------------------
+def test_the_cms_0057_f_clocks_by_priority():
+    expedited, standard = clocks("expedited"), clocks("routine")
+    assert (expedited.overdue_s, expedited.escalate_at_s, expedited.deadline_s) == (
+        24 * HOUR,
+        48 * HOUR,
+        72 * HOUR,
+    )
+    assert standard.deadline_s == 7 * 24 * HOUR
+    assert standard.escalate_at_s < standard.deadline_s
+
+
+@pytest.mark.parametrize(
+    ("elapsed_h", "escalated", "stage", "wait_h"),
+    [
+        (24, False, rules.Stage.WAIT, 24),  # overdue: inquire, then wait to the escalation
+        (48, False, rules.Stage.ESCALATE, 24),
+        (50, True, rules.Stage.WAIT, 22),  # already escalated: wait out the clock
+        (72, True, rules.Stage.BREACHED, 0),
+        (90, False, rules.Stage.BREACHED, 0),
+    ],
+)
+def test_a_pend_moves_through_the_clock_without_polling(elapsed_h, escalated, stage, wait_h):
+    got = rules.next_stage(
+        AuthDecision.PENDED, elapsed_h * HOUR, clocks("expedited"), escalated=escalated
+    )
+    assert got == (stage, wait_h * HOUR)
+
+
+def test_a_decision_ends_the_clock_whenever_it_comes():
+    assert (
+        rules.next_stage(AuthDecision.DENIED, 10, clocks(), escalated=False)[0]
+        is rules.Stage.DECIDED
+    )
+
+
+@pytest.mark.parametrize(
+    ("decision", "stage", "outcome"),
+    [
+        ("APPROVED", "DECIDED", rules.Outcome.APPROVED),
+        ("MODIFIED", "DECIDED", rules.Outcome.MODIFIED),
+        ("DENIED", "DECIDED", rules.Outcome.DENIED),
+        ("NOT_REQUIRED", "DECIDED", rules.Outcome.NOT_REQUIRED),
+        ("PENDED", "BREACHED", rules.Outcome.EXPIRED),
+        ("PENDED", "NO_DOCUMENTS", rules.Outcome.NO_DOCUMENTS),
+        ("ERROR", "DECIDED", rules.Outcome.ERROR),
+        ("A9", "DECIDED", rules.Outcome.ERROR),
+    ],
+)
+def test_every_ending_has_an_outcome(decision, stage, outcome):
+    assert rules.outcome_of(decision, stage)[0] is outcome
+
+
+# -- steps --------------------------------------------------------------------------------
+def test_register_request_records_the_instance_and_pins_its_clocks():
+    world = World()
+    out = world.register(priority="expedited")
+    instance = world.store.get_instance("i-1")
+    assert (instance.subject_type, instance.subject_id) == ("prior-auth", "pa-1")
+    assert out["policy"]["deadline_s"] == 72 * HOUR
+    assert out["clock"] == {"stage": "WAIT", "wait_s": 24 * HOUR, "escalated": False}
+    assert out["attachments"] == []
+    assert world.milestones() == ["request_received"]
+
+
+def test_a_request_without_a_coverage_reference_is_refused():
+    with pytest.raises(Exception, match="coverage_ref"):
+        World().register(coverage_ref="not a reference")
+
+
+def test_submit_request_reads_a_pend_and_starts_nothing_else():
+    payer = FakePayer(auth=PriorAuthResponse(decision=AuthDecision.PENDED, preauth_ref="PA-1"))
+    world = World(payer)
+    out = world.run(
+        "submit_request", {"instance_id": "i-1", "facility_id": "fac-north", "request": a_request()}
+    )
+    assert (out["decision"], out["needs_documents"], out["document_task"]) == (
+        "PENDED",
+        False,
+        None,
+    )
+    assert world.milestones() == ["submitted", "pended"]
+    assert payer.submitted[0].attachments == ()
+
+
+def test_a_request_for_documents_becomes_a_task_for_the_nurse_and_a_resubmission_attaches_them():
+    asked = PriorAuthResponse(
+        decision=AuthDecision.PENDED, preauth_ref="PA-1", documents_requested=("11506-3",)
+    )
+    payer = FakePayer(auth=asked)
+    world = World(payer)
+    event = {"instance_id": "i-1", "facility_id": "fac-north", "request": a_request()}
+    out = world.run("submit_request", event)
+    assert out["needs_documents"] is True
+    task = out["document_task"]
+    assert task["escalation_chain"][0] == "utilization_review_nurse"
+    assert task["allowed_decisions"] == ["ATTACHED"]
+    assert "11506-3" in task["reasons"][0]
+    payer.auth = PriorAuthResponse(decision=AuthDecision.APPROVED, preauth_ref="PA-1")
+    again = world.run("submit_request", {**event, "attachments": ["11506-3"]})
+    assert again["decision"] == "APPROVED"
+    assert payer.submitted[-1].attachments == ("11506-3",)
+    assert world.milestones()[-1] == "resubmitted"
+
+
+def test_await_decision_parks_the_token_or_resumes_on_an_early_answer():
+    world = World()
+    assert world.run(
+        "await_decision", {"token": "t1", "instance_id": "i-1", "preauth_ref": "PA-1"}
+    )["waiting"]
+    assert world.store.take_wait("PA-1") == ("t1", "i-1")
+    world.store.put_early_answer("PA-1", {"decision": "APPROVED"}, NOW)
+    assert world.run(
+        "await_decision", {"token": "t2", "instance_id": "i-1", "preauth_ref": "PA-1"}
+    )["resumed"]
+    assert world.engine.successes == [("t2", {"decision": "APPROVED"})]
+
+
+def test_inquire_rereads_the_payer_and_places_the_pend_on_its_clock():
+    pended = PriorAuthResponse(decision=AuthDecision.PENDED, preauth_ref="PA-1")
+    world = World(FakePayer(inquiries={"PA-1": pended}), now=NOW + timedelta(hours=48))
+    out = world.run(
+        "inquire",
+        {
+            "instance_id": "i-1",
+            "preauth_ref": "PA-1",
+            "submitted_at": NOW.isoformat(),
+            "policy": clocks("expedited").model_dump(),
+            "escalated": False,
+        },
+    )
+    assert (out["stage"], out["wait_s"]) == ("ESCALATE", 24 * HOUR)
+    assert world.payer.inquired == ["PA-1"]
+
+
+def test_escalate_pend_opens_an_informational_task_and_marks_the_clock():
+    world = World(now=NOW + timedelta(hours=48))
+    clock = {
+        "decision": "PENDED",
+        "preauth_ref": "PA-1",
+        "stage": "ESCALATE",
+        "wait_s": 24 * HOUR,
+        "escalated": False,
+    }
+    out = world.run(
+        "escalate_pend",
+        {
+            "instance_id": "i-1",
+            "facility_id": "fac-north",
+            "request": a_request(),
+            "preauth_ref": "PA-1",
+            "submitted_at": NOW.isoformat(),
+            "policy": clocks("expedited").model_dump(),
+            "clock": clock,
+        },
+    )
+    assert out == {**clock, "reason": None, "stage": "WAIT", "escalated": True}
+    (task,) = world.store.tasks.values()
+    assert task.queue == "utilization_review_nurse" and task.task_token is None
+    assert "pend_escalated" in world.milestones()
+
+
+def _conclude(world: World, decision: dict) -> dict:
+    return world.run(
+        "conclude",
+        {
+            "instance_id": "i-1",
+            "correlation_id": "c-1",
+            "facility_id": "fac-north",
+            "request": a_request(),
+            "policy": clocks().model_dump(),
+            "decision": decision,
+        },
+    )
+
+
+def test_conclude_a_first_pass_approval():
+    world = World()
+    world.register()
+    world.now = NOW + timedelta(minutes=3)
+    out = _conclude(world, {"decision": "APPROVED", "preauth_ref": "PA-1"})
+    result = out["result"]
+    assert (result["outcome"], result["first_pass"], result["turnaround_seconds"]) == (
+        "APPROVED",
+        True,
+        180,
+    )
+    instance = world.store.get_instance("i-1")
+    assert (instance.status.value, instance.outcome) == ("COMPLETED", "APPROVED")
+    event = {
+        "source": "careflow.workflow",
+        "detail-type": out["detail_type"],
+        "detail": out["detail"],
+    }
+    parsed = parse_event(event, schemas={"PriorAuth.Concluded": events.PriorAuthConcluded})
+    assert parsed.data.request_id == "pa-1"
+
+
+def test_conclude_a_denial_opens_an_appeal_task_with_the_payers_reason():
+    world = World()
+    world.register()
+    out = _conclude(
+        world, {"decision": "DENIED", "preauth_ref": "PA-1", "reason": "not medically necessary"}
+    )
+    assert out["result"]["outcome"] == "DENIED"
+    (task,) = world.store.tasks.values()
+    assert task.title.startswith("Authorization PA-1 denied")
+    assert any("not medically necessary" in r for r in task.reasons)
+    assert world.store.audit[-1].policy_version == clocks().policy_version
+
+
+def test_conclude_after_a_pend_is_not_first_pass_and_a_breach_is_expired():
+    world = World()
+    world.register()
+    world.store.record_milestone(
+        world.store.milestones("i-1")[0].model_copy(update={"name": "pended"})
+    )
+    out = _conclude(world, {"decision": "PENDED", "preauth_ref": "PA-1", "stage": "BREACHED"})
+    assert out["result"]["outcome"] == "EXPIRED"
+    assert out["result"]["first_pass"] is False
+
+
+def test_every_step_of_the_workflow_has_a_test_here():
+    source = Path(__file__).read_text(encoding="utf-8")
+    for fn in SPEC.steps:
+        name = fn.step.rpartition(":")[2]
+        assert f'"{name}"' in source, f"{name} has no unit test"
