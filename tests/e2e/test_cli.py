@@ -124,7 +124,7 @@ def test_the_aws_cli_works_against_careflow_up_and_the_example_event_starts_one_
             "file://examples/events/appointment-booked.json",
         )
         assert result["FailedEntryCount"] == 0
-    arn = machines[0]["stateMachineArn"]
+    arn = next(m["stateMachineArn"] for m in machines if m["name"] == "SurgicalCaseReadiness")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         executions = aws(port, "stepfunctions", "list-executions", "--state-machine-arn", arn)[
