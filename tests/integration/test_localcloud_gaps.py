@@ -1,4 +1,4 @@
-"""careflow.localcloud.gaps against a real in-process moto server (moto 5.2.5).
+"""careflow.localcloud.moto against a real in-process moto server (moto 5.2.5).
 
 Each test runs real ASL in moto's interpreter with our Python functions as the
 Lambdas, the virtual clock driving Wait/Timeout/Retry/Heartbeat, and EventBridge
@@ -22,7 +22,8 @@ import pytest
 
 from careflow import clock as process_clock
 from careflow.clock import VirtualClock
-from careflow.localcloud import gaps
+from careflow.localcloud import moto as patched_moto
+from careflow.localcloud.moto import fidelity, patches, shapes, state
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -38,7 +39,7 @@ def unique(prefix: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# Fixtures: one moto server for the module, gaps installed per test
+# Fixtures: one moto server for the module, the patches installed per test
 # --------------------------------------------------------------------------------------
 
 
@@ -63,9 +64,9 @@ def endpoint() -> Iterator[str]:
     )
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     default_user_config["lambda"]["use_docker"] = False
-    # A session LocalCloud started earlier in this process has the gaps installed: these
+    # A session LocalCloud started earlier in this process has the patches installed: these
     # tests install and uninstall them, and hand them back to it at the end.
-    running = gaps._installed
+    running = state.current()
     handed_back = (
         None
         if running is None
@@ -80,10 +81,10 @@ def endpoint() -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        gaps.uninstall()
+        patched_moto.uninstall()
         server.stop()
         if handed_back is not None:  # (install on an installed state swaps these in place)
-            gaps.install(**handed_back)
+            patched_moto.install(**handed_back)
         default_user_config["stepfunctions"]["execute_state_machine"] = saved_config[0]
         default_user_config["lambda"]["use_docker"] = saved_config[1]
         for key, value in saved_env.items():
@@ -101,7 +102,7 @@ class PayerUnavailable(Exception):
 
 
 class Functions:
-    """The Lambda dispatcher given to gaps.install: name -> Python handler."""
+    """The Lambda dispatcher given to patched_moto.install: name -> Python handler."""
 
     def __init__(self) -> None:
         self.handlers: dict[str, Callable[[Any], Any]] = {}
@@ -113,7 +114,7 @@ class Functions:
         event = json.loads(payload)
         with self._lock:
             self.calls.append((name, function, event))
-        result = self.handlers[name](event)  # an exception: gaps reports it as Unhandled
+        result = self.handlers[name](event)  # an exception: reported as Unhandled
         return json.dumps(result).encode(), None
 
     def called(self, name: str) -> list[Any]:
@@ -133,7 +134,7 @@ def vclock() -> VirtualClock:
 
 @pytest.fixture
 def cloud(endpoint: str, functions: Functions, vclock: VirtualClock) -> Iterator[dict[str, Any]]:
-    gaps.install(clock=vclock, invoke=functions)
+    patched_moto.install(clock=vclock, invoke=functions)
     clients = {
         name: boto3.client(name, endpoint_url=endpoint, region_name=REGION)
         for name in ("stepfunctions", "events", "sqs", "lambda", "iam")
@@ -141,7 +142,7 @@ def cloud(endpoint: str, functions: Functions, vclock: VirtualClock) -> Iterator
     try:
         yield clients
     finally:
-        gaps.uninstall()
+        patched_moto.uninstall()
 
 
 def create_state_machine(sfn: Any, definition: dict[str, Any]) -> str:
@@ -455,7 +456,7 @@ def test_task_timeout_seconds_path_and_machine_timeout(cloud, functions, vclock)
 def test_timestamps_as_aws_writes_and_reads_them(cloud, vclock):
     """moto 5.2.5: $$.Execution.StartTime is a datetime (DescribeExecution then fails
     with a 500), $$.State.EnteredTime is not a valid Wait timestamp, and Choice/Wait
-    only accept '...:SSZ'. The gaps make them behave like AWS."""
+    only accept '...:SSZ'. The patches make them behave like AWS."""
     sfn = cloud["stepfunctions"]
     machine = create_state_machine(
         sfn,
@@ -499,7 +500,7 @@ def test_timestamps_as_aws_writes_and_reads_them(cloud, vclock):
         output = json.loads(described["output"])
         assert output["name"] == execution.rsplit(":", 1)[1]
         for key in ("started", "entered"):
-            assert gaps.parse_timestamp(output[key]) is not None
+            assert fidelity.parse_timestamp(output[key]) is not None
             assert output[key].endswith("Z")
             assert len(output[key]) == len("2030-01-01T08:00:00.000Z")
     # A due date an hour ago (offset form, with microseconds) compares as a timestamp.
@@ -667,7 +668,7 @@ def test_state_machine_target_failures_and_the_start_execution_hook(cloud, funct
     assert attributes["TARGET_ARN"] == missing
 
     started: list[tuple[str, Any]] = []
-    gaps.install(
+    patched_moto.install(
         clock=vclock,
         invoke=functions,
         start_execution=lambda arn, document: started.append((arn, json.loads(document))),
@@ -766,15 +767,15 @@ def test_clients_are_cached_across_executions(endpoint, functions, vclock, count
         for arn in [start(sfn, machine, {"n": i}) for i in range(n)]:
             assert finish(sfn, arn)["status"] == "SUCCEEDED"
 
-    gaps.install(clock=vclock, invoke=functions)
+    patched_moto.install(clock=vclock, invoke=functions)
     try:
         run(1)
         after_first = len(count_clients)
         run(6)
         assert len(count_clients) == after_first, count_clients
-        assert gaps.clients_built() <= 3  # events, and lambda (in-process)
+        assert patched_moto.clients_built() <= 3  # events, and lambda (in-process)
     finally:
-        gaps.uninstall()
+        patched_moto.uninstall()
     # Stock moto builds one client per call: the cache is what makes the difference.
     before = len(count_clients)
     execution = start(
@@ -795,28 +796,28 @@ def test_clients_are_cached_across_executions(endpoint, functions, vclock, count
 
 def _patched_values() -> dict[tuple[str, str], Any]:
     values = {}
-    for patch in gaps._patches():
+    for patch in patches.all_patches():
         if patch.replacement is None:
             continue  # checked, not patched
-        owner = gaps._resolve(patch.owner)
+        owner = shapes.resolve(patch.owner)
         values[(patch.owner, patch.attribute)] = owner.__dict__.get(patch.attribute)
     return values
 
 
 def test_what_is_only_checked_is_left_as_moto_has_it(endpoint, functions):
-    checked = [p for p in gaps._patches() if p.replacement is None]
+    checked = [p for p in patches.all_patches() if p.replacement is None]
     assert checked  # the DynamoDB lane relies on these, as moto has them
-    gaps.uninstall()
-    before = {(p.owner, p.attribute): getattr(gaps._resolve(p.owner), p.attribute) for p in checked}
-    gaps.install(clock=VirtualClock(), invoke=functions)
-    during = {(p.owner, p.attribute): getattr(gaps._resolve(p.owner), p.attribute) for p in checked}
+    patched_moto.uninstall()
+    before = {p.target: getattr(shapes.resolve(p.owner), p.attribute) for p in checked}
+    patched_moto.install(clock=VirtualClock(), invoke=functions)
+    during = {p.target: getattr(shapes.resolve(p.owner), p.attribute) for p in checked}
     assert during == before
 
 
 def test_uninstall_restores_moto_exactly(endpoint, functions):
     import sys
 
-    gaps.uninstall()
+    patched_moto.uninstall()
     before = _patched_values()
     clock_before = process_clock.get_clock()
     holders_before = {
@@ -825,7 +826,7 @@ def test_uninstall_restores_moto_exactly(endpoint, functions):
         if name.startswith("moto.stepfunctions.parser") and hasattr(module, "boto_client_for")
     }
     first = VirtualClock()
-    gaps.install(clock=first, invoke=functions)
+    patched_moto.install(clock=first, invoke=functions)
     during = _patched_values()
     assert all(during[key] is not before[key] for key in before), [
         key for key in before if during[key] is before[key]
@@ -833,16 +834,16 @@ def test_uninstall_restores_moto_exactly(endpoint, functions):
     assert process_clock.get_clock() is first
     # Idempotent: a second install swaps clock and invoke, not the patches.
     second = VirtualClock()
-    gaps.install(clock=second, invoke=lambda _f, _p: (b"{}", None))
+    patched_moto.install(clock=second, invoke=lambda _f, _p: (b"{}", None))
     assert _patched_values() == during
     assert process_clock.get_clock() is second
-    gaps.uninstall()
+    patched_moto.uninstall()
     after = _patched_values()
     assert all(after[key] is before[key] for key in before)
     assert process_clock.get_clock() is clock_before
     for name, original in holders_before.items():
         assert sys.modules[name].boto_client_for is original
-    gaps.uninstall()  # a no-op
+    patched_moto.uninstall()  # a no-op
 
 
 def test_install_refuses_an_unexpected_moto_shape(endpoint, functions, monkeypatch):
@@ -850,15 +851,15 @@ def test_install_refuses_an_unexpected_moto_shape(endpoint, functions, monkeypat
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
     from moto.stepfunctions.parser.asl.utils import boto_client
 
-    gaps.uninstall()
+    patched_moto.uninstall()
     original_client_for = boto_client.boto_client_for
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", lambda self, function_name, body: b"")
     monkeypatch.setattr(execute_state, "threading", object())
-    with pytest.raises(gaps.MotoShapeError) as raised:
-        gaps.install(clock=VirtualClock(), invoke=functions)
+    with pytest.raises(patched_moto.MotoShapeError) as raised:
+        patched_moto.install(clock=VirtualClock(), invoke=functions)
     message = str(raised.value)
     assert "LambdaSimpleBackend.invoke" in message
     assert "execute_state.threading" in message
     assert "5.2.5" in message
-    assert not gaps.is_installed()
+    assert not patched_moto.is_installed()
     assert boto_client.boto_client_for is original_client_for  # nothing was patched

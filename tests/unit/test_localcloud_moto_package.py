@@ -1,0 +1,167 @@
+"""careflow.localcloud.moto is a package without import cycles, and the only place that
+patches moto."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import careflow
+
+PACKAGE = Path(careflow.__file__).parent / "localcloud" / "moto"
+NAME = "careflow.localcloud.moto"
+MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _imports_of(module: str) -> set[str]:
+    """The package's modules that ``module`` imports (``__init__`` for the package)."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1:
+                base = node.module
+            elif node.level == 0 and node.module and node.module.startswith(NAME):
+                base = node.module[len(NAME) + 1 :] or None
+            else:
+                continue
+            if base is None:  # from . import x: x is a module, or a name of __init__
+                for alias in node.names:
+                    found.add(alias.name if alias.name in MODULES else "__init__")
+            else:
+                found.add(base.split(".")[0])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith(NAME + "."):
+                    found.add(alias.name[len(NAME) + 1 :].split(".")[0])
+                elif alias.name == NAME:
+                    found.add("__init__")
+    found.discard(module)
+    return found
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(node: str) -> list[str] | None:
+        if node in visiting:
+            return [*visiting[visiting.index(node) :], node]
+        if node in done:
+            return None
+        visiting.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            found = visit(nxt)
+            if found:
+                return found
+        visiting.pop()
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        found = visit(start)
+        if found:
+            return found
+    return None
+
+
+def test_the_package_has_its_concern_modules():
+    assert {
+        "__init__",
+        "check",
+        "clients",
+        "clock",
+        "events",
+        "fidelity",
+        "inprocess",
+        "lambda_",
+        "patches",
+        "shapes",
+        "speed",
+        "state",
+    } <= set(MODULES)
+
+
+def test_the_intra_package_import_graph_is_acyclic():
+    graph = {module: _imports_of(module) for module in MODULES}
+    assert graph["state"] == set()  # the base every module may import
+    assert "patches" in graph["__init__"]
+    assert all("__init__" not in deps for module, deps in graph.items() if module != "__init__")
+    assert _cycle(graph) is None, _cycle(graph)
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_each_module_imports_first_in_a_fresh_interpreter(module):
+    target = NAME if module == "__init__" else f"{NAME}.{module}"
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import {target}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_nothing_outside_the_package_assigns_to_moto():
+    """No module of careflow outside the package sets an attribute of a moto object
+    (``X.attr = ...`` / ``setattr`` on something imported from moto)."""
+    offenders = []
+    for path in (Path(careflow.__file__).parent).rglob("*.py"):
+        if PACKAGE in path.parents:
+            continue
+        tree = ast.parse(path.read_text())
+        moto_names = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("moto")
+            for alias in node.names
+        }
+        for node in ast.walk(tree):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            for target in targets:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id in moto_names
+                ):
+                    offenders.append(f"{path.name}:{node.lineno}")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "setattr"
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+                and node.args[0].id in moto_names
+            ):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
+
+
+def test_the_check_table_says_ok_for_every_patch_on_the_pinned_moto():
+    proc = subprocess.run(
+        [sys.executable, "-m", f"{NAME}.check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    rows, summary = lines[:-1], lines[-1]
+    assert len(rows) > 50
+    assert all(row.endswith("  ok") for row in rows)
+    assert any("LambdaSimpleBackend.invoke" in row and row.startswith("lambda_") for row in rows)
+    assert summary.endswith(f"{len(rows)} of {len(rows)} patches apply")
