@@ -790,6 +790,241 @@ def test_clients_are_cached_across_executions(endpoint, functions, vclock, count
 
 
 # --------------------------------------------------------------------------------------
+# Child workflow executions (states:startExecution, .sync, .sync:2)
+# --------------------------------------------------------------------------------------
+
+START_CHILD = "arn:aws:states:::states:startExecution"
+
+
+def parent_of(sfn: Any, child: str, resource: str, **task: Any) -> str:
+    """A parent whose Task starts ``child`` with the case and the parent's execution id."""
+    return create_state_machine(
+        sfn,
+        {
+            "StartAt": "Child",
+            "States": {
+                "Child": {
+                    "Type": "Task",
+                    "Resource": resource,
+                    "Parameters": {
+                        "StateMachineArn": child,
+                        "Name.$": "$.run",
+                        "Input": {
+                            "case.$": "$.case",
+                            "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id",
+                        },
+                    },
+                    "ResultPath": "$.child",
+                    "End": True,
+                    **task,
+                }
+            },
+        },
+    )
+
+
+def history_types(sfn: Any, execution: str) -> list[str]:
+    return [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
+
+
+def test_a_parent_runs_a_child_to_its_end_and_gets_its_output_object(cloud, functions):
+    sfn = cloud["stepfunctions"]
+    functions.handlers["assess"] = lambda event: {"case": event["case"], "risk": "low"}
+    child = create_state_machine(
+        sfn,
+        {
+            "StartAt": "Assess",
+            "States": {"Assess": {"Type": "Task", "Resource": function_arn("assess"), "End": True}},
+        },
+    )
+    parent = parent_of(sfn, child, f"{START_CHILD}.sync:2")
+    run = unique("run")
+    execution = start(sfn, parent, {"case": "c-1", "run": run})
+    described = finish(sfn, execution)
+    assert described["status"] == "SUCCEEDED", failure_of(sfn, execution)
+    result = json.loads(described["output"])["child"]
+    assert result["Status"] == "SUCCEEDED"
+    assert result["Output"] == {"case": "c-1", "risk": "low"}  # an object, not a string
+    assert result["Input"] == {
+        "case": "c-1",
+        "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": execution,
+    }
+    assert result["ExecutionArn"].endswith(f":{run}")
+    assert result["StateMachineArn"] == child
+    assert result["OutputDetails"] == {"Included": True}
+    assert isinstance(result["StartDate"], int) and result["StopDate"] >= result["StartDate"]
+    child_execution = sfn.describe_execution(executionArn=result["ExecutionArn"])
+    assert json.loads(child_execution["input"])["AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"] == (
+        execution
+    )
+    # The parent's history, as moto writes it for any .sync integration.
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    task_events = [e for e in events if e["type"].startswith("Task") and "State" not in e["type"]]
+    assert [e["type"] for e in task_events] == [
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskSubmitted",
+        "TaskSucceeded",
+    ]
+    scheduled = task_events[0]["taskScheduledEventDetails"]
+    assert (scheduled["resourceType"], scheduled["resource"]) == ("states", "startExecution.sync:2")
+    submitted = json.loads(task_events[2]["taskSubmittedEventDetails"]["output"])
+    assert submitted["ExecutionArn"] == result["ExecutionArn"]
+    succeeded = json.loads(task_events[3]["taskSucceededEventDetails"]["output"])
+    assert succeeded["Output"] == {"case": "c-1", "risk": "low"}
+
+
+def test_sync_gives_the_childs_output_as_a_string(cloud):
+    sfn = cloud["stepfunctions"]
+    child = create_state_machine(
+        sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}}
+    )
+    execution = start(
+        sfn, parent_of(sfn, child, f"{START_CHILD}.sync"), {"case": "c", "run": unique("r")}
+    )
+    described = finish(sfn, execution)
+    assert described["status"] == "SUCCEEDED", failure_of(sfn, execution)
+    result = json.loads(described["output"])["child"]
+    assert json.loads(result["Output"]) == {"ok": 1}
+    assert isinstance(result["Output"], str) and isinstance(result["Input"], str)
+    assert "TaskSubmitted" in history_types(sfn, execution)
+
+
+def test_plain_start_execution_returns_at_once_with_the_execution_arn(cloud, vclock):
+    sfn = cloud["stepfunctions"]
+    child = create_state_machine(
+        sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 86400, "End": True}}}
+    )
+    run = unique("run")
+    execution = start(sfn, parent_of(sfn, child, START_CHILD), {"case": "c", "run": run})
+    described = finish(sfn, execution)
+    assert described["status"] == "SUCCEEDED", failure_of(sfn, execution)
+    result = json.loads(described["output"])["child"]
+    assert set(result) == {"ExecutionArn", "StartDate"}
+    assert result["ExecutionArn"].endswith(f":{run}") and isinstance(result["StartDate"], int)
+    assert sfn.describe_execution(executionArn=result["ExecutionArn"])["status"] == "RUNNING"
+    types = history_types(sfn, execution)
+    assert "TaskSucceeded" in types and "TaskSubmitted" not in types  # no integration pattern
+    sfn.stop_execution(executionArn=result["ExecutionArn"])
+    assert finish(sfn, result["ExecutionArn"])["status"] == "ABORTED"
+
+
+def test_a_failed_child_fails_the_parents_task_with_states_task_failed(cloud):
+    sfn = cloud["stepfunctions"]
+    child = create_state_machine(
+        sfn,
+        {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "PayerDown", "Cause": "503"}}},
+    )
+    catch = [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Recover"}]
+    parent = create_state_machine(
+        sfn,
+        {
+            "StartAt": "Child",
+            "States": {
+                "Child": {
+                    "Type": "Task",
+                    "Resource": f"{START_CHILD}.sync:2",
+                    "Parameters": {"StateMachineArn": child, "Input": {"case.$": "$.case"}},
+                    "Catch": catch,
+                    "End": True,
+                },
+                "Recover": {"Type": "Pass", "End": True},
+            },
+        },
+    )
+    execution = start(sfn, parent, {"case": "c-2"})
+    described = finish(sfn, execution)
+    assert described["status"] == "SUCCEEDED", failure_of(sfn, execution)
+    error = json.loads(described["output"])["error"]
+    assert error["Error"] == "States.TaskFailed"
+    cause = json.loads(error["Cause"])  # the child's DescribeExecution, as on AWS
+    assert (cause["Status"], cause["Error"], cause["Cause"]) == ("FAILED", "PayerDown", "503")
+    assert "TaskFailed" in history_types(sfn, execution)
+
+
+def test_an_aborted_child_fails_an_uncaught_parent(cloud, vclock):
+    sfn = cloud["stepfunctions"]
+    child = create_state_machine(
+        sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}}
+    )
+    run = unique("run")
+    execution = start(
+        sfn, parent_of(sfn, child, f"{START_CHILD}.sync:2"), {"case": "c", "run": run}
+    )
+    assert vclock.wait_for_timer(3500, 3600)  # the child's Wait
+    arns = [e["executionArn"] for e in executions_of(sfn, child) if e["name"] == run]
+    assert len(arns) == 1
+    sfn.stop_execution(executionArn=arns[0])
+    assert finish(sfn, execution)["status"] == "FAILED"
+    error, cause = failure_of(sfn, execution)
+    assert error == "States.TaskFailed"
+    assert "ABORTED" in cause
+
+
+def test_a_child_waiting_on_a_task_token_resumes_its_parent(cloud, functions, vclock):
+    sfn = cloud["stepfunctions"]
+    tokens: list[str] = []
+    functions.handlers["ask"] = lambda event: tokens.append(event["token"]) or {}
+    child = create_state_machine(
+        sfn,
+        {
+            "StartAt": "Ask",
+            "States": {
+                "Ask": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "Parameters": {
+                        "FunctionName": function_arn("ask"),
+                        "Payload": {"token.$": "$$.Task.Token"},
+                    },
+                    "TimeoutSeconds": 72 * 3600,
+                    "End": True,
+                }
+            },
+        },
+    )
+    execution = start(
+        sfn, parent_of(sfn, child, f"{START_CHILD}.sync:2"), {"case": "c", "run": unique("r")}
+    )
+    assert eventually(lambda: tokens)
+    assert vclock.wait_for_timer(71 * 3600, 72 * 3600)  # the child's task timeout
+    vclock.advance(3600 * 24)  # a day passes: the child still waits, and so does its parent
+    time.sleep(0.3)
+    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    t0 = time.monotonic()
+    sfn.send_task_success(taskToken=tokens[0], output=json.dumps({"decision": "approved"}))
+    described = finish(sfn, execution)
+    assert described["status"] == "SUCCEEDED", failure_of(sfn, execution)
+    assert json.loads(described["output"])["child"]["Output"] == {"decision": "approved"}
+    assert time.monotonic() - t0 < 2
+
+
+def test_a_child_waiting_three_days_ends_on_the_virtual_clock(cloud, vclock):
+    sfn = cloud["stepfunctions"]
+    child = create_state_machine(
+        sfn,
+        {
+            "StartAt": "Cool",
+            "States": {
+                "Cool": {"Type": "Wait", "Seconds": 3 * 86400, "Next": "Done"},
+                "Done": {"Type": "Pass", "Result": {"cooled": True}, "End": True},
+            },
+        },
+    )
+    t0 = time.monotonic()
+    execution = start(
+        sfn, parent_of(sfn, child, f"{START_CHILD}.sync:2"), {"case": "c", "run": unique("r")}
+    )
+    assert vclock.wait_for_timer(timedelta(days=2.9), timedelta(days=3))
+    vclock.advance(timedelta(days=3))
+    described = finish(sfn, execution)
+    assert described["status"] == "SUCCEEDED", failure_of(sfn, execution)
+    assert json.loads(described["output"])["child"]["Output"] == {"cooled": True}
+    assert time.monotonic() - t0 < 3
+    assert described["stopDate"] - described["startDate"] >= timedelta(days=3)
+
+
+# --------------------------------------------------------------------------------------
 # install / uninstall
 # --------------------------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ def test_the_package_has_its_concern_modules():
     assert {
         "__init__",
         "check",
+        "children",
         "clients",
         "clock",
         "events",

@@ -6,6 +6,8 @@ moto. moto 5.2.5 runs the real ASL but lacks a few things for a local cloud:
 - :mod:`.events`: EventBridge rules deliver to Step Functions and Lambda targets, DLQ;
 - :mod:`.clock`: every timer on the virtual clock;
 - :mod:`.fidelity`: behaviour moto gets wrong, as AWS has it;
+- :mod:`.children`: child workflow executions (``states:startExecution``, ``.sync``,
+  ``.sync:2``);
 - :mod:`.speed`: the same answers in less time;
 - :mod:`.inprocess`: AWS calls to the local endpoint answered in this process, the
   DynamoDB lane;

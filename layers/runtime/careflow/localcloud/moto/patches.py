@@ -20,7 +20,7 @@ from typing import Any
 from careflow import clock as process_clock
 from careflow.clock import VirtualClock
 
-from . import clients, events, fidelity, inprocess, lambda_, speed
+from . import children, clients, events, fidelity, inprocess, lambda_, speed
 from . import clock as virtual_time
 from .shapes import Patch, problem_of, resolve
 from .state import (
@@ -42,6 +42,7 @@ CONCERNS: tuple[ModuleType, ...] = (
     events,
     virtual_time,
     fidelity,
+    children,
     speed,
     inprocess,
 )
