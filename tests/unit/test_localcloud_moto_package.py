@@ -166,3 +166,40 @@ def test_the_check_table_says_ok_for_every_patch_on_the_pinned_moto():
     assert all(row.endswith("  ok") for row in rows)
     assert any("LambdaSimpleBackend.invoke" in row and row.startswith("lambda_") for row in rows)
     assert summary.endswith(f"{len(rows)} of {len(rows)} patches apply")
+
+
+def test_the_check_table_names_what_no_longer_applies():
+    from careflow.localcloud.moto.check import table
+    from careflow.localcloud.moto.patches import CheckResult
+    from careflow.localcloud.moto.shapes import Patch, params
+
+    fine = Patch("m", "ok_attr", None, params(), concern="speed")
+    broken = Patch("m:C", "gone", None, params(), concern="clock")
+    lines = table([CheckResult(fine, None), CheckResult(broken, "missing")])
+    assert lines[0].split() == ["speed", "m.ok_attr", "ok"]
+    assert lines[1].split()[:2] == ["clock", "m:C.gone"]
+    assert lines[1].endswith("no longer applies: missing")
+
+
+def test_a_patch_whose_target_changed_is_reported_not_raised(monkeypatch):
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    from careflow.localcloud.moto import patches
+
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", lambda self, function_name, body: b"")
+    results = {r.patch.target: r for r in patches.check_shapes()}
+    broken = results["moto.awslambda_simple.models:LambdaSimpleBackend.invoke"]
+    assert not broken.ok and "has parameters" in (broken.problem or "")
+    assert sum(not r.ok for r in results.values()) == 1
+
+
+def test_moto_check_is_its_own_target_outside_make_test():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\nmoto-check:" in makefile
+    test_recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "moto-check" not in test_recipe and "MOTO_CHECK" not in test_recipe
+    recipe = makefile.split("\nmoto-check:", 1)[1].split("\n\n", 1)[0]
+    assert "/tmp/" in makefile.split("MOTO_CHECK_VENV ?=", 1)[1].splitlines()[0]
+    assert "$(VENV)" not in recipe and ".venv" not in recipe
+    assert "pip install -U 'moto[server]'" in recipe.replace("--quiet ", "")
+    assert "careflow.localcloud.moto.check" in recipe
