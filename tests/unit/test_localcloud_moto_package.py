@@ -181,16 +181,38 @@ def test_the_check_table_names_what_no_longer_applies():
     assert lines[1].endswith("no longer applies: missing")
 
 
-def test_a_patch_whose_target_changed_is_reported_not_raised(monkeypatch):
-    from moto.awslambda_simple.models import LambdaSimpleBackend
+def test_a_patch_whose_target_changed_is_reported_not_raised():
+    """In a fresh interpreter (moto as released): one target changed, one line says so."""
+    script = (
+        "from moto.awslambda_simple.models import LambdaSimpleBackend\n"
+        "LambdaSimpleBackend.invoke = lambda self, function_name, body: b''\n"
+        "from careflow.localcloud.moto import check\n"
+        "raise SystemExit(check.main())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    rows = proc.stdout.strip().splitlines()[:-1]
+    broken = [row for row in rows if not row.endswith("  ok")]
+    assert len(broken) == 1
+    assert "LambdaSimpleBackend.invoke" in broken[0]
+    assert "no longer applies: has parameters ['self', 'function_name', 'body']" in broken[0]
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert summary.endswith(f"{len(rows) - 1} of {len(rows)} patches apply")
 
-    from careflow.localcloud.moto import patches
 
-    monkeypatch.setattr(LambdaSimpleBackend, "invoke", lambda self, function_name, body: b"")
-    results = {r.patch.target: r for r in patches.check_shapes()}
-    broken = results["moto.awslambda_simple.models:LambdaSimpleBackend.invoke"]
-    assert not broken.ok and "has parameters" in (broken.problem or "")
-    assert sum(not r.ok for r in results.values()) == 1
+def test_shapes_are_not_checked_while_patched(cloud):
+    from careflow.localcloud import moto as patched_moto
+
+    assert patched_moto.is_installed()  # the session's local cloud
+    with pytest.raises(RuntimeError, match="fresh"):
+        patched_moto.check_shapes()
 
 
 def test_moto_check_is_its_own_target_outside_make_test():
