@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint synth bench up clean
+.PHONY: demo test lint synth bench up clean moto-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,24 @@ synth: $(STAMP)  ## CloudFormation templates in cdk.out (builds the dependency l
 
 bench: $(STAMP)  ## executions per second, local cloud vs stock moto
 	$(PY) -m careflow.localcloud.bench
+
+# A throwaway venv under /tmp (never .venv): the project with the newest moto on PyPI.
+MOTO_CHECK_VENV ?= /tmp/careflow-moto-check
+MOTO_CHECK_PY := $(MOTO_CHECK_VENV)/bin/python
+
+moto-check:  ## every moto patch against the newest moto, then the local-cloud suites on it
+	rm -rf $(MOTO_CHECK_VENV)
+	$(PYTHON) -m venv $(MOTO_CHECK_VENV)
+	$(MOTO_CHECK_PY) -m pip install --quiet --upgrade pip
+	$(MOTO_CHECK_PY) -m pip install --quiet -e '.[dev]'
+	$(MOTO_CHECK_PY) -m pip install --quiet -U 'moto[server]'
+	@echo "moto-check: moto (newest on PyPI) is $$($(MOTO_CHECK_PY) -c 'import moto; print(moto.__version__)')"
+	@shapes=0; suites=0; \
+	$(MOTO_CHECK_PY) -m careflow.localcloud.moto.check || shapes=$$?; \
+	$(MOTO_CHECK_PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q -p no:cacheprovider \
+		tests/integration/test_localcloud_*.py tests/workflows || suites=$$?; \
+	echo "moto-check: shape checks exit $$shapes, local-cloud suites exit $$suites"; \
+	test $$shapes -eq 0 -a $$suites -eq 0
 
 clean:
 	rm -rf $(VENV) cdk.out .build .pytest_cache .mypy_cache .ruff_cache

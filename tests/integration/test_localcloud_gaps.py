@@ -1,4 +1,4 @@
-"""careflow.localcloud.gaps against a real in-process moto server (moto 5.2.5).
+"""careflow.localcloud.moto against a real in-process moto server (moto 5.2.5).
 
 Each test runs real ASL in moto's interpreter with our Python functions as the
 Lambdas, the virtual clock driving Wait/Timeout/Retry/Heartbeat, and EventBridge
@@ -22,7 +22,8 @@ import pytest
 
 from careflow import clock as process_clock
 from careflow.clock import VirtualClock
-from careflow.localcloud import gaps
+from careflow.localcloud import moto as patched_moto
+from careflow.localcloud.moto import fidelity, patches, shapes, state
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -38,7 +39,7 @@ def unique(prefix: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# Fixtures: one moto server for the module, gaps installed per test
+# Fixtures: one moto server for the module, the patches installed per test
 # --------------------------------------------------------------------------------------
 
 
@@ -63,9 +64,9 @@ def endpoint() -> Iterator[str]:
     )
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     default_user_config["lambda"]["use_docker"] = False
-    # A session LocalCloud started earlier in this process has the gaps installed: these
+    # A session LocalCloud started earlier in this process has the patches installed: these
     # tests install and uninstall them, and hand them back to it at the end.
-    running = gaps._installed
+    running = state.current()
     handed_back = (
         None
         if running is None
@@ -80,10 +81,10 @@ def endpoint() -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        gaps.uninstall()
+        patched_moto.uninstall()
         server.stop()
         if handed_back is not None:  # (install on an installed state swaps these in place)
-            gaps.install(**handed_back)
+            patched_moto.install(**handed_back)
         default_user_config["stepfunctions"]["execute_state_machine"] = saved_config[0]
         default_user_config["lambda"]["use_docker"] = saved_config[1]
         for key, value in saved_env.items():
@@ -101,7 +102,7 @@ class PayerUnavailable(Exception):
 
 
 class Functions:
-    """The Lambda dispatcher given to gaps.install: name -> Python handler."""
+    """The Lambda dispatcher given to patched_moto.install: name -> Python handler."""
 
     def __init__(self) -> None:
         self.handlers: dict[str, Callable[[Any], Any]] = {}
@@ -113,7 +114,7 @@ class Functions:
         event = json.loads(payload)
         with self._lock:
             self.calls.append((name, function, event))
-        result = self.handlers[name](event)  # an exception: gaps reports it as Unhandled
+        result = self.handlers[name](event)  # an exception: reported as Unhandled
         return json.dumps(result).encode(), None
 
     def called(self, name: str) -> list[Any]:
@@ -133,7 +134,7 @@ def vclock() -> VirtualClock:
 
 @pytest.fixture
 def cloud(endpoint: str, functions: Functions, vclock: VirtualClock) -> Iterator[dict[str, Any]]:
-    gaps.install(clock=vclock, invoke=functions)
+    patched_moto.install(clock=vclock, invoke=functions)
     clients = {
         name: boto3.client(name, endpoint_url=endpoint, region_name=REGION)
         for name in ("stepfunctions", "events", "sqs", "lambda", "iam")
@@ -141,7 +142,7 @@ def cloud(endpoint: str, functions: Functions, vclock: VirtualClock) -> Iterator
     try:
         yield clients
     finally:
-        gaps.uninstall()
+        patched_moto.uninstall()
 
 
 def create_state_machine(sfn: Any, definition: dict[str, Any]) -> str:
@@ -455,7 +456,7 @@ def test_task_timeout_seconds_path_and_machine_timeout(cloud, functions, vclock)
 def test_timestamps_as_aws_writes_and_reads_them(cloud, vclock):
     """moto 5.2.5: $$.Execution.StartTime is a datetime (DescribeExecution then fails
     with a 500), $$.State.EnteredTime is not a valid Wait timestamp, and Choice/Wait
-    only accept '...:SSZ'. The gaps make them behave like AWS."""
+    only accept '...:SSZ'. The patches make them behave like AWS."""
     sfn = cloud["stepfunctions"]
     machine = create_state_machine(
         sfn,
@@ -499,7 +500,7 @@ def test_timestamps_as_aws_writes_and_reads_them(cloud, vclock):
         output = json.loads(described["output"])
         assert output["name"] == execution.rsplit(":", 1)[1]
         for key in ("started", "entered"):
-            assert gaps.parse_timestamp(output[key]) is not None
+            assert fidelity.parse_timestamp(output[key]) is not None
             assert output[key].endswith("Z")
             assert len(output[key]) == len("2030-01-01T08:00:00.000Z")
     # A due date an hour ago (offset form, with microseconds) compares as a timestamp.
@@ -667,7 +668,7 @@ def test_state_machine_target_failures_and_the_start_execution_hook(cloud, funct
     assert attributes["TARGET_ARN"] == missing
 
     started: list[tuple[str, Any]] = []
-    gaps.install(
+    patched_moto.install(
         clock=vclock,
         invoke=functions,
         start_execution=lambda arn, document: started.append((arn, json.loads(document))),
@@ -766,15 +767,15 @@ def test_clients_are_cached_across_executions(endpoint, functions, vclock, count
         for arn in [start(sfn, machine, {"n": i}) for i in range(n)]:
             assert finish(sfn, arn)["status"] == "SUCCEEDED"
 
-    gaps.install(clock=vclock, invoke=functions)
+    patched_moto.install(clock=vclock, invoke=functions)
     try:
         run(1)
         after_first = len(count_clients)
         run(6)
         assert len(count_clients) == after_first, count_clients
-        assert gaps.clients_built() <= 3  # events, and lambda (in-process)
+        assert patched_moto.clients_built() <= 3  # events, and lambda (in-process)
     finally:
-        gaps.uninstall()
+        patched_moto.uninstall()
     # Stock moto builds one client per call: the cache is what makes the difference.
     before = len(count_clients)
     execution = start(
@@ -789,34 +790,269 @@ def test_clients_are_cached_across_executions(endpoint, functions, vclock, count
 
 
 # --------------------------------------------------------------------------------------
+# Child workflow executions (states:startExecution, .sync, .sync:2)
+# --------------------------------------------------------------------------------------
+
+START_CHILD = "arn:aws:states:::states:startExecution"
+
+
+def parent_of(sfn: Any, child: str, resource: str, **task: Any) -> str:
+    """A parent whose Task starts ``child`` with the case and the parent's execution id."""
+    return create_state_machine(
+        sfn,
+        {
+            "StartAt": "Child",
+            "States": {
+                "Child": {
+                    "Type": "Task",
+                    "Resource": resource,
+                    "Parameters": {
+                        "StateMachineArn": child,
+                        "Name.$": "$.run",
+                        "Input": {
+                            "case.$": "$.case",
+                            "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id",
+                        },
+                    },
+                    "ResultPath": "$.child",
+                    "End": True,
+                    **task,
+                }
+            },
+        },
+    )
+
+
+def history_types(sfn: Any, execution: str) -> list[str]:
+    return [e["type"] for e in sfn.get_execution_history(executionArn=execution)["events"]]
+
+
+def test_a_parent_runs_a_child_to_its_end_and_gets_its_output_object(cloud, functions):
+    sfn = cloud["stepfunctions"]
+    functions.handlers["assess"] = lambda event: {"case": event["case"], "risk": "low"}
+    child = create_state_machine(
+        sfn,
+        {
+            "StartAt": "Assess",
+            "States": {"Assess": {"Type": "Task", "Resource": function_arn("assess"), "End": True}},
+        },
+    )
+    parent = parent_of(sfn, child, f"{START_CHILD}.sync:2")
+    run = unique("run")
+    execution = start(sfn, parent, {"case": "c-1", "run": run})
+    described = finish(sfn, execution)
+    assert described["status"] == "SUCCEEDED", failure_of(sfn, execution)
+    result = json.loads(described["output"])["child"]
+    assert result["Status"] == "SUCCEEDED"
+    assert result["Output"] == {"case": "c-1", "risk": "low"}  # an object, not a string
+    assert result["Input"] == {
+        "case": "c-1",
+        "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": execution,
+    }
+    assert result["ExecutionArn"].endswith(f":{run}")
+    assert result["StateMachineArn"] == child
+    assert result["OutputDetails"] == {"Included": True}
+    assert isinstance(result["StartDate"], int) and result["StopDate"] >= result["StartDate"]
+    child_execution = sfn.describe_execution(executionArn=result["ExecutionArn"])
+    assert json.loads(child_execution["input"])["AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"] == (
+        execution
+    )
+    # The parent's history, as moto writes it for any .sync integration.
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    task_events = [e for e in events if e["type"].startswith("Task") and "State" not in e["type"]]
+    assert [e["type"] for e in task_events] == [
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskSubmitted",
+        "TaskSucceeded",
+    ]
+    scheduled = task_events[0]["taskScheduledEventDetails"]
+    assert (scheduled["resourceType"], scheduled["resource"]) == ("states", "startExecution.sync:2")
+    submitted = json.loads(task_events[2]["taskSubmittedEventDetails"]["output"])
+    assert submitted["ExecutionArn"] == result["ExecutionArn"]
+    succeeded = json.loads(task_events[3]["taskSucceededEventDetails"]["output"])
+    assert succeeded["Output"] == {"case": "c-1", "risk": "low"}
+
+
+def test_sync_gives_the_childs_output_as_a_string(cloud):
+    sfn = cloud["stepfunctions"]
+    child = create_state_machine(
+        sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}}
+    )
+    execution = start(
+        sfn, parent_of(sfn, child, f"{START_CHILD}.sync"), {"case": "c", "run": unique("r")}
+    )
+    described = finish(sfn, execution)
+    assert described["status"] == "SUCCEEDED", failure_of(sfn, execution)
+    result = json.loads(described["output"])["child"]
+    assert json.loads(result["Output"]) == {"ok": 1}
+    assert isinstance(result["Output"], str) and isinstance(result["Input"], str)
+    assert "TaskSubmitted" in history_types(sfn, execution)
+
+
+def test_plain_start_execution_returns_at_once_with_the_execution_arn(cloud, vclock):
+    sfn = cloud["stepfunctions"]
+    child = create_state_machine(
+        sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 86400, "End": True}}}
+    )
+    run = unique("run")
+    execution = start(sfn, parent_of(sfn, child, START_CHILD), {"case": "c", "run": run})
+    described = finish(sfn, execution)
+    assert described["status"] == "SUCCEEDED", failure_of(sfn, execution)
+    result = json.loads(described["output"])["child"]
+    assert set(result) == {"ExecutionArn", "StartDate"}
+    assert result["ExecutionArn"].endswith(f":{run}") and isinstance(result["StartDate"], int)
+    assert sfn.describe_execution(executionArn=result["ExecutionArn"])["status"] == "RUNNING"
+    types = history_types(sfn, execution)
+    assert "TaskSucceeded" in types and "TaskSubmitted" not in types  # no integration pattern
+    sfn.stop_execution(executionArn=result["ExecutionArn"])
+    assert finish(sfn, result["ExecutionArn"])["status"] == "ABORTED"
+
+
+def test_a_failed_child_fails_the_parents_task_with_states_task_failed(cloud):
+    sfn = cloud["stepfunctions"]
+    child = create_state_machine(
+        sfn,
+        {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "PayerDown", "Cause": "503"}}},
+    )
+    catch = [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Recover"}]
+    parent = create_state_machine(
+        sfn,
+        {
+            "StartAt": "Child",
+            "States": {
+                "Child": {
+                    "Type": "Task",
+                    "Resource": f"{START_CHILD}.sync:2",
+                    "Parameters": {"StateMachineArn": child, "Input": {"case.$": "$.case"}},
+                    "Catch": catch,
+                    "End": True,
+                },
+                "Recover": {"Type": "Pass", "End": True},
+            },
+        },
+    )
+    execution = start(sfn, parent, {"case": "c-2"})
+    described = finish(sfn, execution)
+    assert described["status"] == "SUCCEEDED", failure_of(sfn, execution)
+    error = json.loads(described["output"])["error"]
+    assert error["Error"] == "States.TaskFailed"
+    cause = json.loads(error["Cause"])  # the child's DescribeExecution, as on AWS
+    assert (cause["Status"], cause["Error"], cause["Cause"]) == ("FAILED", "PayerDown", "503")
+    assert "TaskFailed" in history_types(sfn, execution)
+
+
+def test_an_aborted_child_fails_an_uncaught_parent(cloud, vclock):
+    sfn = cloud["stepfunctions"]
+    child = create_state_machine(
+        sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}}
+    )
+    run = unique("run")
+    execution = start(
+        sfn, parent_of(sfn, child, f"{START_CHILD}.sync:2"), {"case": "c", "run": run}
+    )
+    assert vclock.wait_for_timer(3500, 3600)  # the child's Wait
+    arns = [e["executionArn"] for e in executions_of(sfn, child) if e["name"] == run]
+    assert len(arns) == 1
+    sfn.stop_execution(executionArn=arns[0])
+    assert finish(sfn, execution)["status"] == "FAILED"
+    error, cause = failure_of(sfn, execution)
+    assert error == "States.TaskFailed"
+    assert "ABORTED" in cause
+
+
+def test_a_child_waiting_on_a_task_token_resumes_its_parent(cloud, functions, vclock):
+    sfn = cloud["stepfunctions"]
+    tokens: list[str] = []
+    functions.handlers["ask"] = lambda event: tokens.append(event["token"]) or {}
+    child = create_state_machine(
+        sfn,
+        {
+            "StartAt": "Ask",
+            "States": {
+                "Ask": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "Parameters": {
+                        "FunctionName": function_arn("ask"),
+                        "Payload": {"token.$": "$$.Task.Token"},
+                    },
+                    "TimeoutSeconds": 72 * 3600,
+                    "End": True,
+                }
+            },
+        },
+    )
+    execution = start(
+        sfn, parent_of(sfn, child, f"{START_CHILD}.sync:2"), {"case": "c", "run": unique("r")}
+    )
+    assert eventually(lambda: tokens)
+    assert vclock.wait_for_timer(71 * 3600, 72 * 3600)  # the child's task timeout
+    vclock.advance(3600 * 24)  # a day passes: the child still waits, and so does its parent
+    time.sleep(0.3)
+    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    t0 = time.monotonic()
+    sfn.send_task_success(taskToken=tokens[0], output=json.dumps({"decision": "approved"}))
+    described = finish(sfn, execution)
+    assert described["status"] == "SUCCEEDED", failure_of(sfn, execution)
+    assert json.loads(described["output"])["child"]["Output"] == {"decision": "approved"}
+    assert time.monotonic() - t0 < 2
+
+
+def test_a_child_waiting_three_days_ends_on_the_virtual_clock(cloud, vclock):
+    sfn = cloud["stepfunctions"]
+    child = create_state_machine(
+        sfn,
+        {
+            "StartAt": "Cool",
+            "States": {
+                "Cool": {"Type": "Wait", "Seconds": 3 * 86400, "Next": "Done"},
+                "Done": {"Type": "Pass", "Result": {"cooled": True}, "End": True},
+            },
+        },
+    )
+    t0 = time.monotonic()
+    execution = start(
+        sfn, parent_of(sfn, child, f"{START_CHILD}.sync:2"), {"case": "c", "run": unique("r")}
+    )
+    assert vclock.wait_for_timer(timedelta(days=2.9), timedelta(days=3))
+    vclock.advance(timedelta(days=3))
+    described = finish(sfn, execution)
+    assert described["status"] == "SUCCEEDED", failure_of(sfn, execution)
+    assert json.loads(described["output"])["child"]["Output"] == {"cooled": True}
+    assert time.monotonic() - t0 < 3
+    assert described["stopDate"] - described["startDate"] >= timedelta(days=3)
+
+
+# --------------------------------------------------------------------------------------
 # install / uninstall
 # --------------------------------------------------------------------------------------
 
 
 def _patched_values() -> dict[tuple[str, str], Any]:
     values = {}
-    for patch in gaps._patches():
+    for patch in patches.all_patches():
         if patch.replacement is None:
             continue  # checked, not patched
-        owner = gaps._resolve(patch.owner)
+        owner = shapes.resolve(patch.owner)
         values[(patch.owner, patch.attribute)] = owner.__dict__.get(patch.attribute)
     return values
 
 
 def test_what_is_only_checked_is_left_as_moto_has_it(endpoint, functions):
-    checked = [p for p in gaps._patches() if p.replacement is None]
+    checked = [p for p in patches.all_patches() if p.replacement is None]
     assert checked  # the DynamoDB lane relies on these, as moto has them
-    gaps.uninstall()
-    before = {(p.owner, p.attribute): getattr(gaps._resolve(p.owner), p.attribute) for p in checked}
-    gaps.install(clock=VirtualClock(), invoke=functions)
-    during = {(p.owner, p.attribute): getattr(gaps._resolve(p.owner), p.attribute) for p in checked}
+    patched_moto.uninstall()
+    before = {p.target: getattr(shapes.resolve(p.owner), p.attribute) for p in checked}
+    patched_moto.install(clock=VirtualClock(), invoke=functions)
+    during = {p.target: getattr(shapes.resolve(p.owner), p.attribute) for p in checked}
     assert during == before
 
 
 def test_uninstall_restores_moto_exactly(endpoint, functions):
     import sys
 
-    gaps.uninstall()
+    patched_moto.uninstall()
     before = _patched_values()
     clock_before = process_clock.get_clock()
     holders_before = {
@@ -825,7 +1061,7 @@ def test_uninstall_restores_moto_exactly(endpoint, functions):
         if name.startswith("moto.stepfunctions.parser") and hasattr(module, "boto_client_for")
     }
     first = VirtualClock()
-    gaps.install(clock=first, invoke=functions)
+    patched_moto.install(clock=first, invoke=functions)
     during = _patched_values()
     assert all(during[key] is not before[key] for key in before), [
         key for key in before if during[key] is before[key]
@@ -833,16 +1069,16 @@ def test_uninstall_restores_moto_exactly(endpoint, functions):
     assert process_clock.get_clock() is first
     # Idempotent: a second install swaps clock and invoke, not the patches.
     second = VirtualClock()
-    gaps.install(clock=second, invoke=lambda _f, _p: (b"{}", None))
+    patched_moto.install(clock=second, invoke=lambda _f, _p: (b"{}", None))
     assert _patched_values() == during
     assert process_clock.get_clock() is second
-    gaps.uninstall()
+    patched_moto.uninstall()
     after = _patched_values()
     assert all(after[key] is before[key] for key in before)
     assert process_clock.get_clock() is clock_before
     for name, original in holders_before.items():
         assert sys.modules[name].boto_client_for is original
-    gaps.uninstall()  # a no-op
+    patched_moto.uninstall()  # a no-op
 
 
 def test_install_refuses_an_unexpected_moto_shape(endpoint, functions, monkeypatch):
@@ -850,15 +1086,15 @@ def test_install_refuses_an_unexpected_moto_shape(endpoint, functions, monkeypat
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
     from moto.stepfunctions.parser.asl.utils import boto_client
 
-    gaps.uninstall()
+    patched_moto.uninstall()
     original_client_for = boto_client.boto_client_for
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", lambda self, function_name, body: b"")
     monkeypatch.setattr(execute_state, "threading", object())
-    with pytest.raises(gaps.MotoShapeError) as raised:
-        gaps.install(clock=VirtualClock(), invoke=functions)
+    with pytest.raises(patched_moto.MotoShapeError) as raised:
+        patched_moto.install(clock=VirtualClock(), invoke=functions)
     message = str(raised.value)
     assert "LambdaSimpleBackend.invoke" in message
     assert "execute_state.threading" in message
     assert "5.2.5" in message
-    assert not gaps.is_installed()
+    assert not patched_moto.is_installed()
     assert boto_client.boto_client_for is original_client_for  # nothing was patched

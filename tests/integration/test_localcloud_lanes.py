@@ -21,8 +21,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from careflow.localcloud import gaps, inprocess
 from careflow.localcloud.cloud import GC_YOUNG_THRESHOLD, SWITCH_INTERVAL_SECONDS, free_port_run
+from careflow.localcloud.moto import inprocess, speed, state
 
 ITEM = {
     "PK": {"S": "CASE#1"},
@@ -307,8 +307,8 @@ def test_responses_serialize_alike_with_the_cached_picker(cloud, monkeypatch):
         ]
 
     with_cache = serialize_all()
-    assert gaps._installed is not None
-    originals = {(owner, name): fn for owner, name, fn in gaps._installed.originals}
+    assert state.current() is not None
+    originals = {(owner, name): fn for owner, name, fn in state.current().originals}
     for owner, name in (
         (AttributePicker, "__call__"),
         (ResponseSerializer, "_serialize_structure_member"),
@@ -335,9 +335,9 @@ def test_dotted_paths_find_what_jsonpath_ng_finds(path):
     from jsonpath_ng.ext import parse
 
     expression = parse(path)
-    fields = gaps._dotted_fields(expression)
+    fields = speed._dotted_fields(expression)
     assert fields is not None
-    dotted = gaps._DottedPath(expression, fields)
+    dotted = speed._DottedPath(expression, fields)
     expected = [(m.value, str(m.path)) for m in expression.find(copy.deepcopy(DATA))]
     assert [(m.value, str(m.path)) for m in dotted.find(copy.deepcopy(DATA))] == expected
 
@@ -347,9 +347,9 @@ def test_dotted_paths_update_as_jsonpath_ng_does(path):
     from jsonpath_ng import parse
 
     expression = parse(path)
-    fields = gaps._dotted_fields(expression)
+    fields = speed._dotted_fields(expression)
     assert fields is not None
-    dotted = gaps._DottedPath(expression, fields)
+    dotted = speed._DottedPath(expression, fields)
 
     def outcome(update: Any) -> Any:
         try:
@@ -364,7 +364,7 @@ def test_dotted_paths_update_as_jsonpath_ng_does(path):
 def test_other_paths_stay_with_jsonpath_ng(path):
     from jsonpath_ng.ext import parse
 
-    fields = gaps._dotted_fields(parse(path))
+    fields = speed._dotted_fields(parse(path))
     assert fields is None or fields == ("a b",)  # a quoted name is still a plain field
 
 
@@ -458,6 +458,6 @@ def test_the_lane_calls_the_method_moto_would():
 
 
 def test_request_ids_look_like_dynamodbs():
-    ids = {gaps._request_id() for _ in range(50)}
+    ids = {speed._request_id() for _ in range(50)}
     assert len(ids) == 50
     assert all(len(i) == 52 and i.isalnum() and i.upper() == i for i in ids)

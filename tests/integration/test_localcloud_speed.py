@@ -8,8 +8,9 @@ import threading
 
 import boto3
 
-from careflow.localcloud import gaps, inprocess
+from careflow.localcloud import moto as patched_moto
 from careflow.localcloud.cloud import free_port
+from careflow.localcloud.moto import state
 
 
 def test_an_attached_client_is_answered_in_process_not_over_http(cloud):
@@ -21,7 +22,7 @@ def test_an_attached_client_is_answered_in_process_not_over_http(cloud):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    inprocess.attach_in_process(client)
+    patched_moto.attach_in_process(client)
     tables = client.list_tables()["TableNames"]
     assert "careflow-state" in tables  # the local cloud's own table, from the same backends
 
@@ -91,8 +92,6 @@ def test_many_concurrent_executions_of_one_shared_program_keep_their_own_state(c
 def test_finished_interpreter_threads_are_released(cloud):
     from moto.stepfunctions.parser.utils import TMP_THREADS
 
-    from careflow.localcloud import gaps
-
     sfn = cloud.client("stepfunctions")
     definition = {
         "StartAt": "T",
@@ -116,7 +115,7 @@ def test_finished_interpreter_threads_are_released(cloud):
         e = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
         cloud.wait_for_execution(e, 20)
     assert len(TMP_THREADS) >= 5
-    assert gaps.release_finished_threads() < 5
+    assert patched_moto.release_finished_threads() < 5
     assert all(t.is_alive() for t in TMP_THREADS)
 
 
@@ -157,7 +156,7 @@ def test_parallel_branches_on_reused_threads_still_run_at_the_same_time(cloud):
     branches = 4
     barrier = threading.Barrier(branches, timeout=10)
     threads: set[int] = set()
-    previous = gaps._installed.invoke
+    previous = state.current().invoke
 
     def invoke(function: str, payload: bytes) -> tuple[bytes, str | None]:
         threads.add(threading.get_ident())
@@ -166,7 +165,7 @@ def test_parallel_branches_on_reused_threads_still_run_at_the_same_time(cloud):
 
     sfn = cloud.client("stepfunctions")
     arn = _parallel_of_lambdas(cloud, "barrier", branches)
-    gaps._installed.invoke = invoke
+    state.current().invoke = invoke
     try:
         for _ in range(3):  # later runs reuse the first run's threads
             barrier.reset()
@@ -175,7 +174,7 @@ def test_parallel_branches_on_reused_threads_still_run_at_the_same_time(cloud):
             assert out["status"] == "SUCCEEDED", out
             assert json.loads(out["output"]) == [{"branch": i} for i in range(branches)]
     finally:
-        gaps._installed.invoke = previous
+        state.current().invoke = previous
     assert len(threads) >= branches
 
 
@@ -188,18 +187,18 @@ def test_a_program_without_a_timeout_runs_in_its_callers_thread(cloud):
     sfn = cloud.client("stepfunctions")
     arn = _parallel_of_lambdas(cloud, "program-threads", 2)
     seen: list[tuple[str, str]] = []
-    previous = gaps._installed.invoke
+    previous = state.current().invoke
 
     def invoke(function: str, payload: bytes) -> tuple[bytes, str | None]:
         seen.append((threading.current_thread().name, function))
         return b"{}", None
 
-    gaps._installed.invoke = invoke
+    state.current().invoke = invoke
     try:
         e = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
         out = cloud.wait_for_execution(e, 30)
     finally:
-        gaps._installed.invoke = previous
+        state.current().invoke = previous
     assert out["status"] == "SUCCEEDED"
     assert len(seen) == 2
     assert all(name.startswith("careflow-sfn-worker-") for name, _ in seen)

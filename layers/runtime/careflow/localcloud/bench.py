@@ -4,7 +4,7 @@ Both runs use the same moto server, the same ASL (rendered from the catalog), th
 handlers and the same all-clear case. ``stock`` is moto's interpreter with
 ``execute_state_machine`` and a single addition, a hook that runs the handler where
 moto's Lambda backend would echo its input. ``local`` is ``careflow up``'s cloud, with
-the gaps of :mod:`careflow.localcloud.gaps` filled (cached clients, in-process Lambda).
+moto patched by :mod:`careflow.localcloud.moto` (cached clients, in-process Lambda, ...).
 
 The last line is ``ratio=<local/stock> local_exec_per_s=<n> stock_exec_per_s=<n>``.
 """

@@ -4,7 +4,7 @@ An AWS-compatible endpoint (moto server) with DynamoDB, EventBridge, SQS, SNS,
 CloudWatch and Step Functions executing the real ASL files; the Lambda handlers
 run in this process; EventBridge rules deliver to Step Functions and Lambda
 targets; a virtual clock drives every timer. What moto lacks is filled in
-:mod:`careflow.localcloud.gaps`, nowhere else.
+:mod:`careflow.localcloud.moto`, nowhere else.
 """
 
 from __future__ import annotations
@@ -221,7 +221,6 @@ class LocalCloud:
         self.payer_server: Any = None
         self.erp_server: Any = None
         self.notifications: Any = None
-        self._stock_invoke: Any = None
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._specs = catalog.all_functions()
         self.function_arns = {
@@ -247,7 +246,7 @@ class LocalCloud:
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
 
-        from careflow.localcloud import gaps, inprocess
+        from careflow.localcloud import moto as patched_moto
 
         for key, value in {
             "AWS_ACCESS_KEY_ID": "testing",
@@ -268,11 +267,11 @@ class LocalCloud:
         self._server.start()
         clock.set_clock(self.clock)
         if self._fill_gaps:
-            gaps.install(clock=self.clock, invoke=self.invoke)
-            if inprocess.attach_in_process not in wiring.CLIENT_HOOKS:
-                wiring.CLIENT_HOOKS.append(inprocess.attach_in_process)
+            patched_moto.install(clock=self.clock, invoke=self.invoke)
+            if patched_moto.attach_in_process not in wiring.CLIENT_HOOKS:
+                wiring.CLIENT_HOOKS.append(patched_moto.attach_in_process)
         else:
-            self._hook_stock_lambda()
+            patched_moto.install_baseline(self.invoke)
         self._configure_handlers()
         self.deploy()
         sandbox = reset_sandbox(self._sandbox or Sandbox.seeded(self.clock.now()))
@@ -315,7 +314,7 @@ class LocalCloud:
     def stop(self) -> None:
         import gc
 
-        from careflow.localcloud import gaps, inprocess
+        from careflow.localcloud import moto as patched_moto
 
         self._stop.set()
         if self._gc_threshold is not None:
@@ -330,14 +329,10 @@ class LocalCloud:
         for server in (self.ehr_server, self.payer_server, self.erp_server, self.notifications):
             if server is not None:
                 server.stop()
-        gaps.uninstall()
-        if inprocess.attach_in_process in wiring.CLIENT_HOOKS:
-            wiring.CLIENT_HOOKS.remove(inprocess.attach_in_process)
-        if self._stock_invoke is not None:
-            from moto.awslambda_simple.models import LambdaSimpleBackend
-
-            LambdaSimpleBackend.invoke = self._stock_invoke  # type: ignore[method-assign]
-            self._stock_invoke = None
+        patched_moto.uninstall()
+        patched_moto.uninstall_baseline()
+        if patched_moto.attach_in_process in wiring.CLIENT_HOOKS:
+            wiring.CLIENT_HOOKS.remove(patched_moto.attach_in_process)
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -359,7 +354,7 @@ class LocalCloud:
             if built is None:
                 import boto3
 
-                from careflow.localcloud import inprocess
+                from careflow.localcloud import moto as patched_moto
 
                 built = boto3.client(
                     service,
@@ -369,7 +364,7 @@ class LocalCloud:
                     aws_secret_access_key="testing",
                 )
                 if self._fill_gaps:
-                    built = inprocess.attach_in_process(built)
+                    built = patched_moto.attach_in_process(built)
                 self._clients[service] = built
             return built
 
@@ -606,29 +601,6 @@ class LocalCloud:
                 Description=spec.description,
             )
 
-    def _hook_stock_lambda(self) -> None:
-        """Stock moto echoes a Lambda's input: run the handler there instead, and nothing else."""
-        from moto.awslambda_simple.models import LambdaSimpleBackend
-
-        cloud = self
-        self._stock_invoke = LambdaSimpleBackend.__dict__["invoke"]
-
-        def invoke(
-            backend: Any,
-            function_name: str,
-            qualifier: str | None,
-            body: Any,
-            headers: Any,
-            response_headers: Any,
-        ) -> bytes:
-            payload = body.encode() if isinstance(body, str) else (body or b"{}")
-            result, error = cloud.invoke(function_name, payload)
-            if error:
-                response_headers["x-amz-function-error"] = error
-            return result
-
-        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
-
     # -- Lambda, in this process ----------------------------------------------------------------
     def handler_for(self, function: str) -> tuple[str, Callable[[Any, Any], Any]]:
         name = function.rsplit(":", 1)[-1].removeprefix("careflow-")
@@ -711,7 +683,7 @@ class LocalCloud:
         return len(decisions)
 
     def _tick(self) -> None:
-        from careflow.localcloud import gaps
+        from careflow.localcloud import moto as patched_moto
 
         ticks = 0
         while not self._stop.wait(0.05):
@@ -721,7 +693,7 @@ class LocalCloud:
             except Exception:  # keep ticking: a failed delivery is retried next tick
                 log.exception("payer notification delivery failed")
             if ticks % 200 == 0:  # every ten seconds
-                gaps.release_finished_threads()
+                patched_moto.release_finished_threads()
 
     # -- conveniences for the CLI, the demo and tests -------------------------------------------
     def put_event(

@@ -2,7 +2,7 @@
 
 :func:`attach_in_process` is applied to every boto3 client the local cloud builds for its
 endpoint (the handlers' clients through ``wiring.CLIENT_HOOKS``, the interpreter's service
-integrations, ``LocalCloud.client``). While the gaps are installed (:mod:`.gaps`):
+integrations, ``LocalCloud.client``). While the patches are installed (:mod:`.patches`):
 
 - a call is answered at botocore's ``before-call``, once botocore has validated and
   serialized it: moto's handler for the path gets the request as a WSGI environ built
@@ -16,8 +16,8 @@ integrations, ``LocalCloud.client``). While the gaps are installed (:mod:`.gaps`
   the local URL is not evaluated per call;
 - a moto failure that is not an AWS error is answered as HTTP 500 ``InternalFailure``.
 
-What the lane relies on in moto is checked with the patches, at install
-(:func:`careflow.localcloud.gaps._patches`). ``docs/local-cloud.md`` has the measurements.
+What the lane relies on in moto is checked with the patches, at install (:func:`patches`
+lists it: checked, not replaced). ``docs/local-cloud.md`` has the measurements.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ from moto.core.utils import camelcase_to_underscores, utcnow
 from moto.dynamodb.responses import DynamoHandler
 from werkzeug.http import http_date
 
-from careflow.localcloud import gaps
+from .shapes import Patch, source_has
+from .state import is_installed
 
 LOG = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class _InProcessTransport:
         self._aws_base = f"https://{aws_host}"
 
     def __call__(self, request: Any, **_kwargs: Any) -> Any:
-        if not gaps.is_installed() or not request.url.startswith(self._endpoint):
+        if not is_installed() or not request.url.startswith(self._endpoint):
             return None
         aws_request = AWSPreparedRequest(
             method=request.method,
@@ -141,7 +142,7 @@ class _InProcessCall:
 
     def __call__(self, model: Any, params: dict[str, Any], **_kwargs: Any) -> Any:
         url: str = params.get("url") or ""
-        if not gaps.is_installed() or not url.startswith(self._endpoint):
+        if not is_installed() or not url.startswith(self._endpoint):
             return None
         raw = params.get("body")
         if raw is None:
@@ -328,7 +329,7 @@ _STUBBER: Any = None
 
 def attach_in_process(client: Any) -> Any:
     """Makes ``client`` (a boto3 client aimed at the local endpoint) answer in-process
-    while the gaps are installed. Returns the client. A client aimed elsewhere is left as is.
+    while the patches are installed. Returns the client. A client aimed elsewhere is left as is.
     """
     global _STUBBER
     endpoint = getattr(client.meta, "endpoint_url", "") or ""
@@ -367,7 +368,7 @@ def _direct_item_operations(client: Any) -> None:
     url = client.meta.endpoint_url
 
     def make_api_call(operation_name: str, api_params: dict[str, Any]) -> Any:
-        if not gaps.is_installed() or operation_name not in DYNAMODB_LANE_OPERATIONS:
+        if not is_installed() or operation_name not in DYNAMODB_LANE_OPERATIONS:
             return original(operation_name, api_params)
         model = service_model.operation_model(operation_name)
         request = client._serializer.serialize_to_request(api_params, model)  # validates
@@ -418,3 +419,46 @@ def _skip_endpoint_rules(client: Any) -> None:
 
 def _unsigned(**_kwargs: Any) -> Any:
     return UNSIGNED
+
+
+def patches() -> list[Patch]:
+    """What the DynamoDB lane relies on in moto, as it is: checked, not replaced."""
+    return [
+        Patch(
+            "moto.core.responses:BaseResponse",
+            "call_action",
+            None,
+            source_has(
+                "self._authenticate_and_authorize_normal_action(resource)",
+                "action = camelcase_to_underscores(self._get_action())",
+                "except ServiceException as e:",
+                "se_status, se_headers, se_body = self.serialized(ActionResult(e))",
+                "except HTTPException as http_error:",
+                "status, headers, body = self.serialized(response)",
+                "status, headers, body = self._transform_response(headers, response)",
+                "headers, body = self._enrich_response(headers, body)",
+            ),
+        ),
+        Patch(
+            "moto.dynamodb.responses:DynamoHandler",
+            "call_action",
+            None,
+            source_has('self.body = getattr(self, "params", {})', "return super().call_action()"),
+        ),
+        Patch(
+            "moto.dynamodb.responses:DynamoHandler",
+            "__init__",
+            None,
+            source_has("self.automated_parameter_parsing = True"),
+        ),
+        Patch(
+            "moto.core.responses:BaseResponse",
+            "setup_class",
+            None,
+            source_has(
+                "self.uri_match: dict[str, Any] = {}",
+                "self.current_account = self.get_current_account()",
+                "self.parse_parameters(request)",
+            ),
+        ),
+    ]
