@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def scenario(fault: str) -> dict:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests/e2e/http_scenarios.py"), fault],
+        [sys.executable, "-m", "tests.e2e.http_scenarios", fault],  # as a module: it imports tests
         cwd=ROOT,
         capture_output=True,
         text=True,
