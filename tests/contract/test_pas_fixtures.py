@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from careflow.adapters import pas
-from careflow.domain.models import AuthDecision
+from careflow.canonical.payer import AuthDecision
 from tests import fixtures
 
 FIXTURES = fixtures.DAVINCI_PAS

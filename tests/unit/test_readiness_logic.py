@@ -5,24 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from careflow.adapters.sandbox import HIP, KNEE, SPINE
+from careflow.canonical.cases import Participant, ParticipantStatus, Priority, SurgicalCase
+from careflow.canonical.datatypes import Coding
+from careflow.canonical.dependencies import DependencyResult, DependencyStatus, Outcome
+from careflow.canonical.payer import AuthDecision, EligibilityResponse, PriorAuthResponse
+from careflow.canonical.supply import Requisition, StockPosition, TrayStatus
 from careflow.catalog import SURGICAL_CASE_READINESS
 from careflow.domain import readiness as r
-from careflow.domain.models import (
-    AuthDecision,
-    Code,
-    DependencyResult,
-    DependencyStatus,
-    EligibilityResponse,
-    Outcome,
-    Participant,
-    ParticipantStatus,
-    PriorAuthResponse,
-    Priority,
-    Requisition,
-    StockPosition,
-    SurgicalCase,
-    TrayStatus,
-)
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -34,7 +23,7 @@ def case(**kw):
         facility_id="fac-north",
         patient_ref="Patient/p1",
         scheduled_start=NOW + timedelta(days=5),
-        procedure_codes=(Code(system="cpt", code="27130"),),
+        procedure_codes=(Coding(system="cpt", code="27130"),),
         service_line="orthopedics",
         supplies=HIP,
         tray_ids=("TRAY-1",),

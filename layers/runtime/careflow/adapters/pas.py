@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from careflow.domain.models import AuthDecision, PriorAuthItem, PriorAuthResponse
+from careflow.canonical.payer import AuthDecision, PriorAuthItem, PriorAuthResponse
 
 X12_306 = "https://codesystem.x12.org/005010/306"
 REVIEW_ACTION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction"

@@ -11,18 +11,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from careflow.domain import readiness as r
-from careflow.domain.models import (
+from careflow.canonical.cases import SurgicalCase
+from careflow.canonical.dependencies import (
     OUTCOME_EVENTS,
-    AuthDecision,
     DependencyResult,
     DependencyStatus,
-    EligibilityRequest,
     Outcome,
+)
+from careflow.canonical.payer import (
+    AuthDecision,
+    EligibilityRequest,
     PriorAuthRequest,
     PriorAuthResponse,
-    SurgicalCase,
 )
+from careflow.domain import readiness as r
 from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone
 from careflow.domain.tasks import open_task
 from careflow.ports import (
@@ -300,7 +302,7 @@ def check_supplies(
 def create_requisitions(
     event: Mapping[str, Any], *, store: StateStore, erp: ErpPort, now: datetime
 ) -> dict[str, Any]:
-    from careflow.domain.models import RequisitionRequest
+    from careflow.canonical.supply import RequisitionRequest
 
     policy = r.Policy.model_validate(event["policy"])
     shortages = [r.Shortage.model_validate(s) for s in event["supplies"]["shortages"]]

@@ -176,7 +176,7 @@ class Demo:
         return CaseReport(
             case_id=sc.case_id,
             scenario=sc.story,
-            procedure=case.procedure_codes[0].display or case.procedure_codes[0].code,
+            procedure=case.procedure_codes[0].display or case.procedure_codes[0].code or "",
             facility=FACILITIES[case.facility_id],
             scheduled_start=case.scheduled_start.isoformat(),
             outcome=instance.status.value if instance else "UNKNOWN",
