@@ -518,7 +518,8 @@ def _scalar(value: Any) -> Any:
 # The identifier allow-list (careflow.canonical.identifiers), restated from its documentation
 # and applied to the raw JSON: an identifier of a person (or of a reference whose target
 # cannot be told) is carried only when typed MR or MB in v2-0203; a record's identifiers
-# are carried; personal document and national numbers never are.
+# are carried when they have a system; personal document and national numbers never are.
+# The same goes for a reference's display: carried only for a known non-person target.
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 PERSON_HOLDERS = {"Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Person"}
 PERSON_HOLDERS |= {"Coverage"}  # a coverage's identifiers are member numbers
@@ -537,7 +538,9 @@ def carried(ident: dict[str, Any], *, person: bool) -> bool:
         return False
     if {code for _, code in codes} & NEVER_TYPES:
         return False
-    return not person or bool(codes & {(V2_0203, "MR"), (V2_0203, "MB")})
+    if person:
+        return bool(codes & {(V2_0203, "MR"), (V2_0203, "MB")})
+    return "system" in ident
 
 
 def _ref_target(raw: dict[str, Any], ref: dict[str, Any]) -> str | None:
@@ -574,9 +577,6 @@ def _ids(values: list[Any], *, canonical: bool) -> list[tuple[Any, Any]]:
     return [(v.get("system"), v.get("value")) for v in values]
 
 
-PERSON = ("Patient/", "RelatedPerson/")
-
-
 def _mapped(path: Path) -> tuple[dict[str, Any], BaseModel, Spec]:
     raw = _load(path)
     model = parse(raw)
@@ -602,19 +602,8 @@ def test_references_intact(mapped: tuple[dict[str, Any], BaseModel, Spec]) -> No
         assert [r.get("reference") for r in raw_refs] == [c.reference for c in canon_refs], raw_path
         for r, c in zip(raw_refs, canon_refs, strict=True):
             assert c.type == r.get("type")
-            target = r.get("reference") or ""
-            if (
-                target.startswith(PERSON)
-                or "/Patient/" in target
-                or raw_path
-                in {
-                    "subject",
-                    "patient",
-                    "beneficiary",
-                    "subscriber",
-                    "for",
-                }
-            ):
+            target = _ref_target(raw, r)
+            if raw_path in PERSON_PATHS or target is None or target in PERSON_HOLDERS:
                 assert c.display is None, f"{raw_path}: a person's display must not be carried"
             else:
                 assert c.display == r.get("display"), raw_path

@@ -92,7 +92,7 @@ def test_patient_ref_has_no_place_for_demographics() -> None:
         PatientRef(reference="Patient/1", name="Peter")  # type: ignore[call-arg]
 
 
-def test_references_to_patients_carry_no_display() -> None:
+def test_references_to_people_carry_no_display() -> None:
     raw = _load(FHIR / "appointment-example.json")
     patient_display = next(
         p["actor"]["display"]
@@ -105,7 +105,11 @@ def test_references_to_patients_carry_no_display() -> None:
     practitioner = next(
         p.actor for p in facts.participants if p.actor and p.actor.target_type == "Practitioner"
     )
-    assert practitioner.display == "Dr Adam Careful"  # staff displays are kept
+    assert practitioner.display is None  # a practitioner's name is a name too
+    location = next(
+        p.actor for p in facts.participants if p.actor and p.actor.target_type == "Location"
+    )
+    assert location.display == "South Wing, second floor"  # a place's is kept
 
 
 def test_reference_to_a_contained_patient_carries_no_display() -> None:
@@ -261,11 +265,12 @@ def test_identifier_keeps_system_value_use_and_type() -> None:
     assert first.type.codes() == tuple(c["code"] for c in raw_first["type"]["coding"])
 
 
-def test_a_record_identifier_without_system_is_kept_and_so_is_a_local_code() -> None:
-    """19 HL7 examples give identifiers with no system: on a record (here a room) they are
-    the only handle there is, and one ``Identifier`` type holds them."""
-    location = to_canonical(_load(FHIR / "location-example.json"))
-    assert location.identifiers == (Identifier(value="B1-S.F2"),)  # type: ignore[attr-defined]
+def test_a_record_identifier_without_system_is_not_kept_but_a_local_code_is() -> None:
+    """19 HL7 examples give identifiers with no system: nothing can be correlated on a bare
+    value, and some hold a patient's name (``Encounter_Roel_20130404``)."""
+    encounter = to_canonical(_load(FHIR / "encounter-example-f201-20130404.json"))
+    assert encounter.identifiers == ()  # type: ignore[attr-defined]
+    assert "Roel" not in encounter.model_dump_json()
     assert Coding(code="52").system is None
 
 

@@ -98,8 +98,8 @@ class Identifier(Model):
 class Ref(Model):
     """A reference: the string exactly as in the source, plus type, logical identifier, display.
 
-    ``display`` is dropped by the mappers when the target is a patient (or a related
-    person): there it is usually the patient's name.
+    ``display`` is kept by the mappers only when the target is known and is not a person
+    (an organization, a place): elsewhere it is usually someone's name.
     """
 
     reference: str | None = None

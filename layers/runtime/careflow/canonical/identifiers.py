@@ -12,7 +12,9 @@ be told) is kept only when it is one careflow works with:
 Anything else about a person (social security, driver's licence, passport, national
 citizen numbers, professional register numbers, identifiers with no type and an unknown
 system) stops in the mapper. An identifier of a **record** (an order, a claim, an
-appointment, an organization, a location: what careflow correlates on) is kept.
+appointment, an organization, a location: what careflow correlates on) is kept when it has
+a system: a bare value cannot be correlated on, and the HL7 examples show what such values
+hold (``Encounter_Roel_20130404``: a patient's name). Every identifier needs a value.
 
 Whatever the configuration says, an identifier typed or namespaced as a personal document
 number (:data:`REFUSED_TYPES`, :data:`REFUSED_SYSTEMS`) is never kept, on a person or on a
@@ -98,7 +100,7 @@ class IdentifierPolicy:
         if identifier.value is None or refused(identifier):
             return False
         if not person:
-            return True
+            return identifier.system is not None
         if identifier.system is not None and identifier.system in self.systems:
             return True
         return any(

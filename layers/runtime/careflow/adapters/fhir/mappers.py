@@ -64,8 +64,6 @@ REVIEW_ACTION_URL = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/exte
 REVIEW_ACTION_CODE_URL = (
     "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewActionCode"
 )
-# References to these carry no display: it is usually a person's name.
-_PERSON_TYPES = frozenset({"Patient", "RelatedPerson"})
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 
 Resource = Any  # an R4B model instance; typed loosely: fhir.resources builds fields at runtime
@@ -224,7 +222,9 @@ class _Ctx:
             of_person = person or target is None or target in PERSON_TYPES
             admitted = self._admit(value.identifier, person=of_person)
             ref = ref.model_copy(update={"identifier": admitted})
-        if ref.display is not None and (person or target in _PERSON_TYPES):
+        if ref.display is not None and (person or target is None or target in PERSON_TYPES):
+            # a display is free text, usually a name: kept only for a known non-person
+            # target (an organization, a place)
             ref = ref.model_copy(update={"display": None})
         return ref
 
