@@ -34,7 +34,7 @@ __all__ = [
 class Model(BaseModel):
     """Every canonical record: immutable, and no field it does not declare."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 _PARTIAL = re.compile(r"^\d{4}(-\d{2})?$")

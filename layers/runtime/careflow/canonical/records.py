@@ -271,6 +271,8 @@ class Adjudication(Model):
 class ClaimResponseItem(Model):
     item_sequence: int
     adjudications: tuple[Adjudication, ...] = ()
+    # Da Vinci PAS extension-itemAuthorizedDetail.productOrServiceCode: what was authorized
+    authorized_product: Concept | None = None
 
 
 class ClaimResponseAddItem(Model):

@@ -61,6 +61,9 @@ __all__ = [
 
 R4B_PACKAGE = "fhir.resources.R4B"
 REVIEW_ACTION_URL = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction"
+ITEM_AUTHORIZED_DETAIL_URL = (
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-itemAuthorizedDetail"
+)
 REVIEW_ACTION_CODE_URL = (
     "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewActionCode"
 )
@@ -639,6 +642,15 @@ def _review_action(adjudication: Resource) -> tuple[tuple[dt.Coding, ...], str |
     return tuple(codes), number
 
 
+def _authorized_product(item: Resource) -> dt.Concept | None:
+    for ext in item.extension or ():
+        if ext.url == ITEM_AUTHORIZED_DETAIL_URL:
+            for sub in ext.extension or ():
+                if sub.url == "productOrServiceCode":
+                    return _concept(sub.valueCodeableConcept)
+    return None
+
+
 def _adjudications(values: Iterable[Resource] | None) -> tuple[rec.Adjudication, ...]:
     out = []
     for a in values or ():
@@ -664,7 +676,9 @@ def claim_response(
     ctx = _Ctx(m, policy)
     items = tuple(
         rec.ClaimResponseItem(
-            item_sequence=i.itemSequence, adjudications=_adjudications(i.adjudication)
+            item_sequence=i.itemSequence,
+            adjudications=_adjudications(i.adjudication),
+            authorized_product=_authorized_product(i),
         )
         for i in m.item or ()
     )
