@@ -34,6 +34,11 @@ def _v2_type(code: str) -> dict[str, Any]:
     return {"coding": [{"system": V2_0203, "code": code}]}
 
 
+def patient_ssn(number: str) -> str:
+    """A synthetic SSN (area 900 is never issued) that careflow must never keep."""
+    return f"900-{number[-2:]}-{number}"
+
+
 def patient_demographics(number: str) -> tuple[str, str, str]:
     return PEOPLE.get(number, ("Alexis", f"Testperson{number}", "1970-01-01"))
 
@@ -92,7 +97,7 @@ def case_resources(case: SurgicalCase, anesthesia_ref: str) -> list[dict[str, An
                 # what careflow must never keep (careflow.canonical.identifiers)
                 {
                     "system": "http://hl7.org/fhir/sid/us-ssn",
-                    "value": f"900-{number[-2:]}-{number}",
+                    "value": patient_ssn(number),
                     "type": _v2_type("SS"),
                 },
             ],
