@@ -214,7 +214,7 @@ class FakeErp:
         return [p for p in self.positions if p.facility_id == facility_id and p.item_id in item_ids]
 
     def create_requisition(self, request):
-        from careflow.domain.models import Requisition
+        from careflow.canonical.supply import Requisition
 
         self.requisitions.append(request)
         return Requisition(

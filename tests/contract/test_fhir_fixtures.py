@@ -353,15 +353,10 @@ SPEC: dict[str, Spec] = {
             "basedOn": "based_on",
             "replaces": "replaces",
             "insurance": "insurance",
+            "supportingInfo": "supporting_info",
         },
         ignored_refs=frozenset(
-            {
-                "reasonReference",
-                "relevantHistory",
-                "specimen",
-                "supportingInfo",
-                "locationReference",
-            }
+            {"reasonReference", "relevantHistory", "specimen", "locationReference"}
         ),
         identifiers={"identifier": "identifiers", "requisition": "requisition"},
         times={
@@ -520,13 +515,66 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+# The identifier allow-list (careflow.canonical.identifiers), restated from its documentation
+# and applied to the raw JSON: an identifier of a person (or of a reference whose target
+# cannot be told) is carried only when typed MR or MB in v2-0203; a record's identifiers
+# are carried when they have a system; personal document and national numbers never are.
+# The same goes for a reference's display: carried only for a known non-person target.
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+PERSON_HOLDERS = {"Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Person"}
+PERSON_HOLDERS |= {"Coverage"}  # a coverage's identifiers are member numbers
+PERSON_PATHS = {"subject", "patient", "beneficiary", "subscriber", "for"}
+NEVER_TYPES = {"SS", "DL", "PPN", "NI", "NH", "CZ", "TAX", "BCT", "SB", "MI"}
+NEVER_SYSTEMS = {"http://hl7.org/fhir/sid/us-ssn", "urn:oid:2.16.840.1.113883.2.4.6.3"}
+
+
+def _type_codes(ident: dict[str, Any]) -> set[tuple[Any, Any]]:
+    return {(c.get("system"), c.get("code")) for c in ident.get("type", {}).get("coding", [])}
+
+
+def carried(ident: dict[str, Any], *, person: bool) -> bool:
+    codes = _type_codes(ident)
+    if "value" not in ident or ident.get("system") in NEVER_SYSTEMS:
+        return False
+    if {code for _, code in codes} & NEVER_TYPES:
+        return False
+    if person:
+        return bool(codes & {(V2_0203, "MR"), (V2_0203, "MB")})
+    return "system" in ident
+
+
+def _ref_target(raw: dict[str, Any], ref: dict[str, Any]) -> str | None:
+    if ref.get("type"):
+        return str(ref["type"])
+    target = str(ref.get("reference") or "")
+    if target.startswith("#"):
+        return next(
+            (c["resourceType"] for c in raw.get("contained", []) if f"#{c.get('id')}" == target),
+            None,
+        )
+    parts = target.split("/_history", maxsplit=1)[0].split("/")
+    return parts[-2] if len(parts) >= 2 else None
+
+
+def carried_ids(raw: dict[str, Any], path: str, *, of_ref: str | None = None) -> list[Any]:
+    """The identifiers at ``path`` that the allow-list lets through: the resource's own (or
+    its parts'), or with ``of_ref`` the logical identifiers of the references there."""
+    if of_ref is None:
+        person = raw["resourceType"] in PERSON_HOLDERS
+        return [i for i in raw_get(raw, path) if carried(i, person=person)]
+    out = []
+    for ref in raw_get(raw, of_ref):
+        target = _ref_target(raw, ref)
+        person = of_ref in PERSON_PATHS or target is None or target in PERSON_HOLDERS
+        if "identifier" in ref and carried(ref["identifier"], person=person):
+            out.append(ref["identifier"])
+    return out
+
+
 def _ids(values: list[Any], *, canonical: bool) -> list[tuple[Any, Any]]:
     if canonical:
         return [(v.system, v.value) for v in values]
     return [(v.get("system"), v.get("value")) for v in values]
-
-
-PERSON = ("Patient/", "RelatedPerson/")
 
 
 def _mapped(path: Path) -> tuple[dict[str, Any], BaseModel, Spec]:
@@ -554,19 +602,8 @@ def test_references_intact(mapped: tuple[dict[str, Any], BaseModel, Spec]) -> No
         assert [r.get("reference") for r in raw_refs] == [c.reference for c in canon_refs], raw_path
         for r, c in zip(raw_refs, canon_refs, strict=True):
             assert c.type == r.get("type")
-            target = r.get("reference") or ""
-            if (
-                target.startswith(PERSON)
-                or "/Patient/" in target
-                or raw_path
-                in {
-                    "subject",
-                    "patient",
-                    "beneficiary",
-                    "subscriber",
-                    "for",
-                }
-            ):
+            target = _ref_target(raw, r)
+            if raw_path in PERSON_PATHS or target is None or target in PERSON_HOLDERS:
                 assert c.display is None, f"{raw_path}: a person's display must not be carried"
             else:
                 assert c.display == r.get("display"), raw_path
@@ -579,13 +616,17 @@ def test_references_intact(mapped: tuple[dict[str, Any], BaseModel, Spec]) -> No
 def test_identifiers_intact(mapped: tuple[dict[str, Any], BaseModel, Spec]) -> None:
     raw, canon, spec = mapped
     paths = dict(spec.identifiers)
+    for raw_path, canon_path in spec.identifiers.items():
+        expected = _ids(carried_ids(raw, raw_path), canonical=False)
+        assert expected == _ids(canon_get(canon, canon_path), canonical=True), raw_path
     for ref_raw, ref_canon in spec.refs.items():
         paths[f"{ref_raw}.identifier"] = f"{ref_canon}.identifier"
-    for raw_path, canon_path in paths.items():
-        expected = _ids(raw_get(raw, raw_path), canonical=False)
-        assert expected == _ids(canon_get(canon, canon_path), canonical=True), raw_path
+        expected = _ids(carried_ids(raw, "", of_ref=ref_raw), canonical=False)
+        carried_refs = canon_get(canon, f"{ref_canon}.identifier")
+        assert expected == _ids(carried_refs, canonical=True), f"{ref_raw}.identifier"
     # the record's own identifiers keep use and type too
-    for r, c in zip(raw.get("identifier", []), canon_get(canon, "identifiers"), strict=True):
+    own = carried_ids(raw, "identifier")
+    for r, c in zip(own, canon_get(canon, "identifiers"), strict=True):
         assert c.use == r.get("use")
         type_codes = [x.get("code") for x in r.get("type", {}).get("coding", [])]
         assert type_codes == ([x.code for x in c.type.codings] if c.type else [])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from careflow.adapters import pas
-from careflow.domain.models import AuthDecision
+from careflow.canonical.payer import AuthDecision
 from tests import fixtures
 
 FIXTURES = fixtures.DAVINCI_PAS
@@ -77,9 +77,23 @@ def test_a_certified_item_with_an_authorized_add_item_is_modified():
                 "coding": [{"system": "https://codesystem.x12.org/005010/1365", "code": "3"}]
             },
             "quantity": {"value": 1},
+            # R4 requires 1..* adjudication on an addItem (read with R4B since the decision
+            # is taken from the canonical record)
+            "adjudication": copy.deepcopy(
+                bundle["entry"][0]["resource"]["item"][0]["adjudication"]
+            ),
         }
     ]
     assert pas.read_response_bundle(bundle).decision is AuthDecision.MODIFIED
+
+
+def test_a_claim_response_that_is_not_r4_is_refused_with_its_path_only():
+    bundle = with_review_action("A1")
+    bundle["entry"][0]["resource"]["item"][0]["itemSequence"] = "Jane Doe"
+    with pytest.raises(pas.PasError) as err:
+        pas.read_response_bundle(bundle)
+    assert "item[0].itemSequence" in err.value.reason
+    assert "Jane Doe" not in err.value.reason
 
 
 def test_mixed_item_decisions_are_partial():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from careflow.localcloud.sandboxes.ehr_seed import PEOPLE
+from careflow.localcloud.sandboxes.ehr_seed import PEOPLE, patient_ssn
 from tests.e2e.support import ENV, run_demo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,5 +76,6 @@ def test_a_whole_demo_logs_no_patient_name_birth_date_or_member_id():
     output = proc.stdout + proc.stderr
     assert '"level":"DEBUG"' in output or '"level": "DEBUG"' in output  # logs were captured
     for number, (given, family, birth) in PEOPLE.items():
-        for secret in (given, family, birth, f"MBR-{number}-5521", f"MRN{number}77"):
+        ssn = patient_ssn(number)
+        for secret in (given, family, birth, ssn, f"MBR-{number}-5521", f"MRN{number}77"):
             assert secret not in output, f"{secret} leaked into the logs"

@@ -10,7 +10,7 @@ from careflow.adapters.ehr_fhir import FhirEhrAdapter
 from careflow.adapters.fhir_rest import FhirRestClient
 from careflow.adapters.http import HttpClient, NotFound
 from careflow.adapters.sandbox import Sandbox
-from careflow.domain.models import ParticipantStatus
+from careflow.canonical.cases import ParticipantStatus
 from careflow.localcloud.sandboxes import ehr_seed
 from careflow.localcloud.sandboxes.fhir_server import FhirSandboxServer, FhirStore
 

@@ -16,7 +16,7 @@ from careflow import clock
 from careflow.adapters.erp_rest import ErpRestAdapter
 from careflow.adapters.http import HttpClient, NotFound, Rejected, RetryPolicy
 from careflow.adapters.sandbox import FACILITIES, ITEMS, STOCK, Sandbox
-from careflow.domain.models import RequisitionLine, RequisitionRequest
+from careflow.canonical.supply import RequisitionLine, RequisitionRequest
 from careflow.localcloud.sandboxes.erp_server import BASE_PATH, ErpSandboxServer
 from careflow.ports import ConnectorError, ConnectorUnavailable
 from careflow.workflows.surgical_case_readiness.rules import find_shortages

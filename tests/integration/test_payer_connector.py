@@ -12,13 +12,9 @@ from careflow import clock
 from careflow.adapters import pas
 from careflow.adapters.http import HttpClient, Rejected, RetryPolicy
 from careflow.adapters.payer_pas import PasPayerAdapter
-from careflow.domain.models import (
-    AuthDecision,
-    Code,
-    EligibilityRequest,
-    PriorAuthRequest,
-    Priority,
-)
+from careflow.canonical.cases import Priority
+from careflow.canonical.datatypes import Coding
+from careflow.canonical.payer import AuthDecision, EligibilityRequest, PriorAuthRequest
 from careflow.localcloud.sandboxes.payer_server import Behaviour, PayerSandboxServer
 from careflow.ports import ConnectorUnavailable
 from tests import fixtures
@@ -70,7 +66,7 @@ def request(coverage: str, priority=Priority.ROUTINE) -> PriorAuthRequest:
         coverage_ref=f"Coverage/{coverage}",
         payer_id="payer-lakeshore",
         facility_id="fac-north",
-        procedure_codes=(Code(system="http://www.ama-assn.org/go/cpt", code="27447"),),
+        procedure_codes=(Coding(system="http://www.ama-assn.org/go/cpt", code="27447"),),
         service_date=NOW + timedelta(days=10),
         priority=priority,
     )

@@ -18,17 +18,8 @@ from careflow.adapters.fhir import (
     parse,
     to_canonical,
 )
-from careflow.canonical import (
-    AppointmentFacts,
-    ClaimResponse,
-    Coding,
-    Invoice,
-    PatientRef,
-    Period,
-    Ref,
-    SourceIdentifier,
-)
-from careflow.domain.models import Code, Identifier
+from careflow.canonical.datatypes import Coding, Identifier, Period, Ref
+from careflow.canonical.records import AppointmentFacts, ClaimResponse, Invoice, PatientRef
 from tests import fixtures
 
 SHARED = fixtures.FIXTURES
@@ -41,6 +32,7 @@ def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 PATIENT_FILES = sorted(p for p in FHIR.glob("*.json") if _load(p)["resourceType"] == "Patient")
 MAPPED_FILES = sorted(
     p for p in FHIR.glob("*.json") if _load(p)["resourceType"] in mappers.SUPPORTED_TYPES
@@ -84,8 +76,12 @@ def test_patient_ref_carries_no_demographics(path: Path) -> None:
     serialized = ref.model_dump_json()
     leaked = sorted(s for s in _phi_strings(raw) if s in serialized)
     assert not leaked, f"PHI in the canonical patient: {leaked}"
+    # only the allow-listed ones: a medical record or member number (v2-0203 MR, MB)
     assert [(i.system, i.value) for i in ref.identifiers] == [
-        (i.get("system"), i.get("value")) for i in raw.get("identifier", [])
+        (i.get("system"), i.get("value"))
+        for i in raw.get("identifier", [])
+        if {(c.get("system"), c.get("code")) for c in i.get("type", {}).get("coding", [])}
+        & {(V2_0203, "MR"), (V2_0203, "MB")}
     ]
 
 
@@ -96,7 +92,7 @@ def test_patient_ref_has_no_place_for_demographics() -> None:
         PatientRef(reference="Patient/1", name="Peter")  # type: ignore[call-arg]
 
 
-def test_references_to_patients_carry_no_display() -> None:
+def test_references_to_people_carry_no_display() -> None:
     raw = _load(FHIR / "appointment-example.json")
     patient_display = next(
         p["actor"]["display"]
@@ -109,7 +105,11 @@ def test_references_to_patients_carry_no_display() -> None:
     practitioner = next(
         p.actor for p in facts.participants if p.actor and p.actor.target_type == "Practitioner"
     )
-    assert practitioner.display == "Dr Adam Careful"  # staff displays are kept
+    assert practitioner.display is None  # a practitioner's name is a name too
+    location = next(
+        p.actor for p in facts.participants if p.actor and p.actor.target_type == "Location"
+    )
+    assert location.display == "South Wing, second floor"  # a place's is kept
 
 
 def test_reference_to_a_contained_patient_carries_no_display() -> None:
@@ -224,23 +224,31 @@ def test_reference_strings_kept_exactly() -> None:
         "resourceType": "Appointment",
         "status": "proposed",
         "participant": [{"actor": {"reference": r}, "status": "needs-action"} for r in refs]
-        + [{"actor": {"identifier": {"system": "urn:npi", "value": "123"}}, "status": "accepted"}],
+        + [
+            {"actor": {"identifier": {"system": "urn:npi", "value": "123"}}, "status": "accepted"},
+            {
+                "actor": {"type": "Location", "identifier": {"system": "urn:rooms", "value": "3"}},
+                "status": "accepted",
+            },
+        ],
     }
     facts = to_canonical(raw)
     assert isinstance(facts, AppointmentFacts)
     actors = [p.actor for p in facts.participants]
-    assert [a.reference for a in actors if a] == [*refs, None]
+    assert [a.reference for a in actors if a] == [*refs, None, None]
     assert [a.target_type for a in actors if a] == [
         "Patient",
         None,
         "Practitioner",
         "Location",
         None,
+        "Location",
     ]
-    logical = actors[-1]
-    assert logical is not None and logical.identifier == SourceIdentifier(
-        system="urn:npi", value="123"
-    )
+    # a logical reference to who-knows-whom may name a person: its identifier is not kept;
+    # one to a room is
+    unknown, room = actors[-2], actors[-1]
+    assert unknown is not None and unknown.identifier is None
+    assert room is not None and room.identifier == Identifier(system="urn:rooms", value="3")
 
 
 def test_identifier_keeps_system_value_use_and_type() -> None:
@@ -255,17 +263,15 @@ def test_identifier_keeps_system_value_use_and_type() -> None:
     )
     assert first.type is not None
     assert first.type.codes() == tuple(c["code"] for c in raw_first["type"]["coding"])
-    assert first.to_domain() == Identifier(system=raw_first["system"], value=raw_first["value"])
 
 
-def test_identifier_without_system_is_kept_but_not_a_domain_identifier() -> None:
-    ident = SourceIdentifier(value="B1-S.F2")
-    assert ident.system is None
-    assert ident.to_domain() is None
-    assert Coding(code="52").to_domain() is None
-    assert Coding(system="http://snomed.info/sct", code="1").to_domain() == Code(
-        system="http://snomed.info/sct", code="1"
-    )
+def test_a_record_identifier_without_system_is_not_kept_but_a_local_code_is() -> None:
+    """19 HL7 examples give identifiers with no system: nothing can be correlated on a bare
+    value, and some hold a patient's name (``Encounter_Roel_20130404``)."""
+    encounter = to_canonical(_load(FHIR / "encounter-example-f201-20130404.json"))
+    assert encounter.identifiers == ()  # type: ignore[attr-defined]
+    assert "Roel" not in encounter.model_dump_json()
+    assert Coding(code="52").system is None
 
 
 def test_times_keep_precision_and_offset() -> None:

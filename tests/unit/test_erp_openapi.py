@@ -19,7 +19,7 @@ from referencing.jsonschema import DRAFT202012
 
 from careflow.adapters.erp_rest import OPERATIONS, ErpRestAdapter
 from careflow.adapters.http import HttpClient, NotFound, Rejected, RetryPolicy
-from careflow.domain.models import RequisitionLine, RequisitionRequest
+from careflow.canonical.supply import RequisitionLine, RequisitionRequest
 from careflow.ports import ConnectorUnavailable
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "erp-openapi.yaml"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from careflow.domain.models import AuthDecision, PriorAuthResponse
+from careflow.canonical.payer import AuthDecision, PriorAuthResponse
 from careflow.events.envelope import parse_event
 from careflow.kit.registry import workflow
 from careflow.kit.runtime import invoke

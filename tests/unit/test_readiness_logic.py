@@ -5,22 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from careflow.adapters.sandbox import HIP, KNEE, SPINE
-from careflow.domain.models import (
-    AuthDecision,
-    Code,
-    DependencyResult,
-    DependencyStatus,
-    EligibilityResponse,
-    Outcome,
-    Participant,
-    ParticipantStatus,
-    PriorAuthResponse,
-    Priority,
-    Requisition,
-    StockPosition,
-    SurgicalCase,
-    TrayStatus,
-)
+from careflow.canonical.cases import Participant, ParticipantStatus, Priority, SurgicalCase
+from careflow.canonical.datatypes import Coding
+from careflow.canonical.dependencies import DependencyResult, DependencyStatus, Outcome
+from careflow.canonical.payer import AuthDecision, EligibilityResponse, PriorAuthResponse
+from careflow.canonical.supply import Requisition, StockPosition, TrayStatus
 from careflow.kit.registry import workflow
 from careflow.workflows.surgical_case_readiness import rules as r
 
@@ -34,7 +23,7 @@ def case(**kw):
         facility_id="fac-north",
         patient_ref="Patient/p1",
         scheduled_start=NOW + timedelta(days=5),
-        procedure_codes=(Code(system="cpt", code="27130"),),
+        procedure_codes=(Coding(system="cpt", code="27130"),),
         service_line="orthopedics",
         supplies=HIP,
         tray_ids=("TRAY-1",),

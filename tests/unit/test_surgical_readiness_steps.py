@@ -13,18 +13,11 @@ from pathlib import Path
 import pytest
 
 from careflow.adapters.sandbox import HIP
-from careflow.domain.models import (
-    AuthDecision,
-    Code,
-    DependencyStatus,
-    EligibilityResponse,
-    Participant,
-    ParticipantStatus,
-    PriorAuthResponse,
-    StockPosition,
-    SurgicalCase,
-    TrayStatus,
-)
+from careflow.canonical.cases import Participant, ParticipantStatus, SurgicalCase
+from careflow.canonical.datatypes import Coding
+from careflow.canonical.dependencies import DependencyStatus
+from careflow.canonical.payer import AuthDecision, EligibilityResponse, PriorAuthResponse
+from careflow.canonical.supply import StockPosition, TrayStatus
 from careflow.events.envelope import parse_event
 from careflow.kit.registry import workflow
 from careflow.kit.runtime import invoke
@@ -51,7 +44,7 @@ def a_case(**kw) -> SurgicalCase:
         facility_id="fac-north",
         patient_ref="Patient/p1",
         scheduled_start=NOW + timedelta(days=5),
-        procedure_codes=(Code(system="http://www.ama-assn.org/go/cpt", code="27130"),),
+        procedure_codes=(Coding(system="http://www.ama-assn.org/go/cpt", code="27130"),),
         service_line="orthopedics",
         coverage_ref="Coverage/c1",
         payer_id="payer-1",

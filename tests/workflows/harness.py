@@ -10,8 +10,9 @@ from typing import Any
 
 from careflow import wiring
 from careflow.adapters.sandbox import KNEE, CaseSeed, PayerRule, _cpt, sandbox
+from careflow.canonical.cases import Priority
+from careflow.canonical.payer import AuthDecision
 from careflow.domain.intake import instance_id_for
-from careflow.domain.models import AuthDecision, Priority
 from careflow.domain.records import HumanTask
 from careflow.localcloud.cloud import LocalCloud
 

@@ -12,8 +12,8 @@ from datetime import timedelta
 
 from careflow import wiring
 from careflow.adapters.sandbox import PayerRule, sandbox
+from careflow.canonical.payer import AuthDecision
 from careflow.domain.intake import instance_id_for
-from careflow.domain.models import AuthDecision
 from careflow.domain.tasks import complete_task
 from careflow.kit.registry import workflow
 from tests.workflows.harness import Case, advance_through_timer

@@ -15,7 +15,8 @@ import pytest
 
 from careflow import wiring
 from careflow.adapters.sandbox import HIP, SPINE, PayerRule, sandbox
-from careflow.domain.models import AuthDecision, Priority
+from careflow.canonical.cases import Priority
+from careflow.canonical.payer import AuthDecision
 from careflow.domain.records import TaskStatus
 from careflow.domain.tasks import complete_task
 from careflow.kit.registry import workflow as _workflow
@@ -326,7 +327,7 @@ def test_an_unknown_appointment_fails_the_execution_loudly(cloud):
 
 
 def test_a_declined_surgeon_and_a_missing_tray_are_at_risk(cloud):
-    from careflow.domain.models import Participant, ParticipantStatus
+    from careflow.canonical.cases import Participant, ParticipantStatus
 
     case = new_case(cloud, trays=("TRAY-LOST-9",), book=False)
     sb = sandbox()

@@ -31,6 +31,10 @@ class Settings(BaseModel):
         "system/Location.read system/SupplyRequest.read system/Task.write",
         alias="EHR_SMART_SCOPE",
     )
+    # The facility's own identifier systems (JSON list or comma-separated URIs): with the
+    # v2-0203 types MR and MB, the only identifiers of people careflow keeps
+    # (careflow.canonical.identifiers).
+    facility_id_systems: tuple[str, ...] = Field(default=(), alias="CAREFLOW_FACILITY_ID_SYSTEMS")
     region: str = Field(default="us-east-1", alias="AWS_REGION")
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
 
@@ -38,6 +42,16 @@ class Settings(BaseModel):
     @classmethod
     def _json(cls, value: object) -> object:
         return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("facility_id_systems", mode="before")
+    @classmethod
+    def _uris(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return tuple(s.strip() for s in text.split(",") if s.strip())
+        return value
 
 
 @lru_cache(maxsize=1)

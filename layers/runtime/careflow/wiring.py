@@ -81,6 +81,13 @@ def _ehr_auth() -> Any:
     )
 
 
+def _identifier_policy() -> Any:
+    """The identifier allow-list: MRN and member id by type, plus the facility's systems."""
+    from careflow.canonical.identifiers import IdentifierPolicy
+
+    return IdentifierPolicy.with_systems(settings().facility_id_systems)
+
+
 # Connectors, chosen by CAREFLOW_CONNECTORS: the protocol adapters, or the sandboxes.
 @lru_cache(maxsize=1)
 def ehr() -> Any:
@@ -90,7 +97,10 @@ def ehr() -> Any:
     from careflow.adapters.ehr_fhir import FhirEhrAdapter
     from careflow.adapters.fhir_rest import FhirRestClient
 
-    return FhirEhrAdapter(FhirRestClient(_http("ehr", s.ehr_base_url, auth=_ehr_auth())))
+    return FhirEhrAdapter(
+        FhirRestClient(_http("ehr", s.ehr_base_url, auth=_ehr_auth())),
+        identifiers=_identifier_policy(),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -100,7 +110,7 @@ def payer() -> Any:
         return _sandbox()
     from careflow.adapters.payer_pas import PasPayerAdapter
 
-    return PasPayerAdapter(_http("payer", s.payer_base_url))
+    return PasPayerAdapter(_http("payer", s.payer_base_url), identifiers=_identifier_policy())
 
 
 @lru_cache(maxsize=1)

@@ -1,27 +1,37 @@
 """The EHR port over FHIR R4: a surgical case is an Appointment, the ServiceRequest it is
 based on, its Coverage, its room's managing Organization, and the SupplyRequests the
-ServiceRequest lists (the preference card: implants, supplies, instrument trays)."""
+ServiceRequest lists (the preference card: implants, supplies, instrument trays).
+
+Each resource is read with ``fhir.resources.R4B`` and mapped to its canonical record
+(:mod:`careflow.adapters.fhir.mappers`, which applies the identifier allow-list); the case
+is composed from those records only, never from the raw documents.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from careflow.adapters.fhir import mappers
 from careflow.adapters.fhir_rest import FhirRestClient
-from careflow.domain.models import (
-    Code,
+from careflow.canonical import records as rec
+from careflow.canonical.cases import (
     Participant,
     ParticipantStatus,
     Priority,
     SupplyNeed,
     SurgicalCase,
 )
+from careflow.canonical.datatypes import Coding, Concept, Ref
+from careflow.canonical.identifiers import DEFAULT_POLICY, IdentifierPolicy
 from careflow.ports import ConnectorError
 
 SUPPLY_CATEGORY = "urn:careflow:supply-category"
 ROLE_BY_PARTICIPATION = {"PPRF": "surgeon", "SPRF": "anesthesia", "ATND": "surgeon"}
 URGENT = {"urgent", "asap", "stat"}
+
+R = TypeVar("R")
 
 
 def _ref_id(reference: str) -> tuple[str, str]:
@@ -29,101 +39,95 @@ def _ref_id(reference: str) -> tuple[str, str]:
     return rtype.rsplit("/", 1)[-1], rid
 
 
-def _first_code(concept: Any) -> tuple[str | None, str | None, str | None]:
-    for coding in (concept or {}).get("coding") or []:
-        return coding.get("system"), coding.get("code"), coding.get("display")
-    return None, None, None
+def _first_coding(concept: Concept | None) -> Coding | None:
+    return concept.codings[0] if concept is not None and concept.codings else None
+
+
+def _reference_to(refs: Sequence[Ref | None], target: str) -> str | None:
+    return next((r.reference for r in refs if r and r.reference and r.target_type == target), None)
 
 
 class FhirEhrAdapter:
-    def __init__(self, fhir: FhirRestClient) -> None:
+    def __init__(self, fhir: FhirRestClient, *, identifiers: IdentifierPolicy = DEFAULT_POLICY):
         self.fhir = fhir
+        self.identifiers = identifiers
 
-    def _read(self, reference: str) -> dict[str, Any]:
+    def _read(self, reference: str, mapper: Callable[..., R]) -> R:
         rtype, rid = _ref_id(reference)
-        return self.fhir.read(rtype, rid)
+        return self._map(self.fhir.read(rtype, rid), mapper)
+
+    def _map(self, raw: dict[str, Any], mapper: Callable[..., R]) -> R:
+        try:
+            return mapper(raw, self.identifiers)
+        except mappers.FhirMappingError as exc:  # names the path, never a value
+            raise ConnectorError(f"{self.fhir.http.system}: {exc}") from None
+
+    def _appointment(self, appointment_id: str) -> rec.AppointmentFacts:
+        return self._map(self.fhir.read("Appointment", appointment_id), mappers.appointment)
 
     def get_surgical_case(self, appointment_id: str) -> SurgicalCase:
-        appointment = self.fhir.read("Appointment", appointment_id)
-        based_on = [
-            b.get("reference")
-            for b in appointment.get("basedOn") or []
-            if str(b.get("reference", "")).startswith("ServiceRequest/")
-        ]
-        if not based_on:
+        appointment = self._appointment(appointment_id)
+        order_ref = _reference_to(appointment.based_on, "ServiceRequest")
+        if order_ref is None:
             raise ConnectorError(f"Appointment/{appointment_id}: basedOn has no ServiceRequest")
-        order = self._read(based_on[0])
-        participants = appointment.get("participant") or []
-        patient = next(
-            (
-                p["actor"]["reference"]
-                for p in participants
-                if str(p.get("actor", {}).get("reference", "")).startswith("Patient/")
-            ),
-            (order.get("subject") or {}).get("reference"),
-        )
+        order = self._read(order_ref, mappers.service_request)
+        actors = [p.actor for p in appointment.participants]
+        patient = _reference_to(actors, "Patient") or _reference_to([order.subject], "Patient")
         if not patient:
             raise ConnectorError(f"Appointment/{appointment_id}: no patient")
-        room = next(
+        if not isinstance(appointment.start, datetime):
+            raise ConnectorError(f"Appointment/{appointment_id}: start is not a date and time")
+        room = _reference_to(actors, "Location")
+        surgeon = next(
             (
-                p["actor"]["reference"]
-                for p in participants
-                if str(p.get("actor", {}).get("reference", "")).startswith("Location/")
+                p.actor.reference
+                for p in appointment.participants
+                if p.actor and self._role(p) == "surgeon"
             ),
             None,
         )
-        surgeon = next(
-            (p["actor"]["reference"] for p in participants if self._role(p) == "surgeon"), None
-        )
         facility = ""
         if room:
-            managing = (self._read(room).get("managingOrganization") or {}).get("reference")
-            facility = _ref_id(managing)[1] if managing else ""
-        coverage_ref = next((i.get("reference") for i in order.get("insurance") or []), None)
+            managing = self._read(room, mappers.location).managing_organization
+            facility = _ref_id(managing.reference)[1] if managing and managing.reference else ""
+        coverage_ref = next((r.reference for r in order.insurance if r.reference), None)
         payer_id = None
         if coverage_ref:
-            payors = self._read(coverage_ref).get("payor") or []
-            payer_id = _ref_id(payors[0]["reference"])[1] if payors else None
+            payors = self._read(coverage_ref, mappers.coverage).payors
+            payer_id = _ref_id(payors[0].reference)[1] if payors and payors[0].reference else None
         supplies: list[SupplyNeed] = []
         trays: list[str] = []
-        for info in order.get("supportingInfo") or []:
-            reference = str(info.get("reference", ""))
-            if not reference.startswith("SupplyRequest/"):
+        for info in order.supporting_info:
+            if not info.reference or info.target_type != "SupplyRequest":
                 continue
-            request = self._read(reference)
-            _, category, _ = _first_code(request.get("category"))
-            _, item, display = _first_code(request.get("itemCodeableConcept"))
-            if not item:
+            request = self._read(info.reference, mappers.supply_request)
+            category = _first_coding(request.category)
+            item = _first_coding(request.item)
+            if item is None or not item.code:
                 continue
-            if category == "instrument-tray":
-                trays.append(item)
+            if category is not None and category.code == "instrument-tray":
+                trays.append(item.code)
             else:
-                quantity = int((request.get("quantity") or {}).get("value", 1))
+                quantity = request.quantity.value
                 supplies.append(
                     SupplyNeed(
-                        item_id=item,
-                        quantity=quantity,
-                        implant=category == "implant",
-                        description=display or "",
+                        item_id=item.code,
+                        quantity=int(quantity) if quantity is not None else 1,
+                        implant=category is not None and category.code == "implant",
+                        description=item.display or "",
                     )
                 )
-        codes = tuple(
-            Code(system=c.get("system", ""), code=c["code"], display=c.get("display"))
-            for c in (order.get("code") or {}).get("coding") or []
-            if c.get("code")
-        )
-        category = next(
-            (c.get("text") for c in order.get("category") or [] if c.get("text")), "surgery"
-        )
+        codes = tuple(c for c in (order.code.codings if order.code else ()) if c.code)
+        service_line = next((c.text for c in order.categories if c.text), "surgery")
         return SurgicalCase(
             case_id=appointment_id,
             appointment_id=appointment_id,
             facility_id=facility,
             patient_ref=patient,
-            scheduled_start=datetime.fromisoformat(appointment["start"]),
+            scheduled_start=appointment.start,
             procedure_codes=codes,
-            service_line=category,
-            priority=Priority.EXPEDITED if order.get("priority") in URGENT else Priority.ROUTINE,
+            service_line=service_line,
+            priority=Priority.EXPEDITED if order.priority in URGENT else Priority.ROUTINE,
             coverage_ref=coverage_ref,
             payer_id=payer_id,
             surgeon_ref=surgeon,
@@ -133,29 +137,27 @@ class FhirEhrAdapter:
         )
 
     @staticmethod
-    def _role(participant: dict[str, Any]) -> str | None:
-        reference = str((participant.get("actor") or {}).get("reference", ""))
-        if reference.startswith("Location/"):
+    def _role(participant: rec.AppointmentParticipant) -> str | None:
+        if participant.actor is not None and participant.actor.target_type == "Location":
             return "room"
-        for concept in participant.get("type") or []:
-            _, code, _ = _first_code(concept)
-            if code in ROLE_BY_PARTICIPATION:
-                return ROLE_BY_PARTICIPATION[code]
+        for concept in participant.types:
+            coding = _first_coding(concept)
+            if coding is not None and coding.code in ROLE_BY_PARTICIPATION:
+                return ROLE_BY_PARTICIPATION[coding.code]
         return None
 
     def appointment_participants(self, appointment_id: str) -> Sequence[Participant]:
-        appointment = self.fhir.read("Appointment", appointment_id)
         out = []
-        for p in appointment.get("participant") or []:
+        for p in self._appointment(appointment_id).participants:
             role = self._role(p)
-            if role is None:
+            if role is None or p.actor is None or p.actor.reference is None:
                 continue  # the patient, or someone the case does not depend on
             out.append(
                 Participant(
                     role=role,
-                    ref=p["actor"]["reference"],
-                    required=p.get("required", "required") == "required",
-                    status=ParticipantStatus(p.get("status", "needs-action")),
+                    ref=p.actor.reference,
+                    required=(p.required or "required") == "required",
+                    status=ParticipantStatus(p.status),
                 )
             )
         return out

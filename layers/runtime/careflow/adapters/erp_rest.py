@@ -16,7 +16,7 @@ from urllib.parse import quote
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from careflow.adapters.http import HttpClient, NotFound, Rejected, parse_json
-from careflow.domain.models import Requisition, RequisitionRequest, StockPosition
+from careflow.canonical.supply import Requisition, RequisitionRequest, StockPosition
 from careflow.ports import ConnectorUnavailable
 
 # The operations this adapter calls: (method, path template) as in docs/erp-openapi.yaml.

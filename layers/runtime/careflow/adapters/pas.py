@@ -7,8 +7,10 @@ linked by ``itemSequence``). ``ClaimResponse.outcome`` does not tell a pend: a p
 response can say "complete". A response Bundle has the ClaimResponse first; a request
 Bundle has the Claim first and every reference of the Claim resolves inside the Bundle.
 
-Plain dict walking: these are read on the hot path of a Lambda, and the rules checked
-here are PAS rules that the generic R4B models do not enforce anyway.
+A ClaimResponse is read with ``fhir.resources.R4B`` into its canonical record
+(:mod:`careflow.adapters.fhir.mappers`), and the decision taken from that record. Bundle
+and notification structure, and the request rules, are PAS rules that the generic R4B
+models do not enforce: those are checked here on the JSON.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from careflow.domain.models import AuthDecision, PriorAuthItem, PriorAuthResponse
+from careflow.adapters.fhir import mappers
+from careflow.canonical.payer import AuthDecision, PriorAuthItem, PriorAuthResponse
 
 X12_306 = "https://codesystem.x12.org/005010/306"
 REVIEW_ACTION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction"
@@ -64,76 +67,53 @@ def _codes(concept: Any) -> Iterator[tuple[str | None, str]]:
                 yield coding.get("system"), str(coding["code"])
 
 
-def _review_actions(adjudications: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, str | None]]:
-    """(X12 306 code, authorization number) of each reviewAction extension."""
-    for adjudication in adjudications:
-        for ext in adjudication.get("extension") or []:
-            if ext.get("url") != REVIEW_ACTION:
-                continue
-            number = None
-            code = None
-            for sub in ext.get("extension") or []:
-                if sub.get("url") == "number":
-                    number = sub.get("valueString")
-                elif sub.get("url") in (REVIEW_ACTION_CODE, "code"):
-                    for system, value in _codes(sub.get("valueCodeableConcept")):
-                        if system in (X12_306, None):
-                            code = value
-            if code:
-                yield code, number
-
-
-def _item_code(item: Mapping[str, Any]) -> str:
-    for ext in item.get("extension") or []:
-        if str(ext.get("url", "")).endswith("extension-itemAuthorizedDetail"):
-            for sub in ext.get("extension") or []:
-                if sub.get("url") == "productOrServiceCode":
-                    for _system, code in _codes(sub.get("valueCodeableConcept")):
-                        return code
-    for _system, code in _codes(item.get("productOrService")):
-        return code
-    return ""
-
-
 def read_claim_response(
     resource: Mapping[str, Any], path: str = "ClaimResponse"
 ) -> PriorAuthResponse:
-    """The decision of one ClaimResponse, item by item, from the reviewAction codes."""
+    """The decision of one ClaimResponse, item by item, from the reviewAction codes of its
+    canonical record (read with ``fhir.resources.R4B``)."""
     if resource.get("resourceType") != "ClaimResponse":
         raise PasError(f"{path}: expected a ClaimResponse")
     if resource.get("outcome") == "error" or resource.get("error"):
         raise PasError(f"{path}.outcome: the payer returned an error response")
+    try:
+        response = mappers.claim_response(resource)
+    except mappers.FhirMappingError as exc:  # names the path, never a value
+        raise PasError(f"{path}: {exc}") from None
     items: list[PriorAuthItem] = []
     numbers: list[str] = []
     # addItem.itemSequence is a list (R4): the items each authorized version replaces.
-    modified: set[int] = set()
-    for add in resource.get("addItem") or []:
-        if isinstance(add, Mapping):
-            modified.update(int(n) for n in add.get("itemSequence") or [])
-    for i, item in enumerate(resource.get("item") or []):
-        actions = list(_review_actions(item.get("adjudication") or []))
+    modified = {n for add in response.add_items for n in add.item_sequences}
+    for i, item in enumerate(response.items):
+        actions = [
+            (coding.code, adjudication.review_action_number)
+            for adjudication in item.adjudications
+            for coding in adjudication.review_action_codes
+            if coding.code and coding.system in (X12_306, None)
+        ]
         if not actions:
             raise PasError(f"{path}.item[{i}].adjudication: no reviewAction (X12 306) code")
         code, number = actions[0]
+        assert code is not None
         decision = REVIEW_ACTIONS.get(code, AuthDecision.PENDED)
-        sequence = int(item.get("itemSequence") or i + 1)
-        if decision is AuthDecision.APPROVED and sequence in modified:
+        if decision is AuthDecision.APPROVED and item.item_sequence in modified:
             decision = AuthDecision.MODIFIED
+        product = item.authorized_product.codes() if item.authorized_product else ()
         items.append(
             PriorAuthItem(
-                sequence=sequence, code=_item_code(item), decision=decision, review_action=code
+                sequence=item.item_sequence,
+                code=product[0] if product else "",
+                decision=decision,
+                review_action=code,
             )
         )
         if number:
             numbers.append(number)
     if not items:
         raise PasError(f"{path}.item: the ClaimResponse decides no item")
-    preauth_ref = resource.get("preAuthRef") or (numbers[0] if numbers else None)
+    preauth_ref = response.pre_auth_ref or (numbers[0] if numbers else None)
     if preauth_ref is None:
-        for ident in resource.get("identifier") or []:
-            if ident.get("value"):
-                preauth_ref = str(ident["value"])
-                break
+        preauth_ref = next((i.value for i in response.identifiers if i.value), None)
     return PriorAuthResponse(decision=overall(items), preauth_ref=preauth_ref, items=tuple(items))
 
 

@@ -1,5 +1,7 @@
 """The payer port over Da Vinci PAS: ``Claim/$submit``, ``Claim/$inquire``, and
 CoverageEligibilityRequest, with the decision read from the items' reviewAction codes.
+The CoverageEligibilityResponse is read with ``fhir.resources.R4B`` into its canonical
+record (:mod:`careflow.adapters.fhir.mappers`) before anything is concluded from it.
 
 The request Bundle carries the Claim first and every resource it references. The patient
 is a reference: demographics stay in the EHR (a payer that requires them in the Bundle
@@ -14,13 +16,15 @@ from typing import Any
 
 from careflow import clock
 from careflow.adapters import pas
+from careflow.adapters.fhir import mappers
 from careflow.adapters.http import HttpClient
-from careflow.domain.models import (
+from careflow.canonical.cases import Priority
+from careflow.canonical.identifiers import DEFAULT_POLICY, IdentifierPolicy
+from careflow.canonical.payer import (
     EligibilityRequest,
     EligibilityResponse,
     PriorAuthRequest,
     PriorAuthResponse,
-    Priority,
 )
 from careflow.ports import ConnectorError
 
@@ -68,7 +72,9 @@ def request_bundle(request: PriorAuthRequest, *, now: datetime, trace: str) -> d
         "item": [
             {
                 "sequence": i + 1,
-                "productOrService": {"coding": [{"system": c.system, "code": c.code}]},
+                "productOrService": {
+                    "coding": [c.model_dump(include={"system", "code"}, exclude_none=True)]
+                },
                 "servicedDate": request.service_date.date().isoformat(),
             }
             for i, c in enumerate(request.procedure_codes)
@@ -129,8 +135,9 @@ def request_bundle(request: PriorAuthRequest, *, now: datetime, trace: str) -> d
 
 
 class PasPayerAdapter:
-    def __init__(self, http: HttpClient) -> None:
+    def __init__(self, http: HttpClient, *, identifiers: IdentifierPolicy = DEFAULT_POLICY):
         self.http = http
+        self.identifiers = identifiers
 
     def _decision(self, bundle: Any) -> PriorAuthResponse:
         try:
@@ -141,7 +148,7 @@ class PasPayerAdapter:
     def submit_prior_auth(self, request: PriorAuthRequest) -> PriorAuthResponse:
         # The trace number is stable per case and procedure set, so a retried submission
         # is recognised by the payer as the same request.
-        trace = f"{request.case_id}:" + "+".join(c.code for c in request.procedure_codes)
+        trace = f"{request.case_id}:" + "+".join(c.code or "" for c in request.procedure_codes)
         bundle = request_bundle(request, now=clock.now(), trace=trace)
         pas.validate_request_bundle(bundle)  # never send what a payer must refuse
         return self._decision(self.http.post_json("Claim/$submit", bundle))
@@ -199,11 +206,12 @@ class PasPayerAdapter:
         )
         if not isinstance(body, dict) or body.get("resourceType") != "CoverageEligibilityResponse":
             raise ConnectorError(f"{self.http.system}: expected a CoverageEligibilityResponse")
-        insurance = body.get("insurance") or []
-        active = any(i.get("inforce") for i in insurance)
-        required = any(
-            item.get("authorizationRequired") for i in insurance for item in i.get("item") or []
-        )
+        try:
+            response = mappers.coverage_eligibility_response(body, self.identifiers)
+        except mappers.FhirMappingError as exc:  # names the path, never a value
+            raise ConnectorError(f"{self.http.system}: {exc}") from None
+        active = any(i.inforce for i in response.insurance)
+        required = any(item.authorization_required for i in response.insurance for item in i.items)
         return EligibilityResponse(
             active=active,
             covered=active,

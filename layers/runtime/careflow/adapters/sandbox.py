@@ -14,24 +14,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from careflow.domain.models import (
-    AuthDecision,
-    Code,
-    EligibilityRequest,
-    EligibilityResponse,
+from careflow.canonical.cases import (
     Participant,
     ParticipantStatus,
+    Priority,
+    SupplyNeed,
+    SurgicalCase,
+)
+from careflow.canonical.datatypes import Coding
+from careflow.canonical.payer import (
+    AuthDecision,
+    EligibilityRequest,
+    EligibilityResponse,
     PriorAuthItem,
     PriorAuthRequest,
     PriorAuthResponse,
-    Priority,
-    Requisition,
-    RequisitionRequest,
-    StockPosition,
-    SupplyNeed,
-    SurgicalCase,
-    TrayStatus,
 )
+from careflow.canonical.supply import Requisition, RequisitionRequest, StockPosition, TrayStatus
 from careflow.ports import ConnectorError, ConnectorUnavailable
 
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -105,7 +104,7 @@ class PayerRule:
 class CaseSeed:
     appointment_id: str
     facility_id: str
-    procedure: Code
+    procedure: Coding
     service_line: str
     starts_in: timedelta
     payer_rule: PayerRule
@@ -117,8 +116,8 @@ class CaseSeed:
     participants_status: ParticipantStatus = ParticipantStatus.ACCEPTED
 
 
-def _cpt(code: str, display: str) -> Code:
-    return Code(system=CPT, code=code, display=display)
+def _cpt(code: str, display: str) -> Coding:
+    return Coding(system=CPT, code=code, display=display)
 
 
 def _need(item: str, qty: int) -> SupplyNeed:

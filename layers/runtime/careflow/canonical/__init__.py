@@ -1,108 +1,15 @@
-"""Canonical data: the records careflow reads from other systems, minimum of PHI.
+"""careflow's one canonical model: what adapters return, ports exchange, and workflows,
+state, events and logs carry. The minimum of PHI: a patient is a reference plus
+allow-listed identifiers.
 
-See :mod:`careflow.canonical.records` and :mod:`careflow.canonical.datatypes`.
+- :mod:`~careflow.canonical.datatypes`: codes, identifiers, references, periods, amounts;
+- :mod:`~careflow.canonical.identifiers`: the identifier allow-list (the one gate);
+- :mod:`~careflow.canonical.records`: records read from FHIR R4 (EHR, payer, supply);
+- :mod:`~careflow.canonical.cases`: the surgical case composite and its participants;
+- :mod:`~careflow.canonical.payer`: prior authorization and eligibility;
+- :mod:`~careflow.canonical.supply`: stock positions, requisitions, tray status;
+- :mod:`~careflow.canonical.dependencies`: dependency results and outcomes.
+
+Import from the module (nothing is re-exported here): a handler that needs a surgical
+case does not pay for building the FHIR-derived records at cold start.
 """
-
-from careflow.canonical.datatypes import (
-    Coding,
-    Concept,
-    Money,
-    Period,
-    Quantity,
-    Ref,
-    SourceIdentifier,
-    When,
-)
-from careflow.canonical.records import (
-    Adjudication,
-    AppointmentFacts,
-    AppointmentParticipant,
-    Benefit,
-    BenefitAmount,
-    BenefitItem,
-    Claim,
-    ClaimInsurance,
-    ClaimItem,
-    ClaimResponse,
-    ClaimResponseAddItem,
-    ClaimResponseItem,
-    ClaimResponseTotal,
-    CostCenter,
-    Coverage,
-    CoverageClass,
-    CoverageEligibilityRequest,
-    CoverageEligibilityResponse,
-    EligibilityInsurance,
-    EligibilityItem,
-    EligibilityResponseInsurance,
-    Encounter,
-    EncounterLocation,
-    Facility,
-    Invoice,
-    InvoiceParticipant,
-    Item,
-    Location,
-    Organization,
-    PatientRef,
-    Provider,
-    Record,
-    Schedule,
-    ServiceRequest,
-    Slot,
-    StatusPeriod,
-    Supplier,
-    SupplyDelivery,
-    SupplyRequest,
-    Task,
-)
-
-__all__ = [
-    "Adjudication",
-    "AppointmentFacts",
-    "AppointmentParticipant",
-    "Benefit",
-    "BenefitAmount",
-    "BenefitItem",
-    "Claim",
-    "ClaimInsurance",
-    "ClaimItem",
-    "ClaimResponse",
-    "ClaimResponseAddItem",
-    "ClaimResponseItem",
-    "ClaimResponseTotal",
-    "Coding",
-    "Concept",
-    "CostCenter",
-    "Coverage",
-    "CoverageClass",
-    "CoverageEligibilityRequest",
-    "CoverageEligibilityResponse",
-    "EligibilityInsurance",
-    "EligibilityItem",
-    "EligibilityResponseInsurance",
-    "Encounter",
-    "EncounterLocation",
-    "Facility",
-    "Invoice",
-    "InvoiceParticipant",
-    "Item",
-    "Location",
-    "Money",
-    "Organization",
-    "PatientRef",
-    "Period",
-    "Provider",
-    "Quantity",
-    "Record",
-    "Ref",
-    "Schedule",
-    "ServiceRequest",
-    "Slot",
-    "SourceIdentifier",
-    "StatusPeriod",
-    "Supplier",
-    "SupplyDelivery",
-    "SupplyRequest",
-    "Task",
-    "When",
-]

@@ -1,10 +1,12 @@
 """Building blocks of the canonical records: codes, identifiers, references, periods, amounts.
 
-They keep what the source system said, as it said it: identifiers keep their system
-(which may be absent in the source), references keep their exact string
-(``Patient/example``, ``#contained``, absolute URLs), times keep their precision and
-their UTC offset. The domain records (:mod:`careflow.domain.models`) need a system on
-every ``Code`` and ``Identifier``; ``to_domain()`` converts when the source gave one.
+They keep what the source system said, as it said it: codes and identifiers keep their
+system (which may be absent in the source: local codes, identifiers of a record known only
+to its system), references keep their exact string (``Patient/example``, ``#contained``,
+absolute URLs), times keep their precision and their UTC offset.
+
+Which identifiers may be held at all is decided in one place,
+:mod:`careflow.canonical.identifiers`.
 """
 
 from __future__ import annotations
@@ -14,21 +16,26 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
-
-from careflow.domain.models import Code, Identifier, Model
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 __all__ = [
     "Coding",
     "Concept",
+    "Identifier",
     "Model",
     "Money",
     "Period",
     "Quantity",
     "Ref",
-    "SourceIdentifier",
     "When",
 ]
+
+
+class Model(BaseModel):
+    """Every canonical record: immutable, and no field it does not declare."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
 
 _PARTIAL = re.compile(r"^\d{4}(-\d{2})?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -61,12 +68,6 @@ class Coding(Model):
     code: str | None = None
     display: str | None = None
 
-    def to_domain(self) -> Code | None:
-        """The domain ``Code``, or None when the source gave no system or no code."""
-        if self.system is None or self.code is None:
-            return None
-        return Code(system=self.system, code=self.code, display=self.display)
-
 
 class Concept(Model):
     """A CodeableConcept: its codings and its text."""
@@ -81,31 +82,29 @@ class Concept(Model):
         return any(c.system == system and c.code == code for c in self.codings)
 
 
-class SourceIdentifier(Model):
-    """An identifier as the source gave it: system (when given), value, use and type."""
+class Identifier(Model):
+    """An identifier as the source gave it: system (when given), value, use and type.
+
+    Built by the mappers only through :func:`careflow.canonical.identifiers.admit`, the
+    allow-list: an SSN, a driver's licence or a passport number never becomes one.
+    """
 
     system: str | None = None
     value: str | None = None
     use: str | None = None
     type: Concept | None = None
 
-    def to_domain(self) -> Identifier | None:
-        """The domain ``Identifier``, or None when the source gave no system or no value."""
-        if self.system is None or self.value is None:
-            return None
-        return Identifier(system=self.system, value=self.value)
-
 
 class Ref(Model):
     """A reference: the string exactly as in the source, plus type, logical identifier, display.
 
-    ``display`` is dropped by the mappers when the target is a patient (or a related
-    person): there it is usually the patient's name.
+    ``display`` is kept by the mappers only when the target is known and is not a person
+    (an organization, a place): elsewhere it is usually someone's name.
     """
 
     reference: str | None = None
     type: str | None = None
-    identifier: SourceIdentifier | None = None
+    identifier: Identifier | None = None
     display: str | None = None
 
     @property

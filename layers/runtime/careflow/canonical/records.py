@@ -1,8 +1,9 @@
 """Canonical records read from the EHR, scheduling, payer and supply systems.
 
-The minimum of PHI: a patient is a reference plus identifiers, never a name, birth date,
-address or telecom; references to patients carry no display. Each record has the
-``reference`` it was read from (``<type>/<id>``) when the source gave an id.
+The minimum of PHI: a patient is a reference plus allow-listed identifiers (MRN, member
+id: :mod:`careflow.canonical.identifiers`), never a name, birth date, address or telecom;
+references to patients carry no display. Each record has the ``reference`` it was read
+from (``<type>/<id>``) when the source gave an id.
 """
 
 from __future__ import annotations
@@ -12,19 +13,19 @@ from decimal import Decimal
 from careflow.canonical.datatypes import (
     Coding,
     Concept,
+    Identifier,
     Model,
     Money,
     Period,
     Quantity,
     Ref,
-    SourceIdentifier,
     When,
 )
 
 
 class Record(Model):
     reference: str | None = None
-    identifiers: tuple[SourceIdentifier, ...] = ()
+    identifiers: tuple[Identifier, ...] = ()
 
 
 # --- parties and places ---------------------------------------------------------------
@@ -170,8 +171,9 @@ class ServiceRequest(Record):
     performers: tuple[Ref, ...] = ()
     based_on: tuple[Ref, ...] = ()
     replaces: tuple[Ref, ...] = ()
-    requisition: SourceIdentifier | None = None
+    requisition: Identifier | None = None
     insurance: tuple[Ref, ...] = ()
+    supporting_info: tuple[Ref, ...] = ()  # e.g. the SupplyRequests of a preference card
 
 
 class Slot(Record):
@@ -206,7 +208,7 @@ class CoverageClass(Model):
 class Coverage(Record):
     status: str
     type: Concept | None = None
-    subscriber_id: SourceIdentifier | None = None
+    subscriber_id: Identifier | None = None
     subscriber: Ref | None = None
     beneficiary: Ref
     relationship: Concept | None = None
@@ -234,7 +236,7 @@ class ClaimInsurance(Model):
     sequence: int
     focal: bool
     coverage: Ref
-    identifier: SourceIdentifier | None = None
+    identifier: Identifier | None = None
     pre_auth_refs: tuple[str, ...] = ()
 
 
@@ -269,6 +271,8 @@ class Adjudication(Model):
 class ClaimResponseItem(Model):
     item_sequence: int
     adjudications: tuple[Adjudication, ...] = ()
+    # Da Vinci PAS extension-itemAuthorizedDetail.productOrServiceCode: what was authorized
+    authorized_product: Concept | None = None
 
 
 class ClaimResponseAddItem(Model):
@@ -454,6 +458,6 @@ class Task(Record):
     owner: Ref | None = None
     based_on: tuple[Ref, ...] = ()
     part_of: tuple[Ref, ...] = ()
-    group_identifier: SourceIdentifier | None = None
+    group_identifier: Identifier | None = None
     input_types: tuple[Concept, ...] = ()
     output_types: tuple[Concept, ...] = ()

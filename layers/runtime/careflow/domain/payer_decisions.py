@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from careflow.domain.models import PriorAuthResponse
+from careflow.canonical.payer import PriorAuthResponse
 from careflow.domain.records import AuditEntry
 from careflow.events.envelope import EnvelopeError, parse_event
 from careflow.ports import StaleTaskToken, StateStore, WorkflowEngine

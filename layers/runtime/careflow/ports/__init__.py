@@ -11,18 +11,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from careflow.domain.models import (
+from careflow.canonical.cases import Participant, SurgicalCase
+from careflow.canonical.payer import (
     EligibilityRequest,
     EligibilityResponse,
-    Participant,
     PriorAuthRequest,
     PriorAuthResponse,
-    Requisition,
-    RequisitionRequest,
-    StockPosition,
-    SurgicalCase,
-    TrayStatus,
 )
+from careflow.canonical.supply import Requisition, RequisitionRequest, StockPosition, TrayStatus
 from careflow.domain.records import (
     AuditEntry,
     HumanTask,

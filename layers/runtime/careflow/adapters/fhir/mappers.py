@@ -4,8 +4,11 @@ Documents are read with ``fhir.resources.R4B`` (R4-compatible), never the packag
 default R5 models, which reject many R4 documents. Each resource type's module is imported
 on first use only: a handler that maps Appointments does not pay for importing Claim.
 
-Every function accepts an R4B model instance or the raw JSON dict. Errors never quote
-values from the document (they may be PHI); they name the resource type and field path.
+Every function accepts an R4B model instance or the raw JSON dict, and the identifier
+allow-list to apply (:mod:`careflow.canonical.identifiers`; every identifier a mapper keeps
+passes through ``_Ctx._admit``). Names, addresses, telecom and birth dates are never read.
+Errors never quote values from the document (they may be PHI); they name the resource type
+and field path.
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ from pydantic import BaseModel, ValidationError
 
 from careflow.canonical import datatypes as dt
 from careflow.canonical import records as rec
+from careflow.canonical.identifiers import (
+    DEFAULT_POLICY,
+    MEMBER_NUMBER,
+    PERSON_TYPES,
+    V2_0203,
+    IdentifierPolicy,
+)
 
 __all__ = [
     "SUPPORTED_TYPES",
@@ -51,11 +61,12 @@ __all__ = [
 
 R4B_PACKAGE = "fhir.resources.R4B"
 REVIEW_ACTION_URL = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction"
+ITEM_AUTHORIZED_DETAIL_URL = (
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-itemAuthorizedDetail"
+)
 REVIEW_ACTION_CODE_URL = (
     "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewActionCode"
 )
-# References to these carry no display: it is usually a person's name.
-_PERSON_TYPES = frozenset({"Patient", "RelatedPerson"})
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 
 Resource = Any  # an R4B model instance; typed loosely: fhir.resources builds fields at runtime
@@ -167,25 +178,56 @@ def _resource_type(model: Resource) -> str:
 
 
 class _Ctx:
-    """Per-resource context: the contained resources' types, to know where a ``#ref`` points."""
+    """Per-resource context: the identifier allow-list, and the contained resources' types
+    (to know where a ``#ref`` points)."""
 
-    def __init__(self, model: Resource) -> None:
+    def __init__(self, model: Resource, policy: IdentifierPolicy) -> None:
+        self.policy = policy
+        self.kind = str(model.get_resource_type())
         self.contained: dict[str, str] = {}
         for item in getattr(model, "contained", None) or ():
             if getattr(item, "id", None):
                 self.contained[f"#{item.id}"] = str(item.get_resource_type())
 
+    # -- identifiers: every one the mappers keep passes here ---------------------------
+
+    def _admit(self, value: Resource | None, *, person: bool) -> dt.Identifier | None:
+        if value is None:
+            return None
+        identifier = dt.Identifier(
+            system=value.system, value=value.value, use=value.use, type=_concept(value.type)
+        )
+        return self.policy.admit(identifier, person=person)
+
+    def identifier(self, value: Resource | None) -> dt.Identifier | None:
+        """An identifier of the resource being mapped (or of one of its parts)."""
+        return self._admit(value, person=self.kind in PERSON_TYPES)
+
+    def identifiers(self, values: Iterable[Resource] | None) -> tuple[dt.Identifier, ...]:
+        return tuple(i for i in (self.identifier(v) for v in values or ()) if i is not None)
+
+    def member_id(self, value: str | None) -> dt.Identifier | None:
+        """``Coverage.subscriberId``: a payer member id by definition (type MB)."""
+        if value is None:
+            return None
+        member = dt.Concept(codings=(dt.Coding(system=V2_0203, code=MEMBER_NUMBER),))
+        return self.policy.admit(dt.Identifier(value=value, type=member), person=True)
+
+    # -- references --------------------------------------------------------------------
+
     def ref(self, value: Resource | None, *, person: bool = False) -> dt.Ref | None:
         if value is None:
             return None
-        ref = dt.Ref(
-            reference=value.reference,
-            type=value.type,
-            identifier=_identifier(value.identifier),
-            display=value.display,
-        )
+        ref = dt.Ref(reference=value.reference, type=value.type, display=value.display)
         target = ref.target_type or self.contained.get(ref.reference or "")
-        if ref.display is not None and (person or target in _PERSON_TYPES):
+        if value.identifier is not None:
+            # a logical reference whose target cannot be told may be a person's
+            of_person = person or target is None or target in PERSON_TYPES
+            admitted = self._admit(value.identifier, person=of_person)
+            ref = ref.model_copy(update={"identifier": admitted})
+        if ref.display is not None and (person or target is None or target in PERSON_TYPES):
+            # a display is free text, usually a name: kept only for a known non-person
+            # target (an organization, a place)
             ref = ref.model_copy(update={"display": None})
         return ref
 
@@ -214,18 +256,6 @@ def _concept(value: Resource | None) -> dt.Concept | None:
 
 def _concepts(values: Iterable[Resource] | None) -> tuple[dt.Concept, ...]:
     return tuple(c for c in (_concept(v) for v in values or ()) if c is not None)
-
-
-def _identifier(value: Resource | None) -> dt.SourceIdentifier | None:
-    if value is None:
-        return None
-    return dt.SourceIdentifier(
-        system=value.system, value=value.value, use=value.use, type=_concept(value.type)
-    )
-
-
-def _identifiers(values: Iterable[Resource] | None) -> tuple[dt.SourceIdentifier, ...]:
-    return tuple(i for i in (_identifier(v) for v in values or ()) if i is not None)
 
 
 def _period(value: Resource | None) -> dt.Period | None:
@@ -258,9 +288,9 @@ def _guarded(resource_type: str) -> Callable[[F], F]:
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
-        def mapped(resource: Any) -> Any:
+        def mapped(resource: Any, *args: Any, **kwargs: Any) -> Any:
             try:
-                return fn(resource)
+                return fn(resource, *args, **kwargs)
             except ValidationError as exc:
                 raise _invalid(resource_type, exc) from None
 
@@ -273,34 +303,39 @@ def _guarded(resource_type: str) -> Callable[[F], F]:
 
 
 @_guarded("Patient")
-def patient_ref(resource: Mapping[str, Any] | Resource) -> rec.PatientRef:
+def patient_ref(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.PatientRef:
     """A Patient as a reference and its identifiers: no name, birth date, address, telecom."""
     m = _as_model(resource, "Patient")
+    ctx = _Ctx(m, policy)
     return rec.PatientRef(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         active=m.active,
     )
 
 
 @_guarded("Practitioner")
-def provider(resource: Mapping[str, Any] | Resource) -> rec.Provider:
+def provider(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.Provider:
     """A Practitioner or a PractitionerRole."""
     m = _as_model(resource, ("Practitioner", "PractitionerRole"))
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     kind = m.get_resource_type()
     if kind == "Practitioner":
         roles = _concepts(q.code for q in m.qualification or ())
         return rec.Provider(
             reference=_self_ref(m),
-            identifiers=_identifiers(m.identifier),
+            identifiers=ctx.identifiers(m.identifier),
             kind=kind,
             active=m.active,
             role_codes=roles,
         )
     return rec.Provider(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         kind=kind,
         active=m.active,
         role_codes=_concepts(m.code),
@@ -313,37 +348,45 @@ def provider(resource: Mapping[str, Any] | Resource) -> rec.Provider:
 
 
 @_guarded("Organization")
-def organization(resource: Mapping[str, Any] | Resource) -> rec.Organization:
+def organization(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.Organization:
     m = _as_model(resource, "Organization")
+    ctx = _Ctx(m, policy)
     return rec.Organization(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         name=m.name,
         active=m.active,
         types=_concepts(m.type),
-        part_of=_Ctx(m).ref(m.partOf),
+        part_of=ctx.ref(m.partOf),
     )
 
 
 @_guarded("Organization")
-def supplier(resource: Mapping[str, Any] | Resource) -> rec.Supplier:
+def supplier(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.Supplier:
     """An Organization read as a supplier (the caller knows it is one)."""
     m = _as_model(resource, "Organization")
+    ctx = _Ctx(m, policy)
     return rec.Supplier(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         name=m.name,
         active=m.active,
     )
 
 
 @_guarded("Location")
-def location(resource: Mapping[str, Any] | Resource) -> rec.Location:
+def location(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.Location:
     m = _as_model(resource, "Location")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     return rec.Location(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         name=m.name,
         status=m.status,
         operational_status=_coding(m.operationalStatus),
@@ -359,12 +402,14 @@ def location(resource: Mapping[str, Any] | Resource) -> rec.Location:
 
 
 @_guarded("Encounter")
-def encounter(resource: Mapping[str, Any] | Resource) -> rec.Encounter:
+def encounter(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.Encounter:
     m = _as_model(resource, "Encounter")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     return rec.Encounter(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         status_history=tuple(
             rec.StatusPeriod(status=h.status, period=_period(h.period))
@@ -393,9 +438,11 @@ def encounter(resource: Mapping[str, Any] | Resource) -> rec.Encounter:
 
 
 @_guarded("Appointment")
-def appointment(resource: Mapping[str, Any] | Resource) -> rec.AppointmentFacts:
+def appointment(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.AppointmentFacts:
     m = _as_model(resource, "Appointment")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     participants = tuple(
         rec.AppointmentParticipant(
             actor=ctx.ref(p.actor),
@@ -408,7 +455,7 @@ def appointment(resource: Mapping[str, Any] | Resource) -> rec.AppointmentFacts:
     )
     return rec.AppointmentFacts(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         start=m.start,
         end=m.end,
@@ -427,12 +474,14 @@ def appointment(resource: Mapping[str, Any] | Resource) -> rec.AppointmentFacts:
 
 
 @_guarded("ServiceRequest")
-def service_request(resource: Mapping[str, Any] | Resource) -> rec.ServiceRequest:
+def service_request(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.ServiceRequest:
     m = _as_model(resource, "ServiceRequest")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     return rec.ServiceRequest(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         intent=m.intent,
         priority=m.priority,
@@ -450,21 +499,25 @@ def service_request(resource: Mapping[str, Any] | Resource) -> rec.ServiceReques
         performers=ctx.refs(m.performer),
         based_on=ctx.refs(m.basedOn),
         replaces=ctx.refs(m.replaces),
-        requisition=_identifier(m.requisition),
+        requisition=ctx.identifier(m.requisition),
         insurance=ctx.refs(m.insurance),
+        supporting_info=ctx.refs(m.supportingInfo),
     )
 
 
 @_guarded("Slot")
-def slot(resource: Mapping[str, Any] | Resource) -> rec.Slot:
+def slot(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.Slot:
     m = _as_model(resource, "Slot")
+    ctx = _Ctx(m, policy)
     return rec.Slot(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         start=m.start,
         end=m.end,
-        schedule=_Ctx(m).ref(m.schedule),
+        schedule=ctx.ref(m.schedule),
         service_categories=_concepts(m.serviceCategory),
         service_types=_concepts(m.serviceType),
         specialties=_concepts(m.specialty),
@@ -473,13 +526,16 @@ def slot(resource: Mapping[str, Any] | Resource) -> rec.Slot:
 
 
 @_guarded("Schedule")
-def schedule(resource: Mapping[str, Any] | Resource) -> rec.Schedule:
+def schedule(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.Schedule:
     m = _as_model(resource, "Schedule")
+    ctx = _Ctx(m, policy)
     return rec.Schedule(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         active=m.active,
-        actors=_Ctx(m).refs(m.actor),
+        actors=ctx.refs(m.actor),
         planning_horizon=_period(m.planningHorizon),
         service_categories=_concepts(m.serviceCategory),
         service_types=_concepts(m.serviceType),
@@ -491,22 +547,21 @@ def schedule(resource: Mapping[str, Any] | Resource) -> rec.Schedule:
 
 
 @_guarded("Coverage")
-def coverage(resource: Mapping[str, Any] | Resource) -> rec.Coverage:
+def coverage(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.Coverage:
     m = _as_model(resource, "Coverage")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     classes = tuple(
         rec.CoverageClass(type=_concept(c.type), value=c.value, name=c.name)
         for c in m.class_fhir or ()
     )
-    subscriber_id = (
-        dt.SourceIdentifier(value=m.subscriberId) if m.subscriberId is not None else None
-    )
     return rec.Coverage(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         type=_concept(m.type),
-        subscriber_id=subscriber_id,
+        subscriber_id=ctx.member_id(m.subscriberId),
         subscriber=ctx.person(m.subscriber),
         beneficiary=ctx.person(m.beneficiary),
         relationship=_concept(m.relationship),
@@ -520,9 +575,11 @@ def coverage(resource: Mapping[str, Any] | Resource) -> rec.Coverage:
 
 
 @_guarded("Claim")
-def claim(resource: Mapping[str, Any] | Resource) -> rec.Claim:
+def claim(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.Claim:
     m = _as_model(resource, "Claim")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     items = tuple(
         rec.ClaimItem(
             sequence=i.sequence,
@@ -542,14 +599,14 @@ def claim(resource: Mapping[str, Any] | Resource) -> rec.Claim:
             sequence=i.sequence,
             focal=i.focal,
             coverage=ctx.ref(i.coverage),
-            identifier=_identifier(i.identifier),
+            identifier=ctx.identifier(i.identifier),
             pre_auth_refs=tuple(i.preAuthRef or ()),
         )
         for i in m.insurance or ()
     )
     return rec.Claim(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         type=_concept(m.type),
         sub_type=_concept(m.subType),
@@ -585,6 +642,15 @@ def _review_action(adjudication: Resource) -> tuple[tuple[dt.Coding, ...], str |
     return tuple(codes), number
 
 
+def _authorized_product(item: Resource) -> dt.Concept | None:
+    for ext in item.extension or ():
+        if ext.url == ITEM_AUTHORIZED_DETAIL_URL:
+            for sub in ext.extension or ():
+                if sub.url == "productOrServiceCode":
+                    return _concept(sub.valueCodeableConcept)
+    return None
+
+
 def _adjudications(values: Iterable[Resource] | None) -> tuple[rec.Adjudication, ...]:
     out = []
     for a in values or ():
@@ -603,12 +669,16 @@ def _adjudications(values: Iterable[Resource] | None) -> tuple[rec.Adjudication,
 
 
 @_guarded("ClaimResponse")
-def claim_response(resource: Mapping[str, Any] | Resource) -> rec.ClaimResponse:
+def claim_response(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.ClaimResponse:
     m = _as_model(resource, "ClaimResponse")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     items = tuple(
         rec.ClaimResponseItem(
-            item_sequence=i.itemSequence, adjudications=_adjudications(i.adjudication)
+            item_sequence=i.itemSequence,
+            adjudications=_adjudications(i.adjudication),
+            authorized_product=_authorized_product(i),
         )
         for i in m.item or ()
     )
@@ -627,7 +697,7 @@ def claim_response(resource: Mapping[str, Any] | Resource) -> rec.ClaimResponse:
     )
     return rec.ClaimResponse(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         type=_concept(m.type),
         use=m.use,
@@ -649,10 +719,10 @@ def claim_response(resource: Mapping[str, Any] | Resource) -> rec.ClaimResponse:
 
 @_guarded("CoverageEligibilityRequest")
 def coverage_eligibility_request(
-    resource: Mapping[str, Any] | Resource,
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
 ) -> rec.CoverageEligibilityRequest:
     m = _as_model(resource, "CoverageEligibilityRequest")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     insurance = tuple(
         rec.EligibilityInsurance(
             coverage=ctx.ref(i.coverage),
@@ -672,7 +742,7 @@ def coverage_eligibility_request(
     )
     return rec.CoverageEligibilityRequest(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         priority=_concept(m.priority),
         purposes=tuple(m.purpose or ()),
@@ -726,10 +796,10 @@ def _benefit_items(values: Iterable[Resource] | None) -> tuple[rec.BenefitItem, 
 
 @_guarded("CoverageEligibilityResponse")
 def coverage_eligibility_response(
-    resource: Mapping[str, Any] | Resource,
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
 ) -> rec.CoverageEligibilityResponse:
     m = _as_model(resource, "CoverageEligibilityResponse")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     insurance = tuple(
         rec.EligibilityResponseInsurance(
             coverage=ctx.ref(i.coverage),
@@ -741,7 +811,7 @@ def coverage_eligibility_response(
     )
     return rec.CoverageEligibilityResponse(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         purposes=tuple(m.purpose or ()),
         patient=ctx.person(m.patient),
@@ -763,12 +833,14 @@ def coverage_eligibility_response(
 
 
 @_guarded("SupplyRequest")
-def supply_request(resource: Mapping[str, Any] | Resource) -> rec.SupplyRequest:
+def supply_request(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.SupplyRequest:
     m = _as_model(resource, "SupplyRequest")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     return rec.SupplyRequest(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         category=_concept(m.category),
         priority=m.priority,
@@ -787,13 +859,15 @@ def supply_request(resource: Mapping[str, Any] | Resource) -> rec.SupplyRequest:
 
 
 @_guarded("SupplyDelivery")
-def supply_delivery(resource: Mapping[str, Any] | Resource) -> rec.SupplyDelivery:
+def supply_delivery(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.SupplyDelivery:
     m = _as_model(resource, "SupplyDelivery")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     supplied = m.suppliedItem
     return rec.SupplyDelivery(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         based_on=ctx.refs(m.basedOn),
         part_of=ctx.refs(m.partOf),
@@ -811,16 +885,18 @@ def supply_delivery(resource: Mapping[str, Any] | Resource) -> rec.SupplyDeliver
 
 
 @_guarded("Invoice")
-def invoice(resource: Mapping[str, Any] | Resource) -> rec.Invoice:
+def invoice(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.Invoice:
     m = _as_model(resource, "Invoice")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     participants = tuple(
         rec.InvoiceParticipant(role=_concept(p.role), actor=ctx.ref(p.actor))
         for p in m.participant or ()
     )
     return rec.Invoice(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         type=_concept(m.type),
         subject=ctx.person(m.subject),
@@ -835,12 +911,14 @@ def invoice(resource: Mapping[str, Any] | Resource) -> rec.Invoice:
 
 
 @_guarded("Task")
-def task(resource: Mapping[str, Any] | Resource) -> rec.Task:
+def task(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> rec.Task:
     m = _as_model(resource, "Task")
-    ctx = _Ctx(m)
+    ctx = _Ctx(m, policy)
     return rec.Task(
         reference=_self_ref(m),
-        identifiers=_identifiers(m.identifier),
+        identifiers=ctx.identifiers(m.identifier),
         status=m.status,
         intent=m.intent,
         priority=m.priority,
@@ -857,7 +935,7 @@ def task(resource: Mapping[str, Any] | Resource) -> rec.Task:
         owner=ctx.ref(m.owner),
         based_on=ctx.refs(m.basedOn),
         part_of=ctx.refs(m.partOf),
-        group_identifier=_identifier(m.groupIdentifier),
+        group_identifier=ctx.identifier(m.groupIdentifier),
         input_types=_concepts(i.type for i in m.input or ()),
         output_types=_concepts(o.type for o in m.output or ()),
     )
@@ -865,7 +943,7 @@ def task(resource: Mapping[str, Any] | Resource) -> rec.Task:
 
 # --- dispatch -------------------------------------------------------------------------
 
-_MAPPERS: dict[str, Callable[[Any], BaseModel]] = {
+_MAPPERS: dict[str, Callable[..., BaseModel]] = {
     "Appointment": appointment,
     "Claim": claim,
     "ClaimResponse": claim_response,
@@ -890,8 +968,11 @@ _MAPPERS: dict[str, Callable[[Any], BaseModel]] = {
 SUPPORTED_TYPES: frozenset[str] = frozenset(_MAPPERS)
 
 
-def to_canonical(resource: Mapping[str, Any] | Resource) -> BaseModel:
-    """The canonical record of a FHIR R4 resource (an R4B model or its raw JSON dict)."""
+def to_canonical(
+    resource: Mapping[str, Any] | Resource, policy: IdentifierPolicy = DEFAULT_POLICY
+) -> BaseModel:
+    """The canonical record of a FHIR R4 resource (an R4B model or its raw JSON dict),
+    keeping the identifiers ``policy`` admits."""
     if isinstance(resource, Mapping):
         kind = resource.get("resourceType")
         if isinstance(kind, str) and kind and kind not in _MAPPERS:
@@ -901,4 +982,4 @@ def to_canonical(resource: Mapping[str, Any] | Resource) -> BaseModel:
     mapper = _MAPPERS.get(kind)
     if mapper is None:
         raise UnsupportedResource(kind)
-    return mapper(resource)
+    return mapper(resource, policy)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from careflow.domain.models import SurgicalCase
+from careflow.canonical.cases import SurgicalCase
 from careflow.localcloud.sandboxes.fhir_server import FhirStore
 
 FACILITY = "urn:careflow:facility"
@@ -18,6 +18,7 @@ SUPPLY_CATEGORY = "urn:careflow:supply-category"
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 MRN = "urn:oid:2.16.840.1.113883.3.careflow.mrn"
 MEMBER = "urn:careflow:payer:member-id"
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 
 # Synthetic people: made up, but shaped like PHI, so a leak would be visible.
 PEOPLE = {
@@ -27,6 +28,15 @@ PEOPLE = {
     "1004": ("Kwame", "Adjei-Brennan", "1971-01-18"),
     "1005": ("Lucinda", "Fairweather", "1966-09-05"),
 }
+
+
+def _v2_type(code: str) -> dict[str, Any]:
+    return {"coding": [{"system": V2_0203, "code": code}]}
+
+
+def patient_ssn(number: str) -> str:
+    """A synthetic SSN (area 900 is never issued) that careflow must never keep."""
+    return f"900-{number[-2:]}-{number}"
 
 
 def patient_demographics(number: str) -> tuple[str, str, str]:
@@ -82,7 +92,15 @@ def case_resources(case: SurgicalCase, anesthesia_ref: str) -> list[dict[str, An
         {
             "resourceType": "Patient",
             "id": patient_id,
-            "identifier": [{"system": MRN, "value": f"MRN{number}77"}],
+            "identifier": [
+                {"system": MRN, "value": f"MRN{number}77", "type": _v2_type("MR")},
+                # what careflow must never keep (careflow.canonical.identifiers)
+                {
+                    "system": "http://hl7.org/fhir/sid/us-ssn",
+                    "value": patient_ssn(number),
+                    "type": _v2_type("SS"),
+                },
+            ],
             "name": [{"family": family, "given": [given]}],
             "birthDate": birth,
             "gender": "unknown",
@@ -92,7 +110,9 @@ def case_resources(case: SurgicalCase, anesthesia_ref: str) -> list[dict[str, An
             "id": coverage_id,
             "status": "active",
             "subscriberId": f"MBR-{number}-5521",
-            "identifier": [{"system": MEMBER, "value": f"MBR-{number}-5521"}],
+            "identifier": [
+                {"system": MEMBER, "value": f"MBR-{number}-5521", "type": _v2_type("MB")}
+            ],
             "beneficiary": {"reference": case.patient_ref},
             "payor": [{"reference": f"Organization/{case.payer_id}"}],
         },

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from careflow import clock
 from careflow.adapters import pas
-from careflow.domain.models import AuthDecision
+from careflow.canonical.payer import AuthDecision
 from careflow.localcloud.sandboxes.faults import FaultPlan
 from careflow.localcloud.sandboxes.fhir_server import outcome
 from careflow.localcloud.sandboxes.http_base import LoopbackServer, SandboxHandler

@@ -99,7 +99,7 @@ REQUESTS = (
 
 def run(demo: Demo) -> list[CaseReport]:
     from careflow.adapters.sandbox import FACILITIES, PayerRule
-    from careflow.domain.models import AuthDecision
+    from careflow.canonical.payer import AuthDecision
 
     cloud = demo.cloud
     demo.say(f"Requesting {len(REQUESTS)} prior authorizations at T0")

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from careflow.domain.models import AuthDecision
+from careflow.canonical.payer import AuthDecision
 
 URN = "utilization_review_nurse"
 DIRECTOR = "department_director"

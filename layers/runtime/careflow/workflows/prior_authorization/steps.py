@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from careflow.domain.models import (
-    AuthDecision,
-    Code,
-    PriorAuthRequest,
-    PriorAuthResponse,
-    Priority,
-)
+from careflow.canonical.cases import Priority
+from careflow.canonical.datatypes import Coding
+from careflow.canonical.payer import AuthDecision, PriorAuthRequest, PriorAuthResponse
 from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone
 from careflow.domain.tasks import open_task
 from careflow.events.envelope import envelope
@@ -171,7 +167,7 @@ def _payer_request(
         payer_id=request.payer_id,
         facility_id=facility_id,
         procedure_codes=tuple(
-            Code(system=c.system, code=c.code, display=c.display) for c in request.procedure_codes
+            Coding(system=c.system, code=c.code, display=c.display) for c in request.procedure_codes
         ),
         service_date=request.service_date,
         priority=Priority(request.priority),

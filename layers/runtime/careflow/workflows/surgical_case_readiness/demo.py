@@ -73,7 +73,7 @@ def run(demo: Demo) -> list[CaseReport]:
         reports.append(
             demo.report(
                 sc,
-                what=code.display or code.code,
+                what=code.display or code.code or "",
                 facility=FACILITIES[case.facility_id],
                 scheduled_start=case.scheduled_start.isoformat(),
             )

@@ -12,21 +12,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from careflow.domain.models import (
-    AuthDecision,
-    DependencyResult,
-    DependencyStatus,
-    EligibilityResponse,
-    Outcome,
-    Participant,
-    ParticipantStatus,
-    PriorAuthResponse,
-    Priority,
+from careflow.canonical.cases import Participant, ParticipantStatus, Priority, SurgicalCase
+from careflow.canonical.dependencies import DependencyResult, DependencyStatus, Outcome
+from careflow.canonical.payer import AuthDecision, EligibilityResponse, PriorAuthResponse
+from careflow.canonical.supply import (
     Requisition,
     RequisitionLine,
     RequisitionRequest,
     StockPosition,
-    SurgicalCase,
     TrayStatus,
 )
 

@@ -10,18 +10,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from careflow.domain.models import (
+from careflow.canonical.cases import SurgicalCase
+from careflow.canonical.dependencies import (
     OUTCOME_EVENTS,
-    AuthDecision,
     DependencyResult,
     DependencyStatus,
-    EligibilityRequest,
     Outcome,
+)
+from careflow.canonical.payer import (
+    AuthDecision,
+    EligibilityRequest,
     PriorAuthRequest,
     PriorAuthResponse,
-    RequisitionRequest,
-    SurgicalCase,
 )
+from careflow.canonical.supply import RequisitionRequest
 from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone
 from careflow.domain.tasks import open_task
 from careflow.events.envelope import envelope

@@ -1,0 +1,66 @@
+"""What careflow asks a payer and what it answers: prior authorization (Da Vinci PAS)
+and eligibility (CoverageEligibilityRequest/Response), as the payer port exchanges them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from careflow.canonical.cases import Priority
+from careflow.canonical.datatypes import Coding, Model
+
+
+class AuthDecision(StrEnum):
+    APPROVED = "APPROVED"
+    DENIED = "DENIED"
+    PENDED = "PENDED"
+    MODIFIED = "MODIFIED"
+    PARTIAL = "PARTIAL"
+    NOT_REQUIRED = "NOT_REQUIRED"
+
+
+class PriorAuthRequest(Model):
+    case_id: str
+    patient_ref: str
+    coverage_ref: str | None
+    payer_id: str | None
+    facility_id: str
+    procedure_codes: tuple[Coding, ...]
+    service_date: datetime
+    priority: Priority
+    # Document types (LOINC) attached to a resubmission that answers a request for more
+    # information (PAS additional documentation); the documents stay in the EHR and travel
+    # as DocumentReferences.
+    attachments: tuple[str, ...] = ()
+
+
+class PriorAuthItem(Model):
+    sequence: int
+    code: str
+    decision: AuthDecision
+    review_action: str | None = None  # X12 306 code: A1, A3, A4, A6
+
+
+class PriorAuthResponse(Model):
+    decision: AuthDecision
+    preauth_ref: str | None = None
+    items: tuple[PriorAuthItem, ...] = ()
+    reason: str | None = None
+    # Document types the payer asks for before it decides (pended for more information).
+    documents_requested: tuple[str, ...] = ()
+
+
+class EligibilityRequest(Model):
+    case_id: str
+    patient_ref: str
+    coverage_ref: str | None
+    payer_id: str | None
+    service_date: datetime
+    procedure_codes: tuple[Coding, ...]
+
+
+class EligibilityResponse(Model):
+    active: bool
+    covered: bool
+    auth_required: bool | None = None
+    reason: str | None = None
