@@ -6,6 +6,7 @@ from datetime import datetime
 
 from careflow.policies.errors import PolicyError, PolicyNotFound, StaleVersion
 from careflow.policies.model import Document, EnterprisePolicy, FacilityOverlay, effective_at
+from careflow.policies.runtime import runtime_store
 from careflow.policies.snapshot import PolicySnapshot, build_snapshot
 from careflow.policies.store import FilePolicyStore, PolicyReader, PolicyStore, PublishResult
 from careflow.policies.versions import SnapshotVersion
@@ -33,10 +34,13 @@ def resolve(
 ) -> PolicySnapshot:
     """The policy in effect for ``facility_id`` at ``at`` (default: now): the enterprise
     policy with the facility's overlay, if it has one. Call once, at instance start, and
-    keep ``snapshot.version`` (or the whole snapshot) in the instance's state."""
+    keep ``snapshot.version`` (or the whole snapshot) in the instance's state.
+
+    Without ``store``: the state table over the packaged files when ``TABLE_NAME`` is set,
+    else the packaged files (:func:`careflow.policies.runtime.runtime_store`)."""
     from careflow import clock
 
-    store = store or FilePolicyStore()
+    store = store or runtime_store()
     when = at or clock.now()
     base = _in_effect(store, name, None, when)
     if not isinstance(base, EnterprisePolicy):
@@ -53,7 +57,7 @@ def load(
 ) -> PolicySnapshot:
     """Exactly the snapshot ``version`` names (as recorded at instance start), whatever has
     been published since. Versions are immutable, so the result may be cached."""
-    store = store or FilePolicyStore()
+    store = store or runtime_store()
     wanted = SnapshotVersion.parse(version)
     if wanted.name != name:
         raise PolicyError(f"version {version} is not a version of {name}")
