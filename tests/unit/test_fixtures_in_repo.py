@@ -1,4 +1,5 @@
-"""The suite runs from a clone with nothing beside it, on documents kept as their authors wrote them."""
+"""The suite runs from a clone with nothing beside it, on documents kept as their authors
+wrote them."""
 
 import hashlib
 import re
