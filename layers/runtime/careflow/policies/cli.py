@@ -191,14 +191,14 @@ def check_file(path: Path) -> list[Any]:
 
 def _check_overlays_of(tree: Any, doc: Document) -> None:
     """An enterprise file must still take every overlay of it in the same tree."""
-    from careflow.policies.errors import InvalidPolicy
+    from careflow.policies.errors import PolicyError
     from careflow.policies.model import FacilityOverlay
     from careflow.policies.snapshot import build_snapshot
 
     for facility in tree.overlay_facilities(doc.name):
         try:
             overlay = tree.current(doc.name, facility)
-        except InvalidPolicy:
+        except PolicyError:
             continue  # reported when that file is validated
         if isinstance(overlay, FacilityOverlay):
             source = _shown(tree.path(doc.name, facility))
@@ -214,14 +214,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not files:
         print(f"error: no policy files in {', '.join(map(str, paths))}", file=sys.stderr)
         return 2
-    bad = 0
-    count = 0
+    seen: dict[str, str] = {}  # an overlay that no longer fits shows up under both files
     for path in files:
-        problems = check_file(path)
-        bad += bool(problems)
-        for problem in problems:
-            count += 1
-            print(problem)
+        for problem in check_file(path):
+            if str(problem) not in seen:
+                seen[str(problem)] = problem.source
+                print(problem)
+    count, bad = len(seen), len(set(seen.values()))
     if count:
         print(f"{count} problem(s) in {bad} of {len(files)} file(s)", file=sys.stderr)
         return 2

@@ -56,6 +56,10 @@ class DynamoPolicyStore:
         self._db = client
         self._table = table_name
 
+    @property
+    def table_name(self) -> str:
+        return self._table
+
     def _doc(self, item: dict[str, Any] | None, pk: str) -> Document | None:
         if not item:
             return None
