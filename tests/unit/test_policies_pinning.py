@@ -179,3 +179,23 @@ def test_seeding_is_idempotent():
     table = MemoryPolicyStore()
     assert seed(table, FILES) == {"published": 4, "unchanged": 0, "older": 0}
     assert seed(table, FILES) == {"published": 0, "unchanged": 4, "older": 0}
+
+
+def test_only_the_dynamodb_adapter_and_the_command_know_boto():
+    import ast
+    from pathlib import Path
+
+    import careflow.policies
+
+    package = Path(careflow.policies.__file__).parent
+    knowing = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            if any(n.split(".")[0] in ("boto3", "botocore") for n in names):
+                knowing.add(path.name)
+    assert knowing == {"store_dynamodb.py", "cli.py"}
