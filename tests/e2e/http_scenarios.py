@@ -9,14 +9,15 @@ import logging
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from careflow import wiring
 from careflow.adapters.sandbox import sandbox
 from careflow.domain.intake import instance_id_for
 from careflow.localcloud.cloud import LocalCloud, free_port
-from tests import fixtures
 
-FIXTURES = fixtures.DAVINCI_PAS
+# Run as a script (no `tests` package on the path): the fixtures beside this folder.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "davinci-pas"
 FOCUS_ID = "482fd012-7825-423d-83de-69d09920198b"  # the focus of the id-only fixture
 
 
