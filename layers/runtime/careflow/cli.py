@@ -1,4 +1,4 @@
-"""The ``careflow`` command: the local cloud, the demo, human tasks and the clock."""
+"""The ``careflow`` command: the local cloud, the demo, human tasks, the clock, policies."""
 
 from __future__ import annotations
 
@@ -248,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dec.add_argument("file")
     pas.set_defaults(fn=cmd_pas)
+
+    from careflow.policies.cli import register as register_policy
+
+    register_policy(sub)
     return p
 
 

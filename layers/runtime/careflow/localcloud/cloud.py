@@ -29,6 +29,8 @@ from typing import Any
 from careflow import catalog, clock, wiring
 from careflow.adapters.sandbox import Sandbox, reset_sandbox
 from careflow.events.envelope import envelope
+from careflow.policies import seed as seed_policies
+from careflow.policies.store_dynamodb import DynamoPolicyStore
 
 log = logging.getLogger("careflow.localcloud")
 
@@ -497,6 +499,7 @@ class LocalCloud:
             ],
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
+        seed_policies(DynamoPolicyStore(ddb, TABLE_NAME))  # what `careflow policy` publishes on
         self.parked_queue_url = sqs.create_queue(QueueName=PARKED_QUEUE)["QueueUrl"]
         bus_arn = events.create_event_bus(Name=catalog.EVENT_BUS_NAME)["EventBusArn"]
         events.create_archive(
