@@ -12,13 +12,14 @@ from careflow.canonical.payer import AuthDecision, PriorAuthResponse
 from careflow.events.envelope import parse_event
 from careflow.kit.registry import workflow
 from careflow.kit.runtime import invoke
+from careflow.policies import FilePolicyStore, resolve
 from careflow.workflows.prior_authorization import events, rules
 from tests.fakes import FakeEngine, FakePayer, FakePublisher, InMemoryStateStore
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 STEPS = "careflow.workflows.prior_authorization.steps"
 SPEC = workflow("prior-authorization")
-SLA = SPEC.sla_seconds()
+POLICIES = FilePolicyStore()  # the packaged policy files
 HOUR = 3600
 
 
@@ -51,6 +52,7 @@ class World:
             "engine": self.engine,
             "publisher": self.publisher,
             "payer": self.payer,
+            "policies": POLICIES,
             "now": self.now,
         }[name]
 
@@ -68,14 +70,19 @@ class World:
                 "instance_id": "i-1",
                 "correlation_id": "c-1",
                 "facility_id": "fac-north",
-                "sla": SLA,
                 "request": a_request(**request),
             },
         )
 
 
-def clocks(priority: str = "routine") -> rules.Clocks:
-    return rules.clocks_for(priority, SLA)
+def clocks(priority: str = "routine", facility: str = "fac-north") -> rules.Clocks:
+    return rules.clocks_from(
+        resolve("prior-authorization", facility, at=NOW, store=POLICIES),
+        priority=priority,
+        service_line="imaging",
+        service_date=NOW + timedelta(days=10),
+        now=NOW,
+    )
 
 
 # -- rules --------------------------------------------------------------------------------
@@ -88,6 +95,26 @@ def test_the_cms_0057_f_clocks_by_priority():
     )
     assert standard.deadline_s == 7 * 24 * HOUR
     assert standard.escalate_at_s < standard.deadline_s
+    assert expedited.policy_version.startswith("prior-authorization@")
+    assert expedited.rows["pend_clock"] == "expedited"
+
+
+def test_queues_are_routed_by_service_line_and_how_soon_the_service_is():
+    snapshot = resolve("prior-authorization", "fac-north", at=NOW, store=POLICIES)
+
+    def routed(line: str, days: int) -> str:
+        return rules.clocks_from(
+            snapshot,
+            priority="routine",
+            service_line=line,
+            service_date=NOW + timedelta(days=days),
+            now=NOW,
+        ).documents_chain[0]
+
+    assert routed("imaging", 10) == "utilization_review_imaging"
+    assert routed("infusion", 10) == "utilization_review_infusion"
+    assert routed("imaging", 2) == "utilization_review_urgent"  # inside the hard stop
+    assert routed("other", 10) == "utilization_review_nurse"  # the table's default
 
 
 @pytest.mark.parametrize(
@@ -136,6 +163,9 @@ def test_register_request_records_the_instance_and_pins_its_clocks():
     world = World()
     out = world.register(priority="expedited")
     instance = world.store.get_instance("i-1")
+    (pinned,) = [a for a in world.store.audit if a.action == "policy_pinned"]
+    assert pinned.policy_version == out["policy"]["policy_version"]
+    assert pinned.detail["rows"]["pend_clock"] == "expedited"
     assert (instance.subject_type, instance.subject_id) == ("prior-auth", "pa-1")
     assert out["policy"]["deadline_s"] == 72 * HOUR
     assert out["clock"] == {"stage": "WAIT", "wait_s": 24 * HOUR, "escalated": False}
@@ -152,7 +182,13 @@ def test_submit_request_reads_a_pend_and_starts_nothing_else():
     payer = FakePayer(auth=PriorAuthResponse(decision=AuthDecision.PENDED, preauth_ref="PA-1"))
     world = World(payer)
     out = world.run(
-        "submit_request", {"instance_id": "i-1", "facility_id": "fac-north", "request": a_request()}
+        "submit_request",
+        {
+            "instance_id": "i-1",
+            "facility_id": "fac-north",
+            "request": a_request(),
+            "policy": clocks().model_dump(),
+        },
     )
     assert (out["decision"], out["needs_documents"], out["document_task"]) == (
         "PENDED",
@@ -169,11 +205,20 @@ def test_a_request_for_documents_becomes_a_task_for_the_nurse_and_a_resubmission
     )
     payer = FakePayer(auth=asked)
     world = World(payer)
-    event = {"instance_id": "i-1", "facility_id": "fac-north", "request": a_request()}
+    event = {
+        "instance_id": "i-1",
+        "facility_id": "fac-north",
+        "request": a_request(),
+        "policy": clocks().model_dump(),
+    }
     out = world.run("submit_request", event)
     assert out["needs_documents"] is True
     task = out["document_task"]
-    assert task["escalation_chain"][0] == "utilization_review_nurse"
+    assert task["escalation_chain"] == [
+        "utilization_review_imaging",
+        "utilization_review_nurse",
+        "department_director",
+    ]
     assert task["allowed_decisions"] == ["ATTACHED"]
     assert "11506-3" in task["reasons"][0]
     payer.auth = PriorAuthResponse(decision=AuthDecision.APPROVED, preauth_ref="PA-1")
@@ -236,7 +281,7 @@ def test_escalate_pend_opens_an_informational_task_and_marks_the_clock():
     )
     assert out == {**clock, "reason": None, "stage": "WAIT", "escalated": True}
     (task,) = world.store.tasks.values()
-    assert task.queue == "utilization_review_nurse" and task.task_token is None
+    assert task.queue == "utilization_review_imaging" and task.task_token is None
     assert "pend_escalated" in world.milestones()
 
 

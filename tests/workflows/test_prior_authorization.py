@@ -78,7 +78,7 @@ def test_approved_on_first_pass(cloud):
 def test_documents_asked_for_are_attached_by_the_nurse_and_the_resubmission_approved(cloud):
     case = request(cloud, PayerRule(AuthDecision.APPROVED, documents=("11506-3",)), line="infusion")
     task = case.open_task()
-    assert task.queue == "utilization_review_nurse"
+    assert task.queue == "utilization_review_infusion"  # routed by the policy's table
     complete_task(
         wiring.store(),
         wiring.engine(),
@@ -101,11 +101,12 @@ def test_documents_asked_for_are_attached_by_the_nurse_and_the_resubmission_appr
 
 def test_documents_never_provided_exhaust_the_chain(cloud):
     case = request(cloud, PayerRule(AuthDecision.APPROVED, documents=("34117-2",)))
-    case.open_task()
-    for level in (1, 2):
+    task = case.open_task()
+    chain = task.escalation_chain  # from the policy: the routed queue, the nurse, the director
+    for level in range(1, len(chain) + 1):
         advance_through_timer(cloud, timedelta(hours=24))
-        if level < 2:
-            case.open_task(level=level)
+        if level < len(chain):
+            assert case.open_task(level=level).queue == chain[level]
     out = output(case)
     assert out["outcome"] == "NO_DOCUMENTS"
 
@@ -162,7 +163,7 @@ def test_a_denial_opens_an_appeal_task(cloud):
     out = output(case)
     assert out["outcome"] == "DENIED"
     (task,) = case.tasks()
-    assert task.queue == "utilization_review_nurse" and "appeal" in task.title
+    assert task.queue == "utilization_review_imaging" and "appeal" in task.title
 
 
 def test_a_payer_that_stays_down_ends_in_error_not_a_stuck_execution(cloud):
@@ -185,3 +186,41 @@ def test_zz_every_state_of_the_machine_was_entered():
     # Registering writes one item: only a failed table (nothing a test can cause here
     # without breaking the cloud for the others) reaches the Fail state.
     assert missing == {"RequestNotRegistered"}
+
+
+def test_a_new_policy_version_does_not_change_a_running_instance(cloud):
+    """The instance pins the version it started with: publishing a shorter decision clock
+    mid-pend changes the next request, not this one."""
+    from careflow.policies import FilePolicyStore, parse_document, publish, resolve
+    from careflow.policies.store_dynamodb import DynamoPolicyStore
+
+    table = DynamoPolicyStore(cloud.client("dynamodb"), wiring.settings().table_name)
+    before = resolve("prior-authorization", "fac-north", store=wiring.policies())
+    running = request(cloud, PayerRule(AuthDecision.PENDED), priority="expedited")
+    running.wait_milestone("pended")
+
+    current = FilePolicyStore().current("prior-authorization", None)
+    document = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
+    version = f"{document['version']}.{next(_numbers)}"
+    document["version"] = version
+    for row in document["tables"]["pend_clock"]["rows"]:
+        if row["id"] == "expedited":
+            row["then"]["decision_clock_seconds"] = 36 * 3600  # a shorter clock
+            row["then"]["escalate_after_seconds"] = 30 * 3600
+            row["then"]["inquire_after_seconds"] = 12 * 3600
+    assert publish(table, parse_document(document, "test")) == "published"
+    after = resolve("prior-authorization", "fac-north", store=wiring.policies())
+    assert after.version != before.version
+
+    later = request(cloud, PayerRule(AuthDecision.PENDED), priority="expedited")
+    later.wait_milestone("pended")
+    for _ in range(3):
+        advance_once_waiting(cloud, running, timedelta(hours=24))
+    out = output(running)
+    assert out["outcome"] == "EXPIRED"
+    assert out["policy_version"] == before.version  # its own version, to the end
+    expired = next(m for m in running.milestones() if m.name == "concluded_expired")
+    assert expired.at - running.milestones()[0].at >= timedelta(hours=72)
+    audited = {a.policy_version for a in wiring.store().audit_trail(running.instance_id)}
+    assert audited == {before.version}
+    assert later.output()["policy_version"] == after.version  # the next request: the new one

@@ -123,6 +123,15 @@ def erp() -> Any:
     return ErpRestAdapter(_http("erp", s.erp_base_url))
 
 
+@lru_cache(maxsize=1)
+def policies() -> Any:
+    """The policy versions in force: the state table's published versions over the
+    packaged files (see careflow.policies.runtime)."""
+    from careflow.policies.runtime import runtime_store
+
+    return runtime_store()
+
+
 def sterile() -> Any:
     # Sterile processing systems have no standard API; their adapter is still to come.
     return _sandbox()
@@ -133,5 +142,5 @@ def reset() -> None:
     from careflow import settings as settings_module
 
     settings_module.settings.cache_clear()
-    for fn in (client, store, engine, publisher, parking, ehr, payer, erp):
+    for fn in (client, store, engine, publisher, parking, ehr, payer, erp, policies):
         fn.cache_clear()

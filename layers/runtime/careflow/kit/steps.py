@@ -2,8 +2,8 @@
 
 A step is a plain function ``fn(inp: InputModel, *, <ports>) -> OutputModel``. Its keyword
 parameters name the ports it needs (``store``, ``ehr``, ``payer``, ``erp``, ``sterile``,
-``engine``, ``publisher``, ``now``): :mod:`careflow.kit.runtime` injects them on AWS and in
-the local cloud, and a unit test passes in-memory fakes.
+``engine``, ``publisher``, ``policies``, ``now``): :mod:`careflow.kit.runtime` injects them
+on AWS and in the local cloud, and a unit test passes in-memory fakes.
 
 A step is addressed as ``"<module>:<name>"`` (its *ref*), so a Lambda function loads only the
 module of its own step.
@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-PORTS = frozenset({"store", "ehr", "payer", "erp", "sterile", "engine", "publisher", "now"})
+PORTS = frozenset(
+    {"store", "ehr", "payer", "erp", "sterile", "engine", "publisher", "policies", "now"}
+)
 
 
 class StepInput(BaseModel):
@@ -87,9 +89,18 @@ def step(name: str | None = None) -> Callable[[F], F]:
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
-    import typing
-
-    return typing.get_type_hints(fn)
+    """The input's and the return's types only: the ports' annotations may name types a
+    step imports under TYPE_CHECKING (a step function loads only what it runs)."""
+    params = list(inspect.signature(fn).parameters)
+    wanted = {k: v for k, v in fn.__annotations__.items() if k in [*params[:1], "return"]}
+    hints: dict[str, Any] = {}
+    for name, annotation in wanted.items():
+        hints[name] = (
+            eval(annotation, fn.__globals__)  # noqa: S307 - the step module's own annotation
+            if isinstance(annotation, str)
+            else annotation
+        )
+    return hints
 
 
 def lookup(ref: str) -> StepDef:

@@ -1,23 +1,21 @@
 """Prior authorization's rules: the payer decision clocks, and what each ending means.
 
-Pure functions: no I/O. Clock values come from the workflow's SLAs (CMS-0057-F: 72 h for
-an expedited request, 7 calendar days for a standard one).
+Pure functions: no I/O. The numbers come from the ``prior-authorization`` policy in force
+for the facility when the request started (CMS-0057-F: 72 h for an expedited request,
+7 calendar days for a standard one), pinned for the instance's life.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from careflow.canonical.payer import AuthDecision
 
-URN = "utilization_review_nurse"
-DIRECTOR = "department_director"
-DOCUMENTS_CHAIN = (URN, DIRECTOR)
-APPEAL_CHAIN = (URN, DIRECTOR)
-PEND_CHAIN = (URN, DIRECTOR)
+POLICY = "prior-authorization"
 
 
 class Outcome(StrEnum):
@@ -39,7 +37,8 @@ class Stage(StrEnum):
 
 
 class Clocks(BaseModel):
-    """Seconds from submission, resolved once per instance (pinned with its version)."""
+    """Seconds from submission and who works the tasks: resolved once per instance from the
+    policy in force, pinned with its version (``policy_version``)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -48,17 +47,45 @@ class Clocks(BaseModel):
     deadline_s: int  # the regulatory decision clock
     documents_task_s: int
     appeal_task_s: int
-    policy_version: str = "v1"
+    documents_chain: tuple[str, ...]
+    appeal_chain: tuple[str, ...]
+    pend_chain: tuple[str, ...]
+    policy_version: str
+    # Which row of each decision table applied (for the audit trail).
+    rows: dict[str, str] = {}
 
 
-def clocks_for(priority: str, sla: Mapping[str, int]) -> Clocks:
-    kind = "expedited" if priority == "expedited" else "standard"
+def _chain(queue: str, chain: Any) -> tuple[str, ...]:
+    """The routed queue first, then the policy's chain without repeating it."""
+    return (queue, *(q for q in chain if q != queue))
+
+
+def clocks_from(
+    policy: Any, *, priority: str, service_line: str, service_date: datetime, now: datetime
+) -> Clocks:
+    """The request's clocks and queues from a policy snapshot (its decision tables)."""
+    clock = policy.table("pend_clock").decide({"priority": priority})
+    documents = policy.table("additional_documentation_task").decide({"priority": priority})
+    days = max((service_date - now).total_seconds() / 86400, 0.0)
+    queue = policy.table("queue_routing").decide(
+        {"service_line": service_line, "days_until_service": days}
+    )
+    routed = str(queue.outputs["queue"])
     return Clocks(
-        overdue_s=sla[f"notification_overdue_{kind}"],
-        escalate_at_s=sla[f"pend_escalation_{kind}"],
-        deadline_s=sla[f"decision_clock_{kind}"],
-        documents_task_s=sla["documents_task"],
-        appeal_task_s=sla["appeal_task"],
+        overdue_s=int(clock.outputs["inquire_after_seconds"]),
+        escalate_at_s=int(clock.outputs["escalate_after_seconds"]),
+        deadline_s=int(clock.outputs["decision_clock_seconds"]),
+        documents_task_s=int(documents.outputs["task_seconds"]),
+        appeal_task_s=int(policy.value("appeal_task_seconds")),
+        documents_chain=_chain(routed, documents.outputs["chain"]),
+        appeal_chain=_chain(routed, policy.value("appeal_chain")),
+        pend_chain=_chain(routed, documents.outputs["chain"]),
+        policy_version=policy.version,
+        rows={
+            "pend_clock": clock.row_id,
+            "additional_documentation_task": documents.row_id,
+            "queue_routing": queue.row_id,
+        },
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from careflow.canonical.cases import Priority
 from careflow.canonical.datatypes import Coding
@@ -14,6 +15,9 @@ from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ports import EventPublisher, PayerPort, StateStore, WorkflowEngine
 from careflow.workflows.prior_authorization import rules as r
 from careflow.workflows.prior_authorization.events import PriorAuthRequested
+
+if TYPE_CHECKING:
+    from careflow.policies import PolicyReader
 
 WORKFLOW_ID = "prior-authorization"
 ACTOR = "system:prior-authorization"
@@ -35,7 +39,6 @@ class Register(StepInput):
     instance_id: str
     correlation_id: str
     facility_id: str
-    sla: dict[str, int]
     request: Request
 
 
@@ -64,6 +67,7 @@ class Submit(StepInput):
     instance_id: str
     facility_id: str
     request: Request
+    policy: r.Clocks
     attachments: tuple[str, ...] = ()
 
 
@@ -177,9 +181,21 @@ def _payer_request(
 
 # -- steps ---------------------------------------------------------------------------------
 @step()
-def register_request(inp: Register, *, store: StateStore, now: datetime) -> Registered:
-    """Records the instance and pins the request's decision clocks."""
-    clocks = r.clocks_for(inp.request.priority, inp.sla)
+def register_request(
+    inp: Register, *, store: StateStore, policies: PolicyReader, now: datetime
+) -> Registered:
+    """Records the instance and pins the policy in force: the request's decision clocks and
+    queues, with the policy's version, for the instance's whole life."""
+    from careflow.policies import resolve
+
+    snapshot = resolve(r.POLICY, inp.facility_id, at=now, store=policies)
+    clocks = r.clocks_from(
+        snapshot,
+        priority=inp.request.priority,
+        service_line=inp.request.service_line,
+        service_date=inp.request.service_date,
+        now=now,
+    )
     store.put_instance(
         Instance(
             instance_id=inp.instance_id,
@@ -199,7 +215,16 @@ def register_request(inp: Register, *, store: StateStore, now: datetime) -> Regi
                 name="request_received",
                 at=now,
                 detail=f"{inp.request.service_line}, {inp.request.priority}",
-            )
+            ),
+            AuditEntry(
+                instance_id=inp.instance_id,
+                at=now,
+                actor=ACTOR,
+                action="policy_pinned",
+                reason=f"{snapshot.version} in force for {inp.facility_id}",
+                policy_version=snapshot.version,
+                detail={"hash": snapshot.hash, "rows": clocks.rows},
+            ),
         ],
     )
     return Registered(
@@ -244,7 +269,7 @@ def submit_request(inp: Submit, *, store: StateStore, payer: PayerPort, now: dat
             purpose="documents",
             title=f"Payer asks for documents on {inp.request.request_id}: attach them",
             reasons=(f"requested: {wanted}",),
-            escalation_chain=r.DOCUMENTS_CHAIN,
+            escalation_chain=inp.policy.documents_chain,
             allowed_decisions=("ATTACHED",),
             subject_ref=f"prior-auth/{inp.request.request_id}",
             facility_id=inp.facility_id,
@@ -322,7 +347,7 @@ def escalate_pend(
             f"pended since {inp.submitted_at}; the decision clock runs out in {remaining_h:g} h",
         ),
         subject_ref=f"prior-auth/{inp.request.request_id}",
-        escalation_chain=r.PEND_CHAIN,
+        escalation_chain=inp.policy.pend_chain,
         due_in_seconds=inp.clock.wait_s,
         token=None,
         allowed_decisions=(),
@@ -402,7 +427,7 @@ def conclude(
             title=f"Authorization {inp.decision.preauth_ref} denied: appeal or re-request",
             reasons=reasons,
             subject_ref=f"prior-auth/{inp.request.request_id}",
-            escalation_chain=r.APPEAL_CHAIN,
+            escalation_chain=inp.policy.appeal_chain,
             due_in_seconds=inp.policy.appeal_task_s,
             token=None,
             allowed_decisions=(),
