@@ -10,13 +10,10 @@ from functools import lru_cache
 from typing import Any
 
 from careflow import clock, wiring
-from careflow.catalog import CATALOG
 from careflow.domain import intake
 from careflow.events.envelope import EnvelopeError
 from careflow.observability import logger, metrics, step
 from careflow.settings import settings
-
-SLAS = {wf.id: wf.sla_seconds() for wf in CATALOG}
 
 
 @lru_cache(maxsize=1)
@@ -56,7 +53,7 @@ def _start_once() -> Any:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _config().register_lambda_context(context)
     try:
-        request = intake.accept(event, state_machine_arns=settings().state_machine_arns, slas=SLAS)
+        request = intake.accept(event, state_machine_arns=settings().state_machine_arns)
     except EnvelopeError as exc:
         parked = intake.park(
             event, exc.reason, store=wiring.store(), parking=wiring.parking(), now=clock.now()

@@ -11,6 +11,7 @@ from careflow.catalog import CATALOG, PLACEHOLDER, all_functions
 WORKFLOWS = [pytest.param(wf, id=wf.id) for wf in CATALOG]
 FUNCTIONS = [pytest.param(fn, id=fn.name) for fn in all_functions().values()]
 FAKE_ARNS = {name: f"arn:aws:lambda:us-east-1:1:function:{name}" for name in all_functions()}
+FAKE_MACHINES = {wf.id: f"arn:aws:states:us-east-1:1:stateMachine:{wf.name}" for wf in CATALOG}
 
 
 def states(definition):
@@ -26,9 +27,15 @@ def states(definition):
 
 @pytest.mark.parametrize("wf", WORKFLOWS)
 def test_every_placeholder_is_filled_by_the_catalog(wf):
-    subs = wf.substitutions(FAKE_ARNS, event_bus_name="bus", table_name="table")
+    subs = wf.substitutions(
+        FAKE_ARNS, event_bus_name="bus", table_name="table", state_machine_arns=FAKE_MACHINES
+    )
     assert wf.placeholders() <= subs.keys(), wf.placeholders() - subs.keys()
-    rendered = json.dumps(wf.render(FAKE_ARNS, event_bus_name="bus", table_name="table"))
+    rendered = json.dumps(
+        wf.render(
+            FAKE_ARNS, event_bus_name="bus", table_name="table", state_machine_arns=FAKE_MACHINES
+        )
+    )
     assert not PLACEHOLDER.search(rendered)
 
 
@@ -48,7 +55,9 @@ def test_every_handler_path_imports(fn):
 
 @pytest.mark.parametrize("wf", WORKFLOWS)
 def test_every_task_state_retries_and_catches(wf):
-    definition = wf.render(FAKE_ARNS, event_bus_name="bus", table_name="table")
+    definition = wf.render(
+        FAKE_ARNS, event_bus_name="bus", table_name="table", state_machine_arns=FAKE_MACHINES
+    )
     missing = []
     for name, state in states(definition):
         if state["Type"] != "Task":
@@ -78,7 +87,9 @@ def test_every_task_state_retries_and_catches(wf):
 
 @pytest.mark.parametrize("wf", WORKFLOWS)
 def test_every_transition_targets_an_existing_state(wf):
-    definition = wf.render(FAKE_ARNS, event_bus_name="bus", table_name="table")
+    definition = wf.render(
+        FAKE_ARNS, event_bus_name="bus", table_name="table", state_machine_arns=FAKE_MACHINES
+    )
 
     def check(d):
         names = set(d["States"])

@@ -90,40 +90,34 @@ class TestEnvelope:
 
 
 class TestIntake:
-    def test_accept_builds_a_small_input_with_the_catalog_slas(self):
-        req = intake.accept(target(booked()), state_machine_arns=ARNS, slas=SLAS)
+    def test_accept_builds_a_small_input(self):
+        req = intake.accept(target(booked()), state_machine_arns=ARNS)
         assert req.input["case_id"] == "appt-1001"
-        assert req.input["sla"]["pend_deadline_expedited"] == 72 * 3600
+        assert "sla" not in req.input  # timers come from the policy pinned at registration
         assert req.state_machine_arn == ARNS["surgical-case-readiness"]
         assert req.instance_id == intake.instance_id_for("surgical-case-readiness", "k-1")
 
     def test_the_same_idempotency_key_starts_one_execution(self):
         engine = FakeEngine()
         first = intake.start(
-            intake.accept(target(booked()), state_machine_arns=ARNS, slas=SLAS), engine=engine
+            intake.accept(target(booked()), state_machine_arns=ARNS), engine=engine
         )
         again = copy.deepcopy(booked())
         again["detail"]["metadata"]["event_id"] = "e-2"  # a redelivery with a new id
-        second = intake.start(
-            intake.accept(target(again), state_machine_arns=ARNS, slas=SLAS), engine=engine
-        )
+        second = intake.start(intake.accept(target(again), state_machine_arns=ARNS), engine=engine)
         assert first["status"] == "started"
         assert second == {"status": "duplicate", "instance_id": first["instance_id"]}
         assert len(engine.started) == 1
 
     def test_a_non_procedure_appointment_is_parked_not_started(self):
         with pytest.raises(EnvelopeError, match="only procedures"):
-            intake.accept(
-                target(booked(appointment_type="consult")), state_machine_arns=ARNS, slas=SLAS
-            )
+            intake.accept(target(booked(appointment_type="consult")), state_machine_arns=ARNS)
 
     def test_unknown_or_undeployed_workflows_are_rejected(self):
         with pytest.raises(EnvelopeError, match="not a workflow"):
-            intake.accept(
-                {"workflow_id": "nope", "event": booked()}, state_machine_arns=ARNS, slas=SLAS
-            )
+            intake.accept({"workflow_id": "nope", "event": booked()}, state_machine_arns=ARNS)
         with pytest.raises(EnvelopeError, match="not deployed"):
-            intake.accept(target(booked()), state_machine_arns={}, slas=SLAS)
+            intake.accept(target(booked()), state_machine_arns={})
 
     def test_park_keeps_the_whole_event_in_the_queue_and_identifiers_in_the_table(self):
         store, parking = InMemoryStateStore(), FakeParking()

@@ -168,7 +168,7 @@ def test_register_request_records_the_instance_and_pins_its_clocks():
     assert pinned.detail["rows"]["pend_clock"] == "expedited"
     assert (instance.subject_type, instance.subject_id) == ("prior-auth", "pa-1")
     assert out["policy"]["deadline_s"] == 72 * HOUR
-    assert out["clock"] == {"stage": "WAIT", "wait_s": 24 * HOUR, "escalated": False}
+    assert out["policy"]["overdue_s"] == 24 * HOUR
     assert out["attachments"] == []
     assert world.milestones() == ["request_received"]
 
@@ -266,6 +266,7 @@ def test_escalate_pend_opens_an_informational_task_and_marks_the_clock():
         "stage": "ESCALATE",
         "wait_s": 24 * HOUR,
         "escalated": False,
+        "submitted_at": NOW.isoformat(),
     }
     out = world.run(
         "escalate_pend",

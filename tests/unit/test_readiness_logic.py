@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from careflow.adapters.sandbox import HIP, KNEE, SPINE
-from careflow.canonical.cases import Participant, ParticipantStatus, Priority, SurgicalCase
+from careflow.canonical.cases import Participant, ParticipantStatus, SurgicalCase
 from careflow.canonical.datatypes import Coding
 from careflow.canonical.dependencies import DependencyResult, DependencyStatus, Outcome
-from careflow.canonical.payer import AuthDecision, EligibilityResponse, PriorAuthResponse
+from careflow.canonical.payer import EligibilityResponse
 from careflow.canonical.supply import Requisition, StockPosition, TrayStatus
-from careflow.kit.registry import workflow
+from careflow.policies import FilePolicyStore, resolve
 from careflow.workflows.surgical_case_readiness import rules as r
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
@@ -32,8 +32,12 @@ def case(**kw):
     return SurgicalCase(**base)
 
 
-def policy(c=None):
-    return r.case_policy(c or case(), workflow("surgical-case-readiness").sla_seconds())
+POLICIES = FilePolicyStore()  # the packaged policy files
+
+
+def policy(c=None, facility="fac-north"):
+    snapshot = resolve("surgical-readiness", facility, at=NOW, store=POLICIES)
+    return r.case_policy(c or case(), snapshot)
 
 
 def position(item, on_hand, reserved=0, lead=5.0, consignment=False):
@@ -54,39 +58,49 @@ def ok(dep):
 
 
 class TestPolicy:
-    def test_expedited_cases_get_the_72_hour_payer_clock(self):
-        p = policy(case(priority=Priority.EXPEDITED))
-        assert p.pend_escalation_s == 48 * 3600
-        assert p.pend_escalation_s + p.pend_remaining_s == 72 * 3600
+    def test_the_case_pins_the_policy_version_in_force_for_its_facility(self):
+        north, south = policy(), policy(facility="fac-south")
+        assert north.policy_version.startswith("surgical-readiness@")
+        assert "fac-south" in south.policy_version and "fac-south" not in north.policy_version
 
-    def test_routine_cases_get_the_seven_day_clock(self):
-        p = policy(case(priority=Priority.ROUTINE))
-        assert p.pend_escalation_s + p.pend_remaining_s == 7 * 86400
+    def test_a_facility_overlay_changes_only_what_it_names(self):
+        north, south = policy(), policy(facility="fac-south")
+        assert north.coordinator_task_s == 4 * 3600
+        assert south.coordinator_task_s < north.coordinator_task_s  # fac-south's own SLA
+        assert south.escalation_chains == north.escalation_chains
 
     def test_hard_stop_is_72_hours_before_the_case(self):
         c = case()
         assert policy(c).hard_stop_at == c.scheduled_start - timedelta(hours=72)
 
+    def test_escalation_chains_come_from_the_policys_table(self):
+        chains = policy().escalation_chains
+        assert chains[r.SUPPLIES] == ("supply_chain_buyer", "department_director")
+        assert set(chains) == set(r.DEPENDENCIES)
+
 
 class TestAuthorization:
     @pytest.mark.parametrize(
-        ("decision", "status"),
+        ("outcome", "status"),
         [
-            (AuthDecision.APPROVED, DependencyStatus.OK),
-            (AuthDecision.NOT_REQUIRED, DependencyStatus.OK),
-            (AuthDecision.PENDED, DependencyStatus.PENDING),
-            (AuthDecision.DENIED, DependencyStatus.BLOCKED),
-            (AuthDecision.MODIFIED, DependencyStatus.THREATENED),
-            (AuthDecision.PARTIAL, DependencyStatus.THREATENED),
+            ("APPROVED", DependencyStatus.OK),
+            ("NOT_REQUIRED", DependencyStatus.OK),
+            ("DENIED", DependencyStatus.BLOCKED),
+            ("MODIFIED", DependencyStatus.THREATENED),
+            ("PARTIAL", DependencyStatus.THREATENED),
+            ("EXPIRED", DependencyStatus.THREATENED),
+            ("NO_DOCUMENTS", DependencyStatus.THREATENED),
+            ("ERROR", DependencyStatus.ERROR),
+            ("SOMETHING_NEW", DependencyStatus.ERROR),  # never read as approved
         ],
     )
-    def test_each_payer_decision_maps_to_a_dependency_status(self, decision, status):
-        result = r.authorization_result(PriorAuthResponse(decision=decision, preauth_ref="PA-1"))
+    def test_each_prior_authorization_outcome_maps_to_a_dependency_status(self, outcome, status):
+        result = r.authorization_result(outcome, "PA-1")
         assert result.status is status
         assert result.details["preauth_ref"] == "PA-1"
 
-    def test_an_expired_pend_threatens_the_case_and_names_the_clock(self):
-        result = r.pend_expired_result("PA-1", 72)
+    def test_an_expired_clock_threatens_the_case_and_names_the_clock(self):
+        result = r.authorization_result("EXPIRED", "PA-1", decision_clock_hours=72)
         assert result.status is DependencyStatus.THREATENED
         assert "72 h" in result.reasons[0]
 
@@ -219,7 +233,7 @@ class TestSterile:
 
 class TestEvaluate:
     def test_all_ok_is_ready(self):
-        ev = r.evaluate([ok(d) for d in r.DEPENDENCIES])
+        ev = r.evaluate([ok(d) for d in r.DEPENDENCIES], policy())
         assert ev.outcome is Outcome.READY
         assert not ev.needs_coordinator
 
@@ -229,7 +243,7 @@ class TestEvaluate:
                 dependency=r.AUTHORIZATION, status=DependencyStatus.BLOCKED, reasons=("denied",)
             )
         ]
-        ev = r.evaluate(results)
+        ev = r.evaluate(results, policy())
         assert ev.outcome is Outcome.BLOCKED
         assert ev.reasons == ("denied",)
         assert not ev.needs_coordinator
@@ -238,13 +252,13 @@ class TestEvaluate:
         results = [ok(d) for d in r.DEPENDENCIES if d != r.SUPPLIES] + [
             DependencyResult(dependency=r.SUPPLIES, status=DependencyStatus.THREATENED)
         ]
-        ev = r.evaluate(results)
+        ev = r.evaluate(results, policy())
         assert ev.outcome is Outcome.AT_RISK
         assert ev.needs_coordinator
         assert ev.escalation_chain == ("supply_chain_buyer", "department_director")
 
     def test_an_unchecked_dependency_is_at_risk(self):
-        ev = r.evaluate([ok(r.AUTHORIZATION)])
+        ev = r.evaluate([ok(r.AUTHORIZATION)], policy())
         assert ev.outcome is Outcome.AT_RISK
         assert any("was not checked" in reason for reason in ev.reasons)
 
@@ -252,21 +266,24 @@ class TestEvaluate:
         results = [ok(d) for d in r.DEPENDENCIES if d != r.BENEFITS] + [
             r.error_result(r.BENEFITS, "ConnectorUnavailable")
         ]
-        ev = r.evaluate(results)
+        ev = r.evaluate(results, policy())
         assert ev.outcome is Outcome.AT_RISK
         assert "ConnectorUnavailable" in ev.reasons[-1]
 
 
 class TestAfterCoordinator:
     def test_cancel_blocks(self):
-        assert r.after_coordinator("CANCEL", [], "patient declined").outcome is Outcome.BLOCKED
+        assert (
+            r.after_coordinator("CANCEL", [], "patient declined", policy()).outcome
+            is Outcome.BLOCKED
+        )
 
     def test_reschedule_stays_at_risk_even_when_the_data_is_clear(self):
-        ev = r.after_coordinator("RESCHEDULE", [ok(d) for d in r.DEPENDENCIES], "")
+        ev = r.after_coordinator("RESCHEDULE", [ok(d) for d in r.DEPENDENCIES], "", policy())
         assert ev.outcome is Outcome.AT_RISK
 
     def test_proceed_follows_the_rechecked_data(self):
         assert (
-            r.after_coordinator("PROCEED", [ok(d) for d in r.DEPENDENCIES], "").outcome
+            r.after_coordinator("PROCEED", [ok(d) for d in r.DEPENDENCIES], "", policy()).outcome
             is Outcome.READY
         )

@@ -15,12 +15,13 @@ import pytest
 from careflow.adapters.sandbox import HIP
 from careflow.canonical.cases import Participant, ParticipantStatus, SurgicalCase
 from careflow.canonical.datatypes import Coding
-from careflow.canonical.dependencies import DependencyStatus
-from careflow.canonical.payer import AuthDecision, EligibilityResponse, PriorAuthResponse
+from careflow.canonical.payer import EligibilityResponse
 from careflow.canonical.supply import StockPosition, TrayStatus
+from careflow.domain.records import Milestone
 from careflow.events.envelope import parse_event
 from careflow.kit.registry import workflow
 from careflow.kit.runtime import invoke
+from careflow.policies import FilePolicyStore, resolve
 from careflow.workflows.surgical_case_readiness import events, rules
 from tests.fakes import (
     FakeEhr,
@@ -35,6 +36,7 @@ from tests.fakes import (
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 STEPS = "careflow.workflows.surgical_case_readiness.steps"
 SPEC = workflow("surgical-case-readiness")
+POLICIES = FilePolicyStore()  # the packaged policy files
 
 
 def a_case(**kw) -> SurgicalCase:
@@ -82,6 +84,7 @@ class World:
             "payer": FakePayer(),
             "erp": FakeErp(),
             "sterile": FakeSterile(),
+            "policies": POLICIES,
             "now": NOW,
             **ports,
         }
@@ -100,7 +103,8 @@ class World:
 
 
 def policy_of(case: SurgicalCase) -> dict:
-    return rules.case_policy(case, SPEC.sla_seconds()).model_dump(mode="json")
+    snapshot = resolve("surgical-readiness", case.facility_id, at=NOW, store=POLICIES)
+    return rules.case_policy(case, snapshot).model_dump(mode="json")
 
 
 def case_event(case: SurgicalCase, **extra) -> dict:
@@ -117,12 +121,7 @@ def test_register_case_records_the_instance_and_resolves_the_cases_timers():
     world = World(ehr=FakeEhr([case]))
     out = world.run(
         "register_case",
-        {
-            "instance_id": "i-1",
-            "case_id": "appt-1",
-            "correlation_id": "c-1",
-            "sla": SPEC.sla_seconds(),
-        },
+        {"instance_id": "i-1", "case_id": "appt-1", "correlation_id": "c-1"},
     )
     instance = world.store.get_instance("i-1")
     assert (instance.subject_type, instance.subject_id, instance.facility_id) == (
@@ -131,97 +130,76 @@ def test_register_case_records_the_instance_and_resolves_the_cases_timers():
         "fac-north",
     )
     assert out["case"]["case_id"] == "appt-1"
-    assert out["policy"]["pend_escalation_s"] == 48 * 3600  # expedited: the 72 h clock
-    assert out["policy"]["pend_remaining_s"] == 24 * 3600
+    assert out["policy"]["coordinator_task_s"] == 4 * 3600
+    assert out["policy"]["policy_version"].startswith("surgical-readiness@")
     assert world.milestones() == {"readiness_started": "DONE"}
+    (pinned,) = [a for a in world.store.audit if a.action == "policy_pinned"]
+    assert pinned.policy_version == out["policy"]["policy_version"]
+    # the authorization goes to the prior authorization workflow, with the case's codes
+    assert out["auth_route"] == "CHILD"
+    assert out["auth_instance_id"] == "i-1-auth"
+    request = out["auth_request"]
+    assert (request["request_id"], request["priority"], request["service_line"]) == (
+        "appt-1",
+        "expedited",
+        "surgery",
+    )
+    from careflow.workflows.prior_authorization.events import PriorAuthRequested
+
+    PriorAuthRequested.model_validate(request)  # what the child's intake would accept
+
+
+@pytest.mark.parametrize(
+    ("updates", "route"),
+    [({"auth_required": False}, "NOT_REQUIRED"), ({"coverage_ref": None}, "NO_COVERAGE")],
+)
+def test_register_case_decides_how_the_authorization_is_had(updates, route):
+    world = World(ehr=FakeEhr([a_case(**updates)]))
+    out = world.run(
+        "register_case", {"instance_id": "i-1", "case_id": "appt-1", "correlation_id": "c-1"}
+    )
+    assert (out["auth_route"], out["auth_request"]) == (route, None)
 
 
 def test_register_case_input_must_name_the_case():
     with pytest.raises(Exception, match="case_id"):
-        World().run("register_case", {"instance_id": "i-1", "correlation_id": "c", "sla": {}})
+        World().run("register_case", {"instance_id": "i-1", "correlation_id": "c"})
 
 
-@pytest.mark.parametrize(
-    ("decision", "milestone", "status", "dependency"),
-    [
-        (AuthDecision.APPROVED, "authorization_approved", "DONE", DependencyStatus.OK),
-        (AuthDecision.PENDED, "authorization_pended", "PENDING", DependencyStatus.PENDING),
-        (AuthDecision.DENIED, "authorization_denied", "DONE", DependencyStatus.BLOCKED),
-        (AuthDecision.MODIFIED, "authorization_modified", "DONE", DependencyStatus.THREATENED),
-    ],
-)
-def test_submit_prior_auth_reads_the_payers_decision(decision, milestone, status, dependency):
-    payer = FakePayer(auth=PriorAuthResponse(decision=decision, preauth_ref="PA-1"))
-    world = World(payer=payer)
-    out = world.run("submit_prior_auth", case_event(a_case()))
-    assert out["decision"] == decision.value
-    assert out["preauth_ref"] == "PA-1"
-    assert out["result"]["status"] == dependency.value
-    assert world.milestones()[milestone] == status
-    assert payer.submitted[0].procedure_codes[0].code == "27130"
+def test_record_authorization_reads_the_childs_outcome_and_mirrors_its_milestones():
+    world = World()
+    child = "i-1-auth"
+    for name, at in (("submitted", 0), ("pended", 0), ("inquired", 24), ("concluded_expired", 72)):
+        world.store.record_milestone(
+            Milestone(instance_id=child, name=name, at=NOW + timedelta(hours=at))
+        )
+    out = world.run(
+        "record_authorization",
+        {
+            "instance_id": "i-1",
+            "auth": {
+                "outcome": "EXPIRED",
+                "preauth_ref": "PA-1",
+                "instance_id": child,
+                "decision_clock_s": 72 * 3600,
+            },
+        },
+    )
+    assert out["status"] == "THREATENED"
+    assert "72 h decision clock" in out["reasons"][0]
+    mirrored = {m.name: m.at for m in world.store.milestones("i-1")}
+    assert mirrored["authorization_clock_expired"] - mirrored["authorization_pended"] == timedelta(
+        hours=72
+    )
 
 
-def test_submit_prior_auth_asks_nothing_when_no_authorization_is_needed():
-    payer = FakePayer()
-    world = World(payer=payer)
-    out = world.run("submit_prior_auth", case_event(a_case(auth_required=False)))
-    assert out["decision"] == "NOT_REQUIRED"
-    assert out["result"]["status"] == "OK"
-    assert payer.submitted == []
-
-
-def test_await_payer_decision_parks_the_token_under_the_authorization():
+def test_record_authorization_when_none_is_needed():
     world = World()
     out = world.run(
-        "await_payer_decision",
-        case_event(a_case(), token="tok-1", preauth_ref="PA-1", submitted_at=NOW.isoformat()),
+        "record_authorization", {"instance_id": "i-1", "auth": {"outcome": "NOT_REQUIRED"}}
     )
-    assert out == {"resumed": False, "waiting": True}
-    assert world.store.take_wait("PA-1") == ("tok-1", "i-1")
-    assert world.engine.successes == []
-
-
-def test_await_payer_decision_resumes_at_once_when_the_answer_came_first():
-    world = World()
-    world.store.put_early_answer("PA-1", {"decision": "APPROVED", "preauth_ref": "PA-1"}, NOW)
-    out = world.run(
-        "await_payer_decision",
-        case_event(a_case(), token="tok-1", preauth_ref="PA-1", submitted_at=NOW.isoformat()),
-    )
-    assert out["resumed"] is True
-    assert world.engine.successes == [("tok-1", {"decision": "APPROVED", "preauth_ref": "PA-1"})]
-
-
-def test_await_payer_decision_escalated_opens_a_utilization_review_task():
-    world = World()
-    world.run(
-        "await_payer_decision",
-        case_event(
-            a_case(),
-            token="tok-2",
-            preauth_ref="PA-1",
-            submitted_at=NOW.isoformat(),
-            escalated=True,
-        ),
-    )
-    (task,) = world.store.tasks.values()
-    assert task.queue == "utilization_review_nurse"
-    assert task.task_token is None  # informational: the execution waits on the payer
-    assert world.milestones()["authorization_escalated"] == "ESCALATED"
-
-
-def test_payer_decided_and_pend_expired_become_the_authorizations_result():
-    world = World()
-    decided = world.run(
-        "payer_decided",
-        {"instance_id": "i-1", "payer": {"decision": "APPROVED", "preauth_ref": "PA-1"}},
-    )
-    assert decided["status"] == "OK"
-    case = a_case(priority="expedited")
-    expired = world.run("pend_expired", {**case_event(case), "auth": {"preauth_ref": "PA-1"}})
-    assert expired["status"] == "THREATENED"
-    assert "72 h" in expired["reasons"][0]
-    assert world.milestones()["authorization_clock_expired"] == "FAILED"
+    assert out["status"] == "OK"
+    assert world.milestones() == {"authorization_not_required": "DONE"}
 
 
 def test_verify_benefits_blocks_inactive_coverage():

@@ -28,6 +28,12 @@ class Case:
         self.arn = cloud.execution_arn(instance_id, workflow)
         self.store = wiring.store()
 
+    def child(self) -> Case:
+        """The prior authorization this case started as a child execution."""
+        return Case(
+            self.cloud, f"{self.case_id}/auth", f"{self.instance_id}-auth", "prior-authorization"
+        )
+
     def started(self) -> Case:
         self.cloud.wait_for(self._exists, 20, f"execution of {self.case_id}")
         return self

@@ -201,7 +201,8 @@ def test_a_new_policy_version_does_not_change_a_running_instance(cloud):
 
     current = FilePolicyStore().current("prior-authorization", None)
     document = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
-    version = f"{document['version']}.{next(_numbers)}"
+    base, bump = document["version"], next(_numbers)
+    version = f"{base}.{bump}"
     document["version"] = version
     for row in document["tables"]["pend_clock"]["rows"]:
         if row["id"] == "expedited":
@@ -211,7 +212,15 @@ def test_a_new_policy_version_does_not_change_a_running_instance(cloud):
     assert publish(table, parse_document(document, "test")) == "published"
     after = resolve("prior-authorization", "fac-north", store=wiring.policies())
     assert after.version != before.version
+    try:
+        _run_pinned(cloud, running, before, after)
+    finally:  # the cloud is shared: put the usual clocks back as a newer version
+        restored = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
+        restored["version"] = f"{base}.{bump + 1}"
+        publish(table, parse_document(restored, "test"))
 
+
+def _run_pinned(cloud, running: Case, before, after) -> None:
     later = request(cloud, PayerRule(AuthDecision.PENDED), priority="expedited")
     later.wait_milestone("pended")
     for _ in range(3):

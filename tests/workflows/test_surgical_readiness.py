@@ -20,9 +20,16 @@ from careflow.canonical.payer import AuthDecision
 from careflow.domain.records import TaskStatus
 from careflow.domain.tasks import complete_task
 from careflow.kit.registry import workflow as _workflow
+from careflow.policies import FilePolicyStore, resolve
 from tests.workflows.harness import Case, advance_through_timer, new_case
 
 SURGICAL_CASE_READINESS = _workflow("surgical-case-readiness")
+# fac-south's overlay of the surgical-readiness policy sets its coordinator task's SLA
+SOUTH_TASK_SLA = timedelta(
+    seconds=resolve("surgical-readiness", "fac-south", store=FilePolicyStore()).value(
+        "coordinator_task_seconds"
+    )
+)
 
 ENTERED: set[str] = set()
 
@@ -114,12 +121,14 @@ def test_a_pend_decided_after_two_days_is_ready_and_the_timestamps_show_it(cloud
     case = new_case(
         cloud, payer=PayerRule(AuthDecision.PENDED, timedelta(days=2), AuthDecision.APPROVED)
     )
-    pended = case.wait_milestone("authorization_pended")
+    case.child().started().wait_milestone("pended")  # the child workflow waits on the payer
     cloud.clock.advance(timedelta(days=1))
     time.sleep(0.2)
     assert cloud.describe(case.arn)["status"] == "RUNNING"  # one day in, still waiting
     cloud.clock.advance(timedelta(days=1))
     assert case.output()["outcome"] == "READY"
+    # the child's milestones, mirrored on the case's timeline at their own times
+    pended = next(m for m in case.milestones() if m.name == "authorization_pended")
     approved = next(m for m in case.milestones() if m.name == "authorization_approved")
     assert approved.at - pended.at >= timedelta(days=2)
     assert approved.at - pended.at < timedelta(days=2, minutes=5)
@@ -131,7 +140,7 @@ def test_a_pend_later_denied_is_blocked_with_a_follow_up_task(cloud, outcomes):
     case = new_case(
         cloud, payer=PayerRule(AuthDecision.PENDED, timedelta(hours=20), AuthDecision.DENIED)
     )
-    case.wait_milestone("authorization_pended")
+    case.child().started().wait_milestone("pended")
     cloud.clock.advance(timedelta(hours=21))
     out = case.output()
     assert out["outcome"] == "BLOCKED"
@@ -151,22 +160,27 @@ def test_an_expedited_72_hour_pend_runs_in_seconds_and_the_milestones_show_72_ho
     case = new_case(
         cloud, payer=PayerRule(AuthDecision.PENDED), priority=Priority.EXPEDITED, supplies=SPINE
     )
-    pended = case.wait_milestone("authorization_pended")
-    advance_through_timer(cloud, timedelta(hours=48))
-    escalated = case.wait_milestone("authorization_escalated")
-    advance_through_timer(cloud, timedelta(hours=24))
-    expired = case.wait_milestone("authorization_clock_expired")
+    child = case.child().started()
+    child.wait_milestone("pended")
+    for n in (1, 2, 3):  # the child inquires at 24 h, escalates at 48 h, expires at 72 h
+        advance_through_timer(cloud, timedelta(hours=24))
+        cloud.wait_for(lambda n=n: child.milestone_names().count("inquired") >= n, 20, "inquiry")
     task = case.open_task()
     complete(cloud, task, "RESCHEDULE", reason="payer silent")
     out = case.output()
     wall = time.monotonic() - started
     assert wall < 10, f"took {wall:.1f} s of wall time"
+    pended, escalated, expired = (
+        next(m for m in case.milestones() if m.name == f"authorization_{name}")
+        for name in ("pended", "escalated", "clock_expired")
+    )
     assert timedelta(hours=48) <= escalated.at - pended.at < timedelta(hours=48, minutes=1)
     assert timedelta(hours=72) <= expired.at - pended.at < timedelta(hours=72, minutes=1)
     assert out["outcome"] == "AT_RISK"
     assert any("72 h decision clock" in r for r in out["reasons"])
-    queues = {t.queue for t in case.tasks()}
-    assert queues == {"utilization_review_nurse", "care_coordinator"}
+    assert {t.queue for t in case.tasks()} == {"care_coordinator"}
+    # the child chased the payer: its escalation task, routed by the policy to surgery's queue
+    assert {t.queue for t in child.tasks()} == {"utilization_review_surgery"}
     done(case)
 
 
@@ -174,7 +188,7 @@ def test_a_modified_authorization_is_at_risk_after_the_coordinator_proceeds(clou
     case = new_case(
         cloud, payer=PayerRule(AuthDecision.PENDED, timedelta(hours=1), AuthDecision.MODIFIED)
     )
-    case.wait_milestone("authorization_pended")
+    case.child().started().wait_milestone("pended")
     cloud.clock.advance(timedelta(hours=2))
     task = case.open_task()
     assert task.queue == "care_coordinator"
@@ -192,8 +206,11 @@ def test_an_implant_shortage_requisitions_escalates_and_the_recheck_decides(clou
     task = case.open_task()
     assert "requisition_created" in case.milestone_names()
     assert any("after the hard stop" in r for r in task.reasons)
-    assert task.due_at == task.created_at + timedelta(hours=4)
-    advance_through_timer(cloud, timedelta(hours=4))
+    assert task.due_at == task.created_at + SOUTH_TASK_SLA
+    assert (
+        task.policy_version.startswith("surgical-readiness@") and "fac-south" in task.policy_version
+    )
+    advance_through_timer(cloud, SOUTH_TASK_SLA)
     escalated = case.open_task(level=1)
     assert escalated.task_id == task.task_id
     assert escalated.queue == "supply_chain_buyer"
@@ -212,7 +229,7 @@ def test_a_task_nobody_answers_escalates_to_the_end_of_its_chain_then_is_at_risk
     case = new_case(cloud, supplies=HIP, facility="fac-south", starts_in=timedelta(days=5))
     task = case.open_task()
     for level in range(1, len(task.escalation_chain) + 1):
-        advance_through_timer(cloud, timedelta(hours=4))
+        advance_through_timer(cloud, SOUTH_TASK_SLA)
         if level < len(task.escalation_chain):
             case.open_task(level=level)
     out = case.output()
@@ -270,7 +287,10 @@ def test_connector_outages_are_retried_then_routed_to_a_person(cloud):
     assert any("ConnectorUnavailable" in r for r in task.reasons)
     history = case.history()
     failures = [e for e in history if e["type"] == "LambdaFunctionFailed"]
-    assert len(failures) == 5 * 4  # five checks, each tried once and retried three times
+    assert len(failures) == 4 * 4  # four checks, each tried once and retried three times
+    # the fifth, the authorization, failed the same way inside its child workflow
+    child_failures = [e for e in case.child().history() if e["type"] == "LambdaFunctionFailed"]
+    assert len(child_failures) == 4
     sandbox().clear_faults()
     complete(cloud, task, "PROCEED")
     out = case.output()
@@ -291,17 +311,37 @@ def test_a_failed_recheck_keeps_the_case_at_risk(cloud):
 
 def test_a_payer_that_fails_the_pend_routes_to_a_person(cloud):
     case = new_case(cloud, payer=PayerRule(AuthDecision.PENDED))
-    case.wait_milestone("authorization_pended")
+    child = case.child().started()
+    child.wait_milestone("pended")
     waiting = cloud.wait_for(
         lambda: wiring.store().take_wait(f"PA-{case.case_id}"), 10, "the parked token"
     )
-    wiring.engine().send_task_failure(waiting[0], "PayerRejected", "payer withdrew the request")
+    sandbox().fault("payer.inquire").fail_always = True  # the payer stops answering
+    try:
+        wiring.engine().send_task_failure(waiting[0], "PayerRejected", "payer withdrew it")
+        deadline = time.monotonic() + 30
+        while child.instance().outcome is None and time.monotonic() < deadline:
+            cloud.clock.advance(timedelta(minutes=2))  # through the inquiry's retries
+            time.sleep(0.05)
+    finally:
+        sandbox().fault("payer.inquire").fail_always = False
+    assert child.instance().outcome == "ERROR"
     task = case.open_task()
-    assert any("PayerRejected" in r for r in task.reasons)
+    assert any("authorization check failed" in r for r in task.reasons)
     engine_sfn = cloud.client("stepfunctions")
     engine_sfn.send_task_failure(taskToken=task.task_token, error="InboxClosed", cause="test")
     out = case.output()
     assert out["outcome"] == "AT_RISK"
+    done(case)
+
+
+def test_a_case_without_coverage_is_not_sent_for_authorization_and_is_blocked(cloud):
+    case = new_case(cloud, coverage_ref=None, payer_id=None)
+    out = case.output()
+    assert out["outcome"] == "BLOCKED"  # no active coverage: benefits block the case
+    assert any("NoCoverageOnTheCase" in r for r in out["reasons"])  # nothing asked of a payer
+    assert "authorization_check_failed" in case.milestone_names()
+    assert not any(e["type"] == "TaskSubmitted" for e in case.history())  # no child started
     done(case)
 
 

@@ -43,7 +43,6 @@ event = {
 request = intake.accept(
     {"workflow_id": "echo", "event": event},
     state_machine_arns={"echo": "arn:aws:states:us-east-1:1:stateMachine:Echo"},
-    slas={"echo": {"answer": 60}},
 )
 report["intake_input"] = request.input
 

@@ -55,7 +55,6 @@ def accept(
     target_input: Mapping[str, Any],
     *,
     state_machine_arns: Mapping[str, str],
-    slas: Mapping[str, Mapping[str, int]],
 ) -> StartRequest:
     """Validates the rule target's input ``{"workflow_id", "event"}``; raises EnvelopeError."""
     workflow_id = target_input.get("workflow_id")
@@ -74,7 +73,6 @@ def accept(
         "correlation_id": meta.correlation_id,
         "facility_id": meta.facility_id,
         "occurred_at": meta.occurred_at.isoformat(),
-        "sla": dict(slas[workflow_id]),
         **_build(builders[workflow_id], event),
     }
     return StartRequest(

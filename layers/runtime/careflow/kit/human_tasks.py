@@ -19,6 +19,7 @@ class TaskSpec(StepInput):
     reasons: tuple[str, ...] = ()
     escalation_chain: tuple[str, ...] = ()
     allowed_decisions: tuple[str, ...] = ()
+    policy_version: str = "v1"  # the version of the policy that set its SLA and chain
 
 
 class CreateHumanTask(StepInput):
@@ -55,6 +56,7 @@ def create_human_task(
         token=inp.token,
         allowed_decisions=spec.allowed_decisions,
         now=now,
+        policy_version=spec.policy_version,
     )
     return OpenedTask(task_id=task.task_id, queue=task.queue)
 

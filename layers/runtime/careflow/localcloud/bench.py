@@ -57,11 +57,8 @@ def _target(i: int, run: str, cloud: LocalCloud) -> dict[str, Any]:
 
 def _start_all(cloud: LocalCloud, run: str, n: int) -> list[str]:
     sfn = cloud.client("stepfunctions")
-    slas = {WORKFLOW: SURGICAL_CASE_READINESS.sla_seconds()}
     requests = [
-        intake.accept(
-            _target(i, run, cloud), state_machine_arns=cloud.state_machine_arns, slas=slas
-        )
+        intake.accept(_target(i, run, cloud), state_machine_arns=cloud.state_machine_arns)
         for i in range(n)
     ]
 

@@ -28,12 +28,6 @@ class Request(PriorAuthRequested):
     """The request as the state carries it (the event's data, or what a parent passes)."""
 
 
-class Clock(StepOutput):
-    stage: r.Stage = r.Stage.WAIT
-    wait_s: int
-    escalated: bool = False
-
-
 class Register(StepInput):
     workflow_id: str = WORKFLOW_ID
     instance_id: str
@@ -50,7 +44,6 @@ class Registered(StepOutput):
     request: Request
     policy: r.Clocks
     attachments: tuple[str, ...] = ()
-    clock: Clock
 
 
 class TaskSpec(StepOutput):
@@ -61,6 +54,7 @@ class TaskSpec(StepOutput):
     allowed_decisions: tuple[str, ...]
     subject_ref: str
     facility_id: str
+    policy_version: str
 
 
 class Submit(StepInput):
@@ -72,6 +66,9 @@ class Submit(StepInput):
 
 
 class Submitted(StepOutput):
+    """Where the request stands (the state's ``$.decision``): after a submission, then
+    after each inquiry, so the payer's clock travels with it."""
+
     decision: AuthDecision
     preauth_ref: str | None
     reason: str | None = None
@@ -80,6 +77,8 @@ class Submitted(StepOutput):
     submitted_at: str
     stage: r.Stage = r.Stage.DECIDED
     document_task: TaskSpec | None = None
+    wait_s: int = 0  # a pend: how long to wait for the payer's notification
+    escalated: bool = False
 
 
 class Await(StepInput):
@@ -108,14 +107,13 @@ class Inquiry(StepOutput):
     stage: r.Stage
     wait_s: int
     escalated: bool
+    submitted_at: str
 
 
 class Escalate(StepInput):
     instance_id: str
     facility_id: str
     request: Request
-    preauth_ref: str
-    submitted_at: str
     policy: r.Clocks
     clock: Inquiry
 
@@ -148,6 +146,7 @@ class AuthOutcome(StepOutput):
     turnaround_seconds: int
     first_pass: bool
     policy_version: str
+    decision_clock_s: int
 
 
 class Concluded(StepOutput):
@@ -234,7 +233,6 @@ def register_request(
         facility_id=inp.facility_id,
         request=inp.request,
         policy=clocks,
-        clock=Clock(wait_s=clocks.overdue_s),
     )
 
 
@@ -273,6 +271,7 @@ def submit_request(inp: Submit, *, store: StateStore, payer: PayerPort, now: dat
             allowed_decisions=("ATTACHED",),
             subject_ref=f"prior-auth/{inp.request.request_id}",
             facility_id=inp.facility_id,
+            policy_version=inp.policy.policy_version,
         )
     elif response.decision is AuthDecision.PENDED:
         entries.append(
@@ -287,6 +286,8 @@ def submit_request(inp: Submit, *, store: StateStore, payer: PayerPort, now: dat
         needs_documents=task is not None,
         submitted_at=now.isoformat(),
         document_task=task,
+        stage=r.Stage.WAIT if response.decision is AuthDecision.PENDED else r.Stage.DECIDED,
+        wait_s=inp.policy.overdue_s if response.decision is AuthDecision.PENDED else 0,
     )
 
 
@@ -325,6 +326,7 @@ def inquire(inp: Inquire, *, store: StateStore, payer: PayerPort, now: datetime)
         stage=stage,
         wait_s=wait_s,
         escalated=inp.escalated,
+        submitted_at=inp.submitted_at.isoformat(),
     )
 
 
@@ -341,10 +343,11 @@ def escalate_pend(
         instance_id=inp.instance_id,
         workflow_id=WORKFLOW_ID,
         facility_id=inp.facility_id,
-        purpose=f"pend-overdue:{inp.preauth_ref}",
-        title=f"Payer decision on {inp.preauth_ref} overdue: contact the payer",
+        purpose=f"pend-overdue:{inp.clock.preauth_ref}",
+        title=f"Payer decision on {inp.clock.preauth_ref} overdue: contact the payer",
         reasons=(
-            f"pended since {inp.submitted_at}; the decision clock runs out in {remaining_h:g} h",
+            f"pended since {inp.clock.submitted_at}; "
+            f"the decision clock runs out in {remaining_h:g} h",
         ),
         subject_ref=f"prior-auth/{inp.request.request_id}",
         escalation_chain=inp.policy.pend_chain,
@@ -360,7 +363,7 @@ def escalate_pend(
         "pend_escalated",
         now,
         status="ESCALATED",
-        detail=f"no payer decision on {inp.preauth_ref} yet",
+        detail=f"no payer decision on {inp.clock.preauth_ref} yet",
     )
     return inp.clock.model_copy(update={"stage": r.Stage.WAIT, "escalated": True})
 
@@ -452,6 +455,7 @@ def conclude(
         turnaround_seconds=turnaround,
         first_pass=first_pass,
         policy_version=inp.policy.policy_version,
+        decision_clock_s=inp.policy.deadline_s,
     )
     detail = envelope(
         event_id=f"{inp.instance_id}:concluded",

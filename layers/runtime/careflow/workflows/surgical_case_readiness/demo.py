@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from careflow.localcloud.demo import CaseReport, Demo
 
 WORKFLOW = "surgical-case-readiness"
+CHILD = "prior-authorization"
 
 SCENARIOS = (
     Scenario("a", "appt-1001", "all clear"),
@@ -40,14 +41,17 @@ def run(demo: Demo) -> list[CaseReport]:
             sc.subject_id, case.scheduled_start, case.facility_id, idempotency_key=key
         )
         demo.started(WORKFLOW, sc.subject_id, key)
+        # its authorization runs as a child: the prior authorization workflow
+        instance = demo.instance_id(sc.subject_id)
+        demo.instances[f"{sc.subject_id}/auth"] = (CHILD, f"{instance}-auth")
     for case_id in ("appt-1001", "appt-1004"):
         demo.cloud.wait_for_execution(demo.arn_when_started(case_id), 60)
-    demo.milestone("appt-1002", "authorization_pended")
-    demo.milestone("appt-1005", "authorization_pended")
+    demo.milestone("appt-1002/auth", "pended")
+    demo.milestone("appt-1005/auth", "pended")
     task = demo.open_task("appt-1003")
     demo.say(f"  (c) task {task.task_id} opened in {task.queue}: {task.title}")
 
-    demo.advance(timedelta(hours=5), timer=timedelta(hours=4))
+    demo.advance(timedelta(hours=5), timer=task.due_at - demo.cloud.clock.now())
     task = demo.open_task("appt-1003", level=1)
     demo.say(f"  (c) task overdue → escalated to {task.queue}")
     demo.cloud.transfer_stock("IMP-THA-STEM-12", 1, "fac-north", "fac-south")
@@ -55,10 +59,17 @@ def run(demo: Demo) -> list[CaseReport]:
     demo.decide(task, "user:buyer-jlee", "PROCEED", "stem transferred from fac-north")
     demo.cloud.wait_for_execution(demo.arn("appt-1003"), 60)
 
-    demo.advance(timedelta(days=2) - timedelta(hours=5), timer=timedelta(hours=43))
+    # (e)'s payer is silent: its authorization inquires at 24 h, escalates at 48 h, and
+    # its 72 h clock runs out; (b)'s payer decides at 48 h and says so by notification.
+    demo.advance(timedelta(hours=19), timer=timedelta(hours=19))
+    demo.milestone("appt-1005/auth", "inquired")
+    demo.advance(timedelta(hours=24), timer=timedelta(hours=24))
     demo.cloud.wait_for_execution(demo.arn("appt-1002"), 60)
-    demo.say("  (b) payer decision arrived by notification; case re-evaluated")
-    demo.milestone("appt-1005", "authorization_escalated")
+    demo.say(
+        "  (b) payer decision arrived by notification, re-read from the payer; case re-evaluated"
+    )
+    demo.milestone("appt-1005/auth", "pend_escalated")
+    demo.say("  (e) 48 h: the pended authorization escalated to utilization review")
 
     demo.advance(timedelta(hours=24), timer=timedelta(hours=24))
     task = demo.open_task("appt-1005")

@@ -6,15 +6,15 @@ these; nothing here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from careflow.canonical.cases import Participant, ParticipantStatus, Priority, SurgicalCase
+from careflow.canonical.cases import Participant, ParticipantStatus, SurgicalCase
 from careflow.canonical.dependencies import DependencyResult, DependencyStatus, Outcome
-from careflow.canonical.payer import AuthDecision, EligibilityResponse, PriorAuthResponse
+from careflow.canonical.payer import EligibilityResponse
 from careflow.canonical.supply import (
     Requisition,
     RequisitionLine,
@@ -30,40 +30,40 @@ SUPPLIES = "supplies"
 STERILE_PROCESSING = "sterile_processing"
 DEPENDENCIES = (AUTHORIZATION, BENEFITS, CLINICIAN_AND_ROOM, SUPPLIES, STERILE_PROCESSING)
 
-# Who owns a threatened dependency: the first queue is escalated to, then the next.
-ESCALATION_CHAINS: dict[str, tuple[str, ...]] = {
-    AUTHORIZATION: ("utilization_review_nurse", "department_director"),
-    BENEFITS: ("case_manager", "department_director"),
-    CLINICIAN_AND_ROOM: ("scheduler", "department_director"),
-    SUPPLIES: ("supply_chain_buyer", "department_director"),
-    STERILE_PROCESSING: ("sterile_processing_lead", "department_director"),
-}
-COORDINATOR_QUEUE = "care_coordinator"
-COORDINATOR_DECISIONS = ("PROCEED", "RESCHEDULE", "CANCEL")
+POLICY = "surgical-readiness"
 
 
 class Policy(BaseModel):
-    """Timers for one case, in seconds, resolved from the catalog's SLAs and the case."""
+    """What one case runs by, resolved at registration from the ``surgical-readiness`` policy
+    in force for its facility and pinned with its version for the case's whole life."""
 
     model_config = ConfigDict(frozen=True)
 
     coordinator_task_s: int
-    pend_escalation_s: int
-    pend_remaining_s: int
     hard_stop_at: datetime
-    policy_version: str = "v1"
+    policy_version: str
+    coordinator_queue: str = "care_coordinator"
+    coordinator_decisions: tuple[str, ...] = ("PROCEED", "RESCHEDULE", "CANCEL")
+    # Who owns a threatened dependency: the first queue is escalated to, then the next.
+    escalation_chains: dict[str, tuple[str, ...]] = {}
+    last_resort_queue: str = "department_director"
 
 
-def case_policy(case: SurgicalCase, sla: Mapping[str, int]) -> Policy:
-    """Expedited cases get the 72 h payer clock, routine ones the 7-day clock (CMS-0057-F)."""
-    kind = "expedited" if case.priority is Priority.EXPEDITED else "standard"
-    escalation = sla[f"pend_escalation_{kind}"]
-    deadline = sla[f"pend_deadline_{kind}"]
+def case_policy(case: SurgicalCase, policy: Any) -> Policy:
+    """The case's timers and queues from a policy snapshot (its values and tables)."""
+    chains = {
+        dep: tuple(policy.table("escalation_chain").decide({"dependency": dep}).outputs["chain"])
+        for dep in DEPENDENCIES
+    }
     return Policy(
-        coordinator_task_s=sla["coordinator_task"],
-        pend_escalation_s=escalation,
-        pend_remaining_s=max(deadline - escalation, 1),
-        hard_stop_at=case.scheduled_start - timedelta(seconds=sla["hard_stop"]),
+        coordinator_task_s=int(policy.value("coordinator_task_seconds")),
+        hard_stop_at=case.scheduled_start
+        - timedelta(seconds=int(policy.value("hard_stop_seconds"))),
+        policy_version=policy.version,
+        coordinator_queue=str(policy.value("coordinator_queue")),
+        coordinator_decisions=tuple(policy.value("coordinator_decisions")),
+        escalation_chains=chains,
+        last_resort_queue=str(policy.value("last_resort_queue")),
     )
 
 
@@ -75,50 +75,60 @@ def _result(
     )
 
 
-def authorization_result(response: PriorAuthResponse) -> DependencyResult:
-    ref = {"preauth_ref": response.preauth_ref, "decision": response.decision.value}
-    match response.decision:
-        case AuthDecision.APPROVED:
+def authorization_result(
+    outcome: str, preauth_ref: str | None = None, *, decision_clock_hours: float | None = None
+) -> DependencyResult:
+    """The authorization dependency from how the prior authorization workflow ended."""
+    ref = {"preauth_ref": preauth_ref, "decision": outcome}
+    match outcome:
+        case "APPROVED":
             return _result(AUTHORIZATION, DependencyStatus.OK, **ref)
-        case AuthDecision.NOT_REQUIRED:
+        case "NOT_REQUIRED":
             return _result(
                 AUTHORIZATION, DependencyStatus.OK, "payer requires no authorization", **ref
             )
-        case AuthDecision.PENDED:
-            return _result(
-                AUTHORIZATION, DependencyStatus.PENDING, "payer pended the request", **ref
-            )
-        case AuthDecision.DENIED:
+        case "DENIED":
             return _result(
                 AUTHORIZATION,
                 DependencyStatus.BLOCKED,
                 "payer denied the authorization: an appeal or a new request is needed",
                 **ref,
             )
-        case AuthDecision.MODIFIED:
+        case "MODIFIED":
             return _result(
                 AUTHORIZATION,
                 DependencyStatus.THREATENED,
                 "payer modified the requested services: review the authorized version",
                 **ref,
             )
-        case AuthDecision.PARTIAL:
+        case "PARTIAL":
             return _result(
                 AUTHORIZATION,
                 DependencyStatus.THREATENED,
                 "payer certified only some of the requested services",
                 **ref,
             )
-    raise ValueError(f"unknown decision {response.decision}")  # pragma: no cover
-
-
-def pend_expired_result(preauth_ref: str | None, deadline_hours: float) -> DependencyResult:
+        case "EXPIRED":
+            clock = f"{decision_clock_hours:g} h " if decision_clock_hours else ""
+            return _result(
+                AUTHORIZATION,
+                DependencyStatus.THREATENED,
+                f"payer gave no decision within the {clock}decision clock",
+                **ref,
+            )
+        case "NO_DOCUMENTS":
+            return _result(
+                AUTHORIZATION,
+                DependencyStatus.THREATENED,
+                "the documents the payer asked for were not provided",
+                **ref,
+            )
     return _result(
         AUTHORIZATION,
-        DependencyStatus.THREATENED,
-        f"payer gave no decision within the {deadline_hours:g} h decision clock",
-        preauth_ref=preauth_ref,
-        decision=AuthDecision.PENDED.value,
+        DependencyStatus.ERROR,
+        "the authorization check failed (payer unreachable or its answer unusable): "
+        "verify it by hand",
+        **ref,
     )
 
 
@@ -301,7 +311,7 @@ class Evaluation(BaseModel):
     threatened: tuple[str, ...] = ()
 
 
-def evaluate(results: Sequence[DependencyResult]) -> Evaluation:
+def evaluate(results: Sequence[DependencyResult], policy: Policy) -> Evaluation:
     """BLOCKED if anything blocks; AT_RISK if anything is threatened or unchecked; else READY."""
     by_status: dict[DependencyStatus, list[DependencyResult]] = {}
     for r in results:
@@ -319,11 +329,11 @@ def evaluate(results: Sequence[DependencyResult]) -> Evaluation:
         threatened = tuple(r.dependency for r in at_risk) + tuple(sorted(missing))
         chain: list[str] = []
         for dep in threatened:
-            for queue in ESCALATION_CHAINS.get(dep, ("department_director",)):
+            for queue in policy.escalation_chains.get(dep, (policy.last_resort_queue,)):
                 if queue not in chain:
                     chain.append(queue)
         # The director is the last resort, whichever dependency brought it in.
-        chain.sort(key=lambda q: q == "department_director")
+        chain.sort(key=lambda q: q == policy.last_resort_queue)
         return Evaluation(
             outcome=Outcome.AT_RISK,
             reasons=reasons,
@@ -335,7 +345,7 @@ def evaluate(results: Sequence[DependencyResult]) -> Evaluation:
 
 
 def after_coordinator(
-    decision: str, rechecked: Sequence[DependencyResult], note: str
+    decision: str, rechecked: Sequence[DependencyResult], note: str, policy: Policy
 ) -> Evaluation:
     """The outcome once the coordinator has decided, from the re-checked dependencies."""
     if decision == "CANCEL":
@@ -344,7 +354,7 @@ def after_coordinator(
             reasons=(f"coordinator cancelled the case: {note}".rstrip(": "),),
             needs_coordinator=False,
         )
-    evaluation = evaluate(rechecked)
+    evaluation = evaluate(rechecked, policy)
     if decision == "RESCHEDULE":
         return Evaluation(
             outcome=Outcome.AT_RISK

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from careflow.kit.spec import Kpi, Sla, Subscription, Trigger, Workflow, step_function
-from careflow.workflows.prior_authorization.events import PriorAuthDecided
+from careflow.kit.spec import Kpi, Sla, Trigger, Workflow, step_function
 from careflow.workflows.surgical_case_readiness.events import AppointmentBooked
 
 _STEPS = "careflow.workflows.surgical_case_readiness.steps"
@@ -34,15 +33,11 @@ SPEC = Workflow(
     subject_type="case",
     steps=(
         _step("RegisterCase", "register_case", "Records the case and its milestones"),
-        _step("SubmitPriorAuth", "submit_prior_auth", "Submits the Da Vinci PAS request"),
         _step(
-            "AwaitPayerDecision",
-            "await_payer_decision",
-            "Parks the pended authorization's task token until the payer decides",
-            answers_task_tokens=True,  # resumes at once when the decision came first
+            "RecordAuthorization",
+            "record_authorization",
+            "The prior authorization workflow's outcome as a dependency",
         ),
-        _step("RecordPayerDecision", "payer_decided", "The payer's decision as a dependency"),
-        _step("RecordPendExpired", "pend_expired", "An expired payer decision clock"),
         _step("VerifyBenefits", "verify_benefits", "CoverageEligibility check"),
         _step(
             "CheckClinicianAndRoom",
@@ -69,25 +64,19 @@ SPEC = Workflow(
             build_input=_input,
         ),
     ),
-    event_schemas={"Appointment.Booked": AppointmentBooked, "PriorAuth.Decided": PriorAuthDecided},
+    event_schemas={"Appointment.Booked": AppointmentBooked},
+    children=("prior-authorization",),
     slas=(
         Sla("coordinator_task", 4 * 3600, "a coordinator acts on a threatened case"),
-        Sla("pend_escalation_expedited", 48 * 3600, "escalate an expedited pend"),
-        Sla("pend_deadline_expedited", 72 * 3600, "CMS-0057-F expedited decision clock"),
-        Sla("pend_escalation_standard", 5 * 86400, "escalate a standard pend"),
-        Sla("pend_deadline_standard", 7 * 86400, "CMS-0057-F standard decision clock"),
         Sla("hard_stop", 72 * 3600, "readiness must be settled this long before the case"),
     ),
     kpis=(
         Kpi("CasesReady", "Count", "cases found READY"),
         Kpi("CasesAtRisk", "Count", "cases found AT_RISK"),
         Kpi("CasesBlocked", "Count", "cases found BLOCKED"),
-        Kpi("AuthorizationTurnaround", "Seconds", "submission to payer decision"),
-        Kpi("PriorAuthPended", "Count", "authorizations pended by the payer"),
         Kpi("RequisitionsCreated", "Count", "shortages turned into requisitions"),
         Kpi("HumanTasksEscalated", "Count", "tasks escalated for breaching their SLA"),
     ),
     publishes=("Case.Ready", "Case.AtRisk", "Case.Blocked"),
-    subscriptions=(Subscription("careflow.payer", "PriorAuth.Decided", "PayerDecision"),),
     demo="careflow.workflows.surgical_case_readiness.demo:run",
 )

@@ -7,8 +7,8 @@ runs them on AWS and in the local cloud; unit tests call them with in-memory fak
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from careflow.canonical.cases import SurgicalCase
 from careflow.canonical.dependencies import (
@@ -18,10 +18,7 @@ from careflow.canonical.dependencies import (
     Outcome,
 )
 from careflow.canonical.payer import (
-    AuthDecision,
     EligibilityRequest,
-    PriorAuthRequest,
-    PriorAuthResponse,
 )
 from careflow.canonical.supply import RequisitionRequest
 from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone
@@ -35,9 +32,11 @@ from careflow.ports import (
     PayerPort,
     StateStore,
     SterileProcessingPort,
-    WorkflowEngine,
 )
 from careflow.workflows.surgical_case_readiness import rules as r
+
+if TYPE_CHECKING:
+    from careflow.policies import PolicyReader
 
 WORKFLOW_ID = "surgical-case-readiness"
 
@@ -57,7 +56,6 @@ class RegisterCase(StepInput):
     instance_id: str
     case_id: str
     correlation_id: str
-    sla: dict[str, int]
 
 
 class Registered(StepOutput):
@@ -66,45 +64,44 @@ class Registered(StepOutput):
     correlation_id: str
     case: SurgicalCase
     policy: r.Policy
+    # How the authorization is obtained: CHILD (the prior authorization workflow, whose
+    # execution is ``auth_instance_id``), NOT_REQUIRED, or NO_COVERAGE (nothing to ask).
+    auth_route: str
+    auth_instance_id: str
+    auth_request: dict[str, Any] | None = None
 
 
-class AuthSubmitted(StepOutput):
-    decision: AuthDecision
-    preauth_ref: str | None
-    submitted_at: str
-    result: DependencyResult
+class ChildOutcome(StepInput):
+    """What the prior authorization workflow returns (its execution's output)."""
 
-
-class AwaitPayer(PolicyCaseStep):
-    token: str
-    escalated: bool = False
-    preauth_ref: str
-    submitted_at: str
-
-
-class Waiting(StepOutput):
-    resumed: bool = False
-    waiting: bool = False
-
-
-class PayerAnswer(StepInput):
-    decision: AuthDecision
+    outcome: str
     preauth_ref: str | None = None
+    instance_id: str | None = None
+    decision_clock_s: int | None = None
 
 
-class PayerDecided(StepInput):
+class RecordAuthorization(StepInput):
     instance_id: str
-    payer: PayerAnswer
+    auth: ChildOutcome
 
 
-class PendedAuth(StepInput):
-    preauth_ref: str | None = None
-
-
-class PendExpired(StepInput):
-    instance_id: str
-    policy: r.Policy
-    auth: PendedAuth
+# The child's milestones, as the case's timeline names them.
+CHILD_MILESTONES = {
+    "submitted": "authorization_submitted",
+    "documents_requested": "authorization_documents_requested",
+    "resubmitted": "authorization_resubmitted",
+    "pended": "authorization_pended",
+    "inquired": "authorization_inquired",
+    "pend_escalated": "authorization_escalated",
+    "concluded_approved": "authorization_approved",
+    "concluded_modified": "authorization_modified",
+    "concluded_partial": "authorization_partial",
+    "concluded_denied": "authorization_denied",
+    "concluded_not_required": "authorization_not_required",
+    "concluded_expired": "authorization_clock_expired",
+    "concluded_no_documents": "authorization_documents_missing",
+    "concluded_error": "authorization_check_failed",
+}
 
 
 class SuppliesChecked(StepOutput):
@@ -126,7 +123,7 @@ class DependencyFailed(StepInput):
     error: dict[str, Any] = {}
 
 
-class Evaluate(CaseStep):
+class Evaluate(PolicyCaseStep):
     dependencies: tuple[DependencyResult, ...]
 
 
@@ -138,6 +135,7 @@ class CoordinatorTaskSpec(StepOutput):
     allowed_decisions: tuple[str, ...]
     subject_ref: str
     facility_id: str
+    policy_version: str
 
 
 class Evaluated(StepOutput):
@@ -227,13 +225,39 @@ def _eligibility_request(case: SurgicalCase) -> EligibilityRequest:
 
 
 # -- steps ---------------------------------------------------------------------------------
+def _auth_request(case: SurgicalCase) -> dict[str, Any]:
+    """The prior authorization request for the case (identifiers and codes only)."""
+    return {
+        "request_id": case.case_id,
+        "service_line": "surgery",
+        "patient_ref": case.patient_ref,
+        "coverage_ref": case.coverage_ref,
+        "payer_id": case.payer_id,
+        "procedure_codes": [
+            {"system": c.system, "code": c.code, "display": c.display} for c in case.procedure_codes
+        ],
+        "service_date": case.scheduled_start.isoformat(),
+        "priority": case.priority.value,
+    }
+
+
 @step()
 def register_case(
-    inp: RegisterCase, *, store: StateStore, ehr: EhrPort, now: datetime
+    inp: RegisterCase, *, store: StateStore, ehr: EhrPort, policies: PolicyReader, now: datetime
 ) -> Registered:
-    """Fetches the case from the EHR, records the instance, resolves the case's timers."""
+    """Fetches the case from the EHR, records the instance, pins the policy in force for its
+    facility (timers, queues, escalation chains) and decides how the authorization is had."""
+    from careflow.policies import resolve
+
     case = ehr.get_surgical_case(inp.case_id)
-    policy = r.case_policy(case, inp.sla)
+    snapshot = resolve(r.POLICY, case.facility_id, at=now, store=policies)
+    policy = r.case_policy(case, snapshot)
+    if not case.auth_required:
+        route = "NOT_REQUIRED"
+    elif case.coverage_ref and case.payer_id:
+        route = "CHILD"
+    else:
+        route = "NO_COVERAGE"
     store.put_instance(
         Instance(
             instance_id=inp.instance_id,
@@ -253,7 +277,16 @@ def register_case(
                 name="readiness_started",
                 at=now,
                 detail=f"case {case.case_id} on {case.scheduled_start.isoformat()}",
-            )
+            ),
+            AuditEntry(
+                instance_id=inp.instance_id,
+                at=now,
+                actor="system:readiness",
+                action="policy_pinned",
+                reason=f"{snapshot.version} in force for {case.facility_id}",
+                policy_version=snapshot.version,
+                detail={"hash": snapshot.hash},
+            ),
         ],
     )
     return Registered(
@@ -262,131 +295,37 @@ def register_case(
         correlation_id=inp.correlation_id,
         case=case,
         policy=policy,
+        auth_route=route,
+        auth_instance_id=f"{inp.instance_id}-auth",
+        auth_request=_auth_request(case) if route == "CHILD" else None,
     )
 
 
 @step()
-def submit_prior_auth(
-    inp: CaseStep, *, store: StateStore, payer: PayerPort, now: datetime
-) -> AuthSubmitted:
-    case = inp.case
-    if not case.auth_required:
-        response = PriorAuthResponse(decision=AuthDecision.NOT_REQUIRED)
-    else:
-        response = payer.submit_prior_auth(
-            PriorAuthRequest(
-                case_id=case.case_id,
-                patient_ref=case.patient_ref,
-                coverage_ref=case.coverage_ref,
-                payer_id=case.payer_id,
-                facility_id=case.facility_id,
-                procedure_codes=case.procedure_codes,
-                service_date=case.scheduled_start,
-                priority=case.priority,
+def record_authorization(
+    inp: RecordAuthorization, *, store: StateStore, now: datetime
+) -> DependencyResult:
+    """The authorization dependency from the prior authorization workflow's outcome (the
+    child execution's output), with the child's milestones mirrored on the case's timeline."""
+    auth = inp.auth
+    hours = auth.decision_clock_s / 3600 if auth.decision_clock_s else None
+    result = r.authorization_result(auth.outcome, auth.preauth_ref, decision_clock_hours=hours)
+    mirrored: list[Milestone | AuditEntry] = []
+    if auth.instance_id:
+        for m in store.milestones(auth.instance_id):
+            name = CHILD_MILESTONES.get(m.name)
+            if name:
+                mirrored.append(m.model_copy(update={"instance_id": inp.instance_id, "name": name}))
+    if not auth.instance_id or auth.outcome == "NOT_REQUIRED":
+        mirrored.append(
+            Milestone(
+                instance_id=inp.instance_id,
+                name=f"authorization_{auth.outcome.lower()}",
+                at=now,
+                status="DONE" if result.status is DependencyStatus.OK else "FAILED",
             )
         )
-    result = r.authorization_result(response)
-    name = {AuthDecision.PENDED: "authorization_pended"}.get(
-        response.decision, f"authorization_{response.decision.value.lower()}"
-    )
-    store.record(
-        Milestone(
-            instance_id=inp.instance_id,
-            name="authorization_submitted",
-            at=now,
-            detail=f"preauth {response.preauth_ref}",
-        ),
-        Milestone(
-            instance_id=inp.instance_id,
-            name=name,
-            at=now + timedelta(microseconds=1),
-            status="PENDING" if response.decision is AuthDecision.PENDED else "DONE",
-        ),
-    )
-    return AuthSubmitted(
-        decision=response.decision,
-        preauth_ref=response.preauth_ref,
-        submitted_at=now.isoformat(),
-        result=result,
-    )
-
-
-@step()
-def await_payer_decision(
-    inp: AwaitPayer,
-    *,
-    store: StateStore,
-    engine: WorkflowEngine,
-    publisher: EventPublisher,
-    now: datetime,
-) -> Waiting:
-    """Parks the task token under the pended authorization's reference.
-
-    If the payer's answer already came (it can overtake us), resumes at once.
-    On the escalation pass, also opens an informational task for utilization review.
-    """
-    ref = inp.preauth_ref
-    if inp.escalated:
-        case = inp.case
-        open_task(
-            store,
-            publisher,
-            instance_id=inp.instance_id,
-            workflow_id=WORKFLOW_ID,
-            facility_id=case.facility_id,
-            purpose=f"pend-overdue:{ref}",
-            title=f"Payer decision on {ref} overdue: contact the payer",
-            reasons=(f"authorization {ref} pended since {inp.submitted_at}",),
-            subject_ref=f"case/{case.case_id}",
-            escalation_chain=("utilization_review_nurse", "department_director"),
-            due_in_seconds=inp.policy.pend_remaining_s,
-            token=None,
-            allowed_decisions=(),
-            now=now,
-        )
-        _milestone(
-            store,
-            inp.instance_id,
-            "authorization_escalated",
-            now,
-            status="ESCALATED",
-            detail=f"no payer decision on {ref} yet",
-        )
-    early = store.take_early_answer(ref)
-    if early is not None:
-        engine.send_task_success(inp.token, early)
-        return Waiting(resumed=True)
-    store.put_wait(ref, inp.token, inp.instance_id, now)
-    return Waiting(waiting=True)
-
-
-@step()
-def payer_decided(inp: PayerDecided, *, store: StateStore, now: datetime) -> DependencyResult:
-    """The step after the payer's decision arrived: its dependency result."""
-    response = PriorAuthResponse(decision=inp.payer.decision, preauth_ref=inp.payer.preauth_ref)
-    result = r.authorization_result(response)
-    _milestone(
-        store,
-        inp.instance_id,
-        f"authorization_{response.decision.value.lower()}",
-        now,
-        detail=f"payer decided {response.preauth_ref}",
-    )
-    return result
-
-
-@step()
-def pend_expired(inp: PendExpired, *, store: StateStore, now: datetime) -> DependencyResult:
-    hours = (inp.policy.pend_escalation_s + inp.policy.pend_remaining_s) / 3600
-    result = r.pend_expired_result(inp.auth.preauth_ref, hours)
-    _milestone(
-        store,
-        inp.instance_id,
-        "authorization_clock_expired",
-        now,
-        status="FAILED",
-        detail=f"{hours:g} h without a payer decision",
-    )
+    store.record(*mirrored)
     return result
 
 
@@ -508,7 +447,7 @@ def record_dependency_error(
 @step()
 def evaluate_readiness(inp: Evaluate, *, store: StateStore, now: datetime) -> Evaluated:
     case = inp.case
-    evaluation = r.evaluate(inp.dependencies)
+    evaluation = r.evaluate(inp.dependencies, inp.policy)
     _milestone(store, inp.instance_id, "readiness_evaluated", now, detail=evaluation.outcome.value)
     task = None
     if evaluation.needs_coordinator:
@@ -516,10 +455,11 @@ def evaluate_readiness(inp: Evaluate, *, store: StateStore, now: datetime) -> Ev
             purpose="coordinator",
             title=f"Case {case.case_id} at risk: decide before the hard stop",
             reasons=evaluation.reasons,
-            escalation_chain=(r.COORDINATOR_QUEUE, *evaluation.escalation_chain),
-            allowed_decisions=r.COORDINATOR_DECISIONS,
+            escalation_chain=(inp.policy.coordinator_queue, *evaluation.escalation_chain),
+            allowed_decisions=inp.policy.coordinator_decisions,
             subject_ref=f"case/{case.case_id}",
             facility_id=case.facility_id,
+            policy_version=inp.policy.policy_version,
         )
     return Evaluated(**evaluation.model_dump(), task=task)
 
@@ -560,7 +500,7 @@ def apply_coordinator_decision(
             rechecked.append(r.benefits_result(payer.check_eligibility(_eligibility_request(case))))
         else:  # an authorization is not re-submitted: the payer's answer stands
             rechecked.append(dep)
-    evaluation = r.after_coordinator(decision, rechecked, inp.coordinator.note)
+    evaluation = r.after_coordinator(decision, rechecked, inp.coordinator.note, inp.policy)
     _milestone(
         store,
         inp.instance_id,
@@ -634,6 +574,7 @@ def finalize_case(
             token=None,
             allowed_decisions=(),
             now=now,
+            policy_version=inp.policy.policy_version,
         )
     detail = envelope(
         event_id=f"{inp.instance_id}:{outcome.value}",
