@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from careflow.domain.records import AuditEntry, HumanTask, Milestone, TaskStatus
+from careflow.events.envelope import envelope
 from careflow.ports import EventPublisher, StaleTaskToken, StateStore, WorkflowEngine
 
 SOURCE = "careflow.workflow"
@@ -28,6 +30,26 @@ class TaskError(Exception):
 def task_id_for(instance_id: str, purpose: str) -> str:
     digest = hashlib.sha256(f"{instance_id}|{purpose}".encode()).hexdigest()[:16]
     return f"task-{digest}"
+
+
+def _task_event(
+    task: HumanTask, what: str, *, level: int, now: datetime, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The envelope of a task event; ``data`` carries identifiers only (never title or reasons).
+
+    The key is deterministic per task, round and level: ``created_at`` tells apart the rounds
+    of a task re-opened under the same id after completion (another documents request), so
+    a consumer deduplicating on it drops redeliveries, not the next round.
+    """
+    key = f"{task.task_id}:{what}:{level}@{task.created_at.isoformat()}"
+    return envelope(
+        event_id=key,
+        idempotency_key=key,
+        facility_id=task.facility_id,
+        occurred_at=now,
+        correlation_id=task.instance_id,  # the instance's correlation id would cost a read
+        data=data,
+    )
 
 
 def open_task(
@@ -93,13 +115,19 @@ def open_task(
     publisher.publish(
         SOURCE,
         "HumanTask.Opened",
-        {
-            "task_id": task_id,
-            "instance_id": instance_id,
-            "queue": task.queue,
-            "facility_id": facility_id,
-            "due_at": task.due_at.isoformat(),
-        },
+        _task_event(
+            task,
+            "opened",
+            level=task.escalation_level,
+            now=now,
+            data={
+                "task_id": task_id,
+                "instance_id": instance_id,
+                "queue": task.queue,
+                "facility_id": facility_id,
+                "due_at": task.due_at.isoformat(),
+            },
+        ),
     )
     return task
 
@@ -151,13 +179,19 @@ def escalate_task(
     publisher.publish(
         SOURCE,
         "Workflow.Escalated",
-        {
-            "task_id": task_id,
-            "instance_id": task.instance_id,
-            "queue": queue,
-            "facility_id": task.facility_id,
-            "level": escalated.escalation_level,
-        },
+        _task_event(
+            escalated,
+            "escalated",
+            level=escalated.escalation_level,
+            now=now,
+            data={
+                "task_id": task_id,
+                "instance_id": task.instance_id,
+                "queue": queue,
+                "facility_id": task.facility_id,
+                "level": escalated.escalation_level,
+            },
+        ),
     )
     return escalated
 
