@@ -1,4 +1,5 @@
-"""``make bench`` runs both modes to the end and prints its last line as documented."""
+"""``make bench`` prints a cost line per workflow, runs both modes to the end and prints its
+last line as documented."""
 
 from __future__ import annotations
 
@@ -6,10 +7,17 @@ import re
 import subprocess
 import sys
 
+from careflow.localcloud.demo import demos
 from tests.e2e.support import ENV, ROOT
 
+NUMBER = r"(\d+(?:\.\d+)?)"
+COST = re.compile(
+    rf"cost workflow=(\S+)(?: case=(\S+))? transitions={NUMBER} "
+    rf"lambda_invocations={NUMBER} usd_per_1000={NUMBER}"
+)
 
-def test_bench_measures_both_modes_and_ends_with_the_ratio_line():
+
+def test_bench_prices_each_workflow_measures_both_modes_and_ends_with_the_ratio_line():
     proc = subprocess.run(
         [
             sys.executable,
@@ -39,3 +47,20 @@ def test_bench_measures_both_modes_and_ends_with_the_ratio_line():
     ratio, local, stock = (float(g) for g in last.groups())
     assert local > 0 and stock > 0
     assert abs(ratio - local / stock) <= 0.1 + 0.05 * ratio  # printed values are rounded
+
+    costs = [
+        m for line in lines if line.startswith("cost workflow=") for m in [COST.fullmatch(line)]
+    ]
+    assert all(costs), [line for line in lines if line.startswith("cost workflow=")]
+    per_workflow = {m[1]: m for m in costs if m and m[2] is None}
+    assert len(per_workflow) == len([m for m in costs if m and m[2] is None])  # one line each
+    assert set(per_workflow) == {wf.id for wf in demos()}
+    for m in costs:
+        assert m is not None
+        transitions, invocations, usd = float(m[3]), float(m[4]), float(m[5])
+        assert transitions > 0 and invocations > 0 and usd > 0
+        # a case is at least its transitions' price ($0.025 per 1,000 transitions)
+        assert usd >= transitions * 0.025 * 0.999
+    happy = [m for m in costs if m and (m[1], m[2]) == ("surgical-case-readiness", "appt-1001")]
+    assert len(happy) == 1
+    assert float(happy[0][5]) < 0.60  # the issue's ceiling per 1,000 happy-path cases

@@ -6,6 +6,12 @@ handlers and the same all-clear case. ``stock`` is moto's interpreter with
 moto's Lambda backend would echo its input. ``local`` is ``careflow up``'s cloud, with
 moto patched by :mod:`careflow.localcloud.moto` (cached clients, in-process Lambda, ...).
 
+Before the speed runs (unless ``--no-cost``), what a case costs on AWS per registered
+workflow, from the execution histories of its demo cases (:mod:`careflow.localcloud.cost`,
+run in a child process so that the speed runs start from the same process as without it):
+one ``cost workflow=<id> transitions=<n> lambda_invocations=<n> usd_per_1000=<x>`` line
+per workflow with a demo, and one for the surgical happy path (``... case=appt-1001 ...``).
+
 The last line is ``ratio=<local/stock> local_exec_per_s=<n> stock_exec_per_s=<n>``.
 """
 
@@ -175,6 +181,21 @@ def cold_starts(runs: int = 3) -> list[tuple[str, float]]:
     ]
 
 
+def cost_lines() -> list[str]:
+    """:mod:`careflow.localcloud.cost` in a fresh interpreter: its lines."""
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-m", "careflow.localcloud.cost"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"cost: exit {out.returncode}\n{out.stderr[-2000:]}")
+    return out.stdout.strip().splitlines()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--executions", type=int, default=60)
@@ -186,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--no-cold-start", action="store_true", help="skip the handlers' cold-start section"
+    )
+    p.add_argument(
+        "--no-cost", action="store_true", help="skip the cost per case (demo histories) section"
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
@@ -204,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
             f"cold_start_slowest_ms={slowest:.0f} naive_ms={naive:.0f} "
             f"speedup={naive / slowest:.2f}"
         )
+    if not args.no_cost:
+        for line in cost_lines():
+            print(line, flush=True)
     stock = measure("stock", args.stock_executions)
     local = measure("local", args.executions)
     print(f"{'mode':<7}{'executions':>11}{'seconds':>9}{'exec/s':>8}")

@@ -211,7 +211,7 @@ def demos(only: Sequence[str] = ()) -> list[Workflow]:
     return [wf for wf in with_demo if not only or wf.id in only]
 
 
-def _scenarios(wf: Workflow) -> Callable[[Demo], list[CaseReport]]:
+def scenarios(wf: Workflow) -> Callable[[Demo], list[CaseReport]]:
     assert wf.demo is not None
     module, _, name = wf.demo.partition(":")
     fn: Callable[[Demo], list[CaseReport]] = getattr(importlib.import_module(module), name)
@@ -232,7 +232,7 @@ def run(
     with LocalCloud(port, connectors=connectors) as cloud:
         for wf in chosen:
             demo = Demo(cloud, say=(lambda _: None) if as_json else say)
-            reports.extend(_scenarios(wf)(demo))
+            reports.extend(scenarios(wf)(demo))
     wall = time.monotonic() - started
     if not as_json:
         say(render(reports, wall))
