@@ -142,9 +142,30 @@ class ExecutionRole(Construct):
             )
             for name in state_machine_names
         ]
-        self.allow(
-            "WatchChildExecutions", ["states:DescribeExecution", "states:StopExecution"], executions
+        # Execution names are chosen at run time: the resource is the child state machine's
+        # executions, ``execution:<name>:*``, in a policy of its own so its acknowledgment
+        # covers exactly this statement.
+        policy = iam.ManagedPolicy(
+            self._permissions,
+            "WatchChildExecutions",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="WatchChildExecutions",
+                    actions=["states:DescribeExecution", "states:StopExecution"],
+                    resources=executions,
+                )
+            ],
         )
+        for name in state_machine_names:
+            acknowledge(
+                policy,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+                f"<AWS::AccountId>:execution:{name}:*]",
+                "states:startExecution.sync:2 watches and stops the child executions it "
+                "starts; their names are made per instance at run time, so the resource is "
+                "every execution of that one child state machine (AWS documents this form).",
+            )
         self.allow(
             "ChildCompletionRule",
             ["events:PutTargets", "events:PutRule", "events:DescribeRule"],

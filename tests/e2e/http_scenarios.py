@@ -30,8 +30,9 @@ def _book_pended_case(cloud: LocalCloud, run: str) -> str:
     cloud.book_appointment("appt-1002", case.scheduled_start, case.facility_id, idempotency_key=key)
     instance = instance_id_for(WORKFLOW, key)
     store = wiring.store()
+    child = f"{instance}-auth"  # the prior authorization, a child execution
     cloud.wait_for(
-        lambda: any(m.name == "authorization_pended" for m in store.milestones(instance)),
+        lambda: any(m.name == "pended" for m in store.milestones(child)),
         90,
         "the pend",
     )

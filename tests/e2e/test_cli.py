@@ -43,7 +43,8 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
     silent = {m["name"]: m for m in cases["pa-2004"]["milestones"]}
     assert silent["pend_escalated"]["elapsed"].startswith("+2d")
     assert silent["concluded_expired"]["elapsed"].startswith("+3d")
-    assert [t["queue"] for t in cases["pa-2005"]["tasks"]] == ["utilization_review_nurse"]
+    # the appeal task, routed by the policy's table to imaging's queue
+    assert [t["queue"] for t in cases["pa-2005"]["tasks"]] == ["utilization_review_imaging"]
     shortage = [m["name"] for m in cases["appt-1003"]["milestones"]]
     assert {"requisition_created", "task_escalated", "task_completed"} <= set(shortage)
     assert cases["appt-1004"]["reasons"] == [

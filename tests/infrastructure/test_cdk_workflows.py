@@ -8,6 +8,7 @@ import re
 import pytest
 
 from careflow.catalog import CATALOG, INTAKE, Workflow, all_functions
+from careflow.kit.registry import workflow as registry_workflow
 from stacks.workflows_stack import event_targets
 from tests.infrastructure.infra_support import (
     REPO_ROOT,
@@ -193,7 +194,7 @@ def test_only_intake_may_start_executions(dev: Synth) -> None:
 
 def test_only_task_token_answerers_may_resume_executions(dev: Synth) -> None:
     answerers = {fn.name for fn in all_functions().values() if fn.answers_task_tokens}
-    assert answerers == {"PayerDecision", "AwaitPayerDecision", "AwaitAuthDecision"}
+    assert answerers == {"PayerDecision", "AwaitAuthDecision"}
     for action in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"):
         assert _statements_granting(dev, action).keys() == answerers
 
@@ -249,3 +250,26 @@ def test_every_function_gets_the_connector_setting(dev: Synth) -> None:
     for resource in found.values():
         variables = resource["Properties"]["Environment"]["Variables"]
         assert variables["CAREFLOW_CONNECTORS"] == "sandbox"
+
+
+def test_a_parent_may_start_and_watch_only_its_childrens_executions(dev: Synth) -> None:
+    for workflow in CATALOG:
+        _, props = _state_machine(dev, workflow)
+        role_id = render(props["RoleArn"]).strip("<>").split(".")[0]
+        statements = policy_statements(dev, role_id, "workflows")
+        started = {
+            str(render(r))
+            for st in statements
+            if "states:StartExecution" in as_list(st["Action"])
+            for r in as_list(st["Resource"])
+        }
+        watched = {
+            str(render(r))
+            for st in statements
+            if "states:DescribeExecution" in as_list(st["Action"])
+            for r in as_list(st["Resource"])
+        }
+        children = {f"careflow-dev-{registry_workflow(c).name}" for c in workflow.children}
+        assert {s.rsplit(":", 1)[-1] for s in started} == children
+        assert {w.rsplit(":", 2)[-2] for w in watched} == children
+        assert all(w.endswith(":*") for w in watched)

@@ -337,6 +337,23 @@ class Sandbox:
 
     def inquire(self, preauth_ref: str) -> PriorAuthResponse:
         self._fault("payer", "inquire")
+        from careflow import clock
+
+        now = clock.now()
+        with self.lock:
+            pend = self.pends.get(preauth_ref)
+            if pend and pend.due_at is not None and pend.final is not None and pend.due_at <= now:
+                # decided by now: the inquiry reads it (the notification may still be on its way)
+                items = tuple(
+                    i.model_copy(
+                        update={"decision": pend.final, "review_action": REVIEW_ACTION[pend.final]}
+                    )
+                    for i in pend.items
+                )
+                self.decided[preauth_ref] = PriorAuthResponse(
+                    decision=pend.final, preauth_ref=preauth_ref, items=items
+                )
+                del self.pends[preauth_ref]
         with self.lock:
             if preauth_ref in self.decided:
                 return self.decided[preauth_ref]

@@ -168,8 +168,9 @@ def uninstall() -> None:
 
 
 def install_baseline(invoke: InvokeFn) -> None:
-    """Stock moto plus only one patch, the benchmark's baseline: ``lambda:Invoke`` runs
-    ``invoke`` (moto's Lambda backend would echo its input). Checked like the rest."""
+    """Stock moto plus the least it needs to run careflow's ASL, the benchmark's baseline:
+    ``lambda:Invoke`` runs ``invoke`` (moto's Lambda backend would echo its input), and the
+    child-execution fixes (``states:startExecution.sync:2``). Checked like the rest."""
     with _install_lock:
         if _baseline:
             return
@@ -179,6 +180,15 @@ def install_baseline(invoke: InvokeFn) -> None:
             raise MotoShapeError(f"{patch.target}: {problem}")
         replacement = lambda_.stock_invoke_replacement(invoke)
         _baseline.append(_apply(resolve(patch.owner), patch.attribute, lambda _o: replacement))
+        # Without these, stock moto cannot run a child workflow at all (a parent that starts
+        # one fails with a KeyError): the baseline gets them too, so it runs the same ASL.
+        for child in children.patches():
+            if child.replacement is None:
+                continue
+            problem = problem_of(child)
+            if problem:
+                raise MotoShapeError(f"{child.target}: {problem}")
+            _baseline.append(_apply(resolve(child.owner), child.attribute, child.replacement))
 
 
 def uninstall_baseline() -> None:
