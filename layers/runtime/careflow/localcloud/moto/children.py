@@ -55,16 +55,39 @@ _BASE_TASK = f"{_SERVICE}.state_task_service:StateTaskService"
 _CALLBACK = f"{_SERVICE}.state_task_service_callback"
 
 _ended = threading.Condition()
+# The child a ``.sync`` poll waits on, per polling thread (set when it started the child),
+# and one event per child that its end sets: a child's end wakes only its own parent.
+_waiting = threading.local()
+_child_ended: dict[str, threading.Event] = {}
+_child_lock = threading.Lock()
 
 
-def _notify_ended() -> None:
+def _child_event(arn: str) -> threading.Event:
+    with _child_lock:
+        event = _child_ended.get(arn)
+        if event is None:
+            event = _child_ended[arn] = threading.Event()
+        return event
+
+
+def _notify_ended(arn: str | None = None) -> None:
+    if arn is not None:
+        _child_event(arn).set()  # kept set: a poll that starts after the end returns at once
+        return
     with _ended:
         _ended.notify_all()
 
 
 def _sleep_until_an_execution_ends(seconds: float) -> None:
     """``time.sleep`` for ``_eval_sync``'s poll: at most ``seconds`` (real time), less if
-    an execution ends meanwhile."""
+    the child it waits on (or, not knowing it, any execution) ends meanwhile."""
+    arn = getattr(_waiting, "arn", None)
+    if arn is not None:
+        if _child_event(arn).wait(timeout=seconds):
+            with _child_lock:
+                _child_ended.pop(arn, None)  # its parent has seen it: forget it
+            _waiting.arn = None
+        return
     with _ended:
         _ended.wait(timeout=seconds)
 
@@ -127,6 +150,9 @@ def _normalise_response(
     )
     if operation is not None and operation.output_shape is not None:
         self._from_boto_response(response, operation.output_shape)
+    if operation is not None and operation.name == "StartExecution" and "ExecutionArn" in response:
+        _waiting.arn = response["ExecutionArn"]  # this thread now polls for that child
+        _child_event(response["ExecutionArn"])
     for key, value in list(response.items()):
         response[key] = _epoch_millis(value)
 
@@ -137,7 +163,7 @@ def _make_terminated(original: Callable[[Any], None]) -> Callable[[Any], None]:
         try:
             original(self)
         finally:
-            _notify_ended()
+            _notify_ended(getattr(getattr(self, "execution", None), "exec_arn", None))
 
     terminated.__wrapped__ = original  # type: ignore[attr-defined]
     return terminated

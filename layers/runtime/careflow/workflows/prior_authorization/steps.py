@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 from careflow.canonical.cases import Priority
 from careflow.canonical.datatypes import Coding
 from careflow.canonical.payer import AuthDecision, PriorAuthRequest, PriorAuthResponse
-from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone
+from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
 from careflow.domain.tasks import open_task
 from careflow.events.envelope import envelope
+from careflow.kit.instances import finish_instance, start_instance
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ports import EventPublisher, PayerPort, StateStore, WorkflowEngine
 from careflow.workflows.prior_authorization import rules as r
@@ -195,36 +196,20 @@ def register_request(
         service_date=inp.request.service_date,
         now=now,
     )
-    store.put_instance(
-        Instance(
-            instance_id=inp.instance_id,
-            workflow_id=WORKFLOW_ID,
-            subject_type="prior-auth",
-            subject_id=inp.request.request_id,
-            facility_id=inp.facility_id,
-            status=InstanceStatus.RUNNING,
-            started_at=now,
-            updated_at=now,
-            correlation_id=inp.correlation_id,
-            execution_name=inp.instance_id,
-        ),
-        with_entries=[
-            Milestone(
-                instance_id=inp.instance_id,
-                name="request_received",
-                at=now,
-                detail=f"{inp.request.service_line}, {inp.request.priority}",
-            ),
-            AuditEntry(
-                instance_id=inp.instance_id,
-                at=now,
-                actor=ACTOR,
-                action="policy_pinned",
-                reason=f"{snapshot.version} in force for {inp.facility_id}",
-                policy_version=snapshot.version,
-                detail={"hash": snapshot.hash, "rows": clocks.rows},
-            ),
-        ],
+    start_instance(
+        store,
+        workflow_id=WORKFLOW_ID,
+        instance_id=inp.instance_id,
+        subject_type="prior-auth",
+        subject_id=inp.request.request_id,
+        facility_id=inp.facility_id,
+        correlation_id=inp.correlation_id,
+        policy=snapshot,
+        started="request_received",
+        detail=f"{inp.request.service_line}, {inp.request.priority}",
+        actor=ACTOR,
+        now=now,
+        decisions=clocks.rows,
     )
     return Registered(
         workflow_id=inp.workflow_id,
@@ -405,20 +390,15 @@ def conclude(
             detail={"outcome": outcome.value, "preauth_ref": inp.decision.preauth_ref},
         ),
     )
-    if instance is None:
-        store.record(*entries)
-    else:
-        store.update_instance(
-            instance.model_copy(
-                update={
-                    "status": InstanceStatus.COMPLETED,
-                    "outcome": outcome.value,
-                    "updated_at": now,
-                    "outcome_reasons": reasons,
-                }
-            ),
-            with_entries=entries,
-        )
+    finish_instance(
+        store,
+        inp.instance_id,
+        status=InstanceStatus.COMPLETED,
+        outcome=outcome.value,
+        reasons=reasons,
+        entries=entries,
+        now=now,
+    )
     if outcome is r.Outcome.DENIED:
         open_task(
             store,

@@ -21,9 +21,10 @@ from careflow.canonical.payer import (
     EligibilityRequest,
 )
 from careflow.canonical.supply import RequisitionRequest
-from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone
+from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
 from careflow.domain.tasks import open_task
 from careflow.events.envelope import envelope
+from careflow.kit.instances import finish_instance, start_instance
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ports import (
     EhrPort,
@@ -258,36 +259,19 @@ def register_case(
         route = "CHILD"
     else:
         route = "NO_COVERAGE"
-    store.put_instance(
-        Instance(
-            instance_id=inp.instance_id,
-            workflow_id=WORKFLOW_ID,
-            subject_type="case",
-            subject_id=case.case_id,
-            facility_id=case.facility_id,
-            status=InstanceStatus.RUNNING,
-            started_at=now,
-            updated_at=now,
-            correlation_id=inp.correlation_id,
-            execution_name=inp.instance_id,
-        ),
-        with_entries=[
-            Milestone(
-                instance_id=inp.instance_id,
-                name="readiness_started",
-                at=now,
-                detail=f"case {case.case_id} on {case.scheduled_start.isoformat()}",
-            ),
-            AuditEntry(
-                instance_id=inp.instance_id,
-                at=now,
-                actor="system:readiness",
-                action="policy_pinned",
-                reason=f"{snapshot.version} in force for {case.facility_id}",
-                policy_version=snapshot.version,
-                detail={"hash": snapshot.hash},
-            ),
-        ],
+    start_instance(
+        store,
+        workflow_id=WORKFLOW_ID,
+        instance_id=inp.instance_id,
+        subject_type="case",
+        subject_id=case.case_id,
+        facility_id=case.facility_id,
+        correlation_id=inp.correlation_id,
+        policy=snapshot,
+        started="readiness_started",
+        detail=f"case {case.case_id} on {case.scheduled_start.isoformat()}",
+        actor="system:readiness",
+        now=now,
     )
     return Registered(
         workflow_id=inp.workflow_id,
@@ -544,20 +528,14 @@ def finalize_case(
             detail={"outcome": outcome.value},
         ),
     )
-    instance = store.get_instance(inp.instance_id)
-    if instance is None:
-        store.record(*entries)
-    else:
-        store.update_instance(
-            instance.model_copy(
-                update={
-                    "status": InstanceStatus(outcome.value),
-                    "updated_at": now,
-                    "outcome_reasons": reasons,
-                }
-            ),
-            with_entries=entries,
-        )
+    finish_instance(
+        store,
+        inp.instance_id,
+        status=InstanceStatus(outcome.value),
+        reasons=reasons,
+        entries=entries,
+        now=now,
+    )
     if outcome is Outcome.BLOCKED:
         open_task(
             store,
