@@ -127,9 +127,13 @@ def erp() -> Any:
 def policies() -> Any:
     """The policy versions in force: the state table's published versions over the
     packaged files (see careflow.policies.runtime)."""
-    from careflow.policies.runtime import runtime_store
+    import os
 
-    return runtime_store()
+    from careflow.policies.runtime import layered, packaged
+
+    if not os.environ.get("TABLE_NAME"):
+        return packaged()
+    return layered(client("dynamodb"), settings().table_name)
 
 
 def sterile() -> Any:

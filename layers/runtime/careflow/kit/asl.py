@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from careflow.kit.spec import PLACEHOLDER
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
 
 LAMBDA_TRANSIENT = [
     "Lambda.ServiceException",

@@ -9,17 +9,18 @@ event schemas, the local cloud, the demo, observability and the CDK app read spe
 from __future__ import annotations
 
 import builtins
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from careflow.kit import asl
+from careflow.kit.asl import PLACEHOLDER
+
 REPO_ROOT = Path(__file__).resolve().parents[4]
 STATEMACHINES_DIR = REPO_ROOT / "statemachines"
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
 
 # Placeholders every ASL file may use besides its functions' ARNs.
 PLATFORM_PLACEHOLDERS = ("EventBusName", "TableName")
@@ -163,8 +164,6 @@ class Workflow:
 
     def expanded(self) -> dict[str, Any]:
         """The ASL with the kit's macros expanded, placeholders still in place."""
-        from careflow.kit import asl
-
         return asl.expand_text(self.definition_text())
 
     def placeholders(self) -> set[str]:
@@ -175,8 +174,6 @@ class Workflow:
     @property
     def functions(self) -> tuple[FunctionSpec, ...]:
         """Its steps and the kit's functions its expanded definition uses."""
-        from careflow.kit.human_tasks_spec import KIT_FUNCTIONS
-
         used = self.placeholders()
         return (*self.steps, *(fn for fn in KIT_FUNCTIONS if fn.placeholder in used))
 
@@ -216,8 +213,6 @@ class Workflow:
         """Plain ASL, every macro expanded and every placeholder filled; raises if one is left.
 
         The CDK app and the local cloud both call this (the CDK passes tokens as values)."""
-        from careflow.kit import asl
-
         subs = self.substitutions(
             function_arns,
             event_bus_name=event_bus_name,
@@ -230,3 +225,16 @@ class Workflow:
 def state_machine_placeholder(workflow_id: str) -> str:
     """``${<PascalCase id>StateMachineArn}``, for a child workflow's state machine."""
     return "".join(part.capitalize() for part in workflow_id.split("-")) + "StateMachineArn"
+
+
+# The kit's own functions, used by the human-task macro of any workflow.
+_HUMAN_TASKS = "careflow.kit.human_tasks"
+CREATE_HUMAN_TASK = step_function(
+    "CreateHumanTask", f"{_HUMAN_TASKS}:create_human_task", "Opens a human task with a task token"
+)
+ESCALATE_HUMAN_TASK = step_function(
+    "EscalateHumanTask",
+    f"{_HUMAN_TASKS}:escalate_human_task",
+    "Escalates an overdue human task",
+)
+KIT_FUNCTIONS: tuple[FunctionSpec, ...] = (CREATE_HUMAN_TASK, ESCALATE_HUMAN_TASK)

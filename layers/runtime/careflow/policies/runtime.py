@@ -21,12 +21,18 @@ def packaged() -> FilePolicyStore:
     return _PACKAGED
 
 
+def layered(dynamodb_client: object, table_name: str) -> PolicyReader:
+    """The state table's published versions over the packaged files."""
+    from careflow.policies.store_dynamodb import DynamoPolicyStore
+
+    return LayeredPolicyStore(DynamoPolicyStore(dynamodb_client, table_name), packaged())
+
+
 def runtime_store() -> PolicyReader:
+    """Without a store given: the table when ``TABLE_NAME`` is set, else the files. (The
+    composition root, ``careflow.wiring.policies``, builds the table's with its clients.)"""
     if not os.environ.get("TABLE_NAME"):
         return packaged()
-    from careflow import wiring
     from careflow.policies.store_dynamodb import DynamoPolicyStore
-    from careflow.settings import settings
 
-    table = DynamoPolicyStore(wiring.client("dynamodb"), settings().table_name)
-    return LayeredPolicyStore(table, packaged())
+    return LayeredPolicyStore(DynamoPolicyStore.from_settings(), packaged())

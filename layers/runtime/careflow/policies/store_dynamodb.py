@@ -56,6 +56,20 @@ class DynamoPolicyStore:
         self._db = client
         self._table = table_name
 
+    @classmethod
+    def from_settings(cls) -> DynamoPolicyStore:
+        """On the table the environment names, with a client of its own (the composition
+        root, ``careflow.wiring.policies``, passes its shared client instead)."""
+        import boto3
+
+        from careflow.settings import settings
+
+        s = settings()
+        return cls(
+            boto3.client("dynamodb", region_name=s.region, endpoint_url=s.endpoint_url),
+            s.table_name,
+        )
+
     @property
     def table_name(self) -> str:
         return self._table
