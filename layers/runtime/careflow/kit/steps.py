@@ -27,11 +27,13 @@ class StepInput(BaseModel):
     """Base of step inputs: the ASL selects a small object; fields the step does not read
     are ignored (a state machine may pass more than a step needs)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # defer_build: a step module defines every step's models, a function uses one step's;
+    # the others' validators are never built (cold start).
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class StepOutput(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 @dataclass(frozen=True)
