@@ -4,6 +4,7 @@ programs without a thread of their own, reused worker threads."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 
 import boto3
@@ -212,3 +213,119 @@ def test_a_program_without_a_timeout_runs_in_its_callers_thread(cloud):
     assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded"
     assert types.count("TaskStateEntered") == 2 and "ParallelStateSucceeded" in types
     assert Program.eval.__name__ == "eval_program"  # the patch is in place
+
+
+def _items_table(cloud) -> tuple[object, str]:
+    ddb = cloud.client("dynamodb")
+    name = f"speed-{free_port()}"
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": a, "AttributeType": "S"} for a in ("PK", "SK", "G")
+        ],
+        KeySchema=[
+            {"AttributeName": "PK", "KeyType": "HASH"},
+            {"AttributeName": "SK", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "ByG",
+                "KeySchema": [{"AttributeName": "G", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    return ddb, name
+
+
+def test_a_query_on_the_table_key_reads_its_partition_with_dynamodbs_answers(cloud):
+    ddb, name = _items_table(cloud)
+    stored = {
+        (f"P{p}", f"S{s:02d}"): s for p in range(5) for s in range(12)
+    }  # five partitions of twelve
+    for (pk, sk), n in stored.items():
+        ddb.put_item(
+            TableName=name,
+            Item={"PK": {"S": pk}, "SK": {"S": sk}, "G": {"S": "all"}, "n": {"N": str(n)}},
+        )
+
+    def query(**kw) -> list[tuple[str, str]]:
+        out, start = [], None
+        while True:
+            page = ddb.query(
+                TableName=name, **kw, **({"ExclusiveStartKey": start} if start else {})
+            )
+            out += [(i["PK"]["S"], i["SK"]["S"]) for i in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return out
+
+    p2 = sorted(k for k in stored if k[0] == "P2")
+    by_pk = {"KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "P2"}}}
+    assert query(**by_pk) == p2
+    assert query(**by_pk, ScanIndexForward=False) == p2[::-1]
+    assert query(**by_pk, Limit=5) == p2  # three pages, in order
+    assert query(
+        KeyConditionExpression="PK = :p AND SK BETWEEN :a AND :b",
+        ExpressionAttributeValues={":p": {"S": "P2"}, ":a": {"S": "S03"}, ":b": {"S": "S06"}},
+    ) == [("P2", f"S{s:02d}") for s in range(3, 7)]
+    assert query(
+        KeyConditionExpression="PK = :p",
+        FilterExpression="n > :n",
+        ExpressionAttributeValues={":p": {"S": "P2"}, ":n": {"N": "9"}},
+    ) == [("P2", "S10"), ("P2", "S11")]
+    assert (
+        query(KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "P9"}}) == []
+    )
+    # an index query still sees every partition
+    assert sorted(
+        query(
+            IndexName="ByG",
+            KeyConditionExpression="G = :g",
+            ExpressionAttributeValues={":g": {"S": "all"}},
+        )
+    ) == sorted(stored)
+
+
+def test_queries_and_writes_from_many_threads_never_fail_the_backend(cloud):
+    """moto's tables are dicts: without the local cloud's lock an index query (which
+    iterates every item) fails when another thread adds a partition meanwhile."""
+    ddb, name = _items_table(cloud)
+    errors: list[BaseException] = []
+
+    def writer(w: int) -> None:
+        try:
+            for i in range(60):
+                ddb.put_item(
+                    TableName=name,
+                    Item={"PK": {"S": f"W{w}-{i}"}, "SK": {"S": "x"}, "G": {"S": "all"}},
+                )
+        except BaseException as e:
+            errors.append(e)
+
+    def reader() -> None:
+        try:
+            for _ in range(30):
+                ddb.query(
+                    TableName=name,
+                    IndexName="ByG",
+                    KeyConditionExpression="G = :g",
+                    ExpressionAttributeValues={":g": {"S": "all"}},
+                )
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(3)]
+    threads += [threading.Thread(target=reader) for _ in range(3)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often: a race shows in one run
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert ddb.scan(TableName=name, Select="COUNT")["Count"] == 180

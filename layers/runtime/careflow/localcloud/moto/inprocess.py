@@ -29,6 +29,7 @@ import logging
 import math
 import re
 import sys
+import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -255,7 +256,8 @@ def _dynamodb_lane(operation: str, body: bytes, region: str) -> tuple[int, dict[
     handler.body = handler.params
     try:
         method = _LANE_METHODS.get(operation) or camelcase_to_underscores(operation)
-        response: Any = getattr(handler, method)()
+        with DYNAMODB_LOCK:
+            response: Any = getattr(handler, method)()
     except ServiceException as e:
         status, headers, payload = handler.serialized(ActionResult(e))
         headers["status"] = status
@@ -272,6 +274,22 @@ def _dynamodb_lane(operation: str, body: bytes, region: str) -> tuple[int, dict[
         status, headers, payload = handler._transform_response(handler.response_headers, response)
     headers, payload = handler._enrich_response(headers, payload)
     return status, headers, payload
+
+
+DYNAMODB_LOCK = threading.RLock()
+"""One DynamoDB call at a time against moto's backend, from the lane and from the server.
+moto's tables are plain dicts: a query over an index iterates every item, and a put from
+another thread in the meantime fails it with ``RuntimeError: dictionary changed size
+during iteration`` (seen as an ``InternalFailure`` on Query under the benchmark's load).
+DynamoDB itself is linearizable per item; so is a lock around the whole backend."""
+
+
+def _serialized_call_action(original: Any) -> Any:
+    def call_action(self: Any) -> Any:
+        with DYNAMODB_LOCK:
+            return original(self)
+
+    return call_action
 
 
 def internal_failure(operation: str, error: Exception) -> tuple[int, dict[str, Any], bytes]:
@@ -442,7 +460,7 @@ def patches() -> list[Patch]:
         Patch(
             "moto.dynamodb.responses:DynamoHandler",
             "call_action",
-            None,
+            _serialized_call_action,
             source_has('self.body = getattr(self, "params", {})', "return super().call_action()"),
         ),
         Patch(

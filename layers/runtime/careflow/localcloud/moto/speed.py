@@ -15,6 +15,10 @@ and drops work that does not change it (``docs/local-cloud.md`` has the measurem
   reused worker threads (``ExecutionWorker.start``, ``BranchWorker.start``);
 - ``method_names_from_class`` cached, ``BackendDict.__getitem__`` without moto's global
   lock once an account's backend exists;
+- a DynamoDB Query on a table's own key reads its partition, not the whole table: moto's
+  ``Table.query`` filters ``Table.all_items()``, which sorts every item of the table on
+  every call (``DynamoType`` comparisons: a third of the benchmark's CPU once a few
+  thousand items are stored);
 - state entered/exited history details written without a copy of the state; the
   interpreter's deep copies through pickle (module attribute ``copy`` of ten modules).
 """
@@ -542,6 +546,66 @@ def _make_dotted_jsonpath_parse(original: Any) -> Any:
     return parse
 
 
+_QUERY_PARTITION = threading.local()
+"""The (table, hash key) a base-table Query of this thread is reading, while it runs."""
+
+
+def _make_partition_query(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def query(
+        self: Any,
+        hash_key: Any,
+        range_comparison: Any,
+        range_objs: Any,
+        limit: Any,
+        exclusive_start_key: Any,
+        scan_index_forward: Any,
+        projection_expressions: Any,
+        index_name: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        narrow = index_name is None and hash_key is not None and bool(self.range_key_attr)
+        if narrow:
+            _QUERY_PARTITION.table, _QUERY_PARTITION.hash_key = self, hash_key
+        try:
+            return original(
+                self,
+                hash_key,
+                range_comparison,
+                range_objs,
+                limit,
+                exclusive_start_key,
+                scan_index_forward,
+                projection_expressions,
+                index_name,
+                *args,
+                **kwargs,
+            )
+        finally:
+            if narrow:
+                _QUERY_PARTITION.table = None
+
+    return query
+
+
+def _make_partition_all_items(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Inside a base-table Query (:func:`_make_partition_query`), ``all_items`` answers the
+    queried partition's items in moto's order (by range key, as moto sorts by hash then
+    range key): the only items the query keeps (it filters on ``hash_key ==``)."""
+
+    @functools.wraps(original)
+    def all_items(self: Any) -> Any:
+        if getattr(_QUERY_PARTITION, "table", None) is not self:
+            return original(self)
+        partition = self.items.get(_QUERY_PARTITION.hash_key)  # .get: a defaultdict
+        if not partition:
+            return []
+        return sorted(partition.values(), key=lambda item: item.range_key)
+
+    return all_items
+
+
 def patches() -> list[Patch]:
     import jsonpath_ng
     import jsonpath_ng.ext
@@ -599,6 +663,45 @@ def patches() -> list[Patch]:
                 source_has(
                     "Thread(target=self._execution_logic, daemon=True)",
                     "execution_logic_thread.start()",
+                ),
+            ),
+        ),
+        Patch(
+            "moto.dynamodb.models.table:Table",
+            "query",
+            _make_partition_query,
+            all_of(
+                params(
+                    "self",
+                    "hash_key",
+                    "range_comparison",
+                    "range_objs",
+                    "limit",
+                    "exclusive_start_key",
+                    "scan_index_forward",
+                    "projection_expressions",
+                    "index_name",
+                    "consistent_read",
+                    "filter_expression",
+                    "hash_key_conditions",
+                    "range_key_conditions",
+                    "filter_kwargs",
+                ),
+                source_has(
+                    "for item in self.all_items()",
+                    "if isinstance(item, Item) and item.hash_key == hash_key",
+                ),
+            ),
+        ),
+        Patch(
+            "moto.dynamodb.models.table:Table",
+            "all_items",
+            _make_partition_all_items,
+            all_of(
+                params("self"),
+                source_has(
+                    "for hash_set in self.items.values():",
+                    "key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key,",
                 ),
             ),
         ),
