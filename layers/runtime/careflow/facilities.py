@@ -1,0 +1,99 @@
+"""The facilities careflow serves: identifier, name and IANA time zone.
+
+One registry for every part that needs to know a facility: intake refuses events for a
+facility that is not here, and what people read (the demo, task lists) shows times in
+the facility's own zone. The built-in list is the sandbox hospital's; a deployment
+names its own in a JSON file (``CAREFLOW_FACILITIES_FILE``: a list of
+``{"id", "name", "time_zone"}``), read once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+FACILITIES_FILE_ENV = "CAREFLOW_FACILITIES_FILE"
+
+
+class Facility(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    name: str = Field(min_length=1, max_length=200)
+    time_zone: str
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"not an IANA time zone: {value}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def local(self, when: datetime) -> datetime:
+        """``when`` (aware) in the facility's time zone."""
+        return when.astimezone(self.zone)
+
+
+BUILT_IN: tuple[Facility, ...] = (
+    Facility(id="fac-north", name="North Valley Medical Center", time_zone="America/Chicago"),
+    Facility(id="fac-south", name="South Bay Hospital", time_zone="America/Chicago"),
+    Facility(id="fac-asc", name="Riverside Surgery Center", time_zone="America/Chicago"),
+)
+
+
+class FacilitiesFileError(ValueError):
+    """The facilities file cannot be used; the message says why in one line."""
+
+
+@lru_cache(maxsize=1)
+def _registry(path: str | None) -> dict[str, Facility]:
+    if not path:
+        return {f.id: f for f in BUILT_IN}
+    try:
+        raw = Path(path).read_bytes()
+        text = raw.decode("utf-8-sig")
+        items = TypeAdapter(list[Facility]).validate_python(json.loads(text))
+    except OSError as exc:
+        raise FacilitiesFileError(
+            f"{FACILITIES_FILE_ENV}: cannot read {path}: {exc.strerror}"
+        ) from None
+    except UnicodeDecodeError:
+        raise FacilitiesFileError(f"{FACILITIES_FILE_ENV}: {path} is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise FacilitiesFileError(
+            f"{FACILITIES_FILE_ENV}: {path} is not JSON (line {exc.lineno})"
+        ) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise FacilitiesFileError(
+            f"{FACILITIES_FILE_ENV}: {path}: entry {where}: {first['msg']}"
+        ) from None
+    ids = [f.id for f in items]
+    if len(set(ids)) != len(ids):
+        raise FacilitiesFileError(f"{FACILITIES_FILE_ENV}: {path} names a facility twice")
+    return {f.id: f for f in items}
+
+
+def facilities() -> dict[str, Facility]:
+    return dict(_registry(os.environ.get(FACILITIES_FILE_ENV) or None))
+
+
+def facility(facility_id: str) -> Facility | None:
+    return _registry(os.environ.get(FACILITIES_FILE_ENV) or None).get(facility_id)
+
+
+def is_known(facility_id: str) -> bool:
+    return facility(facility_id) is not None
