@@ -5,6 +5,8 @@ format."""
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -12,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from careflow.localcloud.sandboxes.faults import FaultPlan
+
+LOG = logging.getLogger(__name__)
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
@@ -43,7 +47,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (a stall outlasting its timeout): nobody reads the answer.
+            self.close_connection = True
 
     def apply_fault(self, faults: FaultPlan) -> bool:
         """Answers this request with the next planned fault; False when there is none."""
@@ -66,6 +74,18 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return True
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """socketserver prints a traceback to stderr for any error in a request thread: a
+    client that hung up is normal here (a stalled fault outlasts its timeout), anything
+    else is one log line."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (BrokenPipeError, ConnectionResetError)):
+            return
+        LOG.warning("sandbox request failed: %s", type(error).__name__)
+
+
 class LoopbackServer:
     """Serving a handler on 127.0.0.1 in a daemon thread: ``port`` 0 takes a free one."""
 
@@ -79,7 +99,7 @@ class LoopbackServer:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     def _serve(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
+        self._httpd = _QuietServer(("127.0.0.1", self._port), handler)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, name=name, daemon=True).start()
 
