@@ -596,7 +596,8 @@ def _make_partition_all_items(original: Callable[..., Any]) -> Callable[..., Any
 
     @functools.wraps(original)
     def all_items(self: Any) -> Any:
-        if getattr(_QUERY_PARTITION, "table", None) is not self:
+        querying: object = getattr(_QUERY_PARTITION, "table", None)
+        if querying is not self:
             return original(self)
         partition = self.items.get(_QUERY_PARTITION.hash_key)  # .get: a defaultdict
         if not partition:
