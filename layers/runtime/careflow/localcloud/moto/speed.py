@@ -596,10 +596,10 @@ def _make_partition_all_items(original: Callable[..., Any]) -> Callable[..., Any
 
     @functools.wraps(original)
     def all_items(self: Any) -> Any:
-        querying: object = getattr(_QUERY_PARTITION, "table", None)
-        if querying is not self:
+        if getattr(_QUERY_PARTITION, "table", None) is not self:
             return original(self)
-        partition = self.items.get(_QUERY_PARTITION.hash_key)  # .get: a defaultdict
+        table: Any = self
+        partition = table.items.get(_QUERY_PARTITION.hash_key)  # .get: a defaultdict
         if not partition:
             return []
         return sorted(partition.values(), key=lambda item: item.range_key)
