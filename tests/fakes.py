@@ -15,11 +15,7 @@ from careflow.domain.records import (
     ParkedEvent,
     TaskStatus,
 )
-from careflow.ports import DuplicateExecution, StaleTaskToken
-
-
-class ConcurrentUpdate(Exception):
-    pass
+from careflow.ports import ConcurrentUpdate, DuplicateExecution, StaleTaskToken
 
 
 class InMemoryStateStore:

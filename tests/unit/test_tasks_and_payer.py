@@ -303,6 +303,17 @@ def test_a_claimed_task_belongs_to_its_claimant(world):
     assert [a.action for a in store.audit_trail("i-1")].count("task_claimed") == 1
 
 
+def test_a_claim_that_loses_a_race_is_a_conflict(world, monkeypatch):
+    store, pub, _ = world
+    task = opened(store, pub)
+    read_before_the_winner_wrote = store.get_task(task.task_id)
+    claim(store, task, "user:cc-2")
+    monkeypatch.setattr(store, "get_task", lambda task_id: read_before_the_winner_wrote)
+    says = refused("conflict", claim, store, task, "user:cc-1")
+    assert says == f"Task {task.task_id} changed meanwhile; read it again and retry."
+    assert store.tasks[task.task_id].claimed_by == "user:cc-2"
+
+
 def test_a_task_completes_once(world):
     store, pub, engine = world
     task = claim(store, opened(store, pub))

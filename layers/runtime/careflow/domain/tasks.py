@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from careflow.domain.records import AuditEntry, HumanTask, Milestone, TaskStatus
 from careflow.events.envelope import envelope
-from careflow.ports import EventPublisher, StaleTaskToken, StateStore, WorkflowEngine
+from careflow.ports import (
+    ConcurrentUpdate,
+    EventPublisher,
+    StaleTaskToken,
+    StateStore,
+    WorkflowEngine,
+)
 
 if TYPE_CHECKING:
     from careflow.policies import PolicyReader
@@ -337,6 +343,16 @@ def _role_in(
     return held[0]
 
 
+def _change(store: StateStore, task: HumanTask, **update: Any) -> HumanTask:
+    """Writes the change unless someone changed the task since it was read (a conflict)."""
+    try:
+        return store.update_task(task.model_copy(update=update))
+    except ConcurrentUpdate:
+        raise TaskError(
+            "conflict", f"Task {task.task_id} changed meanwhile; read it again and retry."
+        ) from None
+
+
 def _open_or_claimed(task: HumanTask) -> None:
     if task.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
         raise TaskError("conflict", f"Task {task.task_id} is {task.status.value.lower()}.")
@@ -370,9 +386,7 @@ def claim_task(
         if task.claimed_by == actor:
             return task
         raise TaskError("conflict", f"Task {task_id} is claimed by another person.")
-    claimed = store.update_task(
-        task.model_copy(update={"status": TaskStatus.CLAIMED, "claimed_by": actor})
-    )
+    claimed = _change(store, task, status=TaskStatus.CLAIMED, claimed_by=actor)
     _audit(store, task, actor=actor, action="task_claimed", now=now, reason=reason, role=role)
     return claimed
 
@@ -404,9 +418,7 @@ def release_task(
             now=now,
             as_what="supervise",
         )
-    released = store.update_task(
-        task.model_copy(update={"status": TaskStatus.OPEN, "claimed_by": None})
-    )
+    released = _change(store, task, status=TaskStatus.OPEN, claimed_by=None)
     _audit(
         store,
         task,
@@ -463,9 +475,7 @@ def reassign_task(
     _open_or_claimed(task)
     if task.status is TaskStatus.CLAIMED and task.claimed_by == to:
         return task
-    moved = store.update_task(
-        task.model_copy(update={"status": TaskStatus.CLAIMED, "claimed_by": to})
-    )
+    moved = _change(store, task, status=TaskStatus.CLAIMED, claimed_by=to)
     _audit(
         store,
         task,
@@ -524,15 +534,13 @@ def complete_task(
         raise TaskError("conflict", f"Task {task_id} is claimed by another person.")
     if task.allowed_decisions and task.task_token is None:
         raise TaskError("conflict", f"Task {task_id} is being escalated; retry in a moment.")
-    completed = store.update_task(
-        task.model_copy(
-            update={
-                "status": TaskStatus.COMPLETED,
-                "decision": decision,
-                "completed_by": actor,
-                "completed_at": now,
-            }
-        )
+    completed = _change(
+        store,
+        task,
+        status=TaskStatus.COMPLETED,
+        decision=decision,
+        completed_by=actor,
+        completed_at=now,
     )
     _audit(
         store,
