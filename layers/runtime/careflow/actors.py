@@ -9,14 +9,14 @@ the sandbox hospital's staff; a deployment names its own in a JSON file
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from careflow.config_file import read_list
 
 ACTORS_FILE_ENV = "CAREFLOW_ACTORS_FILE"
 ACTOR_PATTERN = r"^user:[a-z0-9][a-z0-9._-]{0,62}$"
@@ -72,25 +72,16 @@ class ActorsFileError(ValueError):
 def _directory(path: str | None) -> Directory:
     if not path:
         return Directory(BUILT_IN)
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-        items = TypeAdapter(list[Actor]).validate_python(json.loads(text))
-    except OSError as exc:
-        raise ActorsFileError(f"{ACTORS_FILE_ENV}: cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ActorsFileError(f"{ACTORS_FILE_ENV}: {path} is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise ActorsFileError(
-            f"{ACTORS_FILE_ENV}: {path} is not JSON (line {exc.lineno})"
-        ) from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ActorsFileError(f"{ACTORS_FILE_ENV}: {path}: entry {where}: {first['msg']}") from None
-    ids = [a.id for a in items]
-    if len(set(ids)) != len(ids):
-        raise ActorsFileError(f"{ACTORS_FILE_ENV}: {path} names an actor twice")
-    return Directory(items)
+    return Directory(
+        read_list(
+            path,
+            Actor,
+            env=ACTORS_FILE_ENV,
+            error=ActorsFileError,
+            key=lambda a: a.id,
+            noun="an actor",
+        )
+    )
 
 
 def directory() -> Directory:
