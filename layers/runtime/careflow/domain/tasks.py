@@ -468,8 +468,8 @@ def reassign_task(
             attempted="reassign",
             now=now,
             why=(
-                f"{to or 'Nobody'} holds no role that may work queue {task.queue} under policy "
-                f"{task.policy_version}."
+                f"{to.strip() or 'Nobody'} holds no role that may work queue {task.queue} "
+                f"under policy {task.policy_version}."
             ),
         )
     _open_or_claimed(task)
