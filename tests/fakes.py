@@ -15,11 +15,7 @@ from careflow.domain.records import (
     ParkedEvent,
     TaskStatus,
 )
-from careflow.ports import DuplicateExecution, StaleTaskToken
-
-
-class ConcurrentUpdate(Exception):
-    pass
+from careflow.ports import ConcurrentUpdate, DuplicateExecution, StaleTaskToken
 
 
 class InMemoryStateStore:
@@ -230,3 +226,57 @@ class FakeSterile:
 
     def tray_status(self, facility_id: str, tray_ids):
         return [t for t in self.trays if t.tray_id in tray_ids]
+
+
+# -- who may work human tasks: a small policy and directory of their own -------------------
+TASK_POLICY_VERSION = "surgical-readiness@1"
+
+
+def task_policies() -> Any:
+    """A policy store whose ``surgical-readiness@1`` says who works and supervises each
+    queue of the tests' tasks (``queue_roles``), as the packaged policies do."""
+    from careflow.policies import MemoryPolicyStore, parse_document
+
+    def row(queue: str, work: list[str], supervise: list[str]) -> dict[str, Any]:
+        return {
+            "id": queue,
+            "when": {"queue": queue},
+            "then": {"work": work, "supervise": supervise},
+        }
+
+    return MemoryPolicyStore(
+        parse_document(
+            {
+                "kind": "enterprise",
+                "name": "surgical-readiness",
+                "version": "1",
+                "tables": {
+                    "queue_roles": {
+                        "inputs": {"queue": "string"},
+                        "outputs": {"work": "string_list", "supervise": "string_list"},
+                        "rows": [
+                            row("care_coordinator", ["care_coordinator"], ["cc_lead"]),
+                            row("supply_chain_buyer", ["supply_chain_buyer"], ["supply_manager"]),
+                            row("utilization_review_nurse", ["ur_nurse"], ["director"]),
+                            row("department_director", ["director"], ["director"]),
+                        ],
+                    }
+                },
+            },
+            "tests/fakes.py",
+        )
+    )
+
+
+def task_directory() -> Any:
+    from careflow.actors import Actor, Directory
+
+    return Directory(
+        [
+            Actor(id="user:cc-1", roles=("care_coordinator",)),
+            Actor(id="user:cc-2", roles=("care_coordinator",)),
+            Actor(id="user:cc-lead", roles=("cc_lead",)),
+            Actor(id="user:buyer-1", roles=("supply_chain_buyer",)),
+            Actor(id="user:director-1", roles=("director",)),
+        ]
+    )

@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 from careflow.domain.tasks import claim_task, complete_task, escalate_task, open_task
 from careflow.events.envelope import parse_event
 from careflow.events.platform import PLATFORM_SCHEMAS, HumanTaskOpened, WorkflowEscalated
-from tests.fakes import FakeEngine, FakePublisher, InMemoryStateStore
+from tests.fakes import (
+    TASK_POLICY_VERSION,
+    FakeEngine,
+    FakePublisher,
+    InMemoryStateStore,
+    task_directory,
+    task_policies,
+)
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 ALLOWED_DATA = {"task_id", "instance_id", "queue", "facility_id", "due_at", "level"}
@@ -29,6 +36,7 @@ def open_(store, pub, *, token, now):
         token=token,
         allowed_decisions=("ATTACHED", "UNAVAILABLE"),
         now=now,
+        policy_version=TASK_POLICY_VERSION,
     )
 
 
@@ -37,15 +45,18 @@ def run_the_loop(store, pub, engine, *, start):
     task = open_(store, pub, token="tok-1", now=start)
     escalate_task(store, pub, task_id=task.task_id, now=start + timedelta(hours=1))
     open_(store, pub, token="tok-2", now=start + timedelta(hours=1))
-    claim_task(store, task_id=task.task_id, actor="user:nurse-1", now=start + timedelta(hours=2))
+    governed = {"policies": task_policies(), "directory": task_directory()}
+    later = start + timedelta(hours=2)
+    claim_task(store, task_id=task.task_id, actor="user:director-1", now=later, **governed)
     complete_task(
         store,
         engine,
         task_id=task.task_id,
-        actor="user:nurse-1",
+        actor="user:director-1",
         decision="ATTACHED",
         reason=FREE_TEXT[2],
-        now=start + timedelta(hours=2),
+        now=later,
+        **governed,
     )
     return task
 

@@ -86,7 +86,7 @@ def test_snapshots_are_deterministic_small_json_that_round_trips():
     assert len(a.to_json().encode()) < 8 * 1024  # Step Functions state is capped at 256 KB
     again = PolicySnapshot.model_validate_json(a.to_json())
     assert again == a
-    assert json.loads(a.to_json())["version"] == "prior-authorization@2026.11.1+fac-south@1"
+    assert json.loads(a.to_json())["version"] == "prior-authorization@2026.11.2+fac-south@2"
 
 
 def test_the_hash_is_of_content_it_changes_with_a_value_and_not_with_a_description():

@@ -91,14 +91,14 @@ def test_decisions_carry_row_id_inputs_and_policy_version_for_the_audit():
     snapshot = resolve("prior-authorization", "fac-north", store=FILES)
     decision = snapshot.table("pend_clock").decide({"priority": "expedited"})
     assert decision.row_id == "expedited"
-    assert decision.policy_version == "prior-authorization@2026.11.1"
+    assert decision.policy_version == "prior-authorization@2026.11.2"
     assert decision.outputs == {
         "decision_clock_seconds": 72 * 3600,
         "escalate_after_seconds": 48 * 3600,
         "inquire_after_seconds": 24 * 3600,
     }
     assert decision.audit() == {
-        "policy_version": "prior-authorization@2026.11.1",
+        "policy_version": "prior-authorization@2026.11.2",
         "table": "pend_clock",
         "row_id": "expedited",
         "inputs": {"priority": "expedited"},
@@ -171,3 +171,28 @@ def test_the_prior_authorization_policy_holds_the_cms_clocks_and_routing():
         ("imaging", 2): "utilization_review_urgent",
         ("dental", 10): "utilization_review_nurse",
     }
+
+
+def test_a_queue_roles_table_must_have_the_shape_the_task_rules_read():
+    from careflow.policies import InvalidPolicy, parse_document
+
+    document = {
+        "kind": "enterprise",
+        "name": "surgical-readiness",
+        "version": "9",
+        "tables": {
+            "queue_roles": {
+                "inputs": {"queue": "string"},
+                "outputs": {"roles": "string_list"},
+                "rows": [{"id": "a", "when": {"queue": "q"}, "then": {"roles": ["r"]}}],
+            }
+        },
+    }
+    with pytest.raises(InvalidPolicy) as err:
+        parse_document(document, "t.json")
+    assert [(p.field, p.rule) for p in err.value.problems] == [
+        (
+            "tables.queue_roles.outputs",
+            "table queue_roles gives exactly {'work': 'string_list', 'supervise': 'string_list'}",
+        )
+    ]

@@ -1,4 +1,5 @@
-"""Human tasks (open, escalate, claim, complete) and the payer's decision callback."""
+"""Human tasks (open, escalate, claim, release, reassign, complete, acknowledge: who may, and
+when) and the payer's decision callback."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -6,11 +7,32 @@ import pytest
 
 from careflow.domain.payer_decisions import resume_on_decision
 from careflow.domain.records import TaskStatus
-from careflow.domain.tasks import TaskError, claim_task, complete_task, escalate_task, open_task
+from careflow.domain.tasks import (
+    ACKNOWLEDGED,
+    TaskError,
+    acknowledge_task,
+    claim_task,
+    complete_task,
+    escalate_task,
+    open_task,
+    queue_roles,
+    reassign_task,
+    release_task,
+)
 from careflow.events.envelope import EnvelopeError
-from tests.fakes import FakeEngine, FakePublisher, InMemoryStateStore
+from careflow.policies import FilePolicyStore, SnapshotVersion, resolve
+from tests.fakes import (
+    TASK_POLICY_VERSION,
+    FakeEngine,
+    FakePublisher,
+    InMemoryStateStore,
+    task_directory,
+    task_policies,
+)
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+POLICIES = task_policies()
+PEOPLE = task_directory()
 
 
 def opened(store, publisher, token="tok-1", decisions=("PROCEED", "CANCEL")):
@@ -29,7 +51,48 @@ def opened(store, publisher, token="tok-1", decisions=("PROCEED", "CANCEL")):
         token=token,
         allowed_decisions=decisions,
         now=NOW,
+        policy_version=TASK_POLICY_VERSION,
     )
+
+
+def claim(store, task, actor="user:cc-1"):
+    return claim_task(
+        store, task_id=task.task_id, actor=actor, now=NOW, policies=POLICIES, directory=PEOPLE
+    )
+
+
+def complete(store, engine, task, actor="user:cc-1", decision="PROCEED", reason=""):
+    return complete_task(
+        store,
+        engine,
+        task_id=task.task_id,
+        actor=actor,
+        decision=decision,
+        reason=reason,
+        now=NOW,
+        policies=POLICIES,
+        directory=PEOPLE,
+    )
+
+
+def reassign(store, task, actor, to, reason="covering"):
+    return reassign_task(
+        store,
+        task_id=task.task_id,
+        actor=actor,
+        to=to,
+        reason=reason,
+        now=NOW,
+        policies=POLICIES,
+        directory=PEOPLE,
+    )
+
+
+def refused(kind, fn, *args, **kwargs):
+    with pytest.raises(TaskError) as err:
+        fn(*args, **kwargs)
+    assert err.value.kind == kind, err.value
+    return str(err.value)
 
 
 @pytest.fixture
@@ -74,98 +137,331 @@ def test_escalation_stays_at_the_top_of_the_chain(world):
     assert task.escalation_level == 4
 
 
-def test_completing_resumes_the_execution_with_the_decision_and_audits_it(world):
+def test_escalation_drops_the_claim_and_the_next_queue_claims_afresh(world):
+    store, pub, engine = world
+    task = claim(store, opened(store, pub))
+    escalate_task(store, pub, task_id=task.task_id, now=NOW)
+    opened(store, pub, token="tok-2")
+    assert store.audit_trail("i-1")[-1].detail["claim_released"] == "user:cc-1"
+    refused("forbidden", complete, store, engine, task)  # no longer the coordinator's queue
+    claim(store, task, "user:buyer-1")
+    assert complete(store, engine, task, "user:buyer-1").status is TaskStatus.COMPLETED
+
+
+def test_the_claimant_completes_and_the_execution_resumes_with_the_decision_audited(world):
     store, pub, engine = world
     task = opened(store, pub)
-    done = complete_task(
-        store,
-        engine,
-        task_id=task.task_id,
-        actor="user:nurse-1",
-        decision="PROCEED",
-        reason="loaner tray arranged",
-        now=NOW,
-    )
+    claim(store, task)
+    done = complete(store, engine, task, reason="loaner tray arranged")
     assert done.status is TaskStatus.COMPLETED
+    assert (done.decision, done.completed_by) == ("PROCEED", "user:cc-1")
     assert engine.successes == [
         (
             "tok-1",
             {
                 "task_id": task.task_id,
                 "decision": "PROCEED",
-                "actor": "user:nurse-1",
+                "actor": "user:cc-1",
                 "note": "loaner tray arranged",
             },
         )
     ]
-    audit = store.audit_trail("i-1")[-1]
-    assert (audit.actor, audit.action, audit.reason, audit.policy_version) == (
-        "user:nurse-1",
+    claimed, completed = store.audit_trail("i-1")[-2:]
+    assert (claimed.actor, claimed.action, claimed.at, claimed.policy_version) == (
+        "user:cc-1",
+        "task_claimed",
+        NOW,
+        TASK_POLICY_VERSION,
+    )
+    assert (completed.actor, completed.action, completed.reason, completed.policy_version) == (
+        "user:cc-1",
         "task_completed",
         "loaner tray arranged",
-        "v1",
+        TASK_POLICY_VERSION,
     )
+    assert completed.detail == {
+        "task_id": task.task_id,
+        "queue": "care_coordinator",
+        "role": "care_coordinator",
+        "decision": "PROCEED",
+    }
 
 
-def test_a_decision_outside_the_allowed_ones_is_refused(world):
+@pytest.mark.parametrize("actor", ["", "   "])
+def test_an_empty_actor_is_forbidden_and_the_refusal_audited(world, actor):
     store, pub, engine = world
     task = opened(store, pub)
-    with pytest.raises(TaskError) as err:
-        complete_task(
-            store, engine, task_id=task.task_id, actor="u", decision="MAYBE", reason="", now=NOW
-        )
-    assert err.value.kind == "invalid"
+    says = refused("forbidden", claim, store, task, actor)
+    assert says == f"Task {task.task_id} can only be worked by a named person (user:<id>)."
+    refused("forbidden", complete, store, engine, task, actor)
+    audit = store.audit_trail("i-1")[-1]
+    assert (audit.actor, audit.action, audit.detail["attempted"]) == (
+        "(none)",
+        "task_refused",
+        "complete",
+    )
     assert engine.successes == []
 
 
-def test_a_task_completes_once(world):
+@pytest.mark.parametrize("actor", ["user:buyer-1", "user:nobody", "system:sla-timer"])
+def test_an_actor_whose_roles_may_not_work_the_queue_is_forbidden(world, actor):
     store, pub, engine = world
     task = opened(store, pub)
-    complete_task(
-        store, engine, task_id=task.task_id, actor="u", decision="PROCEED", reason="", now=NOW
+    says = refused("forbidden", claim, store, task, actor)
+    assert says == (
+        f"{actor} holds no role that may work queue care_coordinator "
+        f"under policy {TASK_POLICY_VERSION}."
     )
-    with pytest.raises(TaskError) as err:
-        complete_task(
-            store, engine, task_id=task.task_id, actor="u", decision="PROCEED", reason="", now=NOW
-        )
-    assert err.value.kind == "conflict"
-    assert len(engine.successes) == 1
+    assert "Case at risk" not in says and "implant" not in says  # no title, no reasons
+    claim(store, task)  # a coordinator's claim does not let anyone else complete it
+    refused("forbidden", complete, store, engine, task, actor)
+    assert store.get_task(task.task_id).status is TaskStatus.CLAIMED
+    assert [a.action for a in store.audit_trail("i-1")].count("task_refused") == 2
+
+
+def test_a_supervising_role_does_not_by_itself_work_the_queue(world):
+    store, pub, _ = world
+    refused("forbidden", claim, store, opened(store, pub), "user:cc-lead")
+
+
+def test_a_queue_the_pinned_policy_does_not_name_is_worked_by_nobody(world):
+    store, pub, _ = world
+    task = store.update_task(opened(store, pub).model_copy(update={"queue": "ghost_queue"}))
+    assert "queue ghost_queue" in refused("forbidden", claim, store, task)
+    unpinned = store.update_task(task.model_copy(update={"policy_version": "v1"}))
+    refused("forbidden", claim, store, unpinned)
+
+
+def test_a_decision_outside_the_allowed_ones_is_invalid(world):
+    store, pub, engine = world
+    task = claim(store, opened(store, pub))
+    says = refused("invalid", complete, store, engine, task, decision="MAYBE")
+    assert says == "The decision must be one of PROCEED, CANCEL."
+    refused("invalid", complete, store, engine, task, decision=ACKNOWLEDGED)
+    assert engine.successes == []
+
+
+def test_a_task_that_offers_no_decision_takes_an_acknowledgement_not_proceed(world):
+    store, pub, engine = world
+    task = claim(store, opened(store, pub, token=None, decisions=()))
+    says = refused("invalid", complete, store, engine, task, decision="PROCEED")
+    assert says == f"Task {task.task_id} offers no decision: acknowledge it (ACKNOWLEDGED)."
+    done = acknowledge_task(
+        store,
+        engine,
+        task_id=task.task_id,
+        actor="user:cc-1",
+        reason="payer called",
+        now=NOW,
+        policies=POLICIES,
+        directory=PEOPLE,
+    )
+    assert (done.status, done.decision) == (TaskStatus.COMPLETED, ACKNOWLEDGED)
+    audit = store.audit_trail("i-1")[-1]
+    assert (audit.action, audit.reason, audit.detail["decision"]) == (
+        "task_acknowledged",
+        "payer called",
+        ACKNOWLEDGED,
+    )
+    assert engine.successes == []  # nothing waited on it
+
+
+def test_acknowledging_a_task_that_needs_a_decision_is_invalid(world):
+    store, pub, engine = world
+    task = claim(store, opened(store, pub))
+    refused(
+        "invalid",
+        acknowledge_task,
+        store,
+        engine,
+        task_id=task.task_id,
+        actor="user:cc-1",
+        reason="",
+        now=NOW,
+        policies=POLICIES,
+        directory=PEOPLE,
+    )
+
+
+def test_completing_an_unclaimed_task_is_a_conflict(world):
+    store, pub, engine = world
+    task = opened(store, pub)
+    says = refused("conflict", complete, store, engine, task)
+    assert says == f"Task {task.task_id} is not claimed: claim it before you complete it."
+    assert store.get_task(task.task_id).status is TaskStatus.OPEN
+    assert engine.successes == []
 
 
 def test_a_claimed_task_belongs_to_its_claimant(world):
     store, pub, engine = world
     task = opened(store, pub)
-    claim_task(store, task_id=task.task_id, actor="user:a", now=NOW)
-    with pytest.raises(TaskError, match="claimed by someone else"):
-        complete_task(
+    claim(store, task, "user:cc-1")
+    assert claim(store, task, "user:cc-1").claimed_by == "user:cc-1"  # again: no change
+    says = refused("conflict", complete, store, engine, task, "user:cc-2")
+    assert says == f"Task {task.task_id} is claimed by another person."
+    refused("conflict", claim, store, task, "user:cc-2")
+    assert [a.action for a in store.audit_trail("i-1")].count("task_claimed") == 1
+
+
+def test_a_claim_that_loses_a_race_is_a_conflict(world, monkeypatch):
+    store, pub, _ = world
+    task = opened(store, pub)
+    read_before_the_winner_wrote = store.get_task(task.task_id)
+    claim(store, task, "user:cc-2")
+    monkeypatch.setattr(store, "get_task", lambda task_id: read_before_the_winner_wrote)
+    says = refused("conflict", claim, store, task, "user:cc-1")
+    assert says == f"Task {task.task_id} changed meanwhile; read it again and retry."
+    assert store.tasks[task.task_id].claimed_by == "user:cc-2"
+
+
+def test_a_task_completes_once(world):
+    store, pub, engine = world
+    task = claim(store, opened(store, pub))
+    complete(store, engine, task)
+    refused("conflict", complete, store, engine, task)
+    refused("conflict", claim, store, task, "user:cc-2")
+    assert len(engine.successes) == 1
+
+
+def test_a_supervisor_reassigns_a_claimed_task_and_the_new_claimant_completes(world):
+    store, pub, engine = world
+    task = claim(store, opened(store, pub), "user:cc-1")
+    moved = reassign(store, task, "user:cc-lead", "user:cc-2", reason="cc-1 off shift")
+    assert (moved.status, moved.claimed_by) == (TaskStatus.CLAIMED, "user:cc-2")
+    audit = store.audit_trail("i-1")[-1]
+    assert (audit.actor, audit.action, audit.reason, audit.policy_version) == (
+        "user:cc-lead",
+        "task_reassigned",
+        "cc-1 off shift",
+        TASK_POLICY_VERSION,
+    )
+    assert audit.detail == {
+        "task_id": task.task_id,
+        "queue": "care_coordinator",
+        "role": "cc_lead",
+        "previous": "user:cc-1",
+        "to": "user:cc-2",
+    }
+    refused("conflict", complete, store, engine, task, "user:cc-1")
+    assert complete(store, engine, task, "user:cc-2").completed_by == "user:cc-2"
+
+
+def test_a_supervisor_assigns_an_open_task(world):
+    store, pub, _ = world
+    task = opened(store, pub)
+    assert reassign(store, task, "user:cc-lead", "user:cc-1").claimed_by == "user:cc-1"
+    assert store.audit_trail("i-1")[-1].detail["previous"] is None
+
+
+def test_the_claimant_hands_a_task_over(world):
+    store, pub, _ = world
+    task = claim(store, opened(store, pub), "user:cc-1")
+    moved = reassign(store, task, "user:cc-1", "user:cc-2")
+    assert moved.claimed_by == "user:cc-2"
+    assert store.audit_trail("i-1")[-1].detail["role"] == "claimant"
+
+
+def test_reassigning_needs_the_claimant_or_a_supervisor_and_an_assignee_who_may_work_it(world):
+    store, pub, _ = world
+    task = claim(store, opened(store, pub), "user:cc-1")
+    says = refused("forbidden", reassign, store, task, "user:cc-2", "user:cc-2")
+    assert says == (
+        "user:cc-2 holds no role that may supervise queue care_coordinator "
+        f"under policy {TASK_POLICY_VERSION}."
+    )
+    says = refused("forbidden", reassign, store, task, "user:cc-lead", "user:buyer-1")
+    assert says.startswith("user:buyer-1 holds no role that may work queue care_coordinator")
+    refused("forbidden", reassign, store, task, "user:cc-lead", "")
+    assert store.get_task(task.task_id).claimed_by == "user:cc-1"
+
+
+def test_release_by_the_claimant_or_a_supervisor_puts_the_task_back_in_its_queue(world):
+    store, pub, _ = world
+    task = claim(store, opened(store, pub), "user:cc-1")
+
+    def release(actor):
+        return release_task(
             store,
-            engine,
             task_id=task.task_id,
-            actor="user:b",
-            decision="PROCEED",
-            reason="",
+            actor=actor,
             now=NOW,
+            reason="",
+            policies=POLICIES,
+            directory=PEOPLE,
         )
-    with pytest.raises(TaskError):
-        claim_task(store, task_id=task.task_id, actor="user:b", now=NOW)
+
+    refused("forbidden", release, "user:cc-2")
+    back = release("user:cc-1")
+    assert (back.status, back.claimed_by) == (TaskStatus.OPEN, None)
+    assert store.audit_trail("i-1")[-1].action == "task_released"
+    refused("conflict", release, "user:cc-1")  # not claimed any more
+    claim(store, task, "user:cc-2")
+    release("user:cc-lead")
+    assert store.audit_trail("i-1")[-1].detail == {
+        "task_id": task.task_id,
+        "queue": "care_coordinator",
+        "role": "cc_lead",
+        "previous": "user:cc-2",
+    }
 
 
 def test_completing_a_task_whose_execution_stopped_waiting_closes_it(world):
     store, pub, engine = world
-    task = opened(store, pub)
+    task = claim(store, opened(store, pub))
     engine.stale.add("tok-1")
     with pytest.raises(TaskError, match="stopped waiting"):
-        complete_task(
-            store, engine, task_id=task.task_id, actor="u", decision="PROCEED", reason="", now=NOW
-        )
+        complete(store, engine, task)
     assert store.get_task(task.task_id).status is TaskStatus.CLOSED
 
 
 def test_unknown_task_is_not_found(world):
     store, _, engine = world
     with pytest.raises(TaskError) as err:
-        complete_task(store, engine, task_id="nope", actor="u", decision="X", reason="", now=NOW)
+        complete_task(
+            store,
+            engine,
+            task_id="nope",
+            actor="user:cc-1",
+            decision="X",
+            reason="",
+            now=NOW,
+            policies=POLICIES,
+        )
     assert err.value.kind == "not_found"
+
+
+def test_every_queue_a_packaged_policy_can_route_to_has_roles_that_may_work_it():
+    """The queues the packaged policies name (values, table outputs, their overlays) and the
+    surgical readiness step's own informational chain each have ``queue_roles``."""
+    files = FilePolicyStore()
+    step_chain = {"utilization_review_nurse", "scheduler", "department_director"}
+    for name, facility in (
+        ("surgical-readiness", None),
+        ("surgical-readiness", "fac-south"),
+        ("prior-authorization", None),
+        ("prior-authorization", "fac-south"),
+    ):
+        snapshot = resolve(name, facility, store=files)
+        assert SnapshotVersion.parse(snapshot.version).name == name
+        queues = set(step_chain) if name == "surgical-readiness" else set()
+        for key, value in snapshot.values.items():
+            if key.endswith(("_queue", "_chain")):
+                queues.update([value] if isinstance(value, str) else value)
+        for table in snapshot.tables.values():
+            for out in [r.then for r in table.rows] + [table.default or {}]:
+                for key in ("queue", "chain"):
+                    value = out.get(key)
+                    queues.update([value] if isinstance(value, str) else value or [])
+        for queue in sorted(queues):
+            task = opened(InMemoryStateStore(), FakePublisher()).model_copy(
+                update={
+                    "queue": queue,
+                    "facility_id": facility or "fac-north",
+                    "policy_version": snapshot.version,
+                }
+            )
+            roles = queue_roles(task, files)
+            assert roles.work and roles.supervise, (snapshot.version, queue)
 
 
 def decided(ref="PA-1", decision="APPROVED"):

@@ -14,6 +14,7 @@ from careflow.canonical.cases import Priority
 from careflow.canonical.payer import AuthDecision
 from careflow.domain.intake import instance_id_for
 from careflow.domain.records import HumanTask
+from careflow.domain.tasks import claim_task, complete_task
 from careflow.localcloud.cloud import LocalCloud
 
 WORKFLOW = "surgical-case-readiness"
@@ -111,6 +112,24 @@ class Case:
             for e in self.history()
             if "stateEnteredEventDetails" in e
         }
+
+
+def claim_and_complete(
+    cloud: LocalCloud, task: HumanTask, decision: str, *, actor: str, reason: str = "checked"
+) -> HumanTask:
+    """As a person works a task: claim it, then decide. ``actor`` is one of the sandbox
+    hospital's people (careflow.actors) whose role the task's pinned policy allows."""
+    governed: dict[str, Any] = {"now": cloud.clock.now(), "policies": wiring.policies()}
+    claim_task(wiring.store(), task_id=task.task_id, actor=actor, **governed)
+    return complete_task(
+        wiring.store(),
+        wiring.engine(),
+        task_id=task.task_id,
+        actor=actor,
+        decision=decision,
+        reason=reason,
+        **governed,
+    )
 
 
 def advance_through_timer(

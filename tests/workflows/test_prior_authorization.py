@@ -14,9 +14,8 @@ from careflow import wiring
 from careflow.adapters.sandbox import PayerRule, sandbox
 from careflow.canonical.payer import AuthDecision
 from careflow.domain.intake import instance_id_for
-from careflow.domain.tasks import complete_task
 from careflow.kit.registry import workflow
-from tests.workflows.harness import Case, advance_through_timer
+from tests.workflows.harness import Case, advance_through_timer, claim_and_complete
 
 WORKFLOW = "prior-authorization"
 ENTERED: set[str] = set()
@@ -79,15 +78,7 @@ def test_documents_asked_for_are_attached_by_the_nurse_and_the_resubmission_appr
     case = request(cloud, PayerRule(AuthDecision.APPROVED, documents=("11506-3",)), line="infusion")
     task = case.open_task()
     assert task.queue == "utilization_review_infusion"  # routed by the policy's table
-    complete_task(
-        wiring.store(),
-        wiring.engine(),
-        task_id=task.task_id,
-        actor="user:urn-1",
-        decision="ATTACHED",
-        reason="op note attached",
-        now=cloud.clock.now(),
-    )
+    claim_and_complete(cloud, task, "ATTACHED", actor="user:urn-pkaur", reason="op note attached")
     out = output(case)
     assert (out["outcome"], out["first_pass"]) == ("APPROVED", False)
     assert case.milestone_names()[:4] == [

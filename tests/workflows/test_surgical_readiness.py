@@ -18,10 +18,9 @@ from careflow.adapters.sandbox import HIP, SPINE, PayerRule, sandbox
 from careflow.canonical.cases import Priority
 from careflow.canonical.payer import AuthDecision
 from careflow.domain.records import TaskStatus
-from careflow.domain.tasks import complete_task
 from careflow.kit.registry import workflow as _workflow
 from careflow.policies import FilePolicyStore, resolve
-from tests.workflows.harness import Case, advance_through_timer, new_case
+from tests.workflows.harness import Case, advance_through_timer, claim_and_complete, new_case
 
 SURGICAL_CASE_READINESS = _workflow("surgical-case-readiness")
 # fac-south's overlay of the surgical-readiness policy sets its coordinator task's SLA
@@ -79,16 +78,8 @@ def done(case: Case) -> None:
     ENTERED.update(case.entered_states())
 
 
-def complete(cloud, task, decision, actor="user:coordinator-1", reason="checked"):
-    return complete_task(
-        wiring.store(),
-        wiring.engine(),
-        task_id=task.task_id,
-        actor=actor,
-        decision=decision,
-        reason=reason,
-        now=cloud.clock.now(),
-    )
+def complete(cloud, task, decision, actor="user:coordinator-mdiaz", reason="checked"):
+    return claim_and_complete(cloud, task, decision, actor=actor, reason=reason)
 
 
 def test_all_clear_is_ready_with_milestones_and_a_case_ready_event(cloud, outcomes):
@@ -216,11 +207,17 @@ def test_an_implant_shortage_requisitions_escalates_and_the_recheck_decides(clou
     assert escalated.queue == "supply_chain_buyer"
     assert "task_escalated" in case.milestone_names()
     sandbox().transfer_stock("IMP-THA-STEM-12", 1, "fac-north", "fac-south")
-    complete(cloud, escalated, "PROCEED", actor="user:buyer-1", reason="stem transferred")
+    complete(cloud, escalated, "PROCEED", actor="user:buyer-jlee", reason="stem transferred")
     out = case.output()
     assert out["outcome"] == "READY"
     audit = [a.action for a in wiring.store().audit_trail(case.instance_id)]
-    assert {"requisition_created", "task_escalated", "task_completed", "outcome"} <= set(audit)
+    assert {
+        "requisition_created",
+        "task_escalated",
+        "task_claimed",
+        "task_completed",
+        "outcome",
+    } <= set(audit)
     sandbox().transfer_stock("IMP-THA-STEM-12", 1, "fac-south", "fac-north")
     done(case)
 

@@ -120,40 +120,78 @@ def _store_and_engine(endpoint: str) -> tuple[Any, Any]:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from careflow import clock
-    from careflow.domain.tasks import TaskError, claim_task, complete_task
-    from careflow.localcloud.control import remote_now
+    """Exit codes (docs/runbook.md): 0 done, 2 usage or a bad actors file, 3 no such task,
+    4 forbidden (the actor's roles may not do that on the task's queue), 5 conflict (the
+    task's state: claimed by another, not claimed, already done), 6 invalid (a decision
+    the task does not offer)."""
+    import boto3
 
+    from careflow import clock
+    from careflow.actors import ActorsFileError
+    from careflow.domain import tasks as t
+    from careflow.localcloud.cloud import REGION, TABLE_NAME
+    from careflow.localcloud.control import remote_now
+    from careflow.policies.runtime import layered
+
+    exit_codes = {"not_found": 3, "forbidden": 4, "conflict": 5, "invalid": 6}
     endpoint = f"http://127.0.0.1:{args.port}"
     store, engine = _store_and_engine(endpoint)
-    now = remote_now(args.port + CONTROL_PORT_OFFSET) or clock.now()
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    governed: dict[str, Any] = {"now": remote_now(args.port + CONTROL_PORT_OFFSET) or clock.now()}
+    if args.action != "list":
+        governed |= {"policies": layered(dynamodb, TABLE_NAME), "actor": args.actor}
     try:
         if args.action == "list":
             tasks = store.open_tasks(args.queue, args.facility)
             print(
                 json.dumps(
-                    [t.model_dump(mode="json", exclude={"task_token"}) for t in tasks], indent=2
+                    [x.model_dump(mode="json", exclude={"task_token"}) for x in tasks], indent=2
                 )
             )
-        elif args.action == "claim":
-            t = claim_task(store, task_id=args.task_id, actor=args.actor, now=now)
-            print(json.dumps({"task_id": t.task_id, "status": t.status.value}))
+            return 0
+        if args.action == "claim":
+            task = t.claim_task(store, task_id=args.task_id, reason=args.reason, **governed)
+        elif args.action == "release":
+            task = t.release_task(store, task_id=args.task_id, reason=args.reason, **governed)
+        elif args.action == "reassign":
+            task = t.reassign_task(
+                store, task_id=args.task_id, to=args.to, reason=args.reason, **governed
+            )
+        elif args.action == "acknowledge":
+            task = t.acknowledge_task(
+                store, engine, task_id=args.task_id, reason=args.reason, **governed
+            )
         else:
-            t = complete_task(
+            task = t.complete_task(
                 store,
                 engine,
                 task_id=args.task_id,
-                actor=args.actor,
                 decision=args.decision,
                 reason=args.reason,
-                now=now,
+                **governed,
             )
-            print(
-                json.dumps({"task_id": t.task_id, "status": t.status.value, "decision": t.decision})
-            )
-    except TaskError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except t.TaskError as exc:
+        print(f"careflow tasks {args.action}: {exc.kind}: {exc}", file=sys.stderr)
+        return exit_codes.get(exc.kind, 1)
+    except ActorsFileError as exc:
+        print(f"careflow tasks {args.action}: {exc}", file=sys.stderr)
         return 2
+    print(
+        json.dumps(
+            {
+                "task_id": task.task_id,
+                "status": task.status.value,
+                "claimed_by": task.claimed_by,
+                "decision": task.decision,
+            }
+        )
+    )
     return 0
 
 
@@ -223,14 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     ls = tsub.add_parser("list")
     ls.add_argument("--queue", required=True)
     ls.add_argument("--facility", required=True)
-    cl = tsub.add_parser("claim")
-    cl.add_argument("task_id")
-    cl.add_argument("--actor", required=True)
-    co = tsub.add_parser("complete")
-    co.add_argument("task_id")
-    co.add_argument("--actor", required=True)
-    co.add_argument("--decision", required=True)
-    co.add_argument("--reason", default="")
+    actor_help = "who does it: user:<id>, whose roles the actor directory names"
+    for action, help_text in (
+        ("claim", "take a task from its queue (before completing it)"),
+        ("release", "put a claimed task back in its queue (its claimant, or a supervisor)"),
+        ("reassign", "give a task to someone who may work its queue"),
+        ("complete", "decide a claimed task: one of its allowed decisions"),
+        ("acknowledge", "complete a claimed task that offers no decision"),
+    ):
+        act = tsub.add_parser(action, help=help_text)
+        act.add_argument("task_id")
+        act.add_argument("--actor", required=True, help=actor_help)
+        if action == "reassign":
+            act.add_argument("--to", required=True, help="the new claimant: user:<id>")
+        if action == "complete":
+            act.add_argument("--decision", required=True)
+        act.add_argument("--reason", default="", help="why (audited; no patient details)")
     tasks.set_defaults(fn=cmd_tasks)
 
     clk = sub.add_parser("clock", help="read or advance the virtual clock of a running cloud")

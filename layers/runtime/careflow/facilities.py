@@ -9,14 +9,14 @@ names its own in a JSON file (``CAREFLOW_FACILITIES_FILE``: a list of
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from careflow.config_file import read_list
 
 FACILITIES_FILE_ENV = "CAREFLOW_FACILITIES_FILE"
 
@@ -61,29 +61,14 @@ class FacilitiesFileError(ValueError):
 def _registry(path: str | None) -> dict[str, Facility]:
     if not path:
         return {f.id: f for f in BUILT_IN}
-    try:
-        raw = Path(path).read_bytes()
-        text = raw.decode("utf-8-sig")
-        items = TypeAdapter(list[Facility]).validate_python(json.loads(text))
-    except OSError as exc:
-        raise FacilitiesFileError(
-            f"{FACILITIES_FILE_ENV}: cannot read {path}: {exc.strerror}"
-        ) from None
-    except UnicodeDecodeError:
-        raise FacilitiesFileError(f"{FACILITIES_FILE_ENV}: {path} is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise FacilitiesFileError(
-            f"{FACILITIES_FILE_ENV}: {path} is not JSON (line {exc.lineno})"
-        ) from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise FacilitiesFileError(
-            f"{FACILITIES_FILE_ENV}: {path}: entry {where}: {first['msg']}"
-        ) from None
-    ids = [f.id for f in items]
-    if len(set(ids)) != len(ids):
-        raise FacilitiesFileError(f"{FACILITIES_FILE_ENV}: {path} names a facility twice")
+    items = read_list(
+        path,
+        Facility,
+        env=FACILITIES_FILE_ENV,
+        error=FacilitiesFileError,
+        key=lambda f: f.id,
+        noun="a facility",
+    )
     return {f.id: f for f in items}
 
 

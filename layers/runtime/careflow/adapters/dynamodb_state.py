@@ -39,12 +39,9 @@ from careflow.domain.records import (
     ParkedEvent,
     TaskStatus,
 )
+from careflow.ports import ConcurrentUpdate
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class ConcurrentUpdate(Exception):
-    """Someone else changed the item first (optimistic lock)."""
 
 
 def _s(value: str) -> dict[str, str]:

@@ -1,22 +1,41 @@
-"""Human tasks: opened by a waiting workflow, escalated when overdue, completed by a person.
+"""Human tasks: opened by a waiting workflow, escalated when overdue, worked by a person.
 
 A task that a workflow waits on carries the Step Functions task token; completing
-it resumes the execution. Every decision is audited with actor, time, reason and
-the policy version that applied.
+it resumes the execution. Who may work a task is governed (docs/decisions.md, "Governed
+human tasks"): the actor is a named person (``user:<id>``) whose roles, from the actor
+directory (:mod:`careflow.actors`), include one the task's pinned policy allows on its
+queue (table ``queue_roles``: ``work`` and ``supervise`` roles). A task is claimed
+before it is completed; a claim belongs to its claimant until they release it, someone
+supervising the queue reassigns or releases it, or the task escalates. A task with
+decisions takes one of them; a task without takes ``ACKNOWLEDGED``. Every change, and
+every refusal for want of a role, is audited with actor, time, reason and the policy
+version, identifiers only.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from careflow.domain.records import AuditEntry, HumanTask, Milestone, TaskStatus
 from careflow.events.envelope import envelope
-from careflow.ports import EventPublisher, StaleTaskToken, StateStore, WorkflowEngine
+from careflow.ports import (
+    ConcurrentUpdate,
+    EventPublisher,
+    StaleTaskToken,
+    StateStore,
+    WorkflowEngine,
+)
+
+if TYPE_CHECKING:
+    from careflow.policies import PolicyReader
 
 SOURCE = "careflow.workflow"
+ACKNOWLEDGED = "ACKNOWLEDGED"  # the decision of a task that offers none
+QUEUE_ROLES_TABLE = "queue_roles"  # queue -> work, supervise (role lists), in every policy
 
 
 class TaskError(Exception):
@@ -24,7 +43,7 @@ class TaskError(Exception):
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
-        self.kind = kind  # not_found | conflict | invalid
+        self.kind = kind  # not_found | forbidden | conflict | invalid
 
 
 def task_id_for(instance_id: str, purpose: str) -> str:
@@ -173,7 +192,12 @@ def escalate_task(
             action="task_escalated",
             reason=f"task overdue since {task.due_at.isoformat()}",
             policy_version=task.policy_version,
-            detail={"task_id": task_id, "queue": queue, "level": escalated.escalation_level},
+            detail={
+                "task_id": task_id,
+                "queue": queue,
+                "level": escalated.escalation_level,
+                **({"claim_released": task.claimed_by} if task.claimed_by else {}),
+            },
         )
     )
     publisher.publish(
@@ -196,28 +220,274 @@ def escalate_task(
     return escalated
 
 
-def claim_task(store: StateStore, *, task_id: str, actor: str, now: datetime) -> HumanTask:
+# -- who may work a task -------------------------------------------------------------------
+class ActorRoles(Protocol):
+    """The actor directory (:class:`careflow.actors.Directory`): an unknown actor has none."""
+
+    def roles_of(self, actor: str) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True)
+class QueueRoles:
+    """The roles a task's pinned policy allows on its current queue."""
+
+    work: frozenset[str]  # claim, complete, acknowledge; be reassigned the task
+    supervise: frozenset[str]  # reassign or release someone else's claim
+    policy_version: str
+
+
+def queue_roles(task: HumanTask, policies: PolicyReader) -> QueueRoles:
+    """From the policy version the task's instance pinned; none when it names no roles for
+    the queue (or cannot be loaded): nobody may work the task until that is fixed."""
+    from careflow.policies import PolicyError, SnapshotVersion, load
+
+    try:
+        name = SnapshotVersion.parse(task.policy_version).name
+        snapshot = load(name, task.facility_id, task.policy_version, store=policies)
+        outputs = snapshot.table(QUEUE_ROLES_TABLE).decide({"queue": task.queue}).outputs
+    except PolicyError:
+        return QueueRoles(frozenset(), frozenset(), task.policy_version)
+    return QueueRoles(
+        frozenset(outputs["work"]), frozenset(outputs["supervise"]), task.policy_version
+    )
+
+
+def _directory(directory: ActorRoles | None) -> ActorRoles:
+    if directory is not None:
+        return directory
+    from careflow.actors import directory as configured
+
+    return configured()
+
+
+def _find(store: StateStore, task_id: str) -> HumanTask:
     task = store.get_task(task_id)
     if task is None:
-        raise TaskError("not_found", f"no task {task_id}")
-    if task.status is TaskStatus.CLAIMED and task.claimed_by == actor:
-        return task
-    if task.status is not TaskStatus.OPEN:
-        raise TaskError("conflict", f"task {task_id} is {task.status.value}")
-    claimed = store.update_task(
-        task.model_copy(update={"status": TaskStatus.CLAIMED, "claimed_by": actor})
-    )
+        raise TaskError("not_found", f"There is no task {task_id}.")
+    return task
+
+
+def _audit(
+    store: StateStore,
+    task: HumanTask,
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    reason: str = "",
+    **detail: Any,
+) -> None:
+    """Identifiers only in ``detail``: task, queue, actors, roles, decision."""
     store.record_audit(
         AuditEntry(
             instance_id=task.instance_id,
             at=now,
             actor=actor,
-            action="task_claimed",
+            action=action,
+            reason=reason,
             policy_version=task.policy_version,
-            detail={"task_id": task_id},
+            detail={"task_id": task.task_id, "queue": task.queue, **detail},
         )
     )
+
+
+def _refuse(
+    store: StateStore, task: HumanTask, *, actor: str, attempted: str, now: datetime, why: str
+) -> TaskError:
+    """Audits a refusal for want of a role (no reason text: only identifiers)."""
+    _audit(
+        store,
+        task,
+        actor=actor.strip() or "(none)",
+        action="task_refused",
+        now=now,
+        attempted=attempted,
+    )
+    return TaskError("forbidden", why)
+
+
+def _role_in(
+    store: StateStore,
+    task: HumanTask,
+    *,
+    actor: str,
+    allowed: frozenset[str],
+    directory: ActorRoles,
+    attempted: str,
+    now: datetime,
+    as_what: str = "work",
+) -> str:
+    """The actor's role that ``allowed`` holds (the first by name), else refused."""
+    if not actor.strip():
+        raise _refuse(
+            store,
+            task,
+            actor=actor,
+            attempted=attempted,
+            now=now,
+            why=f"Task {task.task_id} can only be worked by a named person (user:<id>).",
+        )
+    held = sorted(directory.roles_of(actor) & allowed)
+    if not held:
+        raise _refuse(
+            store,
+            task,
+            actor=actor,
+            attempted=attempted,
+            now=now,
+            why=(
+                f"{actor} holds no role that may {as_what} queue {task.queue} under policy "
+                f"{task.policy_version}."
+            ),
+        )
+    return held[0]
+
+
+def _change(store: StateStore, task: HumanTask, **update: Any) -> HumanTask:
+    """Writes the change unless someone changed the task since it was read (a conflict)."""
+    try:
+        return store.update_task(task.model_copy(update=update))
+    except ConcurrentUpdate:
+        raise TaskError(
+            "conflict", f"Task {task.task_id} changed meanwhile; read it again and retry."
+        ) from None
+
+
+def _open_or_claimed(task: HumanTask) -> None:
+    if task.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+        raise TaskError("conflict", f"Task {task.task_id} is {task.status.value.lower()}.")
+
+
+# -- what a person does with a task ---------------------------------------------------------
+def claim_task(
+    store: StateStore,
+    *,
+    task_id: str,
+    actor: str,
+    now: datetime,
+    policies: PolicyReader,
+    directory: ActorRoles | None = None,
+    reason: str = "",
+) -> HumanTask:
+    """The actor takes the task; claiming one's own claim again changes nothing."""
+    task = _find(store, task_id)
+    roles = queue_roles(task, policies)
+    role = _role_in(
+        store,
+        task,
+        actor=actor,
+        allowed=roles.work,
+        directory=_directory(directory),
+        attempted="claim",
+        now=now,
+    )
+    _open_or_claimed(task)
+    if task.status is TaskStatus.CLAIMED:
+        if task.claimed_by == actor:
+            return task
+        raise TaskError("conflict", f"Task {task_id} is claimed by another person.")
+    claimed = _change(store, task, status=TaskStatus.CLAIMED, claimed_by=actor)
+    _audit(store, task, actor=actor, action="task_claimed", now=now, reason=reason, role=role)
     return claimed
+
+
+def release_task(
+    store: StateStore,
+    *,
+    task_id: str,
+    actor: str,
+    now: datetime,
+    policies: PolicyReader,
+    directory: ActorRoles | None = None,
+    reason: str = "",
+) -> HumanTask:
+    """Back to the queue, unclaimed: by its claimant, or by someone supervising the queue."""
+    task = _find(store, task_id)
+    _open_or_claimed(task)
+    if task.status is not TaskStatus.CLAIMED:
+        raise TaskError("conflict", f"Task {task_id} is not claimed.")
+    role = "claimant"
+    if not (actor and task.claimed_by == actor):
+        role = _role_in(
+            store,
+            task,
+            actor=actor,
+            allowed=queue_roles(task, policies).supervise,
+            directory=_directory(directory),
+            attempted="release",
+            now=now,
+            as_what="supervise",
+        )
+    released = _change(store, task, status=TaskStatus.OPEN, claimed_by=None)
+    _audit(
+        store,
+        task,
+        actor=actor,
+        action="task_released",
+        now=now,
+        reason=reason,
+        role=role,
+        previous=task.claimed_by,
+    )
+    return released
+
+
+def reassign_task(
+    store: StateStore,
+    *,
+    task_id: str,
+    actor: str,
+    to: str,
+    reason: str,
+    now: datetime,
+    policies: PolicyReader,
+    directory: ActorRoles | None = None,
+) -> HumanTask:
+    """Moves the claim to ``to``, who must be allowed to work the queue: by its claimant
+    handing it over, or by someone supervising the queue (claimed or not)."""
+    task = _find(store, task_id)
+    roles = queue_roles(task, policies)
+    people = _directory(directory)
+    role = "claimant"
+    if not (actor and task.status is TaskStatus.CLAIMED and task.claimed_by == actor):
+        role = _role_in(
+            store,
+            task,
+            actor=actor,
+            allowed=roles.supervise,
+            directory=people,
+            attempted="reassign",
+            now=now,
+            as_what="supervise",
+        )
+    if not to.strip() or not people.roles_of(to) & roles.work:
+        raise _refuse(
+            store,
+            task,
+            actor=actor,
+            attempted="reassign",
+            now=now,
+            why=(
+                f"{to.strip() or 'Nobody'} holds no role that may work queue {task.queue} "
+                f"under policy {task.policy_version}."
+            ),
+        )
+    _open_or_claimed(task)
+    if task.status is TaskStatus.CLAIMED and task.claimed_by == to:
+        return task
+    moved = _change(store, task, status=TaskStatus.CLAIMED, claimed_by=to)
+    _audit(
+        store,
+        task,
+        actor=actor,
+        action="task_reassigned",
+        now=now,
+        reason=reason,
+        role=role,
+        previous=task.claimed_by,
+        to=to,
+    )
+    return moved
 
 
 def complete_task(
@@ -229,39 +499,58 @@ def complete_task(
     decision: str,
     reason: str,
     now: datetime,
+    policies: PolicyReader,
+    directory: ActorRoles | None = None,
 ) -> HumanTask:
-    """Records the decision and resumes the waiting execution with it."""
-    task = store.get_task(task_id)
-    if task is None:
-        raise TaskError("not_found", f"no task {task_id}")
-    if task.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
-        raise TaskError("conflict", f"task {task_id} is {task.status.value}")
-    if task.status is TaskStatus.CLAIMED and task.claimed_by not in (None, actor):
-        raise TaskError("conflict", f"task {task_id} is claimed by someone else")
-    if task.allowed_decisions and decision not in task.allowed_decisions:
-        raise TaskError("invalid", f"decision must be one of {', '.join(task.allowed_decisions)}")
-    if task.allowed_decisions and task.task_token is None:
-        raise TaskError("conflict", f"task {task_id} is being escalated; retry in a moment")
-    completed = store.update_task(
-        task.model_copy(
-            update={
-                "status": TaskStatus.COMPLETED,
-                "decision": decision,
-                "completed_by": actor,
-                "completed_at": now,
-            }
-        )
+    """Records the decision of the task's claimant and resumes the waiting execution with it.
+
+    ``decision`` is one of the task's allowed decisions, or ``ACKNOWLEDGED`` for a task
+    that offers none (see :func:`acknowledge_task`)."""
+    task = _find(store, task_id)
+    action = "acknowledge" if not task.allowed_decisions else "complete"
+    role = _role_in(
+        store,
+        task,
+        actor=actor,
+        allowed=queue_roles(task, policies).work,
+        directory=_directory(directory),
+        attempted=action,
+        now=now,
     )
-    store.record_audit(
-        AuditEntry(
-            instance_id=task.instance_id,
-            at=now,
-            actor=actor,
-            action="task_completed",
-            reason=reason,
-            policy_version=task.policy_version,
-            detail={"task_id": task_id, "decision": decision},
+    _open_or_claimed(task)
+    if task.allowed_decisions and decision not in task.allowed_decisions:
+        raise TaskError(
+            "invalid", f"The decision must be one of {', '.join(task.allowed_decisions)}."
         )
+    if not task.allowed_decisions and decision != ACKNOWLEDGED:
+        raise TaskError(
+            "invalid", f"Task {task_id} offers no decision: acknowledge it ({ACKNOWLEDGED})."
+        )
+    if task.status is TaskStatus.OPEN:
+        raise TaskError(
+            "conflict", f"Task {task_id} is not claimed: claim it before you {action} it."
+        )
+    if task.claimed_by != actor:
+        raise TaskError("conflict", f"Task {task_id} is claimed by another person.")
+    if task.allowed_decisions and task.task_token is None:
+        raise TaskError("conflict", f"Task {task_id} is being escalated; retry in a moment.")
+    completed = _change(
+        store,
+        task,
+        status=TaskStatus.COMPLETED,
+        decision=decision,
+        completed_by=actor,
+        completed_at=now,
+    )
+    _audit(
+        store,
+        task,
+        actor=actor,
+        action="task_acknowledged" if decision == ACKNOWLEDGED else "task_completed",
+        now=now,
+        reason=reason,
+        role=role,
+        decision=decision,
     )
     store.record_milestone(
         Milestone(
@@ -279,5 +568,39 @@ def complete_task(
             )
         except StaleTaskToken:
             store.update_task(completed.model_copy(update={"status": TaskStatus.CLOSED}))
-            raise TaskError("conflict", f"the workflow stopped waiting on task {task_id}") from None
+            raise TaskError(
+                "conflict", f"The workflow stopped waiting on task {task_id}."
+            ) from None
     return completed
+
+
+def acknowledge_task(
+    store: StateStore,
+    engine: WorkflowEngine,
+    *,
+    task_id: str,
+    actor: str,
+    reason: str,
+    now: datetime,
+    policies: PolicyReader,
+    directory: ActorRoles | None = None,
+) -> HumanTask:
+    """Completes a task that offers no decision (an alert, a chase, an appeal to consider)."""
+    task = _find(store, task_id)
+    if task.allowed_decisions:
+        raise TaskError(
+            "invalid",
+            f"Task {task_id} needs a decision ({', '.join(task.allowed_decisions)}), "
+            "not an acknowledgement.",
+        )
+    return complete_task(
+        store,
+        engine,
+        task_id=task_id,
+        actor=actor,
+        decision=ACKNOWLEDGED,
+        reason=reason,
+        now=now,
+        policies=policies,
+        directory=directory,
+    )

@@ -17,7 +17,7 @@ from typing import Any
 from careflow import wiring
 from careflow.domain.intake import instance_id_for
 from careflow.domain.records import HumanTask
-from careflow.domain.tasks import complete_task
+from careflow.domain.tasks import claim_task, complete_task, reassign_task
 from careflow.kit.registry import workflows
 from careflow.kit.spec import Scenario, Workflow
 from careflow.localcloud.cloud import LocalCloud
@@ -84,8 +84,30 @@ class Demo:
         task: HumanTask = self.cloud.wait_for(find, 30, f"an open task on {subject_id}")
         return task
 
+    def claim(self, task: HumanTask, actor: str) -> None:
+        """A person whose role may work the task's queue takes it (as through the tasks API)."""
+        claim_task(
+            self.store,
+            task_id=task.task_id,
+            actor=actor,
+            now=self.cloud.clock.now(),
+            policies=wiring.policies(),
+        )
+
+    def reassign(self, task: HumanTask, actor: str, to: str, reason: str) -> None:
+        """Someone supervising the queue (or the claimant) hands the task to ``to``."""
+        reassign_task(
+            self.store,
+            task_id=task.task_id,
+            actor=actor,
+            to=to,
+            reason=reason,
+            now=self.cloud.clock.now(),
+            policies=wiring.policies(),
+        )
+
     def decide(self, task: HumanTask, actor: str, decision: str, reason: str) -> None:
-        """A person completes ``task`` (as through the tasks API): the workflow resumes."""
+        """The task's claimant completes it (as through the tasks API): the workflow resumes."""
         complete_task(
             self.store,
             wiring.engine(),
@@ -94,6 +116,7 @@ class Demo:
             decision=decision,
             reason=reason,
             now=self.cloud.clock.now(),
+            policies=wiring.policies(),
         )
 
     def milestone(self, subject_id: str, name: str) -> None:

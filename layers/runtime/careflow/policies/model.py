@@ -336,6 +336,25 @@ def value_problems(name: str, value: Any, unit: str | None, where: str) -> list[
     return []
 
 
+# Tables whose shape the runtime relies on, whatever policy holds them.
+RESERVED_TABLES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    # who may work a human task's queue, and who supervises it (careflow.domain.tasks)
+    "queue_roles": ({"queue": "string"}, {"work": "string_list", "supervise": "string_list"}),
+}
+
+
+def reserved_table_problems(name: str, table: DecisionTable, where: str) -> list[tuple[str, str]]:
+    if name not in RESERVED_TABLES:
+        return []
+    inputs, outputs = RESERVED_TABLES[name]
+    found = []
+    if dict(table.inputs) != inputs:
+        found.append((f"{where}.inputs", f"table {name} takes exactly {inputs}"))
+    if dict(table.outputs) != outputs:
+        found.append((f"{where}.outputs", f"table {name} gives exactly {outputs}"))
+    return found
+
+
 def document_problems(doc: Document) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     if isinstance(doc, EnterprisePolicy):
@@ -343,6 +362,7 @@ def document_problems(doc: Document) -> list[tuple[str, str]]:
             found.extend(value_problems(name, v.value, v.unit, f"values.{name}.value"))
         for name, table in doc.tables.items():
             found.extend(table_problems(table, f"tables.{name}"))
+            found.extend(reserved_table_problems(name, table, f"tables.{name}"))
         return found
     for name, o in doc.values.items():
         found.extend(value_problems(name, o.value, None, f"values.{name}.value"))

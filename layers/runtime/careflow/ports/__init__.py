@@ -140,6 +140,10 @@ class StaleTaskToken(Exception):
     """The execution is no longer waiting on that token (timed out, escalated or ended)."""
 
 
+class ConcurrentUpdate(Exception):
+    """Someone else changed the record first (optimistic lock on its ``version``)."""
+
+
 class EventPublisher(Protocol):
     def publish(self, source: str, detail_type: str, detail: Mapping[str, Any]) -> None: ...
 

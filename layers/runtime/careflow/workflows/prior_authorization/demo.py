@@ -123,6 +123,7 @@ def run(demo: Demo) -> list[CaseReport]:
         cloud.wait_for_execution(demo.arn_when_started(rid), 60)
     task = demo.open_task("pa-2002")
     demo.say(f"  (b) task for {task.queue}: {task.title}")
+    demo.claim(task, "user:urn-pkaur")
     demo.decide(task, "user:urn-pkaur", "ATTACHED", "operative note and lab results attached")
     cloud.wait_for_execution(demo.arn("pa-2002"), 60)
     demo.milestone("pa-2003", "pended")

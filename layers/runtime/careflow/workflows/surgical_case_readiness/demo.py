@@ -2,7 +2,8 @@
 
 (a) all clear → READY; (b) the payer pends and decides two days later → READY;
 (c) an implant is short → requisition, coordinator task escalated after its SLA,
-a buyer transfers stock and completes the task → the re-check decides;
+a buyer claims it, the supply chain manager reassigns it to the buyer who transfers
+stock and completes it → the re-check decides;
 (d) the payer denies → BLOCKED; (e) an expedited pend the payer never answers →
 escalated at 48 h, clock expired at 72 h → AT_RISK.
 """
@@ -56,6 +57,9 @@ def run(demo: Demo) -> list[CaseReport]:
     demo.say(f"  (c) task overdue → escalated to {task.queue}")
     demo.cloud.transfer_stock("IMP-THA-STEM-12", 1, "fac-north", "fac-south")
     demo.say("  (c) supply chain buyer transfers 1 hip stem from North Valley to South Bay")
+    demo.claim(task, "user:buyer-cwong")
+    demo.reassign(task, "user:supply-mgr-dpatel", "user:buyer-jlee", "jlee arranges transfers")
+    demo.say("  (c) buyer cwong claimed it; the supply chain manager reassigned it to buyer jlee")
     demo.decide(task, "user:buyer-jlee", "PROCEED", "stem transferred from fac-north")
     demo.cloud.wait_for_execution(demo.arn("appt-1003"), 60)
 
@@ -74,6 +78,7 @@ def run(demo: Demo) -> list[CaseReport]:
     demo.advance(timedelta(hours=24), timer=timedelta(hours=24))
     task = demo.open_task("appt-1005")
     demo.say(f"  (e) 72 h clock expired → task for {task.queue}")
+    demo.claim(task, "user:coordinator-mdiaz")
     demo.decide(task, "user:coordinator-mdiaz", "RESCHEDULE", "no payer decision; moving the case")
     demo.cloud.wait_for_execution(demo.arn("appt-1005"), 60)
 
