@@ -295,3 +295,16 @@ def test_a_decision_event_of_the_wrong_shape_is_rejected(world):
     bad["detail"]["data"]["decision"] = "PENDED"
     with pytest.raises(EnvelopeError):
         resume_on_decision(bad, store=store, engine=engine, payer=FakePayer(), now=NOW)
+
+
+def test_a_decision_event_without_an_authorization_reference_is_refused_not_a_null(world):
+    """A notification whose focus gave no authorization number becomes an event the
+    handler parks with its reason (the field), never a decision for nobody."""
+    store, _, engine = world
+    bad = decided()
+    bad["detail"]["data"]["preauth_ref"] = None
+    payer = payer_says(AuthDecision.APPROVED)
+    with pytest.raises(EnvelopeError) as err:
+        resume_on_decision(bad, store=store, engine=engine, payer=payer, now=NOW)
+    assert "preauth_ref" in err.value.reason
+    assert payer.inquired == [] and engine.successes == []

@@ -196,6 +196,27 @@ def advance_once_waiting_for(cloud, case: Case, timer: timedelta, by: timedelta)
     case.wait_milestone("payer_decided")
 
 
+def test_a_decision_on_an_authorization_the_payer_does_not_know_is_parked(cloud):
+    ref = f"PA-unknown-{next(_numbers)}"
+    cloud.put_event(
+        "careflow.payer",
+        "PriorAuth.Decided",
+        facility_id="fac-north",
+        idempotency_key=f"{ref}:decided",
+        data={"preauth_ref": ref, "decision": "APPROVED", "decided_at": "2026-11-30T09:00:00Z"},
+    )
+    parked = cloud.wait_for(
+        lambda: [
+            p
+            for p in wiring.store().parked_events()
+            if p.detail_type == "PriorAuth.Decided" and "resolves no authorization" in p.reason
+        ],
+        20,
+        "the parked decision",
+    )
+    assert ref not in parked[0].reason  # the reason names the field, not the value
+
+
 def review_task(case: Case, cloud, decision: str) -> None:
     task = case.open_task()
     assert task.allowed_decisions == ("APPROVED", "DENIED", "REQUEST_AGAIN")
