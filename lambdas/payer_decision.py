@@ -1,4 +1,5 @@
-"""PayerDecision: ``PriorAuth.Decided`` resumes the workflow waiting on that authorization."""
+"""PayerDecision: ``PriorAuth.Decided`` resumes the workflow waiting on that authorization,
+with the decision re-read from the payer (``Claim/$inquire``), never the event's."""
 
 from typing import Any
 
@@ -13,7 +14,11 @@ from careflow.observability import logger, step
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         return resume_on_decision(
-            event, store=wiring.store(), engine=wiring.engine(), now=clock.now()
+            event,
+            store=wiring.store(),
+            engine=wiring.engine(),
+            payer=wiring.payer(),
+            now=clock.now(),
         )
     except EnvelopeError as exc:
         parked = intake.park(

@@ -105,6 +105,9 @@ class InMemoryStateStore:
     def put_wait(self, key: str, token: str, instance_id: str, at: datetime) -> None:
         self.waits[key] = (token, instance_id)
 
+    def peek_wait(self, key: str) -> tuple[str, str] | None:
+        return self.waits.get(key)
+
     def take_wait(self, key: str) -> tuple[str, str] | None:
         return self.waits.pop(key, None)
 
@@ -192,7 +195,11 @@ class FakePayer:
         return self.auth
 
     def inquire(self, preauth_ref: str):
+        from careflow.ports import ConnectorError
+
         self.inquired.append(preauth_ref)
+        if preauth_ref not in self.inquiries:
+            raise ConnectorError(f"no authorization {preauth_ref}")
         return self.inquiries[preauth_ref]
 
     def check_eligibility(self, request):

@@ -105,14 +105,19 @@ def test_malformed_request_bundles_are_refused_and_nothing_is_kept(payer, name, 
         ("cov-ok", AuthDecision.APPROVED),
         ("cov-deny", AuthDecision.DENIED),
         ("cov-pend", AuthDecision.PENDED),
+        ("cov-odd", AuthDecision.UNKNOWN),  # the sandbox says CT "contact payer"
     ],
 )
 def test_the_adapter_reads_each_decision_from_the_review_action(payer, coverage, decision):
+    payer.behaviours["cov-odd"] = Behaviour(AuthDecision.UNKNOWN)
     payer_port, _, _ = adapter(payer)
     result = payer_port.submit_prior_auth(request(coverage))
     assert result.decision is decision
     assert result.preauth_ref and result.preauth_ref.startswith("PA-")
     assert [i.code for i in result.items] == ["27447"]
+    assert result.conformance == ()  # the sandbox keeps the PAS rules it is read by
+    inquired = payer_port.inquire(result.preauth_ref)
+    assert (inquired.decision, inquired.conformance) == (decision, ())
 
 
 def test_a_pend_is_decided_later_and_inquire_and_notifications_tell_it(payer, virtual_time):

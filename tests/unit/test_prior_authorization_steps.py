@@ -141,6 +141,13 @@ def test_a_decision_ends_the_clock_whenever_it_comes():
     )
 
 
+def test_an_answer_careflow_cannot_act_on_goes_to_a_person_whatever_it_says():
+    c = clocks()
+    assert rules.next_stage(AuthDecision.UNKNOWN, 10, c, escalated=False)[0] is rules.Stage.REVIEW
+    approved = rules.next_stage(AuthDecision.APPROVED, 10, c, escalated=False, needs_review=True)
+    assert approved == (rules.Stage.REVIEW, 0)
+
+
 @pytest.mark.parametrize(
     ("decision", "stage", "outcome"),
     [
@@ -152,6 +159,7 @@ def test_a_decision_ends_the_clock_whenever_it_comes():
         ("PENDED", "NO_DOCUMENTS", rules.Outcome.NO_DOCUMENTS),
         ("ERROR", "DECIDED", rules.Outcome.ERROR),
         ("A9", "DECIDED", rules.Outcome.ERROR),
+        ("UNKNOWN", "DECIDED", rules.Outcome.ERROR),  # nobody reviewed it
     ],
 )
 def test_every_ending_has_an_outcome(decision, stage, outcome):
@@ -241,21 +249,108 @@ def test_await_decision_parks_the_token_or_resumes_on_an_early_answer():
     assert world.engine.successes == [("t2", {"decision": "APPROVED"})]
 
 
-def test_inquire_rereads_the_payer_and_places_the_pend_on_its_clock():
-    pended = PriorAuthResponse(decision=AuthDecision.PENDED, preauth_ref="PA-1")
-    world = World(FakePayer(inquiries={"PA-1": pended}), now=NOW + timedelta(hours=48))
-    out = world.run(
+def _inquire(world: World, **kw) -> dict:
+    return world.run(
         "inquire",
         {
             "instance_id": "i-1",
+            "facility_id": "fac-north",
+            "request": a_request(),
             "preauth_ref": "PA-1",
             "submitted_at": NOW.isoformat(),
             "policy": clocks("expedited").model_dump(),
             "escalated": False,
+            **kw,
         },
     )
+
+
+def test_inquire_rereads_the_payer_and_places_the_pend_on_its_clock():
+    pended = PriorAuthResponse(decision=AuthDecision.PENDED, preauth_ref="PA-1")
+    world = World(FakePayer(inquiries={"PA-1": pended}), now=NOW + timedelta(hours=48))
+    out = _inquire(world)
     assert (out["stage"], out["wait_s"]) == ("ESCALATE", 24 * HOUR)
     assert world.payer.inquired == ["PA-1"]
+    assert out["review_task"] is None
+
+
+def test_an_inquiry_answer_careflow_cannot_act_on_goes_to_a_person():
+    odd = PriorAuthResponse(
+        decision=AuthDecision.APPROVED,
+        preauth_ref="PA-1",
+        conformance=("Bundle.timestamp is missing (PAS Response Bundle: 1..1)",),
+    )
+    world = World(FakePayer(inquiries={"PA-1": odd}), now=NOW + timedelta(hours=30))
+    out = _inquire(world)
+    assert out["stage"] == "REVIEW"  # not DECIDED: the approval is not acted on
+    task = out["review_task"]
+    assert task["allowed_decisions"] == ["APPROVED", "DENIED", "REQUEST_AGAIN"]
+    assert "Bundle.timestamp is missing (PAS Response Bundle: 1..1)" in task["reasons"]
+    assert world.milestones()[-1] == "payer_answer_review"
+
+
+@pytest.mark.parametrize(
+    ("response", "stage"),
+    [
+        (PriorAuthResponse(decision=AuthDecision.UNKNOWN, preauth_ref="PA-1"), "REVIEW"),
+        (
+            PriorAuthResponse(decision=AuthDecision.DENIED, preauth_ref="PA-1", conformance=("x",)),
+            "REVIEW",
+        ),
+        (PriorAuthResponse(decision=AuthDecision.APPROVED, preauth_ref="PA-1"), "DECIDED"),
+    ],
+)
+def test_submit_routes_unknown_and_non_conformant_answers_to_a_person(response, stage):
+    world = World(FakePayer(auth=response))
+    out = world.run(
+        "submit_request",
+        {
+            "instance_id": "i-1",
+            "facility_id": "fac-north",
+            "request": a_request(),
+            "policy": clocks().model_dump(),
+        },
+    )
+    assert out["stage"] == stage
+    assert (out["review_task"] is not None) is (stage == "REVIEW")
+    if stage == "REVIEW":
+        assert out["review_task"]["purpose"] == "payer-answer"
+        assert out["review_task"]["escalation_chain"][0] == "utilization_review_imaging"
+
+
+def _accept(world: World, answer: dict, **clock) -> dict:
+    return world.run(
+        "accept_decision",
+        {
+            "instance_id": "i-1",
+            "facility_id": "fac-north",
+            "request": a_request(),
+            "policy": clocks().model_dump(),
+            "clock": {
+                "decision": "PENDED",
+                "preauth_ref": "PA-1",
+                "submitted_at": NOW.isoformat(),
+                "escalated": False,
+                **clock,
+            },
+            "answer": {"verified": True, "preauth_ref": "PA-1", **answer},
+        },
+    )
+
+
+def test_accept_decision_acts_on_the_reread_answer_without_asking_again():
+    world = World(FakePayer(), now=NOW + timedelta(days=2))
+    out = _accept(world, {"decision": "DENIED", "claimed": "APPROVED", "reason": "no"})
+    assert (out["decision"], out["stage"], out["reason"]) == ("DENIED", "DECIDED", "no")
+    assert world.payer.inquired == []  # PayerDecision already asked: one $inquire per signal
+    assert world.milestones() == ["payer_decided"]
+
+
+def test_accept_decision_sends_an_unknown_answer_to_a_person():
+    world = World(now=NOW + timedelta(days=2))
+    out = _accept(world, {"decision": "UNKNOWN", "conformance": []}, escalated=True)
+    assert (out["stage"], out["escalated"]) == ("REVIEW", True)
+    assert "not one careflow knows (UNKNOWN)" in out["review_task"]["reasons"][0]
 
 
 def test_escalate_pend_opens_an_informational_task_and_marks_the_clock():
@@ -280,7 +375,14 @@ def test_escalate_pend_opens_an_informational_task_and_marks_the_clock():
             "clock": clock,
         },
     )
-    assert out == {**clock, "reason": None, "stage": "WAIT", "escalated": True}
+    assert out == {
+        **clock,
+        "reason": None,
+        "stage": "WAIT",
+        "escalated": True,
+        "conformance": [],
+        "review_task": None,
+    }
     (task,) = world.store.tasks.values()
     assert task.queue == "utilization_review_imaging" and task.task_token is None
     assert "pend_escalated" in world.milestones()

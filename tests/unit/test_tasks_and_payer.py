@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from careflow.domain.payer_decisions import resume_on_decision
+from careflow.canonical.payer import AuthDecision, PriorAuthResponse
+from careflow.domain.payer_decisions import DecisionMismatch, resume_on_decision
 from careflow.domain.records import TaskStatus
 from careflow.domain.tasks import (
     ACKNOWLEDGED,
@@ -21,9 +22,11 @@ from careflow.domain.tasks import (
 )
 from careflow.events.envelope import EnvelopeError
 from careflow.policies import FilePolicyStore, SnapshotVersion, resolve
+from careflow.ports import ConnectorUnavailable
 from tests.fakes import (
     TASK_POLICY_VERSION,
     FakeEngine,
+    FakePayer,
     FakePublisher,
     InMemoryStateStore,
     task_directory,
@@ -482,21 +485,105 @@ def decided(ref="PA-1", decision="APPROVED"):
     }
 
 
-def test_a_payer_decision_resumes_the_waiting_execution(world):
+def payer_says(decision: AuthDecision, ref: str = "PA-1", **kw) -> FakePayer:
+    return FakePayer(inquiries={ref: PriorAuthResponse(decision=decision, preauth_ref=ref, **kw)})
+
+
+def test_a_payer_decision_resumes_the_waiting_execution_with_the_payers_answer(world):
     store, _, engine = world
     store.put_wait("PA-1", "tok-9", "i-1", NOW)
-    out = resume_on_decision(decided(), store=store, engine=engine, now=NOW)
+    payer = payer_says(AuthDecision.APPROVED)
+    out = resume_on_decision(decided(), store=store, engine=engine, payer=payer, now=NOW)
     assert out["status"] == "resumed"
-    assert engine.successes[0][0] == "tok-9"
-    assert engine.successes[0][1]["decision"] == "APPROVED"
+    assert payer.inquired == ["PA-1"]  # one $inquire per signal
+    token, answer = engine.successes[0]
+    assert token == "tok-9"
+    assert (answer["decision"], answer["verified"]) == ("APPROVED", True)
     assert store.take_wait("PA-1") is None
+    assert [a.action for a in store.audit] == ["payer_decided"]
 
 
-def test_a_decision_that_overtakes_the_workflow_is_kept_for_it(world):
+def test_a_forged_approval_while_the_payer_still_pends_resumes_nothing_and_is_audited(world):
     store, _, engine = world
-    out = resume_on_decision(decided(decision="DENIED"), store=store, engine=engine, now=NOW)
+    store.put_wait("PA-1", "tok-9", "i-1", NOW)
+    payer = payer_says(AuthDecision.PENDED)
+    out = resume_on_decision(decided(), store=store, engine=engine, payer=payer, now=NOW)
+    assert out["status"] == "still_pended"
+    assert engine.successes == []  # nothing approved
+    assert store.peek_wait("PA-1") == ("tok-9", "i-1")  # still waiting on its own clock
+    (audit,) = store.audit_trail("i-1")
+    assert audit.action == "payer_decision_mismatch"
+    assert audit.detail == {
+        "preauth_ref": "PA-1",
+        "event_id": "e",
+        "claimed": "APPROVED",
+        "payer": "PENDED",
+    }
+    # the payer's real decision afterwards still resumes it, with what the payer says
+    payer.inquiries["PA-1"] = PriorAuthResponse(decision=AuthDecision.DENIED, preauth_ref="PA-1")
+    out = resume_on_decision(
+        decided(decision="DENIED"), store=store, engine=engine, payer=payer, now=NOW
+    )
+    assert out["status"] == "resumed"
+    assert engine.successes[0][1]["decision"] == "DENIED"
+    assert payer.inquired == ["PA-1", "PA-1"]
+
+
+def test_a_forged_approval_of_a_denial_resumes_with_the_denial(world):
+    store, _, engine = world
+    store.put_wait("PA-1", "tok-9", "i-1", NOW)
+    payer = payer_says(AuthDecision.DENIED)
+    resume_on_decision(decided(), store=store, engine=engine, payer=payer, now=NOW)
+    answer = engine.successes[0][1]
+    assert (answer["decision"], answer["claimed"]) == ("DENIED", "APPROVED")
+    assert [a.action for a in store.audit] == ["payer_decision_mismatch", "payer_decided"]
+
+
+def test_an_answer_with_conformance_problems_travels_to_the_workflow(world):
+    store, _, engine = world
+    store.put_wait("PA-1", "tok-9", "i-1", NOW)
+    payer = payer_says(AuthDecision.APPROVED, conformance=("Bundle.timestamp is missing",))
+    resume_on_decision(decided(), store=store, engine=engine, payer=payer, now=NOW)
+    assert engine.successes[0][1]["conformance"] == ["Bundle.timestamp is missing"]
+
+
+def test_a_decision_that_overtakes_the_workflow_is_kept_for_it_as_the_payer_says_it(world):
+    store, _, engine = world
+    payer = payer_says(AuthDecision.DENIED)
+    out = resume_on_decision(
+        decided(decision="DENIED"), store=store, engine=engine, payer=payer, now=NOW
+    )
     assert out["status"] == "kept"
-    assert store.take_early_answer("PA-1")["decision"] == "DENIED"
+    kept = store.take_early_answer("PA-1")
+    assert (kept["decision"], kept["verified"]) == ("DENIED", True)
+
+
+def test_a_forged_decision_nobody_waits_on_is_parked_with_its_reason(world):
+    store, _, engine = world
+    payer = payer_says(AuthDecision.PENDED)
+    with pytest.raises(DecisionMismatch) as err:
+        resume_on_decision(decided(), store=store, engine=engine, payer=payer, now=NOW)
+    assert err.value.reason.startswith("payer_decision_mismatch:")
+    assert store.answers == {}
+
+
+def test_a_decision_on_an_authorization_the_payer_does_not_know_is_refused(world):
+    store, _, engine = world
+    store.put_wait("PA-1", "tok-9", "i-1", NOW)
+    with pytest.raises(EnvelopeError, match="resolves no authorization"):
+        resume_on_decision(decided(), store=store, engine=engine, payer=FakePayer(), now=NOW)
+    assert engine.successes == [] and store.peek_wait("PA-1") is not None
+
+
+def test_a_payer_that_is_down_fails_the_signal_for_a_retry(world):
+    store, _, engine = world
+
+    class Down(FakePayer):
+        def inquire(self, preauth_ref):
+            raise ConnectorUnavailable("payer down")
+
+    with pytest.raises(ConnectorUnavailable):
+        resume_on_decision(decided(), store=store, engine=engine, payer=Down(), now=NOW)
 
 
 def test_a_decision_event_of_the_wrong_shape_is_rejected(world):
@@ -504,4 +591,17 @@ def test_a_decision_event_of_the_wrong_shape_is_rejected(world):
     bad = decided()
     bad["detail"]["data"]["decision"] = "PENDED"
     with pytest.raises(EnvelopeError):
-        resume_on_decision(bad, store=store, engine=engine, now=NOW)
+        resume_on_decision(bad, store=store, engine=engine, payer=FakePayer(), now=NOW)
+
+
+def test_a_decision_event_without_an_authorization_reference_is_refused_not_a_null(world):
+    """A notification whose focus gave no authorization number becomes an event the
+    handler parks with its reason (the field), never a decision for nobody."""
+    store, _, engine = world
+    bad = decided()
+    bad["detail"]["data"]["preauth_ref"] = None
+    payer = payer_says(AuthDecision.APPROVED)
+    with pytest.raises(EnvelopeError) as err:
+        resume_on_decision(bad, store=store, engine=engine, payer=payer, now=NOW)
+    assert "preauth_ref" in err.value.reason
+    assert payer.inquired == [] and engine.successes == []

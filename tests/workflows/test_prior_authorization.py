@@ -106,11 +106,17 @@ def test_a_pend_resumes_on_the_payers_notification_and_the_decision_is_reread(cl
     case = request(cloud, PayerRule(AuthDecision.PENDED, timedelta(days=2), AuthDecision.APPROVED))
     case.wait_milestone("pended")
     # waits up to 3 days (the standard notification-overdue point); the payer decides at 2
-    advance_once_waiting(cloud, case, timedelta(days=3), by=timedelta(days=2))
+    advance_once_waiting_for(cloud, case, timedelta(days=3), by=timedelta(days=2))
     out = output(case)
     assert out["outcome"] == "APPROVED"
-    inquired = [m for m in case.milestones() if m.name == "inquired"]
-    assert len(inquired) == 1  # once, after the notification: no polling
+    names = case.milestone_names()
+    # PayerDecision re-read it with $inquire (once, for the notification); the workflow
+    # acts on that answer without asking again: no polling
+    assert "payer_decided" in names and "inquired" not in names
+    reread = [
+        a for a in wiring.store().audit_trail(case.instance_id) if a.action == "payer_decided"
+    ]
+    assert reread[0].detail["verified_with"] == "$inquire"
     assert out["turnaround_seconds"] == 2 * 86400
 
 
@@ -130,23 +136,124 @@ def test_an_expedited_pend_the_payer_never_answers_expires_at_72_hours(cloud):
 
 
 def test_a_forged_approval_does_not_approve_a_pend_the_payer_still_holds(cloud):
-    case = request(cloud, PayerRule(AuthDecision.PENDED, timedelta(days=5), AuthDecision.DENIED))
+    case = request(cloud, PayerRule(AuthDecision.PENDED, timedelta(days=2), AuthDecision.DENIED))
     case.wait_milestone("pended")
+    ref = f"PA-{case.case_id}"
+    cloud.wait_for(lambda: wiring.store().peek_wait(ref), 20, "the parked token")
     cloud.put_event(
         "careflow.payer",
         "PriorAuth.Decided",
         facility_id="fac-north",
+        idempotency_key=f"{ref}:forged",
         data={
-            "preauth_ref": f"PA-{case.case_id}",
+            "preauth_ref": ref,
             "decision": "APPROVED",
             "decided_at": cloud.clock.now().isoformat(),
         },
     )
-    case.wait_milestone("inquired")  # the signal makes it ask the payer, which still pends
-    # waits to the escalation point (5 days after submission); the payer decides at 5 days
-    advance_once_waiting(cloud, case, timedelta(days=5), by=timedelta(days=5))
+    # PayerDecision asks the payer, which still pends: the claim is audited, nothing resumes
+    mismatch = cloud.wait_for(
+        lambda: [
+            a
+            for a in wiring.store().audit_trail(case.instance_id)
+            if a.action == "payer_decision_mismatch"
+        ],
+        20,
+        "the mismatch audit",
+    )
+    assert mismatch[0].detail == {
+        "preauth_ref": ref,
+        "event_id": mismatch[0].detail["event_id"],
+        "claimed": "APPROVED",
+        "payer": "PENDED",
+    }
+    assert wiring.store().peek_wait(ref) is not None  # still waiting on the payer
+    assert "payer_decided" not in case.milestone_names()
+    assert case.instance().outcome is None
+    # the payer decides at 2 days (inside the 3-day wait): its real decision resumes it
+    advance_once_waiting_for(cloud, case, timedelta(days=3), by=timedelta(days=2))
     out = output(case)
     assert out["outcome"] == "DENIED"  # what the payer decided, not what the event said
+    names = case.milestone_names()
+    assert "payer_decided" in names and "inquired" not in names  # one $inquire, the signal's
+
+
+def advance_once_waiting_for(cloud, case: Case, timer: timedelta, by: timedelta) -> None:
+    """Advances the clock once the execution waits on a timer of ``timer``, until the
+    payer's decision has resumed it."""
+    found = cloud.clock.wait_for_timer(timer - timedelta(minutes=5), timer, timeout=20)
+    assert found is not None, f"no timer of {timer} started"
+    cloud.clock.advance(by)
+    case.wait_milestone("payer_decided")
+
+
+def test_a_decision_on_an_authorization_the_payer_does_not_know_is_parked(cloud):
+    ref = f"PA-unknown-{next(_numbers)}"
+    cloud.put_event(
+        "careflow.payer",
+        "PriorAuth.Decided",
+        facility_id="fac-north",
+        idempotency_key=f"{ref}:decided",
+        data={"preauth_ref": ref, "decision": "APPROVED", "decided_at": "2026-11-30T09:00:00Z"},
+    )
+    parked = cloud.wait_for(
+        lambda: [
+            p
+            for p in wiring.store().parked_events()
+            if p.detail_type == "PriorAuth.Decided" and "resolves no authorization" in p.reason
+        ],
+        20,
+        "the parked decision",
+    )
+    assert ref not in parked[0].reason  # the reason names the field, not the value
+
+
+def review_task(case: Case, cloud, decision: str) -> None:
+    task = case.open_task()
+    assert task.allowed_decisions == ("APPROVED", "DENIED", "REQUEST_AGAIN")
+    claim_and_complete(
+        cloud,
+        task,
+        decision,
+        actor="user:urn-sbrown",
+        reason="read the payer's response on the portal",
+    )
+
+
+def test_an_unknown_review_action_goes_to_a_person_who_asks_again(cloud):
+    case = request(cloud, PayerRule(AuthDecision.UNKNOWN))
+    case.wait_milestone("payer_answer_review")
+    assert case.instance().outcome is None  # not read as a pend, not acted on
+    sandbox().payer_rules[case.case_id] = PayerRule(AuthDecision.APPROVED)
+    review_task(case, cloud, "REQUEST_AGAIN")
+    out = output(case)
+    assert (out["outcome"], out["first_pass"]) == ("APPROVED", False)
+    assert case.milestone_names().count("submitted") == 2
+
+
+def test_a_non_conformant_approval_is_not_acted_on_a_person_decides(cloud):
+    problem = "Bundle.entry[0].resource.patient references a Patient that is not in the Bundle"
+    case = request(cloud, PayerRule(AuthDecision.APPROVED, conformance=(problem,)))
+    case.wait_milestone("payer_answer_review")
+    task = case.open_task()
+    assert problem in task.reasons
+    review_task(case, cloud, "DENIED")
+    out = output(case)
+    assert out["outcome"] == "DENIED"  # the person's decision, not the unconformant approval
+    (appeal,) = [t for t in case.tasks() if "appeal" in t.title]
+    assert appeal.queue == "utilization_review_imaging"
+
+
+def test_a_non_conformant_answer_nobody_reviews_ends_in_error(cloud):
+    case = request(cloud, PayerRule(AuthDecision.APPROVED, conformance=("x is missing",)))
+    task = case.open_task()
+    chain = task.escalation_chain
+    for level in range(1, len(chain) + 1):
+        advance_through_timer(cloud, timedelta(hours=24))
+        if level < len(chain):
+            assert case.open_task(level=level).queue == chain[level]
+    out = output(case)
+    assert out["outcome"] == "ERROR"
 
 
 def test_a_denial_opens_an_appeal_task(cloud):

@@ -208,12 +208,17 @@ def cmd_clock(args: argparse.Namespace) -> int:
 
 
 def cmd_pas(args: argparse.Namespace) -> int:
+    """Exit 0: read, and conformant; 1: read (the JSON is printed) but a person must look
+    (decision UNKNOWN, or ``conformance`` problems); 2: not readable as PAS (one line)."""
     from careflow.adapters.pas import PasError, decision_summary
 
     try:
         with open(args.file, encoding="utf-8") as handle:
             document = json.load(handle)
-        print(json.dumps(decision_summary(document)))
+        summary = decision_summary(document)
+        print(json.dumps(summary))
+        if summary["conformance"] or summary["decision"] == "UNKNOWN":
+            return 1
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2

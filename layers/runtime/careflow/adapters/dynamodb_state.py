@@ -270,6 +270,18 @@ class DynamoStateStore:
         item = resp.get("Attributes")
         return json.loads(item["doc"]["S"]) if item else None
 
+    def peek_wait(self, key: str) -> tuple[str, str] | None:
+        resp = self._db.get_item(
+            TableName=self._table,
+            Key={"PK": _s(f"WAIT#{key}"), "SK": _s("TOKEN")},
+            ConsistentRead=True,
+        )
+        item = resp.get("Item")
+        if not item:
+            return None
+        doc = json.loads(item["doc"]["S"])
+        return doc["token"], doc["instance_id"]
+
     def take_wait(self, key: str) -> tuple[str, str] | None:
         doc = self._take(key, "TOKEN")
         return (doc["token"], doc["instance_id"]) if doc else None

@@ -11,6 +11,13 @@ A ClaimResponse is read with ``fhir.resources.R4B`` into its canonical record
 (:mod:`careflow.adapters.fhir.mappers`), and the decision taken from that record. Bundle
 and notification structure, and the request rules, are PAS rules that the generic R4B
 models do not enforce: those are checked here on the JSON.
+
+Read strictly: what is not a PAS response at all (not a Bundle, no entries, not a
+ClaimResponse first, not valid R4) raises :class:`PasError`; a response that can be read
+but breaks a PAS rule (an item without a reviewAction, a reference to a resource the
+Bundle does not hold, a required element missing) is read with its ``conformance``
+problems listed, one sentence each, and careflow does not act on it: a person does. A
+review action careflow does not know is ``UNKNOWN``, never a pend.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ REVIEW_ACTION_CODE = (
 )
 PAS_TOPIC = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
 
-# X12 306 codes PAS uses; others (e.g. CT "contact payer") are treated as a pend.
+# X12 306 codes careflow acts on; any other (e.g. CT "contact payer", or a code that is not
+# in the code system) is UNKNOWN: a person reads the response.
 REVIEW_ACTIONS = {
     "A1": AuthDecision.APPROVED,  # certified in total
     "A2": AuthDecision.PARTIAL,  # certified, partial
@@ -71,7 +79,7 @@ def read_claim_response(
     resource: Mapping[str, Any], path: str = "ClaimResponse"
 ) -> PriorAuthResponse:
     """The decision of one ClaimResponse, item by item, from the reviewAction codes of its
-    canonical record (read with ``fhir.resources.R4B``)."""
+    canonical record (read with ``fhir.resources.R4B``), with its conformance problems."""
     if resource.get("resourceType") != "ClaimResponse":
         raise PasError(f"{path}: expected a ClaimResponse")
     if resource.get("outcome") == "error" or resource.get("error"):
@@ -80,22 +88,39 @@ def read_claim_response(
         response = mappers.claim_response(resource)
     except mappers.FhirMappingError as exc:  # names the path, never a value
         raise PasError(f"{path}: {exc}") from None
+    problems: list[str] = []
+    # PAS ClaimResponse (base profile): status and use are fixed patterns
+    if response.status != "active":
+        problems.append(f"{path}.status is not 'active' (PAS ClaimResponse pattern)")
+    if response.use != "preauthorization":
+        problems.append(f"{path}.use is not 'preauthorization' (PAS ClaimResponse pattern)")
     items: list[PriorAuthItem] = []
     numbers: list[str] = []
     # addItem.itemSequence is a list (R4): the items each authorized version replaces.
     modified = {n for add in response.add_items for n in add.item_sequences}
     for i, item in enumerate(response.items):
+        where = f"{path}.item[{i}].adjudication"
+        with_extension = [a for a in item.adjudications if a.review_action_codes]
         actions = [
             (coding.code, adjudication.review_action_number)
             for adjudication in item.adjudications
             for coding in adjudication.review_action_codes
             if coding.code and coding.system in (X12_306, None)
         ]
-        if not actions:
-            raise PasError(f"{path}.item[{i}].adjudication: no reviewAction (X12 306) code")
-        code, number = actions[0]
-        assert code is not None
-        decision = REVIEW_ACTIONS.get(code, AuthDecision.PENDED)
+        code: str | None = None
+        if actions:
+            code, number = actions[0]
+            decision = REVIEW_ACTIONS.get(code or "", AuthDecision.UNKNOWN)
+            if number:
+                numbers.append(number)
+        elif with_extension:
+            problems.append(
+                f"{where}.extension(reviewAction).reviewActionCode has no X12 306 coding"
+            )
+            decision = AuthDecision.UNKNOWN
+        else:
+            problems.append(f"{where}.extension(reviewAction) is missing")
+            decision = AuthDecision.UNKNOWN
         if decision is AuthDecision.APPROVED and item.item_sequence in modified:
             decision = AuthDecision.MODIFIED
         product = item.authorized_product.codes() if item.authorized_product else ()
@@ -107,20 +132,26 @@ def read_claim_response(
                 review_action=code,
             )
         )
-        if number:
-            numbers.append(number)
     if not items:
-        raise PasError(f"{path}.item: the ClaimResponse decides no item")
+        problems.append(f"{path}.item is missing: the ClaimResponse decides no item")
     preauth_ref = response.pre_auth_ref or (numbers[0] if numbers else None)
     if preauth_ref is None:
         preauth_ref = next((i.value for i in response.identifiers if i.value), None)
-    return PriorAuthResponse(decision=overall(items), preauth_ref=preauth_ref, items=tuple(items))
+    return PriorAuthResponse(
+        decision=overall(items) if items else AuthDecision.UNKNOWN,
+        preauth_ref=preauth_ref,
+        items=tuple(items),
+        conformance=tuple(problems),
+    )
 
 
 def overall(items: Sequence[PriorAuthItem]) -> AuthDecision:
-    """A pend anywhere pends the request; otherwise all-equal items decide it; a mix of
+    """An item careflow cannot read makes the whole response UNKNOWN (a person reads it);
+    then a pend anywhere pends the request; otherwise all-equal items decide it; a mix of
     certified and not certified is PARTIAL; certified with modifications is MODIFIED."""
     decisions = {i.decision for i in items}
+    if AuthDecision.UNKNOWN in decisions:
+        return AuthDecision.UNKNOWN
     if AuthDecision.PENDED in decisions:
         return AuthDecision.PENDED
     if len(decisions) == 1:
@@ -130,8 +161,59 @@ def overall(items: Sequence[PriorAuthItem]) -> AuthDecision:
     return AuthDecision.PARTIAL
 
 
+def _known(entries: Sequence[Mapping[str, Any]]) -> set[str]:
+    """What a reference may name to resolve inside the Bundle: each entry's fullUrl, and
+    ``Type/id``."""
+    known: set[str] = set()
+    for entry in entries:
+        resource = entry.get("resource") or {}
+        if entry.get("fullUrl"):
+            known.add(str(entry["fullUrl"]))
+        if resource.get("id"):
+            known.add(f"{resource.get('resourceType')}/{resource['id']}")
+    return known
+
+
+def _resolves(ref: str, known: set[str]) -> bool:
+    return ref in known or any(url.endswith("/" + ref) for url in known)
+
+
+def _bundle_only(ref: str) -> bool:
+    """A reference only the Bundle can resolve: relative (``Type/id``) or ``urn:``. An
+    absolute URL may point at the payer's server; ``#id`` at a contained resource."""
+    return not ref.startswith(("#", "http://", "https://"))
+
+
+def response_bundle_conformance(bundle: Mapping[str, Any]) -> tuple[str, ...]:
+    """The PAS Response Bundle rules (common to PAS 1.1 to 2.2) that careflow checks:
+    ``type`` collection, ``timestamp``, a ``fullUrl`` on every entry, and every reference
+    of every entry resolving inside the Bundle. One sentence per problem, no values."""
+    entries = _entries(bundle)
+    problems: list[str] = []
+    if bundle.get("type") != "collection":
+        problems.append("Bundle.type is not 'collection' (PAS Response Bundle: fixed value)")
+    if not bundle.get("timestamp"):
+        problems.append("Bundle.timestamp is missing (PAS Response Bundle: 1..1)")
+    for i, entry in enumerate(entries):
+        if not entry.get("fullUrl"):
+            problems.append(f"Bundle.entry[{i}].fullUrl is missing (PAS Response Bundle: 1..1)")
+    known = _known(entries)
+    for i, entry in enumerate(entries):
+        resource = entry["resource"]
+        for path, ref in _references(resource):
+            if _bundle_only(ref) and not _resolves(ref, known):
+                kind = ref.split("/")[0] if "/" in ref and not ref.startswith("urn:") else "a"
+                target = "a resource" if kind == "a" else f"a {kind}"
+                problems.append(
+                    f"Bundle.entry[{i}].resource.{path} references {target} "
+                    "that is not in the Bundle"
+                )
+    return tuple(problems)
+
+
 def read_response_bundle(bundle: Mapping[str, Any]) -> PriorAuthResponse:
-    """A PAS response Bundle: its first entry must be the ClaimResponse."""
+    """A PAS response Bundle: its first entry must be the ClaimResponse. What breaks a
+    PAS rule short of that is listed in ``conformance``."""
     entries = _entries(bundle)
     first = entries[0]["resource"]
     if first.get("resourceType") != "ClaimResponse":
@@ -140,6 +222,8 @@ def read_response_bundle(bundle: Mapping[str, Any]) -> PriorAuthResponse:
             f"{first.get('resourceType') or 'a resource without a type'}"
         )
     response = read_claim_response(first, "Bundle.entry[0].resource")
+    problems = (*response_bundle_conformance(bundle), *response.conformance)
+    response = response.model_copy(update={"conformance": problems})
     wanted = documents_requested(first, entries)
     if wanted:
         response = response.model_copy(
@@ -205,10 +289,23 @@ class Notification:
         return not self.decisions
 
 
+def _is_claim_response_ref(ref: str) -> bool:
+    """A focus the payer connector can fetch: ``ClaimResponse/<id>`` (relative or
+    absolute), or ``urn:uuid:<id>`` (the ClaimResponse's id)."""
+    if ref.startswith("urn:uuid:"):
+        return len(ref) > len("urn:uuid:")
+    parts = ref.rstrip("/").split("/")
+    return len(parts) >= 2 and parts[-2] == "ClaimResponse" and bool(parts[-1])
+
+
 def read_notification(bundle: Mapping[str, Any]) -> Notification:
     """Reads a notification Bundle (``history``, SubscriptionStatus first). Full-resource
-    notifications carry the ClaimResponses; id-only ones only their references (focus),
-    which the payer connector then fetches."""
+    notifications carry the ClaimResponses (the entries their focus names); id-only ones
+    only their references (focus), which the payer connector then fetches.
+
+    A notification whose focus does not resolve (none at all, an entry that is not a
+    ClaimResponse, or a reference that names no ClaimResponse) is a :class:`PasError`:
+    there is nothing to act on, and nothing to fetch."""
     entries = _entries(bundle)
     if bundle.get("type") != "history":
         raise PasError("Bundle.type: a notification Bundle has type 'history'")
@@ -229,13 +326,38 @@ def read_notification(bundle: Mapping[str, Any]) -> Notification:
                     ref = (part.get("valueReference") or {}).get("reference")
                     if ref:
                         focus.append(str(ref))
-    decisions = tuple(
-        read_claim_response(e["resource"], f"Bundle.entry[{i}].resource")
-        for i, e in enumerate(entries)
-        if i > 0 and e["resource"].get("resourceType") == "ClaimResponse"
-    )
+    where = "Bundle.entry[0].resource.parameter(notification-event).part(focus)"
+    if not focus:
+        raise PasError(f"{where} is missing: the notification names no ClaimResponse")
+    by_url: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        if i == 0:
+            continue
+        resource = entry["resource"]
+        if entry.get("fullUrl"):
+            by_url[str(entry["fullUrl"])] = i
+        if resource.get("id"):
+            by_url.setdefault(f"{resource.get('resourceType')}/{resource['id']}", i)
+    decisions: list[PriorAuthResponse] = []
+    for ref in focus:
+        index = by_url.get(ref)
+        if index is None:
+            index = next((i for url, i in by_url.items() if url.endswith("/" + ref)), None)
+        if index is not None:
+            resource = entries[index]["resource"]
+            if resource.get("resourceType") != "ClaimResponse":
+                raise PasError(
+                    f"{where} names Bundle.entry[{index}], a "
+                    f"{resource.get('resourceType') or 'resource without a type'}, "
+                    "not a ClaimResponse"
+                )
+            decisions.append(read_claim_response(resource, f"Bundle.entry[{index}].resource"))
+        elif not _is_claim_response_ref(ref):
+            raise PasError(f"{where} names no ClaimResponse the payer connector can fetch")
+    if decisions and len(decisions) != len(focus):
+        raise PasError(f"{where}: some focus resources are in the Bundle and some are not")
     return Notification(
-        subscription=subscription, topic=topic, focus=tuple(focus), decisions=decisions
+        subscription=subscription, topic=topic, focus=tuple(focus), decisions=tuple(decisions)
     )
 
 
@@ -263,17 +385,11 @@ def validate_request_bundle(bundle: Mapping[str, Any]) -> Mapping[str, Any]:
         )
     if claim.get("use") != "preauthorization":
         raise PasError("Bundle.entry[0].resource.use: must be 'preauthorization'")
-    known: set[str] = set()
-    for entry in entries:
-        resource = entry["resource"]
-        if entry.get("fullUrl"):
-            known.add(str(entry["fullUrl"]))
-        if resource.get("id"):
-            known.add(f"{resource.get('resourceType')}/{resource['id']}")
+    known = _known(entries)
     for path, ref in _references(claim):
         if ref.startswith("#"):
             continue  # contained
-        if ref in known or any(url.endswith("/" + ref) for url in known):
+        if _resolves(ref, known):
             continue
         raise PasError(f"Claim.{path}: references {ref.split('/')[0]} not in the Bundle")
     return claim
@@ -281,13 +397,16 @@ def validate_request_bundle(bundle: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def decision_summary(document: Mapping[str, Any]) -> dict[str, Any]:
     """What ``careflow pas decision`` prints for a response Bundle, a notification Bundle
-    or a bare ClaimResponse."""
+    or a bare ClaimResponse: the decision, its items, the authorization number, and the
+    ``conformance`` problems (empty when the document keeps the PAS rules careflow
+    checks)."""
 
     def summary(response: PriorAuthResponse) -> dict[str, Any]:
         return {
             "decision": response.decision.value,
             "items": [i.model_dump(mode="json") for i in response.items],
             "preauth_ref": response.preauth_ref,
+            "conformance": list(response.conformance),
         }
 
     if not isinstance(document, Mapping):
@@ -307,6 +426,7 @@ def decision_summary(document: Mapping[str, Any]) -> dict[str, Any]:
                 "preauth_ref": None,
                 "notification": "id-only",
                 "focus": list(note.focus),
+                "conformance": [],
             }
         result = summary(note.decisions[0])
         result["notification"] = "full-resource"

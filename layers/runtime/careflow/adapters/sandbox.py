@@ -98,6 +98,8 @@ class PayerRule:
     final: AuthDecision | None = None  # the decision it then sends (None: never answers)
     # Asks for these documents first; the resubmission that attaches them gets ``decision``.
     documents: tuple[str, ...] = ()
+    # The PAS rules its responses break (as ``pas.read_response_bundle`` would list them).
+    conformance: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -333,7 +335,12 @@ class Sandbox:
             if rule.decision is AuthDecision.PENDED and ref not in self.pends:
                 due = clock.now() + rule.pend_for if rule.pend_for else None
                 self.pends[ref] = _Pend(ref, due, rule.final, items)
-            return PriorAuthResponse(decision=rule.decision, preauth_ref=ref, items=items)
+            return PriorAuthResponse(
+                decision=rule.decision,
+                preauth_ref=ref,
+                items=items,
+                conformance=rule.conformance,
+            )
 
     def inquire(self, preauth_ref: str) -> PriorAuthResponse:
         self._fault("payer", "inquire")

@@ -17,6 +17,8 @@ class AuthDecision(StrEnum):
     MODIFIED = "MODIFIED"
     PARTIAL = "PARTIAL"
     NOT_REQUIRED = "NOT_REQUIRED"
+    # A review action careflow does not know (or none at all): a person reads the response.
+    UNKNOWN = "UNKNOWN"
 
 
 class PriorAuthRequest(Model):
@@ -38,7 +40,7 @@ class PriorAuthItem(Model):
     sequence: int
     code: str
     decision: AuthDecision
-    review_action: str | None = None  # X12 306 code: A1, A3, A4, A6
+    review_action: str | None = None  # X12 306 code: A1, A2, A3, A4, A6 (others: UNKNOWN)
 
 
 class PriorAuthResponse(Model):
@@ -48,6 +50,13 @@ class PriorAuthResponse(Model):
     reason: str | None = None
     # Document types the payer asks for before it decides (pended for more information).
     documents_requested: tuple[str, ...] = ()
+    # Where the response breaks a PAS rule, one sentence each (element paths, no values).
+    # Not empty: careflow does not act on the response; a person reviews it.
+    conformance: tuple[str, ...] = ()
+
+    @property
+    def needs_review(self) -> bool:
+        return self.decision is AuthDecision.UNKNOWN or bool(self.conformance)
 
 
 class EligibilityRequest(Model):

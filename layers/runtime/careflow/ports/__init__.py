@@ -107,6 +107,10 @@ class StateStore(Protocol):
         """Parks a task token until an outside party answers (e.g. a payer's pend)."""
         ...
 
+    def peek_wait(self, key: str) -> tuple[str, str] | None:
+        """(token, instance_id) parked under ``key``, left in place; or None."""
+        ...
+
     def take_wait(self, key: str) -> tuple[str, str] | None:
         """Removes and returns (token, instance_id) for ``key``, or None."""
         ...

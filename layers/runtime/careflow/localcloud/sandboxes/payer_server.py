@@ -28,6 +28,8 @@ CODES = {
     AuthDecision.DENIED: ("A3", "Not Certified"),
     AuthDecision.PENDED: ("A4", "Pended"),
     AuthDecision.MODIFIED: ("A6", "Modified"),
+    # careflow acts on none of the others: "contact payer" reads as UNKNOWN (a person)
+    AuthDecision.UNKNOWN: ("CT", "Contact Payer"),
 }
 
 
@@ -119,7 +121,8 @@ def claim_response(auth: _Authorization, base_url: str) -> dict[str, Any]:
         "patient": auth.claim.get("patient"),
         "created": clock.now().isoformat(),
         "insurer": auth.claim.get("insurer"),
-        "request": {"reference": f"Claim/{auth.claim.get('id', auth.ref)}"},
+        # a logical reference: the response Bundle does not carry the Claim
+        "request": {"identifier": (auth.claim.get("identifier") or [{"value": auth.ref}])[0]},
         "outcome": "complete",  # as real payers say even for a pend: read the items
         "preAuthRef": auth.ref,
         "item": items,
@@ -229,9 +232,17 @@ class PayerSandboxServer(LoopbackServer):
         return self.response_bundle(auth)
 
     def response_bundle(self, auth: _Authorization) -> dict[str, Any]:
+        """A PAS Response Bundle: the ClaimResponse first, then what it references (the
+        patient and the insurer, as the request named them; the document requests)."""
         response = claim_response(auth, self.base_url)
+        referenced = []
+        for field in ("patient", "insurer"):
+            kind, _, rid = str((response.get(field) or {}).get("reference", "")).partition("/")
+            if kind and rid:
+                referenced.append({"resourceType": kind, "id": rid})
         return {
             "resourceType": "Bundle",
+            "identifier": {"system": f"{self.base_url}/transaction", "value": auth.response_id},
             "type": "collection",
             "timestamp": clock.now().isoformat(),
             "entry": [
@@ -240,8 +251,8 @@ class PayerSandboxServer(LoopbackServer):
                     "resource": response,
                 },
                 *(
-                    {"fullUrl": f"{self.base_url}/CommunicationRequest/{r['id']}", "resource": r}
-                    for r in document_requests(auth)
+                    {"fullUrl": f"{self.base_url}/{r['resourceType']}/{r['id']}", "resource": r}
+                    for r in (*referenced, *document_requests(auth))
                 ),
             ],
         }

@@ -46,12 +46,14 @@ class PriorAuthRequested(BaseModel):
 class PriorAuthDecided(BaseModel):
     """``careflow.payer`` / ``PriorAuth.Decided``: a payer decided a pended authorization.
 
-    A signal, not the truth: the workflow re-reads the decision from the payer."""
+    A signal, not the truth: ``PayerDecision`` re-reads the decision from the payer
+    (``Claim/$inquire``) before the waiting workflow resumes, and acts on the payer's answer.
+    UNKNOWN: the payer's response has a review action careflow cannot read."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     preauth_ref: str = Field(min_length=1, max_length=128)
-    decision: Literal["APPROVED", "DENIED", "MODIFIED", "PARTIAL"]
+    decision: Literal["APPROVED", "DENIED", "MODIFIED", "PARTIAL", "UNKNOWN"]
     decided_at: datetime
     items: list[dict[str, Any]] = Field(default_factory=list)
 

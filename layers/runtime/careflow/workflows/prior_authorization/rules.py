@@ -31,6 +31,7 @@ class Outcome(StrEnum):
 
 class Stage(StrEnum):
     DECIDED = "DECIDED"
+    REVIEW = "REVIEW"  # an answer careflow does not act on (UNKNOWN, non-conformant): a person
     WAIT = "WAIT"
     ESCALATE = "ESCALATE"
     BREACHED = "BREACHED"
@@ -90,12 +91,20 @@ def clocks_from(
 
 
 def next_stage(
-    decision: AuthDecision, elapsed_s: float, clocks: Clocks, *, escalated: bool
+    decision: AuthDecision,
+    elapsed_s: float,
+    clocks: Clocks,
+    *,
+    escalated: bool,
+    needs_review: bool = False,
 ) -> tuple[Stage, int]:
-    """After an inquiry: decided, or how long to wait for the next notification.
+    """After an inquiry: decided, to a person, or how long to wait for the next notification.
 
-    Waits run to the next boundary of the clock (escalation, then the deadline), so the
-    payer is asked at most once per boundary, never in a tight poll."""
+    An answer careflow cannot act on (``UNKNOWN``, or one that breaks PAS rules) goes to a
+    person whatever it says. Waits run to the next boundary of the clock (escalation, then
+    the deadline), so the payer is asked at most once per boundary, never in a tight poll."""
+    if needs_review or decision is AuthDecision.UNKNOWN:
+        return Stage.REVIEW, 0
     if decision is not AuthDecision.PENDED:
         return Stage.DECIDED, 0
     if elapsed_s >= clocks.deadline_s:

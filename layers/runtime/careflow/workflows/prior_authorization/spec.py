@@ -36,6 +36,11 @@ SPEC = Workflow(
             "Parks the pended request's task token until the payer's notification",
             answers_task_tokens=True,  # resumes at once when the decision came first
         ),
+        _step(
+            "AcceptAuthDecision",
+            "accept_decision",
+            "Takes the payer's answer PayerDecision re-read with $inquire (no second $inquire)",
+        ),
         _step("InquireAuthDecision", "inquire", "Da Vinci PAS Claim/$inquire"),
         _step("EscalateAuthPend", "escalate_pend", "A person chases an overdue pend"),
         _step("ConcludeAuthRequest", "conclude", "Writes the outcome, opens an appeal task"),

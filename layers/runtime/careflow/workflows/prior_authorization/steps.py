@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 WORKFLOW_ID = "prior-authorization"
 ACTOR = "system:prior-authorization"
+# What the person who reads an answer careflow cannot act on may record (the ASL's Choice).
+REVIEW_DECISIONS = ("APPROVED", "DENIED", "REQUEST_AGAIN")
 
 
 # -- inputs and outputs --------------------------------------------------------------------
@@ -80,6 +82,8 @@ class Submitted(StepOutput):
     document_task: TaskSpec | None = None
     wait_s: int = 0  # a pend: how long to wait for the payer's notification
     escalated: bool = False
+    conformance: tuple[str, ...] = ()
+    review_task: TaskSpec | None = None  # stage REVIEW: a person reads the payer's answer
 
 
 class Await(StepInput):
@@ -93,14 +97,6 @@ class Waiting(StepOutput):
     waiting: bool = False
 
 
-class Inquire(StepInput):
-    instance_id: str
-    preauth_ref: str
-    submitted_at: datetime
-    policy: r.Clocks
-    escalated: bool = False
-
-
 class Inquiry(StepOutput):
     decision: AuthDecision
     preauth_ref: str
@@ -109,6 +105,46 @@ class Inquiry(StepOutput):
     wait_s: int
     escalated: bool
     submitted_at: str
+    conformance: tuple[str, ...] = ()
+    review_task: TaskSpec | None = None
+
+
+class Inquire(StepInput):
+    instance_id: str
+    facility_id: str
+    request: Request
+    preauth_ref: str
+    submitted_at: datetime
+    policy: r.Clocks
+    escalated: bool = False
+
+
+class PayerAnswer(StepInput):
+    """What ``PayerDecision`` resumed the wait with: the payer's answer to its ``$inquire``."""
+
+    verified: bool
+    decision: AuthDecision
+    preauth_ref: str
+    reason: str | None = None
+    conformance: tuple[str, ...] = ()
+    claimed: str | None = None
+
+
+class ClockSoFar(StepInput):
+    """Of the state's ``$.decision`` (after a submission, an inquiry or an escalation):
+    where the payer's clock stands."""
+
+    submitted_at: str
+    escalated: bool = False
+
+
+class Accept(StepInput):
+    instance_id: str
+    facility_id: str
+    request: Request
+    policy: r.Clocks
+    clock: ClockSoFar
+    answer: PayerAnswer
 
 
 class Escalate(StepInput):
@@ -179,6 +215,35 @@ def _payer_request(
     )
 
 
+def _review(
+    request: Request,
+    facility_id: str,
+    policy: r.Clocks,
+    response: PriorAuthResponse | PayerAnswer,
+) -> TaskSpec:
+    """The task for a person when careflow does not act on the payer's answer: the problems
+    are element paths and rules (no values), the decision a code."""
+    what = (
+        f"the payer's review action is not one careflow knows ({response.decision.value})"
+        if response.decision is AuthDecision.UNKNOWN
+        else f"the payer says {response.decision.value}, in a response that breaks PAS rules"
+    )
+    return TaskSpec(
+        purpose="payer-answer",
+        title=f"Payer's answer on {request.request_id} needs a person: read it, record it",
+        reasons=(what, *response.conformance),
+        escalation_chain=policy.pend_chain,
+        allowed_decisions=REVIEW_DECISIONS,
+        subject_ref=f"prior-auth/{request.request_id}",
+        facility_id=facility_id,
+        policy_version=policy.policy_version,
+    )
+
+
+def _needs_review(response: PriorAuthResponse | PayerAnswer) -> bool:
+    return response.decision is AuthDecision.UNKNOWN or bool(response.conformance)
+
+
 # -- steps ---------------------------------------------------------------------------------
 @step()
 def register_request(
@@ -235,9 +300,12 @@ def submit_request(inp: Submit, *, store: StateStore, payer: PayerPort, now: dat
             detail=f"preauth {response.preauth_ref}",
         )
     ]
-    task = None
+    task = review = None
     later = now + timedelta(microseconds=1)
-    if response.decision is AuthDecision.PENDED and response.documents_requested:
+    if _needs_review(response):
+        review = _review(inp.request, inp.facility_id, inp.policy, response)
+        entries.append(_review_milestone(inp.instance_id, later, response))
+    elif response.decision is AuthDecision.PENDED and response.documents_requested:
         wanted = ", ".join(response.documents_requested)
         entries.append(
             Milestone(
@@ -263,6 +331,7 @@ def submit_request(inp: Submit, *, store: StateStore, payer: PayerPort, now: dat
             Milestone(instance_id=inp.instance_id, name="pended", at=later, status="PENDING")
         )
     store.record(*entries)
+    pended = response.decision is AuthDecision.PENDED and review is None
     return Submitted(
         decision=response.decision,
         preauth_ref=response.preauth_ref,
@@ -271,8 +340,23 @@ def submit_request(inp: Submit, *, store: StateStore, payer: PayerPort, now: dat
         needs_documents=task is not None,
         submitted_at=now.isoformat(),
         document_task=task,
-        stage=r.Stage.WAIT if response.decision is AuthDecision.PENDED else r.Stage.DECIDED,
-        wait_s=inp.policy.overdue_s if response.decision is AuthDecision.PENDED else 0,
+        stage=r.Stage.REVIEW if review else r.Stage.WAIT if pended else r.Stage.DECIDED,
+        wait_s=inp.policy.overdue_s if pended else 0,
+        conformance=response.conformance,
+        review_task=review,
+    )
+
+
+def _review_milestone(
+    instance_id: str, at: datetime, response: PriorAuthResponse | PayerAnswer
+) -> Milestone:
+    problems = len(response.conformance)
+    return Milestone(
+        instance_id=instance_id,
+        name="payer_answer_review",
+        at=at,
+        status="PENDING",
+        detail=f"{response.decision.value}, {problems} conformance problem(s)",
     )
 
 
@@ -296,7 +380,13 @@ def inquire(inp: Inquire, *, store: StateStore, payer: PayerPort, now: datetime)
     a notification (a signal, not the truth) or once the notification is overdue."""
     response = payer.inquire(inp.preauth_ref)
     elapsed = (now - inp.submitted_at).total_seconds()
-    stage, wait_s = r.next_stage(response.decision, elapsed, inp.policy, escalated=inp.escalated)
+    stage, wait_s = r.next_stage(
+        response.decision,
+        elapsed,
+        inp.policy,
+        escalated=inp.escalated,
+        needs_review=_needs_review(response),
+    )
     _milestone(
         store,
         inp.instance_id,
@@ -304,6 +394,10 @@ def inquire(inp: Inquire, *, store: StateStore, payer: PayerPort, now: datetime)
         now,
         detail=f"{response.decision.value} after {elapsed / 3600:.0f} h",
     )
+    task = None
+    if stage is r.Stage.REVIEW:
+        task = _review(inp.request, inp.facility_id, inp.policy, response)
+        store.record(_review_milestone(inp.instance_id, now + timedelta(microseconds=1), response))
     return Inquiry(
         decision=response.decision,
         preauth_ref=inp.preauth_ref,
@@ -312,6 +406,44 @@ def inquire(inp: Inquire, *, store: StateStore, payer: PayerPort, now: datetime)
         wait_s=wait_s,
         escalated=inp.escalated,
         submitted_at=inp.submitted_at.isoformat(),
+        conformance=response.conformance,
+        review_task=task,
+    )
+
+
+@step()
+def accept_decision(inp: Accept, *, store: StateStore, now: datetime) -> Inquiry:
+    """The payer's answer that ``PayerDecision`` re-read with ``Claim/$inquire`` when the
+    notification came: the workflow acts on it without asking the payer a second time (one
+    ``$inquire`` per signal). An answer careflow cannot act on goes to a person."""
+    answer = inp.answer
+    submitted_at = datetime.fromisoformat(inp.clock.submitted_at)
+    elapsed = (now - submitted_at).total_seconds()
+    review = _needs_review(answer)
+    stage, wait_s = r.next_stage(
+        answer.decision, elapsed, inp.policy, escalated=inp.clock.escalated, needs_review=review
+    )
+    entries = [
+        Milestone(
+            instance_id=inp.instance_id,
+            name="payer_decided",
+            at=now,
+            detail=f"{answer.decision.value} after {elapsed / 3600:.0f} h (re-read with $inquire)",
+        )
+    ]
+    if review:
+        entries.append(_review_milestone(inp.instance_id, now + timedelta(microseconds=1), answer))
+    store.record(*entries)
+    return Inquiry(
+        decision=answer.decision,
+        preauth_ref=answer.preauth_ref,
+        reason=answer.reason,
+        stage=stage,
+        wait_s=wait_s,
+        escalated=inp.clock.escalated,
+        submitted_at=inp.clock.submitted_at,
+        conformance=answer.conformance,
+        review_task=_review(inp.request, inp.facility_id, inp.policy, answer) if review else None,
     )
 
 
@@ -371,6 +503,7 @@ def conclude(
     first_pass = outcome is r.Outcome.APPROVED and not seen & {
         "pended",
         "documents_requested",
+        "payer_answer_review",
     }
     entries = (
         Milestone(
