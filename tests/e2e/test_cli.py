@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -50,23 +51,52 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
     assert cases["appt-1004"]["reasons"] == [
         "payer denied the authorization: an appeal or a new request is needed"
     ]
+    # beside the codes, what a person reads: words, the facility's time, passed deadlines
+    labels = {k: c["outcome_label"] for k, c in cases.items()}
+    assert labels["appt-1004"] == "Blocked — authorization denied"
+    assert labels["appt-1005"] == "At risk — no payer decision in time"
+    assert labels["pa-2004"] == "Expired — no payer decision in time"
+    assert labels["appt-1001"] == "Ready" and labels["pa-2005"] == "Denied"
+    assert {c["execution_status"] for c in cases.values()} == {"SUCCEEDED"}
+    hip = cases["appt-1003"]
+    assert hip["facility_id"] == "fac-south" and hip["time_zone"] == "America/Chicago"
+    start = datetime.fromisoformat(hip["scheduled_start"])
+    ordered = next(m for m in hip["milestones"] if m["name"] == "requisition_created")
+    assert ordered["label"] == "Replenishment ordered"
+    local = start.astimezone(ZoneInfo("America/Chicago"))
+    assert hip["scheduled_start_local"] == f"{local:%a} {local.day} {local:%b %H:%M %Z}"
+    assert any(
+        n.startswith("Replenishment ordered: due ")
+        and n.endswith(f"after the case start ({hip['scheduled_start_local']})")
+        for n in hip["notes"]
+    ), hip["notes"]
+    assert cases["appt-1001"]["notes"] == []
+    silent_notes = cases["pa-2004"]["notes"]
+    assert any(n.startswith("The payer's decision clock ran out at ") for n in silent_notes)
 
 
-def test_demo_prints_timelines_and_a_summary():
+def test_demo_prints_timelines_and_a_summary_in_words():
     proc = run_demo()
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert "Summary" in out, out[-3000:]
-    for line in (
-        "appt-1001  READY",
-        "appt-1004  BLOCKED",
-        "appt-1005  AT_RISK",
-        "pa-2002    APPROVED",
-        "pa-2004    EXPIRED",
+    for case, workflow, outcome in (
+        ("appt-1001", "Surgical case readiness", "Ready"),
+        ("appt-1004", "Surgical case readiness", "Blocked — authorization denied"),
+        ("appt-1005", "Surgical case readiness", "At risk — no payer decision in time"),
+        ("pa-2002", "Prior authorization", "Approved"),
+        ("pa-2004", "Prior authorization", "Expired — no payer decision in time"),
     ):
-        assert line in out, out[-3000:]
-    # the payer's decision two simulated days after the pend (minutes depend on the run)
-    assert re.search(r"\+2d 00h0\dm  authorization_approved", out), out[-3000:]
+        assert re.search(rf"^  {case} +{workflow} +{outcome}  ", out, re.M), out[-3000:]
+    # milestones in words at the facility's time to the minute; no codes as outcomes
+    when = r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2} \d\d:\d\d C[SD]T"
+    assert re.search(rf"^    {when} +Authorization approved", out, re.M), out[-3000:]
+    assert re.search(
+        rf"^    Note: Replenishment ordered: due {when}, after the case start", out, re.M
+    )
+    assert re.search(rf"^    Note: SLA passed at {when}: task escalated$", out, re.M)
+    for code in ("SUCCEEDED", "FAILED", "AT_RISK", "authorization_approved", "Outcome: READY"):
+        assert code not in out, code
 
 
 @pytest.fixture

@@ -78,7 +78,8 @@ def test_validate_names_file_field_and_rule_once_per_problem(tree: Path):
     ("content", "rule"),
     [
         (b'{"kind": "enterprise", "name": "x\xe9"}', "not UTF-8: byte 0xe9 at offset 33"),
-        (b"\xef\xbb\xbf{}", "starts with a byte order mark"),
+        (b"\xef\xbb\xbf{", "not JSON"),  # a BOM is read (UTF-8 or UTF-16), the rest is not JSON
+        (b"\xff\xfe{\x00\x00\xd8", "not UTF-16 despite its byte order mark"),
         (b'{"kind": "enterprise",', "not JSON: Expecting property name enclosed in double quotes"),
         (b"", "not JSON: Expecting value (line 1, column 1)"),
         (b"[]", "the document must be a JSON object"),
@@ -175,10 +176,10 @@ def test_publish_without_a_cloud_says_so_in_one_line():
         "--file",
         str(POLICIES / "facilities" / "fac-south" / "surgical-readiness.json"),
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
-        f"error: no local cloud answers on 127.0.0.1:{port}: start one with `careflow up` "
-        "(or pass --port)"
+        f"error: no local cloud answers on http://127.0.0.1:{port}: start one with "
+        "`careflow up` (or pass --port, or set CAREFLOW_ENDPOINT)"
     ]
 
 

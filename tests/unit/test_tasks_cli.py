@@ -22,6 +22,7 @@ def inbox(monkeypatch):
     """The CLI against in-memory fakes and the packaged policies (no cloud running)."""
     store, engine = InMemoryStateStore(), FakeEngine()
     monkeypatch.setattr(cli, "_store_and_engine", lambda endpoint: (store, engine))
+    monkeypatch.setattr(cli, "require_ready", lambda endpoint: None)
     monkeypatch.setattr("careflow.policies.runtime.layered", lambda client, table: FILES)
     monkeypatch.delenv("CAREFLOW_ACTORS_FILE", raising=False)
     task = open_task(
@@ -60,12 +61,12 @@ def test_each_refusal_is_one_line_with_its_own_exit_code(inbox, capsys):
     assert (code, err) == (
         5,
         [
-            f"careflow tasks complete: conflict: Task {tid} is not claimed: "
+            f"error: careflow tasks complete: conflict: Task {tid} is not claimed: "
             "claim it before you complete it."
         ],
     )
     code, _, err = run(capsys, "claim", tid, "--actor", "user:buyer-jlee")
-    assert code == 4 and len(err) == 1 and err[0].startswith("careflow tasks claim: forbidden: ")
+    assert code == 4 and len(err) == 1 and err[0].startswith("error: careflow tasks claim: forbidden: ")
     code, _, err = run(capsys, "claim", "task-nope", *coordinator)
     assert (code, len(err)) == (3, 1)
 

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
 import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-DEFAULT_PORT = 4566
-CONTROL_PORT_OFFSET = 1  # the clock's control endpoint listens on port + 1
+from careflow.localcloud.endpoint import (
+    DEFAULT_PORT,
+    CloudUnreachable,
+    EndpointError,
+    add_port_option,
+    port_options,
+    require_ready,
+    resolve,
+)
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_DURATION = re.compile(r"^([+-]?\d+(?:\.\d+)?)([smhd])$")
+# What argparse must take for a value rather than an option in `clock advance -1d`, so
+# that the duration's own check can say why the clock does not go back.
+_SIGNED_DURATION = re.compile(r"^-\d+(?:\.\d+)?[smhd]?$")
+
+__all__ = ["DEFAULT_PORT", "build_parser", "main", "parse_duration"]
 
 
 def parse_duration(text: str) -> timedelta:
@@ -28,6 +43,17 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
 
 
+def clock_advance(text: str) -> timedelta:
+    """A duration the clock may move by: forward, at most a year and a day."""
+    from careflow.localcloud.control import advance_refusal
+
+    by = parse_duration(text)
+    refusal = advance_refusal(by.total_seconds())
+    if refusal:
+        raise argparse.ArgumentTypeError(refusal)
+    return by
+
+
 def _quiet_logs() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     for name in ("werkzeug", "moto", "botocore", "urllib3"):
@@ -35,25 +61,54 @@ def _quiet_logs() -> None:
 
 
 def _pick_port(port: int, say: Any) -> int:
-    from careflow.localcloud.cloud import free_port, port_in_use
+    """``demo`` only: a free port instead of a busy one (``up`` refuses a busy port)."""
+    from careflow.localcloud.cloud import free_port_run, port_in_use
 
-    if port_in_use(port):
-        new = free_port()
-        say(f"port {port} is in use; using {new}")
+    if port_in_use(port) or port_in_use(port + 1):
+        new = free_port_run()
+        say(f"port {port} is in use; the demo uses {new}")
         return new
     return port
 
 
+class _Refused(Exception):
+    """A command cannot go on: one line, and the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def cmd_up(args: argparse.Namespace) -> int:
+    from careflow.localcloud.endpoint import bind_error
+
+    _quiet_logs()
+    endpoint = resolve(args)
+    port = endpoint.port
+    for taken, what in ((port, "the local cloud"), (endpoint.control_port, "the control endpoint")):
+        refused = bind_error(taken)  # said at once, before the cloud's seconds of imports
+        if refused is not None:
+            raise _Refused(_busy(taken, what, refused))
     from careflow import clock
     from careflow.localcloud.cloud import LocalCloud
     from careflow.localcloud.control import ControlServer
 
-    _quiet_logs()
     cloud = LocalCloud(
-        args.port, virtual_clock=clock.VirtualClock(speed=args.speed), connectors=args.connectors
-    ).start()
-    control = ControlServer(cloud, args.port + CONTROL_PORT_OFFSET).start()
+        port, virtual_clock=clock.VirtualClock(speed=args.speed), connectors=args.connectors
+    )
+    # the control endpoint first: its /health says "not ready" while the cloud deploys
+    try:
+        control = ControlServer(cloud, endpoint.control_port).start()
+    except OSError as exc:
+        raise _Refused(_busy(endpoint.control_port, "the control endpoint", exc)) from None
+    try:
+        cloud.start()
+    except OSError as exc:
+        control.stop()
+        raise _Refused(_busy(port, "the local cloud", exc)) from None
+    except BaseException:
+        control.stop()
+        raise
     stop = threading.Event()
 
     def _shutdown(signum: int, _frame: Any) -> None:
@@ -61,7 +116,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _shutdown)
     signal.signal(signal.SIGTERM, _shutdown)
-    print(f"careflow local cloud on {cloud.endpoint}  (clock control on port {control.port})")
+    print(f"careflow local cloud on {cloud.endpoint}  (control and health on port {control.port})")
     print(
         "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
         "AWS_DEFAULT_REGION=us-east-1"
@@ -82,6 +137,31 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _busy(port: int, what: str, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use: {what} cannot start there (pass --port with a free port)"
+    return f"{what} cannot listen on port {port}: {exc.strerror or exc}"
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    from careflow.localcloud.endpoint import health
+
+    endpoint = resolve(args)
+    deadline = time.monotonic() + args.timeout
+    while True:
+        state = health(endpoint)
+        if state and state.get("ready"):
+            print(f"ready: {endpoint.url} ({state.get('state_machines', 0)} state machines)")
+            return 0
+        if time.monotonic() >= deadline:
+            seen = "is still starting" if state else "does not answer"
+            raise _Refused(
+                f"the local cloud on {endpoint.url} {seen} after {args.timeout:g} s "
+                "(is `careflow up` running?)"
+            )
+        time.sleep(0.2)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from careflow.localcloud import demo
 
@@ -89,9 +169,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         demo.demos(args.workflow)
     except demo.UnknownWorkflow as exc:
-        print(f"careflow demo: {exc}", file=sys.stderr)
-        return 2
-    port = _pick_port(args.port, (lambda m: print(m, file=sys.stderr)) if args.json else print)
+        raise _Refused(f"careflow demo: {exc}", code=2) from None
+    say = (lambda m: print(m, file=sys.stderr)) if args.json else print
+    port = _pick_port(resolve(args).port, say)
     reports = demo.run(port, as_json=args.json, connectors=args.connectors, only=args.workflow)
     if args.json:
         print(json.dumps(reports, indent=2))
@@ -134,17 +214,20 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from careflow.policies.runtime import layered
 
     exit_codes = {"not_found": 3, "forbidden": 4, "conflict": 5, "invalid": 6}
-    endpoint = f"http://127.0.0.1:{args.port}"
-    store, engine = _store_and_engine(endpoint)
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    governed: dict[str, Any] = {"now": remote_now(args.port + CONTROL_PORT_OFFSET) or clock.now()}
+    endpoint = resolve(args)
+    require_ready(endpoint)
+    store, engine = _store_and_engine(endpoint.url)
+    governed: dict[str, Any] = {
+        "now": remote_now(endpoint.control_port, endpoint.host) or clock.now()
+    }
     if args.action != "list":
+        dynamodb = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         governed |= {"policies": layered(dynamodb, TABLE_NAME), "actor": args.actor}
     try:
         if args.action == "list":
@@ -177,11 +260,11 @@ def cmd_tasks(args: argparse.Namespace) -> int:
                 **governed,
             )
     except t.TaskError as exc:
-        print(f"careflow tasks {args.action}: {exc.kind}: {exc}", file=sys.stderr)
-        return exit_codes.get(exc.kind, 1)
+        raise _Refused(
+            f"careflow tasks {args.action}: {exc.kind}: {exc}", code=exit_codes.get(exc.kind, 1)
+        ) from None
     except ActorsFileError as exc:
-        print(f"careflow tasks {args.action}: {exc}", file=sys.stderr)
-        return 2
+        raise _Refused(f"careflow tasks {args.action}: {exc}", code=2) from None
     print(
         json.dumps(
             {
@@ -196,13 +279,23 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_clock(args: argparse.Namespace) -> int:
-    from careflow.localcloud.control import call
+    from careflow.localcloud.control import ControlRefused, call
 
-    port = args.port + CONTROL_PORT_OFFSET
-    if args.action == "advance":
-        result = call(port, "POST", f"/clock/advance?seconds={args.by.total_seconds()}")
-    else:
-        result = call(port, "GET", "/clock")
+    endpoint = resolve(args)
+    require_ready(endpoint)
+    try:
+        if args.action == "advance":
+            path = f"/clock/advance?seconds={args.by.total_seconds()}"
+            result = call(endpoint.control_port, "POST", path, endpoint.host)
+        else:
+            result = call(endpoint.control_port, "GET", "/clock", endpoint.host)
+    except ControlRefused as exc:
+        raise _Refused(f"the local cloud refused: {exc}", code=2) from None
+    except OSError:
+        raise _Refused(
+            f"no clock control answers on port {endpoint.control_port} "
+            f"(the local cloud on {endpoint.url} was started without one: use `careflow up`)"
+        ) from None
     print(json.dumps(result))
     return 0
 
@@ -211,32 +304,28 @@ def cmd_pas(args: argparse.Namespace) -> int:
     """Exit 0: read, and conformant; 1: read (the JSON is printed) but a person must look
     (decision UNKNOWN, or ``conformance`` problems); 2: not readable as PAS (one line)."""
     from careflow.adapters.pas import PasError, decision_summary
+    from careflow.textfile import Unreadable, read_json
 
     try:
-        with open(args.file, encoding="utf-8") as handle:
-            document = json.load(handle)
+        document = read_json(args.file)
         summary = decision_summary(document)
         print(json.dumps(summary))
         if summary["conformance"] or summary["decision"] == "UNKNOWN":
             return 1
-    except OSError as exc:
-        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 2
-    except json.JSONDecodeError as exc:
-        print(f"error: {args.file} is not JSON (line {exc.lineno})", file=sys.stderr)
-        return 2
+    except Unreadable as exc:
+        raise _Refused(f"{args.file}: {exc}", code=2) from None
     except PasError as exc:
-        print(f"error: {exc.reason}", file=sys.stderr)
-        return 2
+        raise _Refused(exc.reason, code=2) from None
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="careflow", description=__doc__)
+    add_port_option(p)
+    port = [port_options()]
     sub = p.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="run the local cloud until stopped")
-    up.add_argument("--port", type=int, default=DEFAULT_PORT)
+    up = sub.add_parser("up", help="run the local cloud until stopped", parents=port)
     up.add_argument(
         "--speed",
         type=float,
@@ -251,19 +340,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(fn=cmd_up)
 
-    demo = sub.add_parser("demo", help="run the workflows' scenarios on a local cloud")
+    wait = sub.add_parser(
+        "wait",
+        help="wait until the local cloud answers and is ready (exit 1 on timeout)",
+        parents=port,
+    )
+    wait.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS")
+    wait.set_defaults(fn=cmd_wait)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the workflows' scenarios on a local cloud (on a free port if --port is busy)",
+        parents=port,
+    )
     demo.add_argument(
         "workflow", nargs="*", help="only these workflows' scenarios (ids; default: all)"
     )
-    demo.add_argument("--port", type=int, default=DEFAULT_PORT)
     demo.add_argument("--json", action="store_true", help="print the cases as JSON")
     demo.add_argument("--connectors", choices=("http", "sandbox"), default="http")
     demo.set_defaults(fn=cmd_demo)
 
-    tasks = sub.add_parser("tasks", help="the human task inbox of a running local cloud")
-    tasks.add_argument("--port", type=int, default=DEFAULT_PORT)
+    tasks = sub.add_parser(
+        "tasks", help="the human task inbox of a running local cloud", parents=port
+    )
     tsub = tasks.add_subparsers(dest="action", required=True)
-    ls = tsub.add_parser("list")
+    ls = tsub.add_parser("list", parents=port)
     ls.add_argument("--queue", required=True)
     ls.add_argument("--facility", required=True)
     actor_help = "who does it: user:<id>, whose roles the actor directory names"
@@ -274,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("complete", "decide a claimed task: one of its allowed decisions"),
         ("acknowledge", "complete a claimed task that offers no decision"),
     ):
-        act = tsub.add_parser(action, help=help_text)
+        act = tsub.add_parser(action, help=help_text, parents=port)
         act.add_argument("task_id")
         act.add_argument("--actor", required=True, help=actor_help)
         if action == "reassign":
@@ -284,12 +385,18 @@ def build_parser() -> argparse.ArgumentParser:
         act.add_argument("--reason", default="", help="why (audited; no patient details)")
     tasks.set_defaults(fn=cmd_tasks)
 
-    clk = sub.add_parser("clock", help="read or advance the virtual clock of a running cloud")
-    clk.add_argument("--port", type=int, default=DEFAULT_PORT)
+    clk = sub.add_parser(
+        "clock", help="read or advance the virtual clock of a running cloud", parents=port
+    )
     csub = clk.add_subparsers(dest="action", required=True)
-    csub.add_parser("now")
-    adv = csub.add_parser("advance")
-    adv.add_argument("by", type=parse_duration)
+    csub.add_parser("now", parents=port)
+    adv = csub.add_parser(
+        "advance", help="forward by a duration: 90s, 15m, 4h, 2d (at most 366d)", parents=port
+    )
+    adv.add_argument("by", type=clock_advance, metavar="DURATION")
+    # `advance -1d` reaches the duration's check (which refuses it) rather than being
+    # taken for an unknown option: argparse's own test for a negative number, widened.
+    adv._negative_number_matcher = _SIGNED_DURATION
     clk.set_defaults(fn=cmd_clock)
 
     pas = sub.add_parser("pas", help="Da Vinci PAS tools for integration engineers")
@@ -302,14 +409,57 @@ def build_parser() -> argparse.ArgumentParser:
 
     from careflow.policies.cli import register as register_policy
 
-    register_policy(sub)
+    register_policy(sub, parents=port)
     return p
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"give 0 < SECONDS <= 3600, not {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every failure a person can meet is one line on stderr; ``CAREFLOW_DEBUG=1`` shows
+    the traceback of an unexpected one. argparse's own errors (usage, exit 2) stay."""
     args = build_parser().parse_args(argv)
-    code: int = args.fn(args)
-    return code
+    try:
+        code: int = args.fn(args)
+        return code
+    except _Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except (CloudUnreachable, EndpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader (e.g. `| head`) has gone: nothing to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the interpreter's final flush
+        return 0
+    except Exception as exc:
+        if os.environ.get("CAREFLOW_DEBUG") == "1":
+            raise
+        print(f"error: {_unexpected(exc)} (CAREFLOW_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def _unexpected(exc: BaseException) -> str:
+    """The exception's type and message on one line; for a validation error only where it
+    failed, never the values (they may be a patient's)."""
+    errors = getattr(exc, "errors", None)
+    if type(exc).__name__ == "ValidationError" and callable(errors):
+        where = ", ".join(".".join(map(str, e.get("loc", ()))) or "?" for e in errors()[:3])
+        return f"ValidationError: invalid {where}"
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -236,6 +236,7 @@ class LocalCloud:
         self.parked_queue_url = ""
         self._ticker_on = payer_ticker
         self._stop = threading.Event()
+        self._ready = threading.Event()
         self._ticker: threading.Thread | None = None
         self.invocations: dict[str, int] = {}
         self._clients: dict[str, Any] = {}
@@ -245,11 +246,15 @@ class LocalCloud:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> LocalCloud:
+        """Binds the endpoint (``OSError`` at once if the port is taken), deploys the
+        catalog, and only then lets the endpoint answer (503 before: :attr:`ready`)."""
         from moto.core.config import default_user_config
-        from moto.server import ThreadedMotoServer
 
         from careflow.localcloud import moto as patched_moto
+        from careflow.localcloud.server import MotoEndpoint
 
+        self._ready.clear()
+        self._server = MotoEndpoint("127.0.0.1", self.port, self.health).start()
         for key, value in {
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -265,8 +270,6 @@ class LocalCloud:
         from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
         clock.set_clock(self.clock)
         if self._fill_gaps:
             patched_moto.install(clock=self.clock, invoke=self.invoke)
@@ -274,6 +277,8 @@ class LocalCloud:
                 wiring.CLIENT_HOOKS.append(patched_moto.attach_in_process)
         else:
             patched_moto.install_baseline(self.invoke)
+            # stock moto (the benchmark's baseline) deploys over HTTP, through the gate
+            self._ready.set()
         self._configure_handlers()
         self.deploy()
         sandbox = reset_sandbox(self._sandbox or Sandbox.seeded(self.clock.now()))
@@ -285,7 +290,20 @@ class LocalCloud:
             self._ticker.start()
         if self._fill_gaps:
             self._tune_runtime()
+        self._ready.set()
         return self
+
+    @property
+    def ready(self) -> bool:
+        """Tables created, state machines deployed, sandboxes up: the endpoint answers."""
+        return self._ready.is_set()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "endpoint": self.endpoint,
+            "state_machines": len(self.state_machine_arns) if self.ready else 0,
+        }
 
     def _tune_runtime(self) -> None:
         """Sets this process up for many executions at once, as a server would be:
@@ -319,6 +337,7 @@ class LocalCloud:
         from careflow.localcloud import moto as patched_moto
 
         self._stop.set()
+        self._ready.clear()
         if self._gc_threshold is not None:
             gc.set_threshold(*self._gc_threshold)
             gc.unfreeze()

@@ -1,16 +1,39 @@
-"""A tiny control endpoint of ``careflow up`` (loopback only): read and advance the clock."""
+"""The control endpoint of ``careflow up`` (loopback, the cloud's port + 1).
+
+- ``GET /health``: ``{"ready": bool, "endpoint": ..., "state_machines": n}``; ready once
+  the cloud's tables and state machines exist (``careflow wait`` polls it);
+- ``GET /clock``: the virtual clock's time;
+- ``POST /clock/advance?seconds=S``: moves the clock forward, by more than nothing and at
+  most :data:`MAX_ADVANCE`; anything else is refused with 400 and a problem JSON.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import threading
+import urllib.error
 import urllib.request
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
-from careflow.localcloud.cloud import LocalCloud
+if TYPE_CHECKING:  # the CLI imports this module without starting anything
+    from careflow.localcloud.cloud import LocalCloud
+
+MAX_ADVANCE = timedelta(days=366)
+
+
+def advance_refusal(seconds: float) -> str | None:
+    """Why the clock may not move by ``seconds``, or None. The CLI and the server agree."""
+    if not math.isfinite(seconds):
+        return "the clock advance must be a number of seconds"
+    if seconds <= 0:
+        return "the clock never goes back: give a positive duration"
+    if seconds > MAX_ADVANCE.total_seconds():
+        return f"at most {MAX_ADVANCE.days} days per advance (asked for {seconds / 86400:.0f} d)"
+    return None
 
 
 class ControlServer:
@@ -20,6 +43,7 @@ class ControlServer:
         self._httpd: ThreadingHTTPServer | None = None
 
     def start(self) -> ControlServer:
+        """Binds the port (``OSError`` if it is taken) and serves in a daemon thread."""
         cloud = self.cloud
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,25 +59,31 @@ class ControlServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _problem(self, status: int, title: str) -> None:
+                self._send(status, {"title": title, "status": status})
+
             def do_GET(self) -> None:
-                if urlparse(self.path).path == "/clock":
+                path = urlparse(self.path).path
+                if path == "/health":
+                    self._send(200, cloud.health())
+                elif path == "/clock":
                     self._send(200, {"now": cloud.clock.now().isoformat()})
                 else:
-                    self._send(404, {"title": "not found", "status": 404})
+                    self._problem(404, "not found")
 
             def do_POST(self) -> None:
                 url = urlparse(self.path)
                 if url.path != "/clock/advance":
-                    self._send(404, {"title": "not found", "status": 404})
+                    self._problem(404, "not found")
                     return
                 try:
                     seconds = float(parse_qs(url.query)["seconds"][0])
-                    if seconds < 0:
-                        raise ValueError
                 except (KeyError, ValueError):
-                    self._send(
-                        400, {"title": "seconds must be a non-negative number", "status": 400}
-                    )
+                    self._problem(400, "seconds must be a number")
+                    return
+                refusal = advance_refusal(seconds)
+                if refusal:
+                    self._problem(400, refusal)
                     return
                 cloud.clock.advance(seconds)
                 self._send(200, {"now": cloud.clock.now().isoformat()})
@@ -68,15 +98,28 @@ class ControlServer:
             self._httpd.server_close()
 
 
-def call(port: int, method: str, path: str) -> dict[str, Any]:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
-    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback only
-        result: dict[str, Any] = json.loads(resp.read())
-        return result
+class ControlRefused(Exception):
+    """The control endpoint answered with a problem; the message is its title."""
 
 
-def remote_now(port: int) -> datetime | None:
+def call(port: int, method: str, path: str, host: str = "127.0.0.1") -> dict[str, Any]:
+    """A call to the control endpoint. ``OSError`` when nothing answers; ``ControlRefused``
+    with the problem's title when it refuses."""
+    req = urllib.request.Request(f"http://{host}:{port}{path}", method=method)
     try:
-        return datetime.fromisoformat(call(port, "GET", "/clock")["now"])
-    except OSError:
+        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback only
+            result: dict[str, Any] = json.loads(resp.read())
+            return result
+    except urllib.error.HTTPError as exc:
+        try:
+            title = json.loads(exc.read()).get("title") or exc.reason
+        except ValueError:
+            title = exc.reason
+        raise ControlRefused(str(title)) from None
+
+
+def remote_now(port: int, host: str = "127.0.0.1") -> datetime | None:
+    try:
+        return datetime.fromisoformat(call(port, "GET", "/clock", host)["now"])
+    except (OSError, ControlRefused):
         return None

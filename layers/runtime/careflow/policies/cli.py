@@ -1,7 +1,7 @@
 """``careflow policy``: validate, show, diff and publish policy files.
 
 Registered by :mod:`careflow.cli` with :func:`register`. Every failure is one line and
-exit status 2, never a traceback.
+exit status 2 (1 when no ready local cloud answers), never a traceback.
 """
 
 from __future__ import annotations
@@ -9,19 +9,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from careflow.localcloud.endpoint import (
+    CloudUnreachable,
+    EndpointError,
+    port_options,
+    require_ready,
+    resolve,
+)
+
 if TYPE_CHECKING:
     from careflow.policies.model import DecisionTable, Document, Row
     from careflow.policies.snapshot import PolicySnapshot
     from careflow.policies.store import PolicyReader
 
-DEFAULT_PORT = 4566
 DEFAULT_TABLE = "careflow-state"  # the local cloud's table (careflow.localcloud.cloud)
 
 
@@ -29,12 +35,18 @@ class _Refused(Exception):
     """A command cannot go on; the message is its one line."""
 
 
-def register(sub: Any) -> None:
-    """Adds the ``policy`` command group to ``careflow``'s subparsers."""
-    policy = sub.add_parser("policy", help="validate, show, diff and publish facility policies")
+def register(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
+    """Adds the ``policy`` command group to ``careflow``'s subparsers; ``parents`` gives
+    every command the shared options (``--port``: :mod:`careflow.localcloud.endpoint`)."""
+    parents = list(parents)
+    policy = sub.add_parser(
+        "policy", help="validate, show, diff and publish facility policies", parents=parents
+    )
     psub = policy.add_subparsers(dest="action", required=True)
 
-    val = psub.add_parser("validate", help="check policy files (all of policies/ by default)")
+    val = psub.add_parser(
+        "validate", help="check policy files (all of policies/ by default)", parents=parents
+    )
     val.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
     val.set_defaults(fn=cmd_validate)
 
@@ -46,9 +58,10 @@ def register(sub: Any) -> None:
             action="store_true",
             help="read the published versions in a running local cloud's table",
         )
-        p.add_argument("--port", type=int, default=DEFAULT_PORT)
 
-    show = psub.add_parser("show", help="the effective values and tables, with the version")
+    show = psub.add_parser(
+        "show", help="the effective values and tables, with the version", parents=parents
+    )
     source_options(show)
     show.add_argument("--version", metavar="V", help="NAME@V[+FACILITY@V], or an enterprise V")
     show.add_argument("--at", type=_timestamp, help="in effect at this ISO time (default: now)")
@@ -56,18 +69,21 @@ def register(sub: Any) -> None:
     show.set_defaults(fn=cmd_show)
 
     diff = psub.add_parser(
-        "diff", help="what changes between two versions, or between a facility and enterprise"
+        "diff",
+        help="what changes between two versions, or between a facility and enterprise",
+        parents=parents,
     )
     source_options(diff)
     diff.add_argument("--from", dest="from_version", metavar="V")
     diff.add_argument("--to", dest="to_version", metavar="V")
     diff.set_defaults(fn=cmd_diff)
 
-    pub = psub.add_parser("publish", help="publish a new version to a running local cloud")
+    pub = psub.add_parser(
+        "publish", help="publish a new version to a running local cloud", parents=parents
+    )
     pub.add_argument("name", metavar="NAME")
     pub.add_argument("--facility", metavar="F", help="the overlay's facility (default: enterprise)")
     pub.add_argument("--file", required=True, type=Path, metavar="PATH")
-    pub.add_argument("--port", type=int, default=DEFAULT_PORT)
     pub.add_argument("--table", default=DEFAULT_TABLE)
     pub.add_argument(
         "--aws",
@@ -104,6 +120,9 @@ def _guarded(fn: Any) -> Any:
             return 0
         except (PolicyError, _Refused) as exc:
             print(f"error: {exc}", file=sys.stderr)
+        except (CloudUnreachable, EndpointError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         except Exception as exc:
             if os.environ.get("CAREFLOW_DEBUG"):
                 raise
@@ -229,19 +248,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 # -- reading from the files or a running local cloud ---------------------------------------------
-def _local_cloud_client(port: int) -> Any:
-    with socket.socket() as s:
-        s.settimeout(1.0)
-        if s.connect_ex(("127.0.0.1", port)) != 0:
-            raise _Refused(
-                f"no local cloud answers on 127.0.0.1:{port}: start one with `careflow up` "
-                "(or pass --port)"
-            )
+def _local_cloud_client(args: argparse.Namespace) -> Any:
+    """A DynamoDB client of the local cloud the command names (--port, $CAREFLOW_ENDPOINT),
+    once it answers and is ready; :class:`CloudUnreachable` otherwise."""
+    endpoint = resolve(args)
+    require_ready(endpoint)
     import boto3
 
     return boto3.client(
         "dynamodb",
-        endpoint_url=f"http://127.0.0.1:{port}",
+        endpoint_url=endpoint.url,
         region_name="us-east-1",
         aws_access_key_id="testing",  # moto's fixed test credentials
         aws_secret_access_key="testing",  # noqa: S106
@@ -254,7 +270,7 @@ def _reader(args: argparse.Namespace) -> PolicyReader:
 
     if not args.cloud:
         return FilePolicyStore()
-    table = DynamoPolicyStore(_local_cloud_client(args.port), DEFAULT_TABLE)
+    table = DynamoPolicyStore(_local_cloud_client(args), DEFAULT_TABLE)
     return LayeredPolicyStore(table, FilePolicyStore())
 
 
@@ -491,7 +507,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
         client = boto3.client("dynamodb")
     else:
-        client = _local_cloud_client(args.port)
+        client = _local_cloud_client(args)
     store = LayeredPolicyStore(DynamoPolicyStore(client, args.table), FilePolicyStore())
     try:
         outcome = publish(store, doc, source)
@@ -513,7 +529,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m careflow.policies.cli`` (the same as ``careflow policy``)."""
     parser = argparse.ArgumentParser(prog="careflow")
-    register(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True), parents=[port_options()])
     args = parser.parse_args(["policy", *(argv if argv is not None else sys.argv[1:])])
     code: int = args.fn(args)
     return code

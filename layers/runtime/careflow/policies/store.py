@@ -12,7 +12,6 @@ The DynamoDB adapter is :mod:`careflow.policies.store_dynamodb`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -117,31 +116,14 @@ class MemoryPolicyStore:
 
 # -- files ----------------------------------------------------------------------------------
 def decode_json(raw: bytes, source: str) -> Any:
-    """JSON from a file's bytes, refusing what is not plain UTF-8 JSON with one problem."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raise InvalidPolicy(
-            [Problem(source, "", "starts with a byte order mark: save it as UTF-8 without BOM")]
-        )
+    """JSON from a file's bytes (UTF-8 with or without BOM, or UTF-16 with one: see
+    :mod:`careflow.textfile`), refusing anything else with one problem."""
+    from careflow.textfile import Unreadable, decode, parse_json
+
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidPolicy(
-            [
-                Problem(
-                    source,
-                    "",
-                    f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}",
-                )
-            ]
-        ) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidPolicy(
-            [Problem(source, "", f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")]
-        ) from None
-    except RecursionError:
-        raise InvalidPolicy([Problem(source, "", "not JSON: nested too deeply")]) from None
+        return parse_json(decode(raw))
+    except Unreadable as exc:
+        raise InvalidPolicy([Problem(source, "", str(exc))]) from None
 
 
 def read_policy_file(path: Path, source: str | None = None) -> Document:

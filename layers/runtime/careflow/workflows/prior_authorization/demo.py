@@ -23,6 +23,29 @@ CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 
 
+# What an operations person reads (careflow.localcloud.demo.Wording).
+MILESTONES = {
+    "request_received": "Request received",
+    "submitted": "Submitted to the payer",
+    "documents_requested": "Payer asked for documents",
+    "resubmitted": "Resubmitted with the documents",
+    "pended": "Pended by the payer",
+    "inquired": "Payer asked for its decision",
+    "pend_escalated": "Pend escalated to utilization review",
+    "concluded_approved": "Approved",
+    "concluded_denied": "Denied",
+    "concluded_expired": "Decision clock ran out",
+}
+OUTCOMES = {
+    "APPROVED": "Approved",
+    "DENIED": "Denied",
+    "EXPIRED": "Expired",
+    "PENDED": "Still pended",
+}
+CAUSES = {"concluded_expired": "no payer decision in time"}
+DEADLINES = {"concluded_expired": "The payer's decision clock ran out"}
+
+
 @dataclass(frozen=True)
 class RequestSeed:
     scenario: Scenario
@@ -98,8 +121,9 @@ REQUESTS = (
 
 
 def run(demo: Demo) -> list[CaseReport]:
-    from careflow.adapters.sandbox import FACILITIES, PayerRule
+    from careflow.adapters.sandbox import PayerRule
     from careflow.canonical.payer import AuthDecision
+    from careflow.localcloud.demo import Wording
 
     cloud = demo.cloud
     demo.say(f"Requesting {len(REQUESTS)} prior authorizations at T0")
@@ -122,7 +146,7 @@ def run(demo: Demo) -> list[CaseReport]:
     for rid in ("pa-2001", "pa-2005"):
         cloud.wait_for_execution(demo.arn_when_started(rid), 60)
     task = demo.open_task("pa-2002")
-    demo.say(f"  (b) task for {task.queue}: {task.title}")
+    demo.say(f"  (b) task for {task.queue.replace('_', ' ')}: {task.title}")
     demo.claim(task, "user:urn-pkaur")
     demo.decide(task, "user:urn-pkaur", "ATTACHED", "operative note and lab results attached")
     cloud.wait_for_execution(demo.arn("pa-2002"), 60)
@@ -141,12 +165,14 @@ def run(demo: Demo) -> list[CaseReport]:
     cloud.wait_for_execution(demo.arn("pa-2004"), 60)
     demo.say("  (d) 72 h: the decision clock ran out")
 
+    wording = Wording(MILESTONES, OUTCOMES, CAUSES, DEADLINES, start="service date")
     return [
         demo.report(
             seed.scenario,
             what=seed.code[2],
-            facility=FACILITIES[seed.facility_id],
-            scheduled_start=(demo.t0 + timedelta(days=seed.days_out)).isoformat(),
+            facility_id=seed.facility_id,
+            scheduled_start=demo.t0 + timedelta(days=seed.days_out),
+            wording=wording,
         )
         for seed in REQUESTS
     ]

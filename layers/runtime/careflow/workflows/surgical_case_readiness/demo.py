@@ -21,6 +21,41 @@ if TYPE_CHECKING:
 WORKFLOW = "surgical-case-readiness"
 CHILD = "prior-authorization"
 
+# What an operations person reads (careflow.localcloud.demo.Wording).
+MILESTONES = {
+    "readiness_started": "Readiness check started",
+    "benefits_verified": "Benefits verified",
+    "clinician_and_room_checked": "Surgeon, anesthesia and room confirmed",
+    "sterile_processing_checked": "Sterile processing confirmed",
+    "supplies_checked": "Implants and supplies checked",
+    "requisition_created": "Replenishment ordered",
+    "authorization_submitted": "Authorization submitted to the payer",
+    "authorization_pended": "Authorization pended by the payer",
+    "authorization_inquired": "Payer asked for its decision",
+    "authorization_approved": "Authorization approved",
+    "authorization_denied": "Authorization denied",
+    "authorization_escalated": "Pended authorization escalated",
+    "authorization_clock_expired": "Payer's decision clock ran out",
+    "readiness_evaluated": "Readiness evaluated",
+    "coordinator_decided": "Coordinator decided",
+    "case_ready": "Case ready",
+    "case_at_risk": "Case at risk",
+    "case_blocked": "Case blocked",
+}
+OUTCOMES = {
+    "READY": "Ready",
+    "AT_RISK": "At risk",
+    "BLOCKED": "Blocked",
+    "APPROVED": "Approved",
+    "DENIED": "Denied",
+    "PENDED": "Still pended",
+}
+CAUSES = {
+    "authorization_denied": "authorization denied",
+    "authorization_clock_expired": "no payer decision in time",
+}
+DEADLINES = {"authorization_clock_expired": "The payer's decision clock ran out"}
+
 SCENARIOS = (
     Scenario("a", "appt-1001", "all clear"),
     Scenario("b", "appt-1002", "payer pends, decides after 2 days"),
@@ -31,10 +66,11 @@ SCENARIOS = (
 
 
 def run(demo: Demo) -> list[CaseReport]:
-    from careflow.adapters.sandbox import FACILITIES, sandbox
+    from careflow.adapters.sandbox import sandbox
+    from careflow.localcloud.demo import Wording, local_time
 
     sb = sandbox()
-    demo.say(f"Booking {len(SCENARIOS)} procedures at T0 = {demo.t0.isoformat(timespec='minutes')}")
+    demo.say(f"Booking {len(SCENARIOS)} procedures at T0 = {local_time(demo.t0, 'UTC')}")
     for sc in SCENARIOS:
         case = sb.cases[sc.subject_id]
         key = f"appointment:{sc.subject_id}:booked"
@@ -50,11 +86,11 @@ def run(demo: Demo) -> list[CaseReport]:
     demo.milestone("appt-1002/auth", "pended")
     demo.milestone("appt-1005/auth", "pended")
     task = demo.open_task("appt-1003")
-    demo.say(f"  (c) task {task.task_id} opened in {task.queue}: {task.title}")
+    demo.say(f"  (c) task {task.task_id} opened in {task.queue.replace('_', ' ')}: {task.title}")
 
     demo.advance(timedelta(hours=5), timer=task.due_at - demo.cloud.clock.now())
     task = demo.open_task("appt-1003", level=1)
-    demo.say(f"  (c) task overdue → escalated to {task.queue}")
+    demo.say(f"  (c) task overdue → escalated to {task.queue.replace('_', ' ')}")
     demo.cloud.transfer_stock("IMP-THA-STEM-12", 1, "fac-north", "fac-south")
     demo.say("  (c) supply chain buyer transfers 1 hip stem from North Valley to South Bay")
     demo.claim(task, "user:buyer-cwong")
@@ -77,11 +113,12 @@ def run(demo: Demo) -> list[CaseReport]:
 
     demo.advance(timedelta(hours=24), timer=timedelta(hours=24))
     task = demo.open_task("appt-1005")
-    demo.say(f"  (e) 72 h clock expired → task for {task.queue}")
+    demo.say(f"  (e) 72 h clock expired → task for {task.queue.replace('_', ' ')}")
     demo.claim(task, "user:coordinator-mdiaz")
     demo.decide(task, "user:coordinator-mdiaz", "RESCHEDULE", "no payer decision; moving the case")
     demo.cloud.wait_for_execution(demo.arn("appt-1005"), 60)
 
+    wording = Wording(MILESTONES, OUTCOMES, CAUSES, DEADLINES, start="case start")
     reports = []
     for sc in SCENARIOS:
         case = sb.cases[sc.subject_id]
@@ -90,8 +127,9 @@ def run(demo: Demo) -> list[CaseReport]:
             demo.report(
                 sc,
                 what=code.display or code.code or "",
-                facility=FACILITIES[case.facility_id],
-                scheduled_start=case.scheduled_start.isoformat(),
+                facility_id=case.facility_id,
+                scheduled_start=case.scheduled_start,
+                wording=wording,
             )
         )
     return reports
