@@ -32,7 +32,8 @@ KINDS = ("name", "birth_date", "mrn", "member_id", "ssn")
 RECORD_KINDS = ("patient_id", "coverage_id")
 # Libraries whose DEBUG lines are wire dumps of every request (botocore logs each body):
 # captured from INFO up, so the demo keeps its pace; careflow's own loggers from DEBUG.
-QUIET = ("botocore", "boto3", "urllib3", "werkzeug", "moto", "httpx", "httpcore", "s3transfer")
+# (httpx and httpcore keep the level careflow's HTTP client sets for them.)
+QUIET = ("botocore", "boto3", "urllib3", "werkzeug", "moto", "s3transfer")
 
 
 class Capture(logging.Handler):
