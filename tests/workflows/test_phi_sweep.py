@@ -90,7 +90,6 @@ def test_no_patient_name_birth_date_mrn_member_id_or_ssn_anywhere(sweep):
     _no_hits(sweep, KINDS)
 
 
-@pytest.mark.xfail(strict=True, reason="the readiness state carries the case record (issue 8)")
 def test_no_execution_carries_the_case_record_s_patient_or_coverage(sweep):
     """Execution input and history carry identifiers, codes, statuses and dates: not the
     case record, whose patient and coverage stay in the EHR."""
