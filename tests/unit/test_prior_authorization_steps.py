@@ -222,6 +222,19 @@ def test_a_surgical_case_s_request_reads_its_patient_and_coverage_from_the_ehr()
         World().register(patient_ref=None, coverage_ref=None)
 
 
+def test_an_invalid_request_is_refused_by_field_never_by_value():
+    """The message is the task's error cause in the history: it names no value."""
+    from careflow.kit.runtime import StepDataInvalid
+
+    with pytest.raises(StepDataInvalid) as refused:
+        World().register(patient_ref="Patient/Jane Roe", coverage_ref="Coverage/c1")
+    assert "request.patient_ref: " in str(refused.value)
+    assert "Jane Roe" not in str(refused.value)
+    with pytest.raises(StepDataInvalid) as refused:
+        World().register(service_date="1957-03-14")  # no offset
+    assert "1957" not in str(refused.value)
+
+
 def test_a_request_without_a_coverage_reference_is_refused():
     with pytest.raises(Exception, match="coverage_ref"):
         World().register(coverage_ref="not a reference")
