@@ -14,7 +14,7 @@ from careflow.kit.registry import workflow
 from careflow.kit.runtime import invoke
 from careflow.policies import FilePolicyStore, resolve
 from careflow.workflows.prior_authorization import events, rules
-from tests.fakes import FakeEngine, FakePayer, FakePublisher, InMemoryStateStore
+from tests.fakes import FakeEhr, FakeEngine, FakePayer, FakePublisher, InMemoryStateStore
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 STEPS = "careflow.workflows.prior_authorization.steps"
@@ -44,6 +44,7 @@ class World:
         self.engine = FakeEngine()
         self.publisher = FakePublisher()
         self.payer = payer or FakePayer()
+        self.ehr = FakeEhr()
         self.now = now
 
     def port(self, name: str):
@@ -52,6 +53,7 @@ class World:
             "engine": self.engine,
             "publisher": self.publisher,
             "payer": self.payer,
+            "ehr": self.ehr,
             "policies": POLICIES,
             "now": self.now,
         }[name]
@@ -181,6 +183,66 @@ def test_register_request_records_the_instance_and_pins_its_clocks():
     assert world.milestones() == ["request_received"]
 
 
+def test_the_state_carries_the_request_without_its_patient_and_coverage():
+    """They are kept on the instance, in the state table, for the submission."""
+    world = World(FakePayer(auth=PriorAuthResponse(decision=AuthDecision.APPROVED)))
+    out = world.register()
+    assert "Patient/p1" not in json.dumps(out) and "Coverage/c1" not in json.dumps(out)
+    instance = world.store.get_instance("i-1")
+    assert instance.subject_refs == {"patient": "Patient/p1", "coverage": "Coverage/c1"}
+    world.run(
+        "submit_request",
+        {
+            "instance_id": "i-1",
+            "facility_id": "fac-north",
+            "request": out["request"],
+            "policy": out["policy"],
+        },
+    )
+    (submitted,) = world.payer.submitted
+    assert (submitted.patient_ref, submitted.coverage_ref) == ("Patient/p1", "Coverage/c1")
+
+
+def test_an_execution_started_with_the_references_in_its_state_still_submits():
+    payer = FakePayer(auth=PriorAuthResponse(decision=AuthDecision.APPROVED))
+    world = World(payer)  # no instance with references in the table: started before them
+    world.run(
+        "submit_request",
+        {
+            "instance_id": "i-1",
+            "facility_id": "fac-north",
+            "request": a_request(),
+            "policy": clocks().model_dump(),
+        },
+    )
+    assert payer.submitted[0].patient_ref == "Patient/p1"
+
+
+def test_a_surgical_case_s_request_reads_its_patient_and_coverage_from_the_ehr():
+    from tests.unit.test_surgical_readiness_steps import a_case
+
+    world = World()
+    world.ehr = FakeEhr([a_case(case_id="appt-9", appointment_id="appt-9")])
+    world.register(patient_ref=None, coverage_ref=None, case_id="appt-9")
+    instance = world.store.get_instance("i-1")
+    assert instance.subject_refs == {"patient": "Patient/p1", "coverage": "Coverage/c1"}
+    with pytest.raises(Exception, match="case_id"):
+        World().register(patient_ref=None, coverage_ref=None)
+
+
+def test_an_invalid_request_is_refused_by_field_never_by_value():
+    """The message is the task's error cause in the history: it names no value."""
+    from careflow.kit.runtime import StepDataInvalid
+
+    with pytest.raises(StepDataInvalid) as refused:
+        World().register(patient_ref="Patient/Jane Roe", coverage_ref="Coverage/c1")
+    assert str(refused.value) == "register_request: patient_ref: string_pattern_mismatch"
+    assert "Jane Roe" not in str(refused.value)
+    with pytest.raises(StepDataInvalid) as refused:
+        World().register(service_date="1957-03-14")  # no offset
+    assert "1957" not in str(refused.value)
+
+
 def test_a_request_without_a_coverage_reference_is_refused():
     with pytest.raises(Exception, match="coverage_ref"):
         World().register(coverage_ref="not a reference")
@@ -189,6 +251,7 @@ def test_a_request_without_a_coverage_reference_is_refused():
 def test_submit_request_reads_a_pend_and_starts_nothing_else():
     payer = FakePayer(auth=PriorAuthResponse(decision=AuthDecision.PENDED, preauth_ref="PA-1"))
     world = World(payer)
+    world.register()
     out = world.run(
         "submit_request",
         {
@@ -203,7 +266,7 @@ def test_submit_request_reads_a_pend_and_starts_nothing_else():
         False,
         None,
     )
-    assert world.milestones() == ["submitted", "pended"]
+    assert world.milestones() == ["request_received", "submitted", "pended"]
     assert payer.submitted[0].attachments == ()
 
 
@@ -213,6 +276,7 @@ def test_a_request_for_documents_becomes_a_task_for_the_nurse_and_a_resubmission
     )
     payer = FakePayer(auth=asked)
     world = World(payer)
+    world.register()
     event = {
         "instance_id": "i-1",
         "facility_id": "fac-north",

@@ -80,7 +80,7 @@ class World:
             "store": self.store,
             "engine": self.engine,
             "publisher": self.publisher,
-            "ehr": FakeEhr(),
+            "ehr": FakeEhr([a_case()]),
             "payer": FakePayer(),
             "erp": FakeErp(),
             "sterile": FakeSterile(),
@@ -108,9 +108,12 @@ def policy_of(case: SurgicalCase) -> dict:
 
 
 def case_event(case: SurgicalCase, **extra) -> dict:
+    """What the state carries about the case: its ids and date, never its record."""
     return {
         "instance_id": "i-1",
-        "case": case.model_dump(mode="json"),
+        "case_id": case.case_id,
+        "facility_id": case.facility_id,
+        "scheduled_start": case.scheduled_start.isoformat(),
         "policy": policy_of(case),
         **extra,
     }
@@ -129,7 +132,8 @@ def test_register_case_records_the_instance_and_resolves_the_cases_timers():
         "appt-1",
         "fac-north",
     )
-    assert out["case"]["case_id"] == "appt-1"
+    assert (out["case_id"], out["facility_id"]) == ("appt-1", "fac-north")
+    assert datetime.fromisoformat(out["scheduled_start"]) == case.scheduled_start
     assert out["policy"]["coordinator_task_s"] == 4 * 3600
     assert out["policy"]["policy_version"].startswith("surgical-readiness@")
     assert world.milestones() == {"readiness_started": "DONE"}
@@ -144,9 +148,18 @@ def test_register_case_records_the_instance_and_resolves_the_cases_timers():
         "expedited",
         "surgery",
     )
-    from careflow.workflows.prior_authorization.events import PriorAuthRequested
+    assert request["case_id"] == "appt-1"
+    assert "patient_ref" not in request and "coverage_ref" not in request  # the child reads them
+    from careflow.workflows.prior_authorization.steps import Register
 
-    PriorAuthRequested.model_validate(request)  # what the child's intake would accept
+    Register.model_validate(  # what the child's first step takes
+        {
+            "instance_id": "i-1-auth",
+            "correlation_id": "c-1",
+            "facility_id": "fac-north",
+            "request": request,
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -218,7 +231,7 @@ def test_check_clinician_and_room_flags_a_declined_surgeon():
         Participant(role="surgeon", ref="Practitioner/s1", status=ParticipantStatus.DECLINED),
         Participant(role="room", ref="Location/or1", status=ParticipantStatus.ACCEPTED),
     )
-    world = World(ehr=FakeEhr(participants={"appt-1": participants}))
+    world = World(ehr=FakeEhr([a_case()], participants={"appt-1": participants}))
     out = world.run("check_clinician_and_room", case_event(a_case()))
     assert out["status"] == "THREATENED"
     assert world.milestones()["clinician_and_room_checked"] == "PENDING"
@@ -229,7 +242,7 @@ def test_check_supplies_finds_the_shortage_and_asks_for_a_requisition():
     positions = [stock(need.item_id, need.quantity) for need in case.supplies]
     short = case.supplies[0]
     positions[0] = stock(short.item_id, short.quantity, reserved=short.quantity)  # all reserved
-    world = World(erp=FakeErp(positions))
+    world = World(ehr=FakeEhr([case]), erp=FakeErp(positions))
     out = world.run("check_supplies", case_event(case))
     assert out["needs_requisition"] is True
     assert [s["item_id"] for s in out["shortages"]] == [short.item_id]
@@ -378,6 +391,45 @@ def test_finalize_case_after_an_exhausted_chain_is_at_risk():
     )
     assert out["outcome"] == "AT_RISK"
     assert "escalation chain" in out["reasons"][-1]
+
+
+def test_the_state_carries_the_case_by_id_never_its_record():
+    """What register_case returns is the execution's state (its history): the patient,
+    coverage, surgeon, room, supplies and trays stay in the EHR."""
+    case = a_case(surgeon_ref="Practitioner/s1", room_ref="Location/or1")
+    out = World(ehr=FakeEhr([case])).run(
+        "register_case", {"instance_id": "i-1", "case_id": "appt-1", "correlation_id": "c-1"}
+    )
+    state = json.dumps(out)
+    for value in ("Patient/p1", "Coverage/c1", "Practitioner/s1", "Location/or1", "TRAY-1"):
+        assert value not in state
+    assert "case" not in out
+
+
+def test_the_checks_read_the_case_from_the_ehr_by_its_id():
+    case = a_case(tray_ids=("TRAY-NOT-THERE",))
+    sterile = FakeSterile([TrayStatus(tray_id="TRAY-1", status="ready")])
+    world = World(ehr=FakeEhr([case]), sterile=sterile)
+    out = world.run("check_sterile_processing", case_event(case))
+    assert out["status"] == "THREATENED"  # the EHR's trays, not the state's
+    with pytest.raises(KeyError):
+        World(ehr=FakeEhr()).run("verify_benefits", case_event(case))
+
+
+def test_an_execution_started_with_the_whole_case_in_its_state_still_runs():
+    """Running executions keep the definition they started with, which passed ``case``."""
+    case = a_case()
+    legacy = {
+        "instance_id": "i-1",
+        "case": case.model_dump(mode="json"),
+        "policy": policy_of(case),
+        "correlation_id": "c-1",
+        "evaluation": {"outcome": "READY", "reasons": []},
+    }
+    assert World().run("check_clinician_and_room", legacy)["dependency"] == "clinician_and_room"
+    out = World().run("finalize_case", legacy)
+    assert out["detail"]["data"]["case_id"] == "appt-1"
+    assert out["detail"]["metadata"]["facility_id"] == "fac-north"
 
 
 def test_every_step_of_the_workflow_has_a_test_here():

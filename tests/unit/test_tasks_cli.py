@@ -66,7 +66,11 @@ def test_each_refusal_is_one_line_with_its_own_exit_code(inbox, capsys):
         ],
     )
     code, _, err = run(capsys, "claim", tid, "--actor", "user:buyer-jlee")
-    assert code == 4 and len(err) == 1 and err[0].startswith("error: careflow tasks claim: forbidden: ")
+    assert (
+        code == 4
+        and len(err) == 1
+        and err[0].startswith("error: careflow tasks claim: forbidden: ")
+    )
     code, _, err = run(capsys, "claim", "task-nope", *coordinator)
     assert (code, len(err)) == (3, 1)
 

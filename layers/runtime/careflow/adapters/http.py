@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,12 @@ from careflow import clock
 from careflow.ports import ConnectorError, ConnectorUnavailable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# httpx logs every request's URL at INFO, httpcore its connections at DEBUG: a FHIR URL
+# names a Patient's or a Coverage's id (``/Coverage/cov-1001``), a search its identifier.
+# Warnings and errors only; careflow's own lines name the system and the status.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class NotFound(ConnectorError):

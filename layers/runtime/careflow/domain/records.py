@@ -38,6 +38,10 @@ class Instance(Record):
     # The workflow's own word for how it ended (APPROVED, DENIED, ...), when its status
     # is COMPLETED; READY / AT_RISK / BLOCKED are statuses of their own.
     outcome: str | None = None
+    # The subject's references in its system of record ({"patient": "Patient/..",
+    # "coverage": "Coverage/.."}): kept here, in the encrypted table, for the steps that
+    # need them, never in the execution's state or history.
+    subject_refs: dict[str, str] = {}
     version: int = 0  # optimistic locking
 
 

@@ -25,6 +25,7 @@ def start_instance(
     actor: str,
     now: datetime,
     decisions: Mapping[str, str] | None = None,
+    subject_refs: Mapping[str, str] | None = None,
 ) -> None:
     """Registers the instance (once: a retried step is not a new instance) with its first
     milestone, and audits the policy version it pins (and the decision rows that applied)."""
@@ -43,6 +44,7 @@ def start_instance(
             updated_at=now,
             correlation_id=correlation_id,
             execution_name=instance_id,
+            subject_refs=dict(subject_refs or {}),
         ),
         with_entries=[
             Milestone(instance_id=instance_id, name=started, at=now, detail=detail),

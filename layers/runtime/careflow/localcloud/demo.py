@@ -414,7 +414,10 @@ def run(
     say: Callable[[str], None] = print,
     connectors: str = "http",
     only: Sequence[str] = (),
+    before_stop: Callable[[LocalCloud], None] | None = None,
 ) -> list[dict[str, Any]]:
+    """Runs the demos; ``before_stop`` sees the cloud once every scenario has run (a test
+    reads its histories, queues and bus archive there)."""
     chosen = demos(only)
     started = time.monotonic()
     reports: list[CaseReport] = []
@@ -422,6 +425,8 @@ def run(
         for wf in chosen:
             demo = Demo(cloud, say=(lambda _: None) if as_json else say)
             reports.extend(scenarios(wf)(demo))
+        if before_stop is not None:
+            before_stop(cloud)
     wall = time.monotonic() - started
     if not as_json:
         say(render(reports, wall))

@@ -1,21 +1,29 @@
-"""Prior authorization's steps, one per state-machine task (see docs/adding-a-workflow.md)."""
+"""Prior authorization's steps, one per state-machine task (see docs/adding-a-workflow.md).
+
+The execution's state carries the request by its ids, codes and dates. Its patient and
+coverage references are read once, at registration (from the request, or from the EHR by
+the surgical case's id), and kept on the instance in the state table, where the submission
+reads them: they never travel in the state or the history after the start.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import AwareDatetime, Field
 
 from careflow.canonical.cases import Priority
 from careflow.canonical.datatypes import Coding
 from careflow.canonical.payer import AuthDecision, PriorAuthRequest, PriorAuthResponse
-from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
+from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone
 from careflow.domain.tasks import open_task
 from careflow.events.envelope import envelope
 from careflow.kit.instances import finish_instance, start_instance
 from careflow.kit.steps import StepInput, StepOutput, step
-from careflow.ports import EventPublisher, PayerPort, StateStore, WorkflowEngine
+from careflow.ports import EhrPort, EventPublisher, PayerPort, StateStore, WorkflowEngine
 from careflow.workflows.prior_authorization import rules as r
-from careflow.workflows.prior_authorization.events import PriorAuthRequested
+from careflow.workflows.prior_authorization.events import PriorAuthRequested, ProcedureCode
 
 if TYPE_CHECKING:
     from careflow.policies import PolicyReader
@@ -26,9 +34,31 @@ ACTOR = "system:prior-authorization"
 REVIEW_DECISIONS = ("APPROVED", "DENIED", "REQUEST_AGAIN")
 
 
+_ID = r"^[A-Za-z0-9\-.]+$"
+
+
 # -- inputs and outputs --------------------------------------------------------------------
-class Request(PriorAuthRequested):
-    """The request as the state carries it (the event's data, or what a parent passes)."""
+class Request(StepInput):
+    """The request as the state carries it: ids, codes and the service date, no patient
+    or coverage (they are on the instance, in the state table)."""
+
+    request_id: str = Field(min_length=1, max_length=64, pattern=_ID)
+    service_line: Literal["imaging", "infusion", "surgery", "other"]
+    payer_id: str = Field(min_length=1, max_length=64, pattern=_ID)
+    procedure_codes: tuple[ProcedureCode, ...] = Field(min_length=1, max_length=25)
+    service_date: AwareDatetime
+    priority: Literal["routine", "expedited"] = "routine"
+    # A surgical case's request (a parent's child execution): its patient and coverage
+    # are read from the EHR by the case's id.
+    case_id: str | None = Field(default=None, max_length=64, pattern=_ID)
+
+
+class IncomingRequest(Request):
+    """What starts the workflow: ``PriorAuth.Requested``'s data (with the patient and
+    coverage references it carries), or a parent's request by case id."""
+
+    patient_ref: str | None = None
+    coverage_ref: str | None = None
 
 
 class Register(StepInput):
@@ -36,7 +66,7 @@ class Register(StepInput):
     instance_id: str
     correlation_id: str
     facility_id: str
-    request: Request
+    request: IncomingRequest
 
 
 class Registered(StepOutput):
@@ -63,7 +93,9 @@ class TaskSpec(StepOutput):
 class Submit(StepInput):
     instance_id: str
     facility_id: str
-    request: Request
+    # IncomingRequest: an execution started before the references moved to the table
+    # still carries them in its state (see _payer_request)
+    request: IncomingRequest
     policy: r.Clocks
     attachments: tuple[str, ...] = ()
 
@@ -197,13 +229,36 @@ def _milestone(store: StateStore, instance_id: str, name: str, now: datetime, **
     store.record_milestone(Milestone(instance_id=instance_id, name=name, at=now, **kw))
 
 
+def _subject_refs(request: IncomingRequest, ehr: EhrPort) -> dict[str, str]:
+    """The request's patient and coverage: as the event gave them, or from the EHR."""
+    if request.patient_ref and request.coverage_ref:
+        # the event's own contract checks them (PriorAuthRequested)
+        PriorAuthRequested.model_validate(request.model_dump(mode="json"))
+        return {"patient": request.patient_ref, "coverage": request.coverage_ref}
+    if request.case_id:
+        case = ehr.get_surgical_case(request.case_id)
+        refs = {"patient": case.patient_ref}
+        if case.coverage_ref:
+            refs["coverage"] = case.coverage_ref
+        return refs
+    raise ValueError("request: patient_ref and coverage_ref, or case_id, are required")
+
+
 def _payer_request(
-    request: Request, facility_id: str, attachments: tuple[str, ...]
+    request: IncomingRequest,
+    instance: Instance | None,
+    facility_id: str,
+    attachments: tuple[str, ...],
 ) -> PriorAuthRequest:
+    refs = instance.subject_refs if instance is not None else {}
+    if not refs and request.patient_ref:  # an execution started before they moved there
+        refs = {"patient": request.patient_ref, "coverage": request.coverage_ref or ""}
+    if "patient" not in refs:
+        raise ValueError("the instance has no patient reference to submit for")
     return PriorAuthRequest(
         case_id=request.request_id,
-        patient_ref=request.patient_ref,
-        coverage_ref=request.coverage_ref,
+        patient_ref=refs["patient"],
+        coverage_ref=refs.get("coverage") or None,
         payer_id=request.payer_id,
         facility_id=facility_id,
         procedure_codes=tuple(
@@ -247,12 +302,14 @@ def _needs_review(response: PriorAuthResponse | PayerAnswer) -> bool:
 # -- steps ---------------------------------------------------------------------------------
 @step()
 def register_request(
-    inp: Register, *, store: StateStore, policies: PolicyReader, now: datetime
+    inp: Register, *, store: StateStore, ehr: EhrPort, policies: PolicyReader, now: datetime
 ) -> Registered:
-    """Records the instance and pins the policy in force: the request's decision clocks and
-    queues, with the policy's version, for the instance's whole life."""
+    """Records the instance with the request's patient and coverage references (the state
+    carries the request without them) and pins the policy in force: the request's decision
+    clocks and queues, with the policy's version, for the instance's whole life."""
     from careflow.policies import resolve
 
+    refs = _subject_refs(inp.request, ehr)
     snapshot = resolve(r.POLICY, inp.facility_id, at=now, store=policies)
     clocks = r.clocks_from(
         snapshot,
@@ -275,22 +332,25 @@ def register_request(
         actor=ACTOR,
         now=now,
         decisions=clocks.rows,
+        subject_refs=refs,
     )
     return Registered(
         workflow_id=inp.workflow_id,
         instance_id=inp.instance_id,
         correlation_id=inp.correlation_id,
         facility_id=inp.facility_id,
-        request=inp.request,
+        request=Request.model_validate(inp.request.model_dump()),  # without the references
         policy=clocks,
     )
 
 
 @step()
 def submit_request(inp: Submit, *, store: StateStore, payer: PayerPort, now: datetime) -> Submitted:
-    """``Claim/$submit``; a resubmission carries the documents the payer asked for."""
+    """``Claim/$submit``; a resubmission carries the documents the payer asked for. The
+    patient and coverage come from the instance in the state table."""
+    instance = store.get_instance(inp.instance_id)
     response: PriorAuthResponse = payer.submit_prior_auth(
-        _payer_request(inp.request, inp.facility_id, inp.attachments)
+        _payer_request(inp.request, instance, inp.facility_id, inp.attachments)
     )
     entries = [
         Milestone(

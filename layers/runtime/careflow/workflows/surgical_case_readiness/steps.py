@@ -3,12 +3,19 @@
 Each takes its input model (the small JSON object the ASL selects), the ports it needs
 and ``now``, and returns its output model. The generic entry point (``lambdas/step.py``)
 runs them on AWS and in the local cloud; unit tests call them with in-memory fakes.
+
+What a step returns enters the execution's state and history: identifiers, codes,
+statuses and the case's dates only. The case record (patient and coverage, surgeon,
+room, supplies, trays) stays in the EHR, the system of record: a step that needs it reads
+it there by the case id.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from pydantic import model_validator
 
 from careflow.canonical.cases import SurgicalCase
 from careflow.canonical.dependencies import (
@@ -44,8 +51,21 @@ WORKFLOW_ID = "surgical-case-readiness"
 
 # -- inputs and outputs --------------------------------------------------------------------
 class CaseStep(StepInput):
+    """A step on the case, by id: the step reads the case from the EHR."""
+
     instance_id: str
-    case: SurgicalCase
+    case_id: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids_of_a_whole_case(cls, data: Any) -> Any:
+        """An execution started before the state carried the case by id passes the whole
+        case (its definition is the one it started with): its ids are taken from it."""
+        if isinstance(data, dict) and isinstance(data.get("case"), dict):
+            case = data["case"]
+            ids = ("case_id", "facility_id", "scheduled_start")
+            data = {**{k: case[k] for k in ids if k in case}, **data}
+        return data
 
 
 class PolicyCaseStep(CaseStep):
@@ -60,10 +80,14 @@ class RegisterCase(StepInput):
 
 
 class Registered(StepOutput):
+    """The execution's state from here on: the case by id, never its record."""
+
     workflow_id: str
     instance_id: str
     correlation_id: str
-    case: SurgicalCase
+    case_id: str
+    facility_id: str
+    scheduled_start: datetime  # the case's date: its outcome event names it
     policy: r.Policy
     # How the authorization is obtained: CHILD (the prior authorization workflow, whose
     # execution is ``auth_instance_id``), NOT_REQUIRED, or NO_COVERAGE (nothing to ask).
@@ -125,6 +149,7 @@ class DependencyFailed(StepInput):
 
 
 class Evaluate(PolicyCaseStep):
+    facility_id: str
     dependencies: tuple[DependencyResult, ...]
 
 
@@ -168,6 +193,8 @@ class EvaluationSoFar(StepInput):
 
 
 class Finalize(PolicyCaseStep):
+    facility_id: str
+    scheduled_start: datetime
     correlation_id: str
     evaluation: EvaluationSoFar
     escalation_exhausted: bool = False
@@ -227,12 +254,12 @@ def _eligibility_request(case: SurgicalCase) -> EligibilityRequest:
 
 # -- steps ---------------------------------------------------------------------------------
 def _auth_request(case: SurgicalCase) -> dict[str, Any]:
-    """The prior authorization request for the case (identifiers and codes only)."""
+    """The prior authorization request for the case: ids, codes and the date. The child
+    reads the patient and coverage from the EHR by the case's id."""
     return {
         "request_id": case.case_id,
+        "case_id": case.case_id,
         "service_line": "surgery",
-        "patient_ref": case.patient_ref,
-        "coverage_ref": case.coverage_ref,
         "payer_id": case.payer_id,
         "procedure_codes": [
             {"system": c.system, "code": c.code, "display": c.display} for c in case.procedure_codes
@@ -277,7 +304,9 @@ def register_case(
         workflow_id=inp.workflow_id,
         instance_id=inp.instance_id,
         correlation_id=inp.correlation_id,
-        case=case,
+        case_id=case.case_id,
+        facility_id=case.facility_id,
+        scheduled_start=case.scheduled_start,
         policy=policy,
         auth_route=route,
         auth_instance_id=f"{inp.instance_id}-auth",
@@ -315,9 +344,10 @@ def record_authorization(
 
 @step()
 def verify_benefits(
-    inp: CaseStep, *, store: StateStore, payer: PayerPort, now: datetime
+    inp: CaseStep, *, store: StateStore, ehr: EhrPort, payer: PayerPort, now: datetime
 ) -> DependencyResult:
-    response = payer.check_eligibility(_eligibility_request(inp.case))
+    case = ehr.get_surgical_case(inp.case_id)
+    response = payer.check_eligibility(_eligibility_request(case))
     result = r.benefits_result(response)
     return _checked(store, inp.instance_id, "benefits_verified", result, now, unless_ok="FAILED")
 
@@ -326,7 +356,7 @@ def verify_benefits(
 def check_clinician_and_room(
     inp: CaseStep, *, store: StateStore, ehr: EhrPort, now: datetime
 ) -> DependencyResult:
-    case = inp.case
+    case = ehr.get_surgical_case(inp.case_id)
     result = r.clinician_and_room_result(
         ehr.appointment_participants(case.appointment_id), case, now
     )
@@ -337,9 +367,9 @@ def check_clinician_and_room(
 
 @step()
 def check_supplies(
-    inp: PolicyCaseStep, *, store: StateStore, erp: ErpPort, now: datetime
+    inp: PolicyCaseStep, *, store: StateStore, ehr: EhrPort, erp: ErpPort, now: datetime
 ) -> SuppliesChecked:
-    case = inp.case
+    case = ehr.get_surgical_case(inp.case_id)
     positions = erp.stock_positions(case.facility_id, [n.item_id for n in case.supplies])
     shortages = r.find_shortages(case, positions)
     requests = r.requisitions_for(case, shortages, inp.policy)
@@ -390,9 +420,14 @@ def create_requisitions(
 
 @step()
 def check_sterile_processing(
-    inp: PolicyCaseStep, *, store: StateStore, sterile: SterileProcessingPort, now: datetime
+    inp: PolicyCaseStep,
+    *,
+    store: StateStore,
+    ehr: EhrPort,
+    sterile: SterileProcessingPort,
+    now: datetime,
 ) -> DependencyResult:
-    case = inp.case
+    case = ehr.get_surgical_case(inp.case_id)
     trays = sterile.tray_status(case.facility_id, case.tray_ids)
     result = r.sterile_result(trays, case, inp.policy)
     return _checked(
@@ -430,19 +465,18 @@ def record_dependency_error(
 
 @step()
 def evaluate_readiness(inp: Evaluate, *, store: StateStore, now: datetime) -> Evaluated:
-    case = inp.case
     evaluation = r.evaluate(inp.dependencies, inp.policy)
     _milestone(store, inp.instance_id, "readiness_evaluated", now, detail=evaluation.outcome.value)
     task = None
     if evaluation.needs_coordinator:
         task = CoordinatorTaskSpec(
             purpose="coordinator",
-            title=f"Case {case.case_id} at risk: decide before the hard stop",
+            title=f"Case {inp.case_id} at risk: decide before the hard stop",
             reasons=evaluation.reasons,
             escalation_chain=(inp.policy.coordinator_queue, *evaluation.escalation_chain),
             allowed_decisions=inp.policy.coordinator_decisions,
-            subject_ref=f"case/{case.case_id}",
-            facility_id=case.facility_id,
+            subject_ref=f"case/{inp.case_id}",
+            facility_id=inp.facility_id,
             policy_version=inp.policy.policy_version,
         )
     return Evaluated(**evaluation.model_dump(), task=task)
@@ -460,11 +494,15 @@ def apply_coordinator_decision(
     now: datetime,
 ) -> Rechecked:
     """Re-checks what was threatened, then settles the outcome the data supports."""
-    case, policy = inp.case, inp.policy
+    policy = inp.policy
     decision = inp.coordinator.decision
     rechecked: list[DependencyResult] = []
+    recheck = decision != "CANCEL" and any(
+        d.status not in (DependencyStatus.OK, DependencyStatus.BLOCKED) for d in inp.dependencies
+    )
+    case = ehr.get_surgical_case(inp.case_id) if recheck else None
     for dep in inp.dependencies:
-        if dep.status in (DependencyStatus.OK, DependencyStatus.BLOCKED) or decision == "CANCEL":
+        if case is None or dep.status in (DependencyStatus.OK, DependencyStatus.BLOCKED):
             rechecked.append(dep)
         elif dep.dependency == r.SUPPLIES:
             positions = erp.stock_positions(case.facility_id, [n.item_id for n in case.supplies])
@@ -500,7 +538,6 @@ def finalize_case(
     inp: Finalize, *, store: StateStore, publisher: EventPublisher, now: datetime
 ) -> Finalized:
     """Writes the outcome; opens follow-up work for a blocked case; returns the outcome event."""
-    case = inp.case
     outcome = inp.evaluation.outcome
     reasons = inp.evaluation.reasons
     if inp.escalation_exhausted:
@@ -542,11 +579,11 @@ def finalize_case(
             publisher,
             instance_id=inp.instance_id,
             workflow_id=WORKFLOW_ID,
-            facility_id=case.facility_id,
+            facility_id=inp.facility_id,
             purpose="blocked-follow-up",
-            title=f"Case {case.case_id} blocked: appeal, re-submit or reschedule",
+            title=f"Case {inp.case_id} blocked: appeal, re-submit or reschedule",
             reasons=reasons,
-            subject_ref=f"case/{case.case_id}",
+            subject_ref=f"case/{inp.case_id}",
             escalation_chain=("utilization_review_nurse", "scheduler", "department_director"),
             due_in_seconds=inp.policy.coordinator_task_s,
             token=None,
@@ -557,15 +594,15 @@ def finalize_case(
     detail = envelope(
         event_id=f"{inp.instance_id}:{outcome.value}",
         idempotency_key=f"{inp.instance_id}:outcome",
-        facility_id=case.facility_id,
+        facility_id=inp.facility_id,
         occurred_at=now,
         correlation_id=inp.correlation_id,
         data={
-            "case_id": case.case_id,
+            "case_id": inp.case_id,
             "instance_id": inp.instance_id,
             "outcome": outcome.value,
             "reasons": list(reasons),
-            "scheduled_start": case.scheduled_start.isoformat(),
+            "scheduled_start": inp.scheduled_start.isoformat(),
         },
     )
     return Finalized(
