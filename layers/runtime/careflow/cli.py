@@ -252,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     from careflow.policies.cli import register as register_policy
 
     register_policy(sub)
+    __import__("careflow.events.cli", fromlist=["register"]).register(sub)  # careflow parked
     return p
 
 
