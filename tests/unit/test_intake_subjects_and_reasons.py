@@ -273,10 +273,14 @@ class TestRescheduleAndCancel:
         assert run.store.get_task("t-1").status is TaskStatus.CLOSED  # nobody works it
         (audit,) = run.store.audit_trail(instance.instance_id)
         assert (audit.action, audit.actor) == ("cancelled", "system:intake")
+        assert audit.detail == {"event_id": "e-c"}
         # cancelling again changes nothing; a later reschedule is refused, visibly
         again = run.handle(event("Appointment.Cancelled", key="k-c2", event_id="e-c2"))
         assert again["status"] == "duplicate"
         assert len(run.engine.stopped) == 1
+        assert [a.detail for a in run.store.audit_trail(instance.instance_id)][-1] == {
+            "event_id": "e-c2"
+        }
         late = run.handle(event("Appointment.Rescheduled", key="k-r", event_id="e-r"))
         assert late["status"] == "parked" and "cancelled" in late["reason"]
 

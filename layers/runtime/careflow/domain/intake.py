@@ -204,19 +204,25 @@ def start(
         arn = engine.start(request.state_machine_arn, instance_id, payload)
     except DuplicateExecution:
         if store is not None and now is not None and instance_id != request.instance_id:
-            store.record(
-                AuditEntry(
-                    instance_id=instance_id,
-                    at=now,
-                    actor="system:intake",
-                    action="duplicate_event",
-                    reason="an event for the same subject under another idempotency key: "
-                    "no second instance",
-                    detail={"event_id": request.event_id},
-                )
-            )
+            _audit_duplicate(store, instance_id, request.event_id, now, "no second instance")
         return {"status": "duplicate", "instance_id": instance_id}
     return {"status": "started", "instance_id": instance_id, "execution_arn": arn}
+
+
+def _audit_duplicate(
+    store: StateStore, instance_id: str, event_id: str, now: datetime, outcome: str
+) -> None:
+    """A second event for the subject, under another idempotency key, is kept on record."""
+    store.record(
+        AuditEntry(
+            instance_id=instance_id,
+            at=now,
+            actor="system:intake",
+            action="duplicate_event",
+            reason=f"an event for the same subject under another idempotency key: {outcome}",
+            detail={"event_id": event_id},
+        )
+    )
 
 
 def change(
@@ -244,6 +250,10 @@ def change(
             if record.event_id == request.event_id:
                 return {"status": "cancelled", "instance_id": None}
         if record.status == "CANCELLED" and record.event_id != request.event_id:
+            if record.instance_id is not None:
+                _audit_duplicate(
+                    store, record.instance_id, request.event_id, now, "already cancelled"
+                )
             return {"status": "duplicate", "instance_id": record.instance_id}
         if record.status != "CANCELLED":
             store.update_subject(
