@@ -338,6 +338,11 @@ class TestUnrouted:
         assert by_route != by_catch_all
         assert by_catch_all == (e in self.UNROUTED)
 
+    def test_the_catch_all_pattern_fits_eventbridge_s_4096_character_limit(self):
+        import json
+
+        assert len(json.dumps(unrouted_pattern(CATALOG), separators=(",", ":"))) < 4096
+
     def test_an_unrouted_event_is_recorded_with_its_reason(self):
         store, parking = InMemoryStateStore(), FakeParking()
         e = event(appointment_type="consult")
