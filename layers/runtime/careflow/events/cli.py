@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 DEFAULT_PORT = 4566
@@ -16,28 +17,30 @@ PARKED_QUEUE = "careflow-parked"  # the local cloud's parking queue
 TABLE = "careflow-state"  # the local cloud's table
 
 
-def register(sub: Any) -> None:
-    """Adds the ``parked`` command group to ``careflow``'s subparsers."""
-    parked = sub.add_parser("parked", help="parked and unrouted events: list, show, redrive")
+def register(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
+    """Adds the ``parked`` command group to ``careflow``'s subparsers. ``parents`` gives
+    every command the shared options (``--port``); without them, each has its own."""
+    parents = list(parents)
+    parked = sub.add_parser(
+        "parked", help="parked and unrouted events: list, show, redrive", parents=parents
+    )
     psub = parked.add_subparsers(dest="action", required=True)
 
-    def port(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--port", type=int, default=DEFAULT_PORT, help="the local cloud's port")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = psub.add_parser(name, help=help, parents=parents)
+        if not parents:
+            p.add_argument("--port", type=int, default=DEFAULT_PORT, help="the local cloud's port")
+        return p
 
-    ls = psub.add_parser("list", help="every parked and unrouted event, oldest first")
-    port(ls)
+    ls = command("list", "every parked and unrouted event, oldest first")
     ls.add_argument("--json", action="store_true", help="the records as JSON")
     ls.set_defaults(fn=cmd_list)
 
-    show = psub.add_parser("show", help="one event's record (identifiers and reason)")
-    port(show)
+    show = command("show", "one event's record (identifiers and reason)")
     show.add_argument("event_id", metavar="ID")
     show.set_defaults(fn=cmd_show)
 
-    redrive = psub.add_parser(
-        "redrive", help="put the event back on the bus after a fix, mark it redriven"
-    )
-    port(redrive)
+    redrive = command("redrive", "put the event back on the bus after a fix, mark it redriven")
     redrive.add_argument("event_id", metavar="ID")
     redrive.set_defaults(fn=cmd_redrive)
 
