@@ -9,6 +9,7 @@ from aws_cdk import aws_events as events
 from constructs import Construct
 
 from careflow.catalog import CATALOG, INTAKE, Subscription
+from careflow.events.routing import UNROUTED_ROUTE, unrouted_pattern
 from stacks.config import EnvironmentConfig
 from stacks.constructs.event_routing import EventRouting
 from stacks.data_stack import DataStack
@@ -59,6 +60,16 @@ class EventsStack(Stack):
                 pattern=sub.pattern(),
                 function=workflows.functions[sub.function].function,
             )
+        # The complement of every rule above: intake records what no workflow takes.
+        self.unrouted = self.routing.route(
+            "Unrouted",
+            description="every event no workflow takes, recorded by intake as unrouted",
+            pattern=unrouted_pattern(CATALOG),
+            function=intake,
+            event=events.RuleTargetInput.from_object(
+                {"route": UNROUTED_ROUTE, "event": events.EventField.from_path("$")}
+            ),
+        )
 
 
 def _subscriptions() -> list[Subscription]:

@@ -13,9 +13,10 @@ from careflow.domain.records import (
     Instance,
     Milestone,
     ParkedEvent,
+    SubjectRecord,
     TaskStatus,
 )
-from careflow.ports import ConcurrentUpdate, DuplicateExecution, StaleTaskToken
+from careflow.ports import AlreadyRedriven, ConcurrentUpdate, DuplicateExecution, StaleTaskToken
 
 
 class InMemoryStateStore:
@@ -27,6 +28,7 @@ class InMemoryStateStore:
         self.waits: dict[str, tuple[str, str]] = {}
         self.answers: dict[str, dict[str, Any]] = {}
         self.parked: list[ParkedEvent] = []
+        self.subjects: dict[tuple[str, str, str], SubjectRecord] = {}
         self._lock = threading.Lock()
 
     def put_instance(self, instance: Instance, *, with_entries=()) -> None:
@@ -118,10 +120,46 @@ class InMemoryStateStore:
         return self.answers.pop(key, None)
 
     def park_event(self, parked: ParkedEvent) -> None:
+        before = self.get_parked(parked.event_id)
+        if before is not None:
+            self.parked.remove(before)
+            parked = parked.model_copy(update={"times_parked": before.times_parked + 1})
         self.parked.append(parked)
 
     def parked_events(self) -> list[ParkedEvent]:
-        return list(self.parked)
+        return sorted(self.parked, key=lambda p: p.parked_at)
+
+    def get_parked(self, event_id: str) -> ParkedEvent | None:
+        return next((p for p in self.parked if p.event_id == event_id), None)
+
+    def mark_redriven(self, event_id: str, at: datetime) -> ParkedEvent:
+        with self._lock:
+            parked = self.get_parked(event_id)
+            if parked is None or parked.status != "PARKED":
+                raise AlreadyRedriven(event_id)
+            new = parked.model_copy(update={"status": "REDRIVEN", "redriven_at": at})
+            self.parked[self.parked.index(parked)] = new
+            return new
+
+    def claim_subject(self, record: SubjectRecord) -> SubjectRecord:
+        key = (record.workflow_id, record.facility_id, record.subject_id)
+        with self._lock:
+            return self.subjects.setdefault(key, record)
+
+    def get_subject(
+        self, workflow_id: str, facility_id: str, subject_id: str
+    ) -> SubjectRecord | None:
+        return self.subjects.get((workflow_id, facility_id, subject_id))
+
+    def update_subject(self, record: SubjectRecord) -> SubjectRecord:
+        key = (record.workflow_id, record.facility_id, record.subject_id)
+        with self._lock:
+            current = self.subjects.get(key)
+            if current is not None and current.version != record.version:
+                raise ConcurrentUpdate(record.subject_id)
+            new = record.model_copy(update={"version": record.version + 1})
+            self.subjects[key] = new
+            return new
 
 
 class FakeEngine:
@@ -130,8 +168,20 @@ class FakeEngine:
         self.successes: list[tuple[str, dict[str, Any]]] = []
         self.failures: list[tuple[str, str, str]] = []
         self.stale: set[str] = set()
+        self.stopped: list[tuple[str, str, str]] = []
+        self.fail_next_start = False  # a start that raises after the subject was claimed
+
+    def stop(self, execution_arn: str, error: str, cause: str) -> bool:
+        name = execution_arn.rsplit(":", 1)[-1]
+        if name not in self.started or any(a == execution_arn for a, _, _ in self.stopped):
+            return False
+        self.stopped.append((execution_arn, error, cause))
+        return True
 
     def start(self, state_machine_arn: str, name: str, payload: Mapping[str, Any]) -> str:
+        if self.fail_next_start:
+            self.fail_next_start = False
+            raise ConnectionError("Step Functions is unreachable")
         if name in self.started:
             raise DuplicateExecution(name)
         self.started[name] = dict(payload)
@@ -160,9 +210,18 @@ class FakePublisher:
 class FakeParking:
     def __init__(self) -> None:
         self.parked: list[tuple[dict[str, Any], str]] = []
+        self.ids: list[str] = []
 
-    def park(self, event: Mapping[str, Any], reason: str) -> None:
+    def park(self, event: Mapping[str, Any], reason: str, *, event_id: str = "") -> None:
         self.parked.append((dict(event), reason))
+        self.ids.append(event_id)
+
+    def take(self, event_id: str) -> list[dict[str, Any]]:
+        taken = [e for (e, _), i in zip(self.parked, self.ids, strict=True) if i == event_id]
+        kept = [(p, i) for p, i in zip(self.parked, self.ids, strict=True) if i != event_id]
+        self.parked = [p for p, _ in kept]
+        self.ids = [i for _, i in kept]
+        return taken
 
 
 class FakeEhr:

@@ -20,7 +20,12 @@ MAX_EVENT_AGE = Duration.hours(24)
 
 
 def event_pattern(pattern: Mapping[str, Any]) -> events.EventPattern:
-    """A catalog pattern (``Trigger.pattern()``, ``Subscription.pattern()``) as an L2 pattern."""
+    """A catalog pattern (``Trigger.pattern()``, ``Subscription.pattern()``) as an L2 pattern.
+
+    A pattern with ``$or`` (the catch-all's) has no L2 form: it gets a placeholder here,
+    and :meth:`EventRouting.route` writes the whole pattern on the CfnRule."""
+    if "$or" in pattern:
+        return events.EventPattern(source=["careflow"])  # replaced whole on the CfnRule
     unsupported = set(pattern) - {"source", "detail-type", "detail"}
     if unsupported:
         raise ValueError(f"event pattern fields not mapped yet: {sorted(unsupported)}")
@@ -63,7 +68,7 @@ class EventRouting(Construct):
             key=self._key,
         )
         self.dead_letter_queues[route_id] = dlq
-        return events.Rule(
+        rule = events.Rule(
             self,
             route_id,
             event_bus=self._bus,
@@ -79,3 +84,11 @@ class EventRouting(Construct):
                 )
             ],
         )
+        if "$or" in pattern:
+            cfn_rule = rule.node.default_child
+            assert isinstance(cfn_rule, events.CfnRule)
+            # An override merges into the placeholder: drop its field, then set the pattern's.
+            cfn_rule.add_property_deletion_override("EventPattern.source")
+            for key, value in pattern.items():
+                cfn_rule.add_property_override(f"EventPattern.{key}", value)
+        return rule

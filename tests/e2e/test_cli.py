@@ -244,7 +244,9 @@ def test_a_malformed_event_is_parked_with_its_reason(running_cloud, tmp_path):
         time.sleep(0.2)
     assert messages, "the malformed event was not parked"
     reason = messages[0]["MessageAttributes"]["reason"]["StringValue"]
-    assert reason == "detail.data.scheduled_start: missing"
+    assert reason == (
+        "detail.data.scheduled_start is missing: Appointment.Booked requires the case start time"
+    )
     body = json.loads(messages[0]["Body"])
     assert body["event"]["detail"]["metadata"]["event_id"] == "evt-bad-1"
     machines = aws(port, "stepfunctions", "list-state-machines")["stateMachines"]

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from careflow.catalog import CATALOG, INTAKE
+from careflow.events.routing import unrouted_pattern
 from tests.infrastructure.infra_support import Synth, render
 
 TRIGGERS = [(wf, trigger) for wf in CATALOG for trigger in wf.triggers]
@@ -34,7 +35,7 @@ def test_bus_is_named_per_environment_and_archived(dev: Synth) -> None:
 
 def test_every_rule_target_retries_then_dead_letters_to_its_own_queue(dev: Synth) -> None:
     rules = _rules(dev)
-    assert len(rules) == len(TRIGGERS) + len(ROUTED_SUBSCRIPTIONS)
+    assert len(rules) == len(TRIGGERS) + len(ROUTED_SUBSCRIPTIONS) + 1  # and the catch-all
     dlqs = []
     for rule in rules:
         for target in rule["Targets"]:
@@ -79,7 +80,66 @@ def test_each_subscription_delivers_the_event_to_its_function(dev: Synth, workfl
 
 def test_eventbridge_may_invoke_exactly_the_routed_functions(dev: Synth) -> None:
     permissions = dev.resources("events", "AWS::Lambda::Permission").values()
-    assert len(permissions) == len(TRIGGERS) + len(ROUTED_SUBSCRIPTIONS)
+    assert len(permissions) == len(TRIGGERS) + len(ROUTED_SUBSCRIPTIONS) + 1  # the catch-all
     for permission in permissions:
         assert permission["Properties"]["Principal"] == "events.amazonaws.com"
         assert "SourceArn" in permission["Properties"]
+
+
+def _delivered(target: dict, event: dict) -> dict:
+    transformer = target["InputTransformer"]
+    (variable,) = [name for name, path in transformer["InputPathsMap"].items() if path == "$"]
+    return json.loads(transformer["InputTemplate"].replace(f"<{variable}>", json.dumps(event)))
+
+
+def test_the_catch_all_rule_sends_what_no_workflow_takes_to_intake_as_unrouted(
+    dev: Synth,
+) -> None:
+    (rule,) = _rules_matching(dev, unrouted_pattern(CATALOG))
+    (target,) = rule["Targets"]
+    assert f"{INTAKE.name}Function" in render(target["Arn"])
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0 and "DeadLetterConfig" in target
+    assert _delivered(target, {"id": "e1"}) == {"route": "unrouted", "event": {"id": "e1"}}
+
+
+@pytest.mark.parametrize(
+    ("source", "detail_type", "detail", "unrouted"),
+    [
+        (
+            "careflow.scheduling",
+            "Appointment.Booked",
+            {"data": {"appointment_type": "procedure"}},
+            False,
+        ),
+        (
+            "careflow.scheduling",
+            "Appointment.Booked",
+            {"data": {"appointment_type": "consult"}},
+            True,
+        ),
+        ("careflow.scheduling", "Appointment.Booked", {}, True),
+        ("careflow.scheduling", "Appointment.Booked", [], True),
+        ("careflow.erp", "Appointment.Booked", {"data": {"appointment_type": "procedure"}}, True),
+        ("careflow.scheduling", "Appointment.Cancelled", {}, False),
+        ("careflow.scheduling", "Patient.Admitted", {}, True),
+        ("careflow.ehr", "PriorAuth.Requested", {}, False),
+        ("careflow.workflow", "Case.Ready", {}, False),
+        ("careflow.payer", "Case.Ready", {}, True),
+    ],
+)
+def test_each_event_on_the_bus_matches_a_workflow_rule_or_the_catch_all_exactly_once(
+    dev: Synth, source: str, detail_type: str, detail: object, unrouted: bool
+) -> None:
+    """The synthesized patterns, read by moto's EventBridge matcher: published careflow
+    events match neither (they go to consumers outside careflow) unless mis-sourced."""
+    from moto.events.models import EventPattern
+
+    event = {"source": source, "detail-type": detail_type, "detail": detail, "account": "1"}
+    catch_all = unrouted_pattern(CATALOG)
+    matched = [
+        rule["EventPattern"]
+        for rule in _rules(dev)
+        if EventPattern(None, rule["EventPattern"]).matches_event(event)
+    ]
+    assert (catch_all in matched) == unrouted
+    assert len(matched) <= 1

@@ -56,7 +56,8 @@ class TestEnvelope:
             (lambda e: e.update({"detail-type": "appointment booked"}), "detail-type"),
             (
                 lambda e: e["detail"]["metadata"].pop("idempotency_key"),
-                "detail.metadata.idempotency_key: missing",
+                "detail.metadata.idempotency_key is missing: the envelope requires the key a "
+                "redelivery shares",
             ),
             (
                 lambda e: e["detail"]["metadata"].update(schema_version="one"),
@@ -98,13 +99,21 @@ class TestIntake:
         assert req.instance_id == intake.instance_id_for("surgical-case-readiness", "k-1")
 
     def test_the_same_idempotency_key_starts_one_execution(self):
-        engine = FakeEngine()
+        engine, store = FakeEngine(), InMemoryStateStore()
         first = intake.start(
-            intake.accept(target(booked()), state_machine_arns=ARNS), engine=engine
+            intake.accept(target(booked()), state_machine_arns=ARNS),
+            engine=engine,
+            store=store,
+            now=NOW,
         )
         again = copy.deepcopy(booked())
         again["detail"]["metadata"]["event_id"] = "e-2"  # a redelivery with a new id
-        second = intake.start(intake.accept(target(again), state_machine_arns=ARNS), engine=engine)
+        second = intake.start(
+            intake.accept(target(again), state_machine_arns=ARNS),
+            engine=engine,
+            store=store,
+            now=NOW,
+        )
         assert first["status"] == "started"
         assert second == {"status": "duplicate", "instance_id": first["instance_id"]}
         assert len(engine.started) == 1
@@ -126,6 +135,7 @@ class TestIntake:
             target(event), "detail.data: bad", store=store, parking=parking, now=NOW
         )
         assert parked.event_id == "e-1"
+        assert parking.ids == ["e-1"]
         assert parking.parked == [(target(event), "detail.data: bad")]
         record = store.parked[0]
         assert (record.event_id, record.detail_type, record.facility_id, record.reason) == (

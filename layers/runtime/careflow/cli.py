@@ -410,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     from careflow.policies.cli import register as register_policy
 
     register_policy(sub, parents=port)
+    from careflow.events.cli import register as register_parked
+
+    register_parked(sub, parents=port)  # careflow parked
     return p
 
 

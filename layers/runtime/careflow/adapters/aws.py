@@ -46,6 +46,18 @@ class StepFunctionsEngine:
                 raise StaleTaskToken(_code(exc)) from None
             raise
 
+    def stop(self, execution_arn: str, error: str, cause: str) -> bool:
+        try:
+            status = self._sfn.describe_execution(executionArn=execution_arn)["status"]
+        except ClientError as exc:
+            if _code(exc) == "ExecutionDoesNotExist":
+                return False
+            raise
+        if status != "RUNNING":
+            return False
+        self._sfn.stop_execution(executionArn=execution_arn, error=error, cause=cause)
+        return True
+
 
 class EventBridgePublisher:
     def __init__(self, client: Any, bus_name: str) -> None:
@@ -72,9 +84,37 @@ class SqsParkingLot:
         self._sqs = client
         self._url = queue_url
 
-    def park(self, event: Mapping[str, Any], reason: str) -> None:
+    def park(self, event: Mapping[str, Any], reason: str, *, event_id: str = "") -> None:
+        attributes = {"reason": {"DataType": "String", "StringValue": reason[:1024]}}
+        if event_id:
+            attributes["event_id"] = {"DataType": "String", "StringValue": event_id[:256]}
         self._sqs.send_message(
             QueueUrl=self._url,
             MessageBody=json.dumps(event, default=str),
-            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1024]}},
+            MessageAttributes=attributes,
         )
+
+    def take(self, event_id: str) -> list[dict[str, Any]]:
+        """Reads the queue through once (each message hidden for a minute while it is
+        looked at), deleting and returning the messages parked under ``event_id``."""
+        found: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while True:
+            messages = self._sqs.receive_message(
+                QueueUrl=self._url,
+                MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"],
+                VisibilityTimeout=60,
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            fresh = [m for m in messages if m["MessageId"] not in seen]
+            if not fresh:
+                return found
+            for message in fresh:
+                seen.add(message["MessageId"])
+                attrs = message.get("MessageAttributes") or {}
+                if (attrs.get("event_id") or {}).get("StringValue") == event_id:
+                    found.append(json.loads(message["Body"]))
+                    self._sqs.delete_message(
+                        QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"]
+                    )

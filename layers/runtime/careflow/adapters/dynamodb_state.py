@@ -12,6 +12,7 @@ human task         TASK#id / META       ITASK#instance / created   GSI2 OPEN#que
 payer wait         WAIT#key / TOKEN
 early answer       WAIT#key / ANSWER
 parked event       PARKED#id / META                                GSI3 PARKED / parked_at
+subject            SUBJECT#wf#fac#id / META
 idempotency        idempotency#fn / h   (Powertools)
 =================  ===================  =========================  ==========================
 
@@ -37,9 +38,10 @@ from careflow.domain.records import (
     Instance,
     Milestone,
     ParkedEvent,
+    SubjectRecord,
     TaskStatus,
 )
-from careflow.ports import ConcurrentUpdate
+from careflow.ports import AlreadyRedriven, ConcurrentUpdate
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -64,6 +66,7 @@ class DynamoStateStore:
         record: BaseModel,
         condition: str | None = None,
         values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         item = {k: _s(v) for k, v in keys.items()}
         item["doc"] = _s(record.model_dump_json())
@@ -72,6 +75,8 @@ class DynamoStateStore:
             kwargs["ConditionExpression"] = condition
         if values:
             kwargs["ExpressionAttributeValues"] = values
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
         try:
             self._db.put_item(**kwargs)
         except ClientError as exc:
@@ -301,16 +306,74 @@ class DynamoStateStore:
         return dict(doc["answer"]) if doc else None
 
     # -- parked events ----------------------------------------------------------------------
+    @staticmethod
+    def _parked_keys(parked: ParkedEvent) -> dict[str, str]:
+        return {
+            "PK": f"PARKED#{parked.event_id}",
+            "SK": "META",
+            "GSI3PK": "PARKED",
+            "GSI3SK": f"{_iso(parked.parked_at)}#{parked.event_id}",
+            "status": parked.status,
+        }
+
     def park_event(self, parked: ParkedEvent) -> None:
-        self._put(
-            {
-                "PK": f"PARKED#{parked.event_id}",
-                "SK": "META",
-                "GSI3PK": "PARKED",
-                "GSI3SK": f"{_iso(parked.parked_at)}#{parked.event_id}",
-            },
-            parked,
-        )
+        before = self.get_parked(parked.event_id)
+        if before is not None:
+            parked = parked.model_copy(update={"times_parked": before.times_parked + 1})
+        self._put(self._parked_keys(parked), parked)
 
     def parked_events(self) -> Sequence[ParkedEvent]:
         return self._query(ParkedEvent, "GSI3PK = :p", {":p": _s("PARKED")}, index="GSI3")
+
+    def get_parked(self, event_id: str) -> ParkedEvent | None:
+        return self._get(f"PARKED#{event_id}", "META", ParkedEvent)
+
+    def mark_redriven(self, event_id: str, at: datetime) -> ParkedEvent:
+        parked = self.get_parked(event_id)
+        if parked is None or parked.status != "PARKED":
+            raise AlreadyRedriven(event_id)
+        new = parked.model_copy(update={"status": "REDRIVEN", "redriven_at": at})
+        try:
+            self._put(
+                self._parked_keys(new),
+                new,
+                condition="#st = :p",
+                values={":p": _s("PARKED")},
+                names={"#st": "status"},
+            )
+        except ConcurrentUpdate:
+            raise AlreadyRedriven(event_id) from None
+        return new
+
+    # -- one instance per subject -----------------------------------------------------------
+    @staticmethod
+    def _subject_keys(r: SubjectRecord) -> dict[str, str]:
+        return {
+            "PK": f"SUBJECT#{r.workflow_id}#{r.facility_id}#{r.subject_id}",
+            "SK": "META",
+            "version": str(r.version),
+        }
+
+    def claim_subject(self, record: SubjectRecord) -> SubjectRecord:
+        try:
+            self._put(self._subject_keys(record), record, condition="attribute_not_exists(PK)")
+        except ConcurrentUpdate:
+            existing = self.get_subject(record.workflow_id, record.facility_id, record.subject_id)
+            assert existing is not None  # subject records are never deleted
+            return existing
+        return record
+
+    def get_subject(
+        self, workflow_id: str, facility_id: str, subject_id: str
+    ) -> SubjectRecord | None:
+        return self._get(f"SUBJECT#{workflow_id}#{facility_id}#{subject_id}", "META", SubjectRecord)
+
+    def update_subject(self, record: SubjectRecord) -> SubjectRecord:
+        new = record.model_copy(update={"version": record.version + 1})
+        self._put(
+            self._subject_keys(new),
+            new,
+            condition="version = :v",
+            values={":v": _s(str(record.version))},
+        )
+        return new

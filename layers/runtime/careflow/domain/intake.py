@@ -1,70 +1,145 @@
-"""Event intake: validate, de-duplicate, start the workflow once; park what cannot be used."""
+"""Event intake: validate, de-duplicate, start the workflow once per subject, apply a
+subject's later events (reschedule, cancel); park what cannot be used, and record what no
+workflow takes as unrouted."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from careflow.domain.records import ParkedEvent
-from careflow.events.envelope import DomainEvent, EnvelopeError, parse_event
+from careflow import facilities
+from careflow.domain.records import (
+    AuditEntry,
+    Instance,
+    InstanceStatus,
+    Milestone,
+    ParkedEvent,
+    SubjectRecord,
+    TaskStatus,
+)
+from careflow.events.envelope import EnvelopeError, parse_event
+from careflow.kit.spec import Trigger
 from careflow.ports import DuplicateExecution, ParkingLot, StateStore, WorkflowEngine
 
 
 class StartRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    effect: Literal["start"] = "start"
     workflow_id: str
     state_machine_arn: str
-    instance_id: str
+    instance_id: str  # the execution name, unless the subject already has an instance
     idempotency_key: str
     input: dict[str, Any]
+    event_id: str = ""
+    facility_id: str = ""
+    subject_id: str | None = None
+
+
+class SubjectChange(BaseModel):
+    """An event that updates or stops the running instance of its subject."""
+
+    model_config = ConfigDict(frozen=True)
+
+    effect: Literal["update", "stop"]
+    workflow_id: str
+    state_machine_arn: str
+    idempotency_key: str
+    event_id: str
+    detail_type: str
+    facility_id: str
+    subject_id: str
+    values: dict[str, Any] = {}
 
 
 class Parked(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    status: str = "parked"
+    status: Literal["parked", "unrouted"] = "parked"
     reason: str
     event_id: str
 
 
 def instance_id_for(workflow_id: str, idempotency_key: str) -> str:
-    """Deterministic, so the execution name de-duplicates (execution names are unique)."""
+    """Deterministic, so the execution name de-duplicates (execution names are unique).
+
+    The first event of a subject names its instance; the subject record keeps it."""
     prefix = "".join(part[0] for part in workflow_id.split("-"))
     digest = hashlib.sha256(f"{workflow_id}|{idempotency_key}".encode()).hexdigest()[:24]
     return f"{prefix}-{digest}"
 
 
-def _input_builders() -> dict[str, dict[str, Callable[[DomainEvent], dict[str, Any]]]]:
-    """Per registered workflow, what it takes from each detail-type that starts it."""
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN Step Functions gives the execution ``name`` of ``state_machine_arn``."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+
+def _triggers() -> dict[str, dict[str, Trigger]]:
+    """Per registered workflow, its trigger for each detail-type that goes to intake."""
     from careflow.kit.registry import workflows
 
-    builders: dict[str, dict[str, Callable[[DomainEvent], dict[str, Any]]]] = {}
+    found: dict[str, dict[str, Trigger]] = {}
     for wf in workflows():
         for trigger in wf.triggers:
-            if trigger.build_input is not None:
-                builders.setdefault(wf.id, {})[trigger.detail_type] = trigger.build_input
-    return builders
+            found.setdefault(wf.id, {})[trigger.detail_type] = trigger
+    return found
+
+
+UNKNOWN_FACILITY = (
+    "detail.metadata.facility_id is not a facility careflow serves: events are taken only "
+    "for the facilities of the registry (careflow.facilities, CAREFLOW_FACILITIES_FILE)"
+)
 
 
 def accept(
     target_input: Mapping[str, Any],
     *,
     state_machine_arns: Mapping[str, str],
-) -> StartRequest:
-    """Validates the rule target's input ``{"workflow_id", "event"}``; raises EnvelopeError."""
+) -> StartRequest | SubjectChange:
+    """Validates the rule target's input ``{"workflow_id", "event"}``; raises EnvelopeError.
+
+    A ``start`` trigger gives a StartRequest; an ``update`` or ``stop`` one a SubjectChange.
+    """
     workflow_id = target_input.get("workflow_id")
-    builders = _input_builders()
-    if not isinstance(workflow_id, str) or workflow_id not in builders:
-        raise EnvelopeError("workflow_id: not a workflow of the catalog")
+    triggers = _triggers()
+    if not isinstance(workflow_id, str) or workflow_id not in triggers:
+        raise EnvelopeError(
+            "workflow_id is not a workflow of the catalog: the rule's target input names "
+            "the workflow it routes to"
+        )
     if workflow_id not in state_machine_arns:
-        raise EnvelopeError(f"workflow_id: {workflow_id} is not deployed here")
+        raise EnvelopeError(
+            f"workflow_id {workflow_id} is not deployed here: its state machine is missing "
+            "from STATE_MACHINE_ARNS"
+        )
     event = parse_event(dict(target_input.get("event") or {}))
     meta = event.metadata
+    if not facilities.is_known(meta.facility_id):
+        raise EnvelopeError(UNKNOWN_FACILITY)
+    trigger = triggers[workflow_id].get(event.detail_type)
+    if trigger is None:
+        raise EnvelopeError(
+            f"detail-type {event.detail_type} does not go to {workflow_id}: none of its "
+            "triggers names it"
+        )
+    subject_id = trigger.subject(event) if trigger.subject is not None else None
+    if trigger.effect != "start":
+        values = trigger.build_input(event) if trigger.build_input is not None else {}
+        return SubjectChange(
+            workflow_id=workflow_id,
+            effect=trigger.effect,
+            state_machine_arn=state_machine_arns[workflow_id],
+            idempotency_key=meta.idempotency_key,
+            event_id=meta.event_id,
+            detail_type=event.detail_type,
+            facility_id=meta.facility_id,
+            subject_id=str(subject_id),
+            values=values,
+        )
     instance_id = instance_id_for(workflow_id, meta.idempotency_key)
     payload = {
         "workflow_id": workflow_id,
@@ -73,7 +148,7 @@ def accept(
         "correlation_id": meta.correlation_id,
         "facility_id": meta.facility_id,
         "occurred_at": meta.occurred_at.isoformat(),
-        **_build(builders[workflow_id], event),
+        **(trigger.build_input(event) if trigger.build_input is not None else {}),
     }
     return StartRequest(
         workflow_id=workflow_id,
@@ -81,24 +156,199 @@ def accept(
         instance_id=instance_id,
         idempotency_key=meta.idempotency_key,
         input=payload,
+        event_id=meta.event_id,
+        facility_id=meta.facility_id,
+        subject_id=subject_id,
     )
 
 
-def _build(
-    builders: Mapping[str, Callable[[DomainEvent], dict[str, Any]]], event: DomainEvent
+def start(
+    request: StartRequest,
+    *,
+    engine: WorkflowEngine,
+    store: StateStore | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    build = builders.get(event.detail_type)
-    if build is None:
-        raise EnvelopeError(f"detail-type: {event.detail_type} does not start this workflow")
-    return build(event)
+    """Starts the subject's one instance; ``duplicate`` if it already runs (or ran).
 
-
-def start(request: StartRequest, *, engine: WorkflowEngine) -> dict[str, Any]:
+    With a subject, a subject record is claimed first (first writer wins) and the
+    execution is named after the instance it names: a start that failed after the claim
+    is retried under that same name, and any later event for the subject, whatever its
+    idempotency key, meets ``ExecutionAlreadyExists``. A subject cancelled before anything
+    started it is refused."""
+    instance_id = request.instance_id
+    if request.subject_id is not None:
+        if store is None or now is None:
+            raise ValueError("a start for a subject needs the store and the time")
+        claimed = store.claim_subject(
+            SubjectRecord(
+                workflow_id=request.workflow_id,
+                facility_id=request.facility_id,
+                subject_id=request.subject_id,
+                instance_id=instance_id,
+                event_id=request.event_id,
+                at=now,
+            )
+        )
+        if claimed.status == "CANCELLED" or claimed.instance_id is None:
+            return {
+                "status": "refused",
+                "reason": (
+                    f"the subject of this event was cancelled before it started: "
+                    f"{request.workflow_id} starts no instance for a cancelled subject"
+                ),
+            }
+        instance_id = claimed.instance_id
+    payload = {**request.input, "instance_id": instance_id}
     try:
-        arn = engine.start(request.state_machine_arn, request.instance_id, request.input)
+        arn = engine.start(request.state_machine_arn, instance_id, payload)
     except DuplicateExecution:
-        return {"status": "duplicate", "instance_id": request.instance_id}
-    return {"status": "started", "instance_id": request.instance_id, "execution_arn": arn}
+        if store is not None and now is not None and instance_id != request.instance_id:
+            _audit_duplicate(store, instance_id, request.event_id, now, "no second instance")
+        return {"status": "duplicate", "instance_id": instance_id}
+    return {"status": "started", "instance_id": instance_id, "execution_arn": arn}
+
+
+def _audit_duplicate(
+    store: StateStore, instance_id: str, event_id: str, now: datetime, outcome: str
+) -> None:
+    """A second event for the subject, under another idempotency key, is kept on record."""
+    store.record(
+        AuditEntry(
+            instance_id=instance_id,
+            at=now,
+            actor="system:intake",
+            action="duplicate_event",
+            reason=f"an event for the same subject under another idempotency key: {outcome}",
+            detail={"event_id": event_id},
+        )
+    )
+
+
+def change(
+    request: SubjectChange, *, engine: WorkflowEngine, store: StateStore, now: datetime
+) -> dict[str, Any]:
+    """Applies an ``update`` or ``stop`` event to the subject's running instance.
+
+    ``stop`` before any start leaves a cancelled subject record, so a late start is
+    refused; ``update`` with no instance is unrouted (no workflow runs for the subject)."""
+    record = store.get_subject(request.workflow_id, request.facility_id, request.subject_id)
+    verb = request.detail_type.rsplit(".", 1)[-1].lower()
+    if request.effect == "stop":
+        if record is None:
+            record = store.claim_subject(
+                SubjectRecord(
+                    workflow_id=request.workflow_id,
+                    facility_id=request.facility_id,
+                    subject_id=request.subject_id,
+                    instance_id=None,
+                    status="CANCELLED",
+                    event_id=request.event_id,
+                    at=now,
+                )
+            )
+            if record.event_id == request.event_id:
+                return {"status": "cancelled", "instance_id": None}
+        if record.status == "CANCELLED" and record.event_id != request.event_id:
+            if record.instance_id is not None:
+                _audit_duplicate(
+                    store, record.instance_id, request.event_id, now, "already cancelled"
+                )
+            return {"status": "duplicate", "instance_id": record.instance_id}
+        if record.status != "CANCELLED":
+            store.update_subject(
+                record.model_copy(update={"status": "CANCELLED", "event_id": request.event_id})
+            )
+        if record.instance_id is None:
+            return {"status": "cancelled", "instance_id": None}
+        stopped = engine.stop(
+            execution_arn(request.state_machine_arn, record.instance_id),
+            error="Cancelled",
+            cause=f"{request.detail_type} (event {request.event_id})",
+        )
+        _record(
+            store,
+            record.instance_id,
+            {"status": InstanceStatus.CANCELLED},
+            name=verb,
+            reason=f"{request.detail_type}: the execution was "
+            + ("stopped" if stopped else "already over"),
+            request=request,
+            now=now,
+        )
+        return {"status": "cancelled", "instance_id": record.instance_id, "stopped": stopped}
+    if record is None or record.instance_id is None:
+        return {
+            "status": "unrouted",
+            "reason": f"no instance of {request.workflow_id} runs for this subject: "
+            f"{request.detail_type} changes a running instance only",
+        }
+    if record.status == "CANCELLED":
+        return {
+            "status": "refused",
+            "reason": f"the subject's instance was cancelled: {request.detail_type} cannot "
+            "change a cancelled instance",
+        }
+    if store.get_instance(record.instance_id) is None:
+        return {
+            "status": "refused",
+            "reason": f"the subject's instance has not registered yet: {request.detail_type} "
+            "needs its instance record (redrive it once the instance shows)",
+        }
+    _record(
+        store,
+        record.instance_id,
+        dict(request.values),
+        name=verb,
+        reason=request.detail_type,
+        request=request,
+        now=now,
+    )
+    return {"status": "updated", "instance_id": record.instance_id}
+
+
+def _record(
+    store: StateStore,
+    instance_id: str,
+    values: Mapping[str, Any],
+    *,
+    name: str,
+    reason: str,
+    request: SubjectChange,
+    now: datetime,
+) -> None:
+    entries: list[Milestone | AuditEntry] = [
+        Milestone(instance_id=instance_id, name=name, at=now, detail=f"event {request.event_id}"),
+        AuditEntry(
+            instance_id=instance_id,
+            at=now,
+            actor="system:intake",
+            action=name,
+            reason=reason,
+            detail={"event_id": request.event_id},
+        ),
+    ]
+    if values.get("status") == InstanceStatus.CANCELLED:
+        # Nobody should work a cancelled case: its open tasks close (nothing waits on them).
+        for task in store.tasks_for_instance(instance_id):
+            if task.status in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+                store.update_task(task.model_copy(update={"status": TaskStatus.CLOSED}))
+    instance = store.get_instance(instance_id)
+    if instance is None:
+        store.record(*entries)
+        return
+    # Validated, so a value from the event's JSON (a time) takes its field's type.
+    changed = Instance.model_validate({**instance.model_dump(), **values, "updated_at": now})
+    store.update_instance(changed, with_entries=entries)
+
+
+def process(
+    request: Mapping[str, Any], *, engine: WorkflowEngine, store: StateStore, now: datetime
+) -> dict[str, Any]:
+    """Runs an accepted request (a StartRequest or SubjectChange as a dict)."""
+    if request.get("effect", "start") == "start":
+        return start(StartRequest.model_validate(request), engine=engine, store=store, now=now)
+    return change(SubjectChange.model_validate(request), engine=engine, store=store, now=now)
 
 
 def park(
@@ -108,8 +358,13 @@ def park(
     store: StateStore,
     parking: ParkingLot,
     now: datetime,
+    kind: Literal["parked", "unrouted"] = "parked",
 ) -> Parked:
-    """Keeps the whole event in the (encrypted) parking queue, its identifiers in the table."""
+    """Keeps the whole event in the (encrypted) parking queue, its identifiers in the table.
+
+    ``kind`` ``unrouted``: no workflow took it (the catch-all rule, or an update for a
+    subject nothing runs for); ``parked``: a workflow's rule took it and intake refused it.
+    """
     event = target_input.get("event") if isinstance(target_input.get("event"), dict) else {}
     assert isinstance(event, dict)
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
@@ -120,10 +375,12 @@ def park(
         or event.get("id")
         or hashlib.sha256(repr(sorted(target_input.items())).encode()).hexdigest()[:16]
     )
-    parking.park(target_input, reason)
+    event_id = event_id[:128]
+    parking.park(target_input, reason, event_id=event_id)
     store.park_event(
         ParkedEvent(
-            event_id=event_id[:128],
+            event_id=event_id,
+            kind=kind,
             detail_type=str(event.get("detail-type", ""))[:128],
             source=str(event.get("source", ""))[:128],
             reason=reason,
@@ -131,4 +388,24 @@ def park(
             facility_id=str(meta["facility_id"])[:64] if meta.get("facility_id") else None,
         )
     )
-    return Parked(reason=reason, event_id=event_id)
+    return Parked(status=kind, reason=reason, event_id=event_id)
+
+
+def unrouted(
+    target_input: Mapping[str, Any],
+    *,
+    store: StateStore,
+    parking: ParkingLot,
+    now: datetime,
+) -> Parked:
+    """Records an event the catch-all rule took: no workflow's rule matched it."""
+    from careflow.events.routing import unrouted_reason
+    from careflow.kit.registry import workflows
+
+    event = target_input.get("event")
+    reason = (
+        unrouted_reason(event, workflows())
+        if isinstance(event, dict)
+        else "event is not a JSON object: the catch-all rule delivers whole events"
+    )
+    return park(target_input, reason, store=store, parking=parking, now=now, kind="unrouted")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,7 @@ class InstanceStatus(StrEnum):
     BLOCKED = "BLOCKED"
     FAILED = "FAILED"
     COMPLETED = "COMPLETED"  # ended; its workflow's own outcome is in ``outcome``
+    CANCELLED = "CANCELLED"  # its subject was cancelled (e.g. Appointment.Cancelled)
 
 
 class Instance(Record):
@@ -42,6 +43,8 @@ class Instance(Record):
     # "coverage": "Coverage/.."}): kept here, in the encrypted table, for the steps that
     # need them, never in the execution's state or history.
     subject_refs: dict[str, str] = {}
+    # When the subject is due (a case's start), once an event has said so (a reschedule).
+    scheduled_start: datetime | None = None
     version: int = 0  # optimistic locking
 
 
@@ -104,7 +107,11 @@ class AuditEntry(Record):
 
 
 class ParkedEvent(Record):
-    """An accepted event that could not be processed, kept with its reason."""
+    """An accepted event that could not be processed, kept with its reason.
+
+    ``kind`` is ``parked`` (a workflow's rule took it, intake refused it) or ``unrouted``
+    (no workflow's rule took it). ``status`` becomes ``REDRIVEN`` once ``careflow parked
+    redrive`` put it back on the bus; intake parking it again makes it ``PARKED`` anew."""
 
     event_id: str
     detail_type: str
@@ -112,3 +119,25 @@ class ParkedEvent(Record):
     reason: str
     parked_at: datetime
     facility_id: str | None = None
+    kind: Literal["parked", "unrouted"] = "parked"
+    status: Literal["PARKED", "REDRIVEN"] = "PARKED"
+    redriven_at: datetime | None = None
+    times_parked: int = 1
+
+
+class SubjectRecord(Record):
+    """The one instance a workflow runs for a business subject at a facility.
+
+    Written (conditionally, first writer wins) before the execution starts; the execution
+    name is its ``instance_id``, so a start that failed after the write is retried under
+    the same name, and a second event for the subject finds the execution already there.
+    ``CANCELLED`` with no instance: the subject was cancelled before anything started it."""
+
+    workflow_id: str
+    facility_id: str
+    subject_id: str
+    instance_id: str | None
+    status: Literal["STARTED", "CANCELLED"] = "STARTED"
+    event_id: str  # the event that wrote it
+    at: datetime
+    version: int = 0

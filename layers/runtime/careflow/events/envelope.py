@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from careflow.events.reasons import describe
+
 SOURCES = ("ehr", "erp", "payer", "scheduling", "workforce", "workflow")
 SOURCE_PATTERN = re.compile(r"^careflow\.(" + "|".join(SOURCES) + r")$")
 DETAIL_TYPE_PATTERN = re.compile(r"^[A-Z][A-Za-z]+\.[A-Z][A-Za-z]+$")
@@ -23,12 +25,16 @@ DETAIL_TYPE_PATTERN = re.compile(r"^[A-Z][A-Za-z]+\.[A-Z][A-Za-z]+$")
 class Metadata(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event_id: str = Field(min_length=1, max_length=128)
-    idempotency_key: str = Field(min_length=1, max_length=256)
-    facility_id: str = Field(min_length=1, max_length=64)
-    occurred_at: datetime
-    schema_version: str = Field(pattern=r"^\d+\.\d+$")
-    correlation_id: str = Field(min_length=1, max_length=128)
+    event_id: str = Field(min_length=1, max_length=128, description="the event's own id")
+    idempotency_key: str = Field(
+        min_length=1, max_length=256, description="the key a redelivery shares"
+    )
+    facility_id: str = Field(min_length=1, max_length=64, description="the facility's id")
+    occurred_at: datetime = Field(description="when it happened, ISO 8601 with offset")
+    schema_version: str = Field(pattern=r"^\d+\.\d+$", description="a version like 1.0")
+    correlation_id: str = Field(
+        min_length=1, max_length=128, description="the id that ties a conversation together"
+    )
 
 
 class EnvelopeError(ValueError):
@@ -48,15 +54,6 @@ class DomainEvent(BaseModel):
     data: BaseModel
 
 
-def _describe(error: ValidationError, prefix: str) -> str:
-    """Validation errors by location and kind, never by value (values may be PHI)."""
-    parts = []
-    for err in error.errors():
-        loc = ".".join(str(p) for p in (prefix, *err["loc"]))
-        parts.append(f"{loc}: {err['type']}")
-    return "; ".join(parts)
-
-
 def parse_event(
     event: dict[str, Any], *, schemas: Mapping[str, type[BaseModel]] | None = None
 ) -> DomainEvent:
@@ -71,26 +68,39 @@ def parse_event(
     detail_type = event.get("detail-type")
     detail = event.get("detail")
     if not isinstance(source, str) or not SOURCE_PATTERN.match(source):
-        raise EnvelopeError("source: must be careflow.<system>")
+        raise EnvelopeError("source is not a careflow system: sources are careflow.<system>")
     if not isinstance(detail_type, str) or not DETAIL_TYPE_PATTERN.match(detail_type):
-        raise EnvelopeError("detail-type: must be <Entity>.<PastTenseVerb>")
+        raise EnvelopeError(
+            "detail-type does not have the expected form: detail-types are <Entity>.<PastTenseVerb>"
+        )
     if not isinstance(detail, dict):
-        raise EnvelopeError("detail: must be a JSON object")
+        raise EnvelopeError(
+            "detail is not a JSON object: every careflow event's detail is "
+            '{"metadata": {...}, "data": {...}}'
+        )
+    if not detail:
+        raise EnvelopeError(
+            'detail is empty: every careflow event\'s detail is {"metadata": {...}, "data": {...}}'
+        )
     try:
         metadata = Metadata.model_validate(detail.get("metadata"))
     except ValidationError as exc:
-        raise EnvelopeError(_describe(exc, "detail.metadata")) from None
+        reason = describe(exc, prefix="detail.metadata", subject="the envelope", model=Metadata)
+        raise EnvelopeError(reason) from None
     if schemas is None:
         from careflow.kit.registry import event_schemas
 
         schemas = event_schemas()
     model = schemas.get(detail_type)
     if model is None:
-        raise EnvelopeError(f"detail-type: no schema for {detail_type}")
+        raise EnvelopeError(
+            f"detail-type {detail_type} has no schema: no registered workflow consumes it"
+        )
     try:
         data = model.model_validate(detail.get("data"))
     except ValidationError as exc:
-        raise EnvelopeError(_describe(exc, "detail.data")) from None
+        reason = describe(exc, prefix="detail.data", subject=detail_type, model=model)
+        raise EnvelopeError(reason) from None
     return DomainEvent(source=source, detail_type=detail_type, metadata=metadata, data=data)
 
 

@@ -69,6 +69,12 @@ def _check(found: list[Workflow]) -> None:
         for detail_type, model in wf.event_schemas.items():
             if schemas.setdefault(detail_type, model) is not model:
                 raise RegistryError(f"{detail_type} has two schemas ({wf.package})")
+        for trigger in wf.triggers:
+            if trigger.effect != "start" and trigger.subject is None:
+                raise RegistryError(
+                    f"{wf.id}: {trigger.detail_type} {trigger.effect}s an instance, "
+                    "so its trigger must say how to read the subject"
+                )
         for child in wf.children:
             if child not in {w.id for w in found}:
                 raise RegistryError(f"{wf.id} starts {child}, which is not registered")

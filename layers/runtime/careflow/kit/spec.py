@@ -79,16 +79,29 @@ def step_function(name: str, step: str, description: str, **kw: Any) -> Function
 
 @dataclass(frozen=True)
 class Trigger:
-    """An EventBridge pattern that starts a workflow (through the intake function).
+    """An EventBridge pattern that goes to intake for a workflow.
 
-    ``build_input`` turns the validated event into the workflow's own input (beyond the
-    envelope's metadata); it raises ``EnvelopeError`` for an event the workflow declines.
+    ``effect`` says what the event does to the workflow's instance for its subject:
+
+    - ``start`` (the default): starts it; ``build_input`` turns the validated event into
+      the workflow's own input (beyond the envelope's metadata), and raises
+      ``EnvelopeError`` for an event the workflow declines;
+    - ``update``: ``build_input`` returns the instance record's new values (only
+      ``scheduled_start`` for now), recorded with a milestone named after the event;
+    - ``stop``: stops the running execution, the instance ends ``CANCELLED``.
+
+    ``subject`` reads the business subject's id from the validated event (the
+    appointment id, the order's request id): one instance per workflow, facility and
+    subject, whatever the idempotency key. Without it (a ``start`` only), the
+    idempotency key alone de-duplicates.
     """
 
     source: str
     detail_type: str
     detail: Mapping[str, Any] | None = None
     build_input: Callable[[Any], dict[str, Any]] | None = None
+    subject: Callable[[Any], str] | None = None
+    effect: Literal["start", "update", "stop"] = "start"
 
     def pattern(self) -> dict[str, Any]:
         pattern: dict[str, Any] = {"source": [self.source], "detail-type": [self.detail_type]}

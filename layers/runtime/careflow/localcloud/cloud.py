@@ -29,6 +29,7 @@ from typing import Any
 from careflow import catalog, clock, wiring
 from careflow.adapters.sandbox import Sandbox, reset_sandbox
 from careflow.events.envelope import envelope
+from careflow.events.routing import UNROUTED_ROUTE, unrouted_pattern
 from careflow.policies import seed as seed_policies
 from careflow.policies.store_dynamodb import DynamoPolicyStore
 
@@ -560,6 +561,18 @@ class LocalCloud:
                 if key not in subscribed:
                     subscribed.add(key)
                     self._rule(events, sqs, f"{wf.id}-{sub.function}", sub.pattern(), sub.function)
+        # What no rule above takes, recorded by intake as unrouted (the CDK app's catch-all).
+        self._rule(
+            events,
+            sqs,
+            "careflow-unrouted",
+            unrouted_pattern(catalog.CATALOG),
+            "Intake",
+            {
+                "InputPathsMap": {"event": "$"},
+                "InputTemplate": '{"route": "' + UNROUTED_ROUTE + '", "event": <event>}',
+            },
+        )
 
     def _rule(
         self,

@@ -25,6 +25,7 @@ from careflow.domain.records import (
     Instance,
     Milestone,
     ParkedEvent,
+    SubjectRecord,
 )
 
 
@@ -121,9 +122,31 @@ class StateStore(Protocol):
 
     def take_early_answer(self, key: str) -> dict[str, Any] | None: ...
 
-    def park_event(self, parked: ParkedEvent) -> None: ...
+    def park_event(self, parked: ParkedEvent) -> None:
+        """Writes the record (again: a re-parked event is ``PARKED`` anew, counted)."""
+        ...
 
-    def parked_events(self) -> Sequence[ParkedEvent]: ...
+    def parked_events(self) -> Sequence[ParkedEvent]:
+        """Parked and unrouted records, oldest first."""
+        ...
+
+    def get_parked(self, event_id: str) -> ParkedEvent | None: ...
+
+    def mark_redriven(self, event_id: str, at: datetime) -> ParkedEvent:
+        """``PARKED`` -> ``REDRIVEN``; raises AlreadyRedriven if it is not ``PARKED``."""
+        ...
+
+    def claim_subject(self, record: SubjectRecord) -> SubjectRecord:
+        """Writes ``record`` unless its subject has one; returns the subject's record."""
+        ...
+
+    def get_subject(
+        self, workflow_id: str, facility_id: str, subject_id: str
+    ) -> SubjectRecord | None: ...
+
+    def update_subject(self, record: SubjectRecord) -> SubjectRecord:
+        """Writes if the stored version is ``record.version``; returns it with version + 1."""
+        ...
 
 
 class WorkflowEngine(Protocol):
@@ -135,9 +158,17 @@ class WorkflowEngine(Protocol):
 
     def send_task_failure(self, token: str, error: str, cause: str) -> None: ...
 
+    def stop(self, execution_arn: str, error: str, cause: str) -> bool:
+        """Stops a running execution; False if it had already ended (or never started)."""
+        ...
+
 
 class DuplicateExecution(Exception):
     """An execution with that name already exists: the event was seen before."""
+
+
+class AlreadyRedriven(Exception):
+    """The parked event was redriven already (and not parked again since)."""
 
 
 class StaleTaskToken(Exception):
@@ -155,4 +186,8 @@ class EventPublisher(Protocol):
 class ParkingLot(Protocol):
     """Where unprocessable events go, whole, with their reason (an encrypted queue)."""
 
-    def park(self, event: Mapping[str, Any], reason: str) -> None: ...
+    def park(self, event: Mapping[str, Any], reason: str, *, event_id: str = "") -> None: ...
+
+    def take(self, event_id: str) -> list[dict[str, Any]]:
+        """Removes and returns what was parked under ``event_id`` (oldest first)."""
+        ...

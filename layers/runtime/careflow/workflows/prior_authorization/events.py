@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 _ID = r"^[A-Za-z0-9\-.]+$"
 _REF = r"^[A-Za-z]+/[A-Za-z0-9\-.]+$"
 
 
 class ProcedureCode(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     system: str = Field(min_length=1, max_length=256)
     code: str = Field(min_length=1, max_length=32)
@@ -22,24 +23,27 @@ class ProcedureCode(BaseModel):
 class PriorAuthRequested(BaseModel):
     """``careflow.<system>`` / ``PriorAuth.Requested``: a service needs the payer's approval.
 
-    Identifiers and codes only: the patient and coverage are references into the EHR."""
+    Identifiers and codes only: the patient and coverage are references into the EHR.
+    Unknown fields are refused (decision 23)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    request_id: str = Field(min_length=1, max_length=64, pattern=_ID)
+    request_id: str = Field(
+        min_length=1, max_length=64, pattern=_ID, description="the order's request id"
+    )
     service_line: Literal["imaging", "infusion", "surgery", "other"]
     patient_ref: str = Field(pattern=_REF, max_length=128)
     coverage_ref: str = Field(pattern=_REF, max_length=128)
     payer_id: str = Field(min_length=1, max_length=64, pattern=_ID)
     procedure_codes: tuple[ProcedureCode, ...] = Field(min_length=1, max_length=25)
-    service_date: datetime
+    service_date: datetime = Field(description="the date of service")
     priority: Literal["routine", "expedited"] = "routine"
 
     @field_validator("service_date")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
-            raise ValueError("service_date must carry a UTC offset")
+            raise PydanticCustomError("naive_datetime", "a time without its UTC offset")
         return value
 
 
@@ -50,7 +54,7 @@ class PriorAuthDecided(BaseModel):
     (``Claim/$inquire``) before the waiting workflow resumes, and acts on the payer's answer.
     UNKNOWN: the payer's response has a review action careflow cannot read."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     preauth_ref: str = Field(min_length=1, max_length=128)
     decision: Literal["APPROVED", "DENIED", "MODIFIED", "PARTIAL", "UNKNOWN"]

@@ -16,6 +16,11 @@ def _input(event: Any) -> dict[str, Any]:
     return {"request": event.data.model_dump(mode="json")}
 
 
+def _request(event: Any) -> str:
+    """The subject: the order's request id (one authorization instance per request)."""
+    return str(event.data.request_id)
+
+
 def _step(name: str, step: str, description: str, **kw: Any) -> Any:
     return step_function(name, f"{_STEPS}:{step}", description, **kw)
 
@@ -46,7 +51,12 @@ SPEC = Workflow(
         _step("ConcludeAuthRequest", "conclude", "Writes the outcome, opens an appeal task"),
     ),
     triggers=(
-        Trigger(source="careflow.ehr", detail_type="PriorAuth.Requested", build_input=_input),
+        Trigger(
+            source="careflow.ehr",
+            detail_type="PriorAuth.Requested",
+            build_input=_input,
+            subject=_request,
+        ),
     ),
     event_schemas={
         "PriorAuth.Requested": PriorAuthRequested,

@@ -233,7 +233,7 @@ def _subject_refs(request: IncomingRequest, ehr: EhrPort) -> dict[str, str]:
     """The request's patient and coverage: as the event gave them, or from the EHR."""
     if request.patient_ref and request.coverage_ref:
         # the event's own contract checks them (PriorAuthRequested)
-        PriorAuthRequested.model_validate(request.model_dump(mode="json"))
+        PriorAuthRequested.model_validate(request.model_dump(mode="json", exclude={"case_id"}))
         return {"patient": request.patient_ref, "coverage": request.coverage_ref}
     if request.case_id:
         case = ehr.get_surgical_case(request.case_id)

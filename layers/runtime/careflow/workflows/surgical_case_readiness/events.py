@@ -6,23 +6,58 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+_APPOINTMENT_ID = Field(
+    min_length=1,
+    max_length=64,
+    pattern=r"^[A-Za-z0-9\-.]+$",
+    description="the appointment's id (the case)",
+)
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise PydanticCustomError("naive_datetime", "a time without its UTC offset")
+    return value
 
 
 class AppointmentBooked(BaseModel):
-    """``careflow.scheduling`` / ``Appointment.Booked``: a FHIR Appointment was booked."""
+    """``careflow.scheduling`` / ``Appointment.Booked``: a FHIR Appointment was booked.
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    Unknown fields are refused (decision 23): the event is parked with the field's name."""
 
-    appointment_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-.]+$")
-    appointment_type: Literal["procedure", "consult", "follow-up", "imaging"]
-    scheduled_start: datetime
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    @field_validator("scheduled_start")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("scheduled_start must carry a UTC offset")
-        return value
+    appointment_id: str = _APPOINTMENT_ID
+    appointment_type: Literal["procedure", "consult", "follow-up", "imaging"] = Field(
+        description="the kind of appointment"
+    )
+    scheduled_start: datetime = Field(description="the case start time")
+
+    _aware_start = field_validator("scheduled_start")(_aware)
+
+
+class AppointmentRescheduled(BaseModel):
+    """``careflow.scheduling`` / ``Appointment.Rescheduled``: a booked appointment moved."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    appointment_id: str = _APPOINTMENT_ID
+    scheduled_start: datetime = Field(description="the new case start time")
+
+    _aware_start = field_validator("scheduled_start")(_aware)
+
+
+class AppointmentCancelled(BaseModel):
+    """``careflow.scheduling`` / ``Appointment.Cancelled``: a booked appointment is off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    appointment_id: str = _APPOINTMENT_ID
+    reason_code: Literal["patient", "provider", "payer", "clinical", "other"] = Field(
+        default="other", description="a coded cancellation reason (never free text)"
+    )
 
 
 class CaseOutcome(BaseModel):

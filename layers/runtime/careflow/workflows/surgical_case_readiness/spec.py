@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from careflow.kit.spec import Kpi, Sla, Trigger, Workflow, step_function
-from careflow.workflows.surgical_case_readiness.events import AppointmentBooked
+from careflow.workflows.surgical_case_readiness.events import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentRescheduled,
+)
 
 _STEPS = "careflow.workflows.surgical_case_readiness.steps"
 
@@ -18,6 +22,16 @@ def _input(event: Any) -> dict[str, Any]:
     if not isinstance(data, AppointmentBooked) or data.appointment_type != "procedure":
         raise EnvelopeError("detail.data.appointment_type: only procedures need readiness")
     return {"case_id": data.appointment_id}
+
+
+def _appointment(event: Any) -> str:
+    """The subject: the appointment is the case (one readiness instance per appointment)."""
+    return str(event.data.appointment_id)
+
+
+def _new_start(event: Any) -> dict[str, Any]:
+    """A reschedule moves the case: the instance record takes the new start."""
+    return {"scheduled_start": event.data.scheduled_start}
 
 
 def _step(name: str, step: str, description: str, **kw: Any) -> Any:
@@ -62,9 +76,27 @@ SPEC = Workflow(
             detail_type="Appointment.Booked",
             detail={"data": {"appointment_type": ["procedure"]}},
             build_input=_input,
+            subject=_appointment,
+        ),
+        Trigger(
+            source="careflow.scheduling",
+            detail_type="Appointment.Rescheduled",
+            build_input=_new_start,
+            subject=_appointment,
+            effect="update",
+        ),
+        Trigger(
+            source="careflow.scheduling",
+            detail_type="Appointment.Cancelled",
+            subject=_appointment,
+            effect="stop",
         ),
     ),
-    event_schemas={"Appointment.Booked": AppointmentBooked},
+    event_schemas={
+        "Appointment.Booked": AppointmentBooked,
+        "Appointment.Rescheduled": AppointmentRescheduled,
+        "Appointment.Cancelled": AppointmentCancelled,
+    },
     children=("prior-authorization",),
     slas=(
         Sla("coordinator_task", 4 * 3600, "a coordinator acts on a threatened case"),

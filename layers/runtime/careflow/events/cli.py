@@ -1,0 +1,158 @@
+"""``careflow parked``: list, show and redrive parked and unrouted events.
+
+Registered by :mod:`careflow.cli` with :func:`register`; reaches a running local cloud
+(``careflow up``) on ``--port``. Every failure is one line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+DEFAULT_PORT = 4566
+PARKED_QUEUE = "careflow-parked"  # the local cloud's parking queue
+TABLE = "careflow-state"  # the local cloud's table
+
+
+def register(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
+    """Adds the ``parked`` command group to ``careflow``'s subparsers. ``parents`` gives
+    every command the shared options (``--port``); without them, each has its own."""
+    parents = list(parents)
+    parked = sub.add_parser(
+        "parked", help="parked and unrouted events: list, show, redrive", parents=parents
+    )
+    psub = parked.add_subparsers(dest="action", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = psub.add_parser(name, help=help, parents=parents)
+        if not parents:
+            p.add_argument("--port", type=int, default=DEFAULT_PORT, help="the local cloud's port")
+        return p
+
+    ls = command("list", "every parked and unrouted event, oldest first")
+    ls.add_argument("--json", action="store_true", help="the records as JSON")
+    ls.set_defaults(fn=cmd_list)
+
+    show = command("show", "one event's record (identifiers and reason)")
+    show.add_argument("event_id", metavar="ID")
+    show.set_defaults(fn=cmd_show)
+
+    redrive = command("redrive", "put the event back on the bus after a fix, mark it redriven")
+    redrive.add_argument("event_id", metavar="ID")
+    redrive.set_defaults(fn=cmd_redrive)
+
+
+class _Cloud:
+    """The ports of a running local cloud, reached on its endpoint."""
+
+    def __init__(self, port: int) -> None:
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        from careflow.localcloud.cloud import REGION
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - the local cloud's fixed credentials
+        )
+
+    def store(self) -> Any:
+        from careflow.adapters.dynamodb_state import DynamoStateStore
+
+        return DynamoStateStore(self.client("dynamodb"), TABLE)
+
+    def parking(self) -> Any:
+        from careflow.adapters.aws import SqsParkingLot
+
+        sqs = self.client("sqs")
+        return SqsParkingLot(sqs, sqs.get_queue_url(QueueName=PARKED_QUEUE)["QueueUrl"])
+
+    def publisher(self) -> Any:
+        from careflow.adapters.aws import EventBridgePublisher
+        from careflow.kit.spec import EVENT_BUS_NAME
+
+        return EventBridgePublisher(self.client("events"), EVENT_BUS_NAME)
+
+    def now(self) -> Any:
+        from careflow import clock
+        from careflow.localcloud.control import remote_now
+
+        port = int(self.endpoint.rsplit(":", 1)[1])
+        return remote_now(port + 1) or clock.now()
+
+
+def _fail(message: str) -> int:
+    print(f"careflow parked: {message}", file=sys.stderr)
+    return 2
+
+
+def _unreachable(port: int, exc: Exception) -> int:
+    return _fail(f"no local cloud answers on port {port} ({type(exc).__name__})")
+
+
+def _row(p: Any) -> dict[str, Any]:
+    return p.model_dump(mode="json")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from careflow.domain.parked import listing
+
+    try:
+        records = listing(_Cloud(args.port).store())
+    except Exception as exc:  # one line, never a traceback
+        return _unreachable(args.port, exc)
+    if args.json:
+        print(json.dumps([_row(p) for p in records], indent=2))
+        return 0
+    if not records:
+        print("no parked or unrouted events")
+        return 0
+    print(f"{'KIND':<9} {'STATUS':<9} {'PARKED AT':<26} {'EVENT':<38} {'DETAIL-TYPE':<24} REASON")
+    for p in records:
+        print(
+            f"{p.kind:<9} {p.status:<9} {p.parked_at.isoformat():<26} {p.event_id:<38} "
+            f"{p.detail_type:<24} {p.reason}"
+        )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from careflow.domain.parked import RedriveError, show
+
+    try:
+        store = _Cloud(args.port).store()
+        record = show(store, args.event_id)
+    except RedriveError as exc:
+        return _fail(str(exc))
+    except Exception as exc:
+        return _unreachable(args.port, exc)
+    print(json.dumps(_row(record), indent=2))
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    from careflow.domain.parked import RedriveError, redrive
+
+    cloud = _Cloud(args.port)
+    try:
+        record = redrive(
+            args.event_id,
+            store=cloud.store(),
+            parking=cloud.parking(),
+            publisher=cloud.publisher(),
+            now=cloud.now(),
+        )
+    except RedriveError as exc:
+        return _fail(str(exc))
+    except Exception as exc:
+        return _unreachable(args.port, exc)
+    print(f"event {record.event_id} ({record.detail_type}) is back on the bus")
+    return 0
