@@ -47,3 +47,16 @@ def test_record_appends_each_entry_with_a_conditional_put_and_never_batches() ->
         assert kwargs["Item"]["PK"] == {"S": "INST#i-1"}
     sort_keys = [kwargs["Item"]["SK"]["S"] for _, kwargs in client.calls]
     assert sort_keys[0].startswith("MS#") and sort_keys[1].startswith("AUDIT#")
+
+
+def test_single_milestones_and_audit_entries_are_appended_the_same_way() -> None:
+    client = RecordingClient()
+    store = DynamoStateStore(client, "t")
+    milestone, audit = _entries()
+    assert isinstance(milestone, Milestone) and isinstance(audit, AuditEntry)
+    store.record_milestone(milestone)
+    store.record_audit(audit)
+    assert [name for name, _ in client.calls] == ["put_item", "put_item"]
+    assert all(
+        kwargs["ConditionExpression"] == "attribute_not_exists(PK)" for _, kwargs in client.calls
+    )

@@ -180,7 +180,7 @@ class DynamoStateStore:
 
     # -- milestones and audit ---------------------------------------------------------------
     def record_milestone(self, milestone: Milestone) -> None:
-        self._put(self._entry_keys(milestone), milestone)
+        self.record(milestone)
 
     def milestones(self, instance_id: str) -> list[Milestone]:
         return self._query(
@@ -190,7 +190,7 @@ class DynamoStateStore:
         )
 
     def record_audit(self, entry: AuditEntry) -> None:
-        self._put(self._entry_keys(entry), entry)
+        self.record(entry)
 
     def audit_trail(self, instance_id: str) -> list[AuditEntry]:
         return self._query(
