@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from careflow.catalog import CATALOG, INTAKE, all_functions
+from careflow.kit.registry import workflow as registry_workflow
 from stacks.constructs.keys import CRYPTOGRAPHIC, KEY_ADMINISTRATION
 from tests.infrastructure.infra_support import (
     Synth,
@@ -179,3 +180,33 @@ def test_who_may_use_the_execution_data_key(dev: Synth) -> None:
         role = str(render(props["Role"])).strip("<>").split(".")[0]
         expected = name == INTAKE.name or spec.answers_task_tokens
         assert uses(policy_statements(dev, role, "workflows")) == expected, name
+
+
+def test_each_state_machine_role_uses_the_key_for_its_own_and_its_childrens_executions(
+    dev: Synth,
+) -> None:
+    key = _key_id_by_alias(dev, "workflows")
+    for wf in CATALOG:
+        logical_id = logical_id_of(
+            dev,
+            "workflows",
+            "AWS::StepFunctions::StateMachine",
+            StateMachineName=f"careflow-dev-{wf.name}",
+        )
+        props = dev.templates["workflows"]["Resources"][logical_id]["Properties"]
+        role = str(render(props["RoleArn"])).strip("<>").split(".")[0]
+        statements = {s["Sid"]: s for s in policy_statements(dev, role, "workflows")}
+        data_key = statements["ExecutionDataKey"]
+        assert _refers_to(data_key["Resource"], key)
+        arns = as_list(
+            render(data_key["Condition"]["StringEquals"])[
+                "kms:EncryptionContext:aws:states:stateMachineArn"
+            ]
+        )
+        names = {str(arn).rsplit(":", 1)[-1] for arn in arns}
+        expected = {f"careflow-dev-{wf.name}"}
+        expected |= {f"careflow-dev-{registry_workflow(c).name}" for c in wf.children}
+        assert names == expected
+        delivery = statements["LogDeliveryDataKey"]
+        assert as_list(delivery["Action"]) == ["kms:GenerateDataKey"]
+        assert "kms:EncryptionContext:SourceArn" in delivery["Condition"]["StringEquals"]
