@@ -40,6 +40,7 @@ class EventsStack(Stack):
             self,
             "Access",
             bus=self.bus,
+            bus_name=config.event_bus_name,
             prefix=config.prefix,
             careflow_role_arn_patterns=[
                 self.format_arn(

@@ -36,11 +36,14 @@ class BusAccess(Construct):
         construct_id: str,
         *,
         bus: events.EventBus,
+        bus_name: str,
         prefix: str,
         careflow_role_arn_patterns: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        # Built from the name: the bus's own ARN in its policy would be a circular reference.
+        bus_arn = stack.format_arn(service="events", resource="event-bus", resource_name=bus_name)
         self.publisher_roles: dict[str, iam.Role] = {}
         for source in PARTNER_SOURCES:
             system = partner_system(source)
@@ -68,14 +71,16 @@ class BusAccess(Construct):
             )
             self.publisher_roles[source] = role
 
+        statements: list[iam.PolicyStatement] = []
+
         def deny(sid: str, conditions: dict[str, dict[str, object]]) -> None:
-            bus.add_to_resource_policy(
+            statements.append(
                 iam.PolicyStatement(
                     sid=sid,
                     effect=iam.Effect.DENY,
                     principals=[iam.AnyPrincipal()],
                     actions=[PUT_EVENTS],
-                    resources=[bus.event_bus_arn],
+                    resources=[bus_arn],
                     conditions=conditions,
                 )
             )
@@ -96,3 +101,9 @@ class BusAccess(Construct):
                 "ArnNotLike": {"aws:PrincipalArn": list(careflow_role_arn_patterns)},
             },
         )
+        # One document on the bus itself (AWS::Events::EventBus Policy) rather than
+        # ``bus.add_to_resource_policy``, whose AWS::Events::EventBusPolicy per statement
+        # goes through CfnEventBusPolicy's deprecated ``principal`` (a jsii warning).
+        cfn_bus = bus.node.default_child
+        assert isinstance(cfn_bus, events.CfnEventBus)
+        cfn_bus.policy = iam.PolicyDocument(statements=statements).to_json()

@@ -215,10 +215,9 @@ def test_state_machines_put_only_the_workflow_source(dev: Synth) -> None:
 
 
 def _bus_policy(dev: Synth) -> dict[str, dict[str, Any]]:
-    return {
-        p["Properties"]["StatementId"].removeprefix("cdk-"): render(p["Properties"]["Statement"])
-        for p in dev.resources("events", "AWS::Events::EventBusPolicy").values()
-    }
+    assert dev.resources("events", "AWS::Events::EventBusPolicy") == {}
+    (bus,) = dev.resources("events", "AWS::Events::EventBus").values()
+    return {s["Sid"]: render(s) for s in bus["Properties"]["Policy"]["Statement"]}
 
 
 def test_bus_refuses_other_accounts(dev: Synth) -> None:
