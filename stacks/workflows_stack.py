@@ -130,6 +130,11 @@ class WorkflowsStack(Stack):
             role.start_executions(self.state_machine_arns.values())
         if spec.answers_task_tokens:
             role.answer_task_tokens(self.state_machine_arns.values())
+        started = [self.state_machine_arns[w] for w in spec.starts_workflows]
+        if started:  # a step that starts other workflows' executions
+            role.start_executions(started)
         if spec.name == INTAKE.name or spec.answers_task_tokens:
             role.use_execution_data_key(data.keys.workflows, self.state_machine_arns.values())
+        elif started:
+            role.use_execution_data_key(data.keys.workflows, started)
         return function

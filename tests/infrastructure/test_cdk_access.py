@@ -174,6 +174,10 @@ def test_a_step_using_the_engine_port_must_declare_why() -> None:
     assert access_of(step_function("Await", step, "x", answers_task_tokens=True)).items
     with pytest.raises(CatalogPermissionError, match="engine"):
         access_of(step_function("Await", step, "x"))
+    # A step that starts other workflows is granted states:StartExecution on them
+    # (workflows_stack), so that is a reason too.
+    starter = step_function("Starter", step, "x", starts_workflows=("prior-authorization",))
+    assert access_of(starter).items
 
 
 # --- item 4: the bus --------------------------------------------------------------------
