@@ -26,6 +26,9 @@ class EnvironmentConfig:
     retain_data: bool
     backup_plan: bool
     backup_retention_days: int = 35
+    # Audit entries (INST#<id> / AUDIT#...) carry no TTL; with a backup plan, a monthly
+    # backup of the table is also kept this long (HIPAA: six years, 2192 days, in prod).
+    audit_retention_days: int | None = None
     alarm_email: str | None = None
     layer_build: LayerBuild = "pip"
     # The hospital's systems (``-c ehr_base_url=... -c payer_base_url=... -c erp_base_url=...``).
@@ -53,6 +56,11 @@ class EnvironmentConfig:
     def prefix(self) -> str:
         """Physical-name prefix: ``careflow-dev``."""
         return f"careflow-{self.name}"
+
+    @property
+    def role_path(self) -> str:
+        """IAM path of careflow's own execution roles: ``/careflow-dev/``."""
+        return f"/{self.prefix}/"
 
     @property
     def event_bus_name(self) -> str:

@@ -6,11 +6,13 @@ from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from careflow.catalog import CATALOG, INTAKE, Subscription
 from careflow.events.routing import UNROUTED_ROUTE, unrouted_pattern
 from stacks.config import EnvironmentConfig
+from stacks.constructs.bus_access import BusAccess
 from stacks.constructs.event_routing import EventRouting
 from stacks.data_stack import DataStack
 from stacks.workflows_stack import WorkflowsStack
@@ -28,13 +30,38 @@ class EventsStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.bus = events.EventBus(self, "Bus", event_bus_name=config.event_bus_name)
-        self.bus.archive(
+        # The key by reference, for the bus and its archive: CDK's archive would write the
+        # bus's ARN into the data stack's key policy (a cycle). keys.py writes the policy
+        # whole, EventBridge limited to this bus's encryption context.
+        events_key = kms.Key.from_key_arn(self, "EventsKey", data.keys.events.key_arn)
+        self.bus = events.EventBus(
+            self, "Bus", event_bus_name=config.event_bus_name, kms_key=events_key
+        )
+        self.access = BusAccess(
+            self,
+            "Access",
+            bus=self.bus,
+            bus_name=config.event_bus_name,
+            prefix=config.prefix,
+            careflow_role_arn_patterns=[
+                self.format_arn(
+                    service="iam",
+                    region="",
+                    resource="role",
+                    resource_name=f"{config.role_path.strip('/')}/*",
+                )
+            ],
+        )
+        # events.Archive, not bus.archive(), which drops kms_key (aws-cdk-lib 2.275).
+        events.Archive(
+            self,
             "Archive",
+            source_event_bus=self.bus,
             archive_name=f"{config.event_bus_name}-archive",
             description="every event on the careflow bus, for replay",
             event_pattern=events.EventPattern(account=[self.account]),
             retention=Duration.days(config.archive_retention_days),
+            kms_key=events_key,
         )
         # The target DLQs live here, next to their rules: CDK writes each rule's ARN into its
         # DLQ's resource policy, which would be a cycle if the queues were in the data stack.

@@ -16,6 +16,7 @@ from stacks.constructs.layers import CareflowLayers
 from stacks.constructs.operations import METRICS_NAMESPACE, SERVICE_NAME
 from stacks.constructs.queues import encrypted_queue
 from stacks.data_stack import DataStack
+from stacks.permissions import access_of
 
 LAMBDAS_DIR = "lambdas"
 
@@ -64,6 +65,7 @@ class WorkflowsStack(Stack):
                 event_bus_name=config.event_bus_name,
                 event_bus_arn=self.event_bus_arn,
                 logs_key=data.keys.logs,
+                execution_data_key=data.keys.workflows,
                 state_machine_arns=self.state_machine_arns,
             )
             for wf in CATALOG
@@ -119,12 +121,21 @@ class WorkflowsStack(Stack):
             messaging_key=data.keys.messaging,
         )
         role = function.role
-        role.read_write_items(data.state.table.table_arn, data.state.index_names, data.keys.state)
-        role.put_events(self.event_bus_arn)
+        access = access_of(spec)
+        role.table_items(data.state.table.table_arn, access.items, data.keys.state)
+        role.put_events(self.event_bus_arn, access.event_sources)
         if is_event_target:
             role.send_messages("ParkEvents", data.parked.queue, data.keys.messaging)
         if spec.name == INTAKE.name:
             role.start_executions(self.state_machine_arns.values())
+            role.stop_executions([self.state_machine_name(wf) for wf in CATALOG])
         if spec.answers_task_tokens:
             role.answer_task_tokens(self.state_machine_arns.values())
+        started = [self.state_machine_arns[w] for w in spec.starts_workflows]
+        if started:  # a step that starts other workflows' executions
+            role.start_executions(started)
+        if spec.name == INTAKE.name or spec.answers_task_tokens:
+            role.use_execution_data_key(data.keys.workflows, self.state_machine_arns.values())
+        elif started:
+            role.use_execution_data_key(data.keys.workflows, started)
         return function

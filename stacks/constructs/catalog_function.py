@@ -43,7 +43,11 @@ class CatalogFunction(Construct):
         self.spec = spec
         name = f"{config.prefix}-{spec.name}"
         self.role = ExecutionRole(
-            self, "ExecutionRole", service="lambda.amazonaws.com", description=f"{name} function"
+            self,
+            "ExecutionRole",
+            service="lambda.amazonaws.com",
+            description=f"{name} function",
+            path=config.role_path,
         )
         self.log_group = logs.LogGroup(
             self,

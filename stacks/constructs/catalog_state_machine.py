@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -16,6 +17,7 @@ from careflow.kit import registry
 from stacks.config import EnvironmentConfig
 from stacks.constructs.execution_role import LOG_DELIVERY, ExecutionRole
 from stacks.constructs.state_table import StateTable
+from stacks.permissions import WORKFLOW_RECORDS
 
 OPTIMIZED_INTEGRATION = "arn:aws:states:::"
 
@@ -35,6 +37,25 @@ def service_integrations(definition: Any) -> set[str]:
     return found
 
 
+def put_event_sources(definition: Any) -> set[str]:
+    """The ``Source`` of every entry its ``events:putEvents`` states put on the bus.
+
+    A source chosen at run time (``Source.$``) could be any, so it is refused."""
+    found: set[str] = set()
+    if isinstance(definition, dict):
+        if definition.get("Resource") == f"{OPTIMIZED_INTEGRATION}events:putEvents":
+            for entry in definition.get("Parameters", {}).get("Entries", []):
+                if "Source" not in entry:
+                    raise ValueError(f"events:putEvents entry without a fixed Source: {entry}")
+                found.add(entry["Source"])
+        for value in definition.values():
+            found |= put_event_sources(value)
+    elif isinstance(definition, list):
+        for item in definition:
+            found |= put_event_sources(item)
+    return found
+
+
 class CatalogStateMachine(Construct):
     def __init__(
         self,
@@ -49,7 +70,8 @@ class CatalogStateMachine(Construct):
         event_bus_name: str,
         event_bus_arn: str,
         logs_key: kms.IKey,
-        state_machine_arns: Mapping[str, str] | None = None,
+        execution_data_key: kms.IKey,
+        state_machine_arns: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.workflow = workflow
@@ -63,7 +85,11 @@ class CatalogStateMachine(Construct):
         )
 
         self.role = ExecutionRole(
-            self, "ExecutionRole", service="states.amazonaws.com", description=f"{name} workflow"
+            self,
+            "ExecutionRole",
+            service="states.amazonaws.com",
+            description=f"{name} workflow",
+            path=config.role_path,
         )
         self.log_group = logs.LogGroup(
             self,
@@ -87,9 +113,21 @@ class CatalogStateMachine(Construct):
             ),
             tracing_enabled=True,
             role=self.role.immutable,
+            # A reference, not the key: CDK would add an unconditioned ``kms:Decrypt*`` for
+            # log delivery to the key policy (keys.py writes a narrower one) and its role
+            # statements to an immutable role (they are written out below instead).
+            encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(
+                kms.Key.from_key_arn(self, "ExecutionDataKey", execution_data_key.key_arn),
+                Duration.minutes(5),
+            ),
         )
         self.role.is_required_by(self.state_machine)
-        self._grant(workflow, name, function_arns, state, event_bus_arn, state_machine_arns or {})
+        self._grant(workflow, name, function_arns, state, event_bus_arn, state_machine_arns)
+        self.role.use_execution_data_key(
+            execution_data_key,
+            [state_machine_arns[workflow.id], *(state_machine_arns[c] for c in workflow.children)],
+        )
+        self.role.deliver_encrypted_logs(execution_data_key)
 
     def _grant(
         self,
@@ -107,11 +145,12 @@ class CatalogStateMachine(Construct):
                 [state_machine_arns[child] for child in workflow.children],
                 [prefix + registry.workflow(child).name for child in workflow.children],
             )
-        integrations = service_integrations(workflow.expanded())
+        expanded = workflow.expanded()
+        integrations = service_integrations(expanded)
         if any(i.startswith("dynamodb:") for i in integrations):
-            self.role.read_write_items(state.table.table_arn, state.index_names, state.key)
+            self.role.table_items(state.table.table_arn, [WORKFLOW_RECORDS], state.key)
         if "events:putEvents" in integrations:
-            self.role.put_events(event_bus_arn)
+            self.role.put_events(event_bus_arn, sorted(put_event_sources(expanded)))
         self.role.write_traces()
         self.role.allow_any_resource(
             "LogDelivery",

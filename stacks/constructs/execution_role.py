@@ -8,7 +8,7 @@ back, and every statement it needs is added here, explicitly, with exact actions
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
@@ -18,18 +18,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 from stacks.compliance import acknowledge
+from stacks.permissions import AUDIT_PROTECTED, INSTANCES, ItemGrant
 
-DYNAMODB_READ_WRITE = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-)
 KMS_ENCRYPT_DECRYPT = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
 KMS_PRODUCE = ("kms:Decrypt", "kms:GenerateDataKey")
 TASK_RESPONSES = ("states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess")
@@ -54,11 +44,17 @@ LOG_DELIVERY = (
 
 class ExecutionRole(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, service: str, description: str
+        self, scope: Construct, construct_id: str, *, service: str, description: str, path: str
     ) -> None:
         super().__init__(scope, construct_id)
+        # Under careflow's path (``/careflow-<env>/``): the bus policy knows careflow's own
+        # roles by it (only they may put careflow.workflow events).
         self.role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal(service), description=description
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal(service),
+            description=description,
+            path=path,
         )
         # All policies live under one construct, so that what uses the role can wait for them
         # (a DependsOn; the role itself is already ordered by the GetAtt of its ARN).
@@ -79,9 +75,20 @@ class ExecutionRole(Construct):
         """``resource`` is created only once every policy of the role is attached."""
         resource.node.add_dependency(self._permissions)
 
-    def allow(self, sid: str, actions: Sequence[str], resources: Iterable[str]) -> None:
+    def allow(
+        self,
+        sid: str,
+        actions: Sequence[str],
+        resources: Iterable[str],
+        conditions: Mapping[str, Mapping[str, object]] | None = None,
+    ) -> None:
         self.policy.add_statements(
-            iam.PolicyStatement(sid=sid, actions=sorted(actions), resources=list(resources))
+            iam.PolicyStatement(
+                sid=sid,
+                actions=sorted(actions),
+                resources=list(resources),
+                conditions=dict(conditions) if conditions else None,
+            )
         )
 
     def allow_any_resource(self, sid: str, actions: Sequence[str], *, reason: str) -> None:
@@ -100,17 +107,46 @@ class ExecutionRole(Construct):
 
     # --- the permissions careflow hands out -------------------------------------------------
 
-    def read_write_items(self, table_arn: str, index_names: Iterable[str], key: kms.IKey) -> None:
-        indexes = [f"{table_arn}/index/{name}" for name in index_names]
-        self.allow("StateTableItems", DYNAMODB_READ_WRITE, [table_arn, *indexes])
+    def table_items(self, table_arn: str, grants: Sequence[ItemGrant], key: kms.IKey) -> None:
+        """Each grant on the table's items under its partition-key prefixes only, and an
+        explicit deny of update/delete/batch-write on instance partitions (audit entries)."""
+        if not grants:
+            return
+        for grant in grants:
+            resource = f"{table_arn}/index/{grant.index}" if grant.index else table_arn
+            self.allow(
+                grant.sid,
+                grant.actions,
+                [resource],
+                {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": _prefixes(grant.prefixes)}},
+            )
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                sid="AuditEntriesAreAppendOnly",
+                effect=iam.Effect.DENY,
+                actions=sorted(AUDIT_PROTECTED),
+                resources=[table_arn],
+                conditions={
+                    "ForAnyValue:StringLike": {"dynamodb:LeadingKeys": _prefixes([INSTANCES])}
+                },
+            )
+        )
         self.allow("StateTableKey", KMS_ENCRYPT_DECRYPT, [key.key_arn])
 
     def send_messages(self, sid: str, queue: sqs.IQueue, key: kms.IKey) -> None:
         self.allow(sid, ["sqs:SendMessage"], [queue.queue_arn])
         self.allow(f"{sid}Key", KMS_PRODUCE, [key.key_arn])
 
-    def put_events(self, bus_arn: str) -> None:
-        self.allow("PutEventsOnCareflowBus", ["events:PutEvents"], [bus_arn])
+    def put_events(self, bus_arn: str, sources: Sequence[str]) -> None:
+        """``events:PutEvents`` on the careflow bus, for events of ``sources`` only."""
+        if not sources:
+            return
+        self.allow(
+            "PutEventsOnCareflowBus",
+            ["events:PutEvents"],
+            [bus_arn],
+            {"StringEquals": {"events:source": sorted(sources)}},
+        )
 
     def write_logs(self, log_group: logs.ILogGroup) -> None:
         self.allow(
@@ -125,6 +161,41 @@ class ExecutionRole(Construct):
 
     def start_executions(self, state_machine_arns: Iterable[str]) -> None:
         self.allow("StartWorkflowExecutions", ["states:StartExecution"], state_machine_arns)
+
+    def stop_executions(self, state_machine_names: Sequence[str]) -> None:
+        """``states:DescribeExecution`` and ``states:StopExecution`` on the executions of
+        these state machines (intake stops the instance of a cancelled appointment)."""
+        stack = Stack.of(self)
+        executions = [
+            stack.format_arn(
+                service="states",
+                resource="execution",
+                resource_name=f"{name}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for name in state_machine_names
+        ]
+        policy = iam.ManagedPolicy(
+            self._permissions,
+            "StopWorkflowExecutions",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="StopWorkflowExecutions",
+                    actions=["states:DescribeExecution", "states:StopExecution"],
+                    resources=executions,
+                )
+            ],
+        )
+        for name in state_machine_names:
+            acknowledge(
+                policy,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+                f"<AWS::AccountId>:execution:{name}:*]",
+                "a cancelled appointment stops its running instance; execution names are "
+                "made per subject at run time, so the resource is every execution of the "
+                "workflow's state machine.",
+            )
 
     def start_child_executions(
         self, state_machine_arns: Sequence[str], state_machine_names: Sequence[str]
@@ -181,6 +252,36 @@ class ExecutionRole(Construct):
     def answer_task_tokens(self, state_machine_arns: Iterable[str]) -> None:
         self.allow("AnswerTaskTokens", TASK_RESPONSES, state_machine_arns)
 
+    def use_execution_data_key(self, key: kms.IKey, state_machine_arns: Iterable[str]) -> None:
+        """Step Functions encrypts execution data with ``key``: whoever runs, starts or
+        answers an execution of these state machines encrypts and decrypts through it."""
+        self.allow(
+            "ExecutionDataKey",
+            KMS_PRODUCE,
+            [key.key_arn],
+            {
+                "StringEquals": {
+                    "kms:EncryptionContext:aws:states:stateMachineArn": sorted(state_machine_arns)
+                }
+            },
+        )
+
+    def deliver_encrypted_logs(self, key: kms.IKey) -> None:
+        """Log delivery of a state machine whose execution data ``key`` encrypts."""
+        stack = Stack.of(self)
+        self.allow(
+            "LogDeliveryDataKey",
+            ["kms:GenerateDataKey"],
+            [key.key_arn],
+            {
+                "StringEquals": {
+                    "kms:EncryptionContext:SourceArn": stack.format_arn(
+                        service="logs", resource="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+                    )
+                }
+            },
+        )
+
     def write_traces(self) -> None:
         self.allow_any_resource(
             "XRayTracing",
@@ -191,3 +292,7 @@ class ExecutionRole(Construct):
                 "(the same statement CDK adds for tracing=ACTIVE)."
             ),
         )
+
+
+def _prefixes(prefixes: Iterable[str]) -> list[str]:
+    return [f"{prefix}*" for prefix in sorted(prefixes)]

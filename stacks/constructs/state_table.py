@@ -86,6 +86,15 @@ class StateTable(Construct):
                 delete_after=Duration.days(config.backup_retention_days),
             )
         )
+        if config.audit_retention_days:
+            # The audit trail lives in the table; a monthly copy outlives the daily ones.
+            plan.add_rule(
+                backup.BackupPlanRule(
+                    rule_name="MonthlyAuditRetention",
+                    schedule_expression=events.Schedule.cron(day="1", hour="6", minute="0"),
+                    delete_after=Duration.days(config.audit_retention_days),
+                )
+            )
         selection = plan.add_selection(
             "StateTable", resources=[backup.BackupResource.from_dynamo_db_table(self.table)]
         )

@@ -61,7 +61,7 @@ def test_prod_table_is_protected_and_backed_up_dev_is_disposable(dev: Synth, pro
 
 def test_every_key_rotates(dev: Synth) -> None:
     keys = dev.all_resources("AWS::KMS::Key")
-    assert len(keys) == 3  # state, messaging, logs
+    assert len(keys) == 5  # state, messaging, logs, events, workflows
     assert all(k["Properties"]["EnableKeyRotation"] for k in keys.values())
 
 

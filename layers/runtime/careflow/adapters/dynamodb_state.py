@@ -145,7 +145,7 @@ class DynamoStateStore:
             condition="version = :v",
             values={":v": _s(str(instance.version))},
         )
-        # After the instance, in one batch. Not a transaction: moto's TransactWriteItems
+        # After the instance, one PutItem each. Not a transaction: moto's TransactWriteItems
         # copies every table on each call (and races doing it), and nothing reads these
         # entries to decide anything.
         self.record(*with_entries)
@@ -163,25 +163,12 @@ class DynamoStateStore:
             "SK": f"AUDIT#{_iso(entry.at)}#{uuid.uuid4().hex[:8]}",
         }
 
-    @staticmethod
-    def _item(keys: Mapping[str, str], record: BaseModel) -> dict[str, Any]:
-        item: dict[str, Any] = {k: _s(v) for k, v in keys.items()}
-        item["doc"] = _s(record.model_dump_json())
-        return item
-
     def record(self, *entries: Milestone | AuditEntry) -> None:
-        items = [{"PutRequest": {"Item": self._item(self._entry_keys(e), e)}} for e in entries]
-        for start in range(0, len(items), 25):
-            pending: dict[str, Any] = {self._table: items[start : start + 25]}
-            for _ in range(5):
-                unprocessed = self._db.batch_write_item(RequestItems=pending).get(
-                    "UnprocessedItems"
-                )
-                if not unprocessed:
-                    break
-                pending = unprocessed
-            else:
-                raise RuntimeError("DynamoDB kept records unprocessed after 5 attempts")
+        # One conditional PutItem each, never BatchWriteItem: a batch may also delete, and
+        # IAM cannot tell its puts from its deletes, so no function is granted it on an
+        # instance's partition, where the append-only audit entries live (stacks/permissions).
+        for entry in entries:
+            self._put(self._entry_keys(entry), entry, condition="attribute_not_exists(PK)")
 
     def instances_for_subject(self, subject_type: str, subject_id: str) -> list[Instance]:
         return self._query(
@@ -195,7 +182,7 @@ class DynamoStateStore:
 
     # -- milestones and audit ---------------------------------------------------------------
     def record_milestone(self, milestone: Milestone) -> None:
-        self._put(self._entry_keys(milestone), milestone)
+        self.record(milestone)
 
     def milestones(self, instance_id: str) -> list[Milestone]:
         return self._query(
@@ -205,7 +192,7 @@ class DynamoStateStore:
         )
 
     def record_audit(self, entry: AuditEntry) -> None:
-        self._put(self._entry_keys(entry), entry)
+        self.record(entry)
 
     def audit_trail(self, instance_id: str) -> list[AuditEntry]:
         return self._query(

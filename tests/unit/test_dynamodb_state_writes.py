@@ -1,0 +1,62 @@
+"""The DynamoDB store appends milestones and audit entries one conditional PutItem each.
+
+Never BatchWriteItem: IAM cannot tell a batch's puts from its deletes, and no function is
+granted it on an instance's partition, where the append-only audit entries live
+(stacks/permissions.py).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from careflow.adapters.dynamodb_state import DynamoStateStore
+from careflow.domain.records import AuditEntry, Milestone
+
+
+class RecordingClient:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("put_item", kwargs))
+        return {}
+
+    def __getattr__(self, name: str) -> Any:
+        def call(**kwargs: Any) -> dict[str, Any]:
+            self.calls.append((name, kwargs))
+            return {}
+
+        return call
+
+
+def _entries() -> list[Milestone | AuditEntry]:
+    at = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    return [
+        Milestone(instance_id="i-1", name="registered", at=at),
+        AuditEntry(instance_id="i-1", at=at, actor="system:test", action="registered"),
+    ]
+
+
+def test_record_appends_each_entry_with_a_conditional_put_and_never_batches() -> None:
+    client = RecordingClient()
+    DynamoStateStore(client, "t").record(*_entries())
+    assert [name for name, _ in client.calls] == ["put_item", "put_item"]
+    for _, kwargs in client.calls:
+        assert kwargs["ConditionExpression"] == "attribute_not_exists(PK)"
+        assert kwargs["Item"]["PK"] == {"S": "INST#i-1"}
+    sort_keys = [kwargs["Item"]["SK"]["S"] for _, kwargs in client.calls]
+    assert sort_keys[0].startswith("MS#") and sort_keys[1].startswith("AUDIT#")
+
+
+def test_single_milestones_and_audit_entries_are_appended_the_same_way() -> None:
+    client = RecordingClient()
+    store = DynamoStateStore(client, "t")
+    milestone, audit = _entries()
+    assert isinstance(milestone, Milestone) and isinstance(audit, AuditEntry)
+    store.record_milestone(milestone)
+    store.record_audit(audit)
+    assert [name for name, _ in client.calls] == ["put_item", "put_item"]
+    assert all(
+        kwargs["ConditionExpression"] == "attribute_not_exists(PK)" for _, kwargs in client.calls
+    )
