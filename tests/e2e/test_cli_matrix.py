@@ -70,8 +70,21 @@ def nothing_there() -> int:
         ["clock", "now"],
         ["clock", "advance", "2d"],
         ["policy", "show", "surgical-readiness", "--cloud"],
+        ["parked", "list"],
+        ["parked", "show", "evt-1"],
+        ["parked", "redrive", "evt-1"],
     ],
-    ids=["tasks-list", "tasks-claim", "tasks-complete", "clock-now", "clock-advance", "policy"],
+    ids=[
+        "tasks-list",
+        "tasks-claim",
+        "tasks-complete",
+        "clock-now",
+        "clock-advance",
+        "policy",
+        "parked-list",
+        "parked-show",
+        "parked-redrive",
+    ],
 )
 def test_without_a_cloud_a_command_names_the_endpoint_and_careflow_up(nothing_there, command):
     result = careflow(*command, "--port", str(nothing_there))

@@ -1,7 +1,8 @@
 """``careflow parked``: list, show and redrive parked and unrouted events.
 
 Registered by :mod:`careflow.cli` with :func:`register`; reaches a running local cloud
-(``careflow up``) on ``--port``. Every failure is one line and exit status 2.
+(``careflow up``) on ``--port``, ``CAREFLOW_ENDPOINT`` or 4566. No cloud there: one line, exit
+status 1; an unknown or unredrivable event: one line, exit status 2.
 """
 
 from __future__ import annotations
@@ -48,8 +49,12 @@ def register(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
 class _Cloud:
     """The ports of a running local cloud, reached on its endpoint."""
 
-    def __init__(self, port: int) -> None:
-        self.endpoint = f"http://127.0.0.1:{port}"
+    def __init__(self, args: argparse.Namespace) -> None:
+        from careflow.localcloud.endpoint import require_ready, resolve
+
+        self.at = resolve(args)  # --port anywhere, else CAREFLOW_ENDPOINT, else 4566
+        require_ready(self.at)  # else one line naming the endpoint and `careflow up`
+        self.endpoint = self.at.url
 
     def client(self, service: str) -> Any:
         import boto3
@@ -85,17 +90,12 @@ class _Cloud:
         from careflow import clock
         from careflow.localcloud.control import remote_now
 
-        port = int(self.endpoint.rsplit(":", 1)[1])
-        return remote_now(port + 1) or clock.now()
+        return remote_now(self.at.control_port, self.at.host) or clock.now()
 
 
 def _fail(message: str) -> int:
     print(f"careflow parked: {message}", file=sys.stderr)
     return 2
-
-
-def _unreachable(port: int, exc: Exception) -> int:
-    return _fail(f"no local cloud answers on port {port} ({type(exc).__name__})")
 
 
 def _row(p: Any) -> dict[str, Any]:
@@ -105,10 +105,7 @@ def _row(p: Any) -> dict[str, Any]:
 def cmd_list(args: argparse.Namespace) -> int:
     from careflow.domain.parked import listing
 
-    try:
-        records = listing(_Cloud(args.port).store())
-    except Exception as exc:  # one line, never a traceback
-        return _unreachable(args.port, exc)
+    records = listing(_Cloud(args).store())
     if args.json:
         print(json.dumps([_row(p) for p in records], indent=2))
         return 0
@@ -127,13 +124,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from careflow.domain.parked import RedriveError, show
 
+    store = _Cloud(args).store()
     try:
-        store = _Cloud(args.port).store()
         record = show(store, args.event_id)
     except RedriveError as exc:
         return _fail(str(exc))
-    except Exception as exc:
-        return _unreachable(args.port, exc)
     print(json.dumps(_row(record), indent=2))
     return 0
 
@@ -141,7 +136,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_redrive(args: argparse.Namespace) -> int:
     from careflow.domain.parked import RedriveError, redrive
 
-    cloud = _Cloud(args.port)
+    cloud = _Cloud(args)
     try:
         record = redrive(
             args.event_id,
@@ -152,7 +147,5 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         )
     except RedriveError as exc:
         return _fail(str(exc))
-    except Exception as exc:
-        return _unreachable(args.port, exc)
     print(f"event {record.event_id} ({record.detail_type}) is back on the bus")
     return 0
