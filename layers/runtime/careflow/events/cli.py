@@ -112,10 +112,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not records:
         print("no parked or unrouted events")
         return 0
-    print(f"{'KIND':<9} {'STATUS':<9} {'PARKED AT':<26} {'EVENT':<38} {'DETAIL-TYPE':<24} REASON")
+    header = ("KIND", 9), ("STATUS", 9), ("PARKED AT (UTC)", 17), ("EVENT", 38), ("DETAIL-TYPE", 24)
+    print(" ".join(f"{name:<{width}}" for name, width in header) + " REASON")
     for p in records:
         print(
-            f"{p.kind:<9} {p.status:<9} {p.parked_at.isoformat():<26} {p.event_id:<38} "
+            f"{p.kind:<9} {p.status:<9} {p.parked_at.strftime('%Y-%m-%d %H:%M'):<17} "
+            f"{p.event_id:<38} "
             f"{p.detail_type:<24} {p.reason}"
         )
     return 0
