@@ -412,6 +412,36 @@ def test_wait_for_task_token_times_out_or_resumes(cloud, functions, vclock):
     assert time.monotonic() - t0 < 2
 
 
+def test_stop_execution_ends_a_task_token_wait_aborted_without_its_catch(cloud, functions):
+    sfn = cloud["stepfunctions"]
+    tokens: dict[str, str] = {}
+    caught: list[Any] = []
+    functions.handlers["ask"] = lambda event: tokens.update({event["case"]: event["token"]}) or {}
+    functions.handlers["on_error"] = lambda event: caught.append(event) or {}
+    wait = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {
+            "FunctionName": function_arn("ask"),
+            "Payload": {"case.$": "$.case", "token.$": "$$.Task.Token"},
+        },
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "OnError"}],
+        "End": True,
+    }
+    on_error = {"Type": "Task", "Resource": function_arn("on_error"), "End": True}
+    for extra in ({}, {"TimeoutSeconds": 3600}):  # inline, and in a thread of its own
+        machine = create_state_machine(
+            sfn, {"StartAt": "Ask", "States": {"Ask": {**wait, **extra}, "OnError": on_error}}
+        )
+        case = unique("case")
+        execution = start(sfn, machine, {"case": case})
+        assert eventually(lambda case=case: case in tokens)
+        sfn.stop_execution(executionArn=execution, error="Cancelled", cause="appointment")
+        assert finish(sfn, execution)["status"] == "ABORTED"
+        assert history_types(sfn, execution)[-1] == "ExecutionAborted"
+    assert caught == []  # the stop ran no Catch
+
+
 def test_task_timeout_seconds_path_and_machine_timeout(cloud, functions, vclock):
     sfn = cloud["stepfunctions"]
     release = threading.Event()

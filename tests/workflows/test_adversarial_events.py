@@ -221,10 +221,11 @@ def test_a_reschedule_moves_the_waiting_case_and_a_cancel_stops_another(cloud):
         what="processed",
         facility="fac-south",
     )
-    # Intake called StopExecution (AWS: ABORTED). moto 5.2.5's interpreter does not end an
-    # execution stopped during a .waitForTaskToken wait cleanly (a local-cloud gap, not
-    # patched yet), so the execution's own status is not asserted here.
+    # Intake called StopExecution: the execution, waiting on its task, ends ABORTED.
     cloud.wait_for(lambda: cancelled.instance().status is InstanceStatus.CANCELLED, 20, "CANCELLED")
+    cloud.wait_for(
+        lambda: cloud.describe(cancelled.arn)["status"] == "ABORTED", 20, "the execution aborted"
+    )
     audited = cloud.wait_for(  # written right after the instance record
         lambda: [
             a for a in wiring.store().audit_trail(cancelled.instance_id) if a.action == "cancelled"

@@ -13,7 +13,15 @@ Patched (paths under ``moto/stepfunctions/parser/``):
   ``asl/component/state/choice/comparison/operator/implementations/is_operator.py``
   ``IsTimestamp.string_to_timestamp``: RFC 3339 timestamps with fractions or offsets
   (moto only takes ``...:SSZ``: ``EnteredTime`` was no valid Wait timestamp, and a
-  Choice on ``2030-01-01T00:00:00.5Z`` was silently false).
+  Choice on ``2030-01-01T00:00:00.5Z`` was silently false);
+- ``backend/execution.py`` ``Execution.stop``: StopExecution ends an execution that waits
+  on a task token (moto marks the program stopped but leaves its thread blocked in the
+  callback wait, so the execution stayed RUNNING for ever). The stop now wakes the
+  execution's callback endpoints with no outcome; the state ends (a TaskTimedOut event,
+  as moto records an interrupted wait), and the execution ends ABORTED with
+  ``ExecutionAborted``; ``asl/eval/environment.py`` ``Environment.set_error`` and
+  ``set_timed_out``: a stopped program stays stopped (moto let the interrupted state's
+  failure turn an ABORTED execution into FAILED).
 
 Child executions (``states:startExecution``) are :mod:`.children`.
 """
@@ -27,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .clock import aws_timestamp
-from .shapes import Patch, params
+from .shapes import Patch, all_of, params, source_has
 from .state import ASL, SFN
 
 
@@ -90,6 +98,28 @@ def _make_evaluation_environment(original: Callable[..., Any]) -> Callable[..., 
     return _get_evaluation_environment
 
 
+def _make_stop(original: Callable[..., None]) -> Callable[..., None]:
+    def stop(self: Any, stop_date: datetime, error: str | None, cause: str | None) -> None:
+        original(self, stop_date, error, cause)
+        env = getattr(getattr(self, "exec_worker", None), "env", None)
+        pool = getattr(getattr(env, "callback_pool_manager", None), "_pool", None)
+        for endpoint in list((pool or {}).values()):
+            endpoint._notify_event.set()  # the wait returns without an outcome
+
+    return stop
+
+
+def _make_unless_stopped(original: Callable[..., None]) -> Callable[..., None]:
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    def set_state(self: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(self._program_state, ProgramStopped):
+            return  # StopExecution is final: an interrupted state's failure changes nothing
+        original(self, *args, **kwargs)
+
+    return set_state
+
+
 def patches() -> list[Patch]:
     choice_is = f"{ASL}.component.state.choice.comparison.operator.implementations.is_operator"
     return [
@@ -110,6 +140,33 @@ def patches() -> list[Patch]:
             "string_to_timestamp",
             lambda _o: staticmethod(_choice_timestamp),
             params("string"),
+        ),
+        Patch(
+            f"{SFN}.backend.execution:Execution",
+            "stop",
+            _make_stop,
+            all_of(
+                params("self", "stop_date", "error", "cause"),
+                source_has("exec_worker.stop(stop_date=stop_date, cause=cause, error=error)"),
+            ),
+        ),
+        Patch(
+            f"{ASL}.eval.environment:Environment",
+            "set_error",
+            _make_unless_stopped,
+            all_of(params("self", "error"), source_has("self._program_state = ProgramError(")),
+        ),
+        Patch(
+            f"{ASL}.eval.environment:Environment",
+            "set_timed_out",
+            _make_unless_stopped,
+            all_of(params("self"), source_has("self._program_state = ProgramTimedOut()")),
+        ),
+        Patch(
+            f"{ASL}.eval.callback.callback:CallbackEndpoint",
+            "wait",
+            None,
+            source_has("self._notify_event.wait(timeout=timeout)", "return self._outcome"),
         ),
         Patch(
             f"{SFN}.backend.execution_worker:ExecutionWorker",
