@@ -10,6 +10,8 @@ import itertools
 import json
 from datetime import timedelta
 
+import pytest
+
 from careflow import wiring
 from careflow.adapters.sandbox import PayerRule, sandbox
 from careflow.canonical.payer import AuthDecision
@@ -18,6 +20,21 @@ from careflow.kit.registry import workflow
 from tests.workflows.harness import Case, advance_through_timer, claim_and_complete
 
 WORKFLOW = "prior-authorization"
+
+
+@pytest.fixture(autouse=True)
+def _no_timer_outlives_its_test(cloud):
+    """Stops what a test leaves waiting. The virtual clock's timers are global: a case an
+    earlier test left pended holds a 24 h timer, which ``wait_for_timer`` would take for
+    the next test's (and advance before that one's timer started)."""
+    yield
+    sfn = cloud.client("stepfunctions")
+    for workflow_id in cloud.state_machine_arns:
+        for execution in cloud.executions(workflow_id):
+            if execution["status"] == "RUNNING":
+                sfn.stop_execution(executionArn=execution["executionArn"])
+
+
 ENTERED: set[str] = set()
 _numbers = itertools.count(8001)
 
