@@ -159,12 +159,10 @@ class ExecutionRole(Construct):
         # Unqualified ARNs only: the ASL calls $LATEST, never a version or alias.
         self.allow("InvokeWorkflowFunctions", ["lambda:InvokeFunction"], function_arns)
 
-    def start_executions(self, state_machine_arns: Iterable[str]) -> None:
-        self.allow("StartWorkflowExecutions", ["states:StartExecution"], state_machine_arns)
-
-    def stop_executions(self, state_machine_names: Sequence[str]) -> None:
-        """``states:DescribeExecution`` and ``states:StopExecution`` on the executions of
-        these state machines (intake stops the instance of a cancelled appointment)."""
+    def _on_executions(self, sid: str, state_machine_names: Sequence[str], reason: str) -> None:
+        """Describe and stop the executions of these state machines. Execution names are
+        chosen at run time: the resource is ``execution:<name>:*``, in a policy of its own
+        so that its acknowledgment covers exactly this statement."""
         stack = Stack.of(self)
         executions = [
             stack.format_arn(
@@ -177,11 +175,11 @@ class ExecutionRole(Construct):
         ]
         policy = iam.ManagedPolicy(
             self._permissions,
-            "StopWorkflowExecutions",
+            sid,
             roles=[self.role],
             statements=[
                 iam.PolicyStatement(
-                    sid="StopWorkflowExecutions",
+                    sid=sid,
                     actions=["states:DescribeExecution", "states:StopExecution"],
                     resources=executions,
                 )
@@ -192,10 +190,22 @@ class ExecutionRole(Construct):
                 policy,
                 "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
                 f"<AWS::AccountId>:execution:{name}:*]",
-                "a cancelled appointment stops its running instance; execution names are "
-                "made per subject at run time, so the resource is every execution of the "
-                "workflow's state machine.",
+                reason,
             )
+
+    def start_executions(self, state_machine_arns: Iterable[str]) -> None:
+        self.allow("StartWorkflowExecutions", ["states:StartExecution"], state_machine_arns)
+
+    def stop_executions(self, state_machine_names: Sequence[str]) -> None:
+        """``states:DescribeExecution`` and ``states:StopExecution`` on the executions of
+        these state machines (intake stops the instance of a cancelled appointment)."""
+        self._on_executions(
+            "StopWorkflowExecutions",
+            state_machine_names,
+            "a cancelled appointment stops its running instance; execution names are made "
+            "per subject at run time, so the resource is every execution of the workflow's "
+            "state machine.",
+        )
 
     def start_child_executions(
         self, state_machine_arns: Sequence[str], state_machine_names: Sequence[str]
@@ -203,45 +213,18 @@ class ExecutionRole(Construct):
         """``states:startExecution.sync:2``: start, watch and stop the children, and the
         managed rule through which Step Functions hears that a child ended."""
         self.start_executions(state_machine_arns)
-        stack = Stack.of(self)
-        executions = [
-            stack.format_arn(
-                service="states",
-                resource="execution",
-                resource_name=f"{name}:*",
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-            for name in state_machine_names
-        ]
-        # Execution names are chosen at run time: the resource is the child state machine's
-        # executions, ``execution:<name>:*``, in a policy of its own so its acknowledgment
-        # covers exactly this statement.
-        policy = iam.ManagedPolicy(
-            self._permissions,
+        self._on_executions(
             "WatchChildExecutions",
-            roles=[self.role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="WatchChildExecutions",
-                    actions=["states:DescribeExecution", "states:StopExecution"],
-                    resources=executions,
-                )
-            ],
+            state_machine_names,
+            "states:startExecution.sync:2 watches and stops the child executions it "
+            "starts; their names are made per instance at run time, so the resource is "
+            "every execution of that one child state machine (AWS documents this form).",
         )
-        for name in state_machine_names:
-            acknowledge(
-                policy,
-                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
-                f"<AWS::AccountId>:execution:{name}:*]",
-                "states:startExecution.sync:2 watches and stops the child executions it "
-                "starts; their names are made per instance at run time, so the resource is "
-                "every execution of that one child state machine (AWS documents this form).",
-            )
         self.allow(
             "ChildCompletionRule",
             ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
             [
-                stack.format_arn(
+                Stack.of(self).format_arn(
                     service="events",
                     resource="rule",
                     resource_name="StepFunctionsGetEventsForStepFunctionsExecutionRule",
