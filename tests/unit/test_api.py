@@ -532,6 +532,24 @@ def test_the_policy_in_force_for_the_callers_facility(wired):
     assert status == 404
 
 
+@pytest.mark.parametrize("name", ["..", "surgical-readiness.json", "a" * 65, "Surgical"])
+def test_a_policy_name_that_is_no_policy_name_is_404_without_reading_a_file(wired, name):
+    status, body, _ = call(
+        "GET", f"/v1/policies/{name}", who=claims(scope="careflow/policies.read")
+    )
+    assert status == 404 and name not in body["detail"]
+
+
+def test_a_policy_for_a_facility_careflow_does_not_serve_is_422(wired):
+    who = claims(scope="careflow/policies.read", facilities="../enterprise")
+    assert call("GET", "/v1/policies/surgical-readiness", who=who)[0] == 422
+
+
+def test_an_id_that_cannot_name_an_instance_is_404_without_echo(wired):
+    status, body, _ = call("GET", "/v1/instances/" + "x" * 300, who=claims())
+    assert status == 404 and "xxx" not in body["detail"]
+
+
 def _event(facility: str = "fac-north", source: str = "careflow.scheduling") -> dict[str, Any]:
     return {
         "source": source,

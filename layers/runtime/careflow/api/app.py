@@ -97,6 +97,17 @@ def _body(model: type[BaseModel]) -> Any:
         raise invalid(exc, prefix="body") from None
 
 
+_PATH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def _path_id(value: str, what: str, pattern: re.Pattern[str] = _PATH_ID) -> str:
+    """A path parameter that cannot name anything (too long, odd characters) is a 404
+    like any unknown one; 404 details never repeat what the caller sent."""
+    if not pattern.match(value):
+        raise ApiProblem(404, "Not Found", f"There is no such {what}.")
+    return value
+
+
 def _facility(caller: Caller, requested: str | None) -> str:
     """The one facility a write or a policy read is for: ``requested``, which the token
     must name, or the token's only facility."""
@@ -203,9 +214,9 @@ def health(caller: Caller | None) -> Any:
 # -- instances ------------------------------------------------------------------------------
 def _visible_instance(caller: Caller, instance_id: str) -> Instance:
     """The instance, if it is one of the caller's facilities; else 404 (never 403)."""
-    instance = wiring.store().get_instance(instance_id)
+    instance = wiring.store().get_instance(_path_id(instance_id, "instance"))
     if instance is None or instance.facility_id not in caller.facilities:
-        raise ApiProblem(404, "Not Found", f"There is no instance {instance_id}.")
+        raise ApiProblem(404, "Not Found", "There is no such instance.")
     return instance
 
 
@@ -328,9 +339,9 @@ def inbox(caller: Caller) -> Any:
 
 
 def _visible_task(caller: Caller, task_id: str) -> HumanTask:
-    task = wiring.store().get_task(task_id)
+    task = wiring.store().get_task(_path_id(task_id, "task"))
     if task is None or task.facility_id not in caller.facilities:
-        raise ApiProblem(404, "Not Found", f"There is no task {task_id}.")
+        raise ApiProblem(404, "Not Found", "There is no such task.")
     return task
 
 
@@ -438,7 +449,7 @@ def _start_trigger(workflow_id: str) -> Any:
             for trigger in wf.triggers:
                 if trigger.effect == "start":
                     return trigger
-    raise ApiProblem(404, "Not Found", f"There is no workflow {workflow_id} to start.")
+    raise ApiProblem(404, "Not Found", "There is no such workflow to start.")
 
 
 def _pattern_allows(pattern: Mapping[str, Any], doc: Any) -> bool:
@@ -599,12 +610,16 @@ class PolicyQuery(_Input):
 @route("GET", "/v1/policies/{name}")
 def get_policy(caller: Caller, name: str) -> Any:
     from careflow.policies import PolicyError, resolve
+    from careflow.policies.versions import NAME_PATTERN
 
+    _path_id(name, "policy", re.compile(NAME_PATTERN))  # a file name in the packaged store
     facility_id = _facility(caller, _query(PolicyQuery).facility)
+    if not facilities.is_known(facility_id):
+        raise ApiProblem(422, "Unprocessable Content", "The facility is not one careflow serves.")
     try:
         snapshot = resolve(name, facility_id, store=wiring.policies())
     except PolicyError:
-        raise ApiProblem(404, "Not Found", f"There is no policy {name} in force.") from None
+        raise ApiProblem(404, "Not Found", "There is no such policy in force.") from None
     return snapshot.model_dump(mode="json")
 
 
