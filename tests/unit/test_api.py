@@ -507,6 +507,29 @@ def test_start_for_a_facility_the_token_does_not_name_is_403(wired):
     assert status == 403 and not wired.engine.started
 
 
+def test_start_with_a_token_naming_no_facility_is_403(wired):
+    status, _, _ = call(
+        "POST",
+        START,
+        who=claims(facilities=""),
+        body=BOOKED,
+        headers={"Idempotency-Key": "order-0008"},
+    )
+    assert status == 403 and not wired.engine.started
+
+
+def test_start_with_several_facilities_says_which_facility(wired):
+    who = claims(facilities="fac-north,fac-south")
+    headers = {"Idempotency-Key": "order-0009"}
+    status, body, _ = call("POST", START, who=who, body=BOOKED, headers=headers)
+    assert status == 400 and body["errors"][0]["field"] == "query.facility"
+    status, _, _ = call(
+        "POST", START, who=who, body=BOOKED, headers=headers, query={"facility": "fac-south"}
+    )
+    assert status == 201
+    assert next(iter(wired.engine.started.values()))["facility_id"] == "fac-south"
+
+
 def test_start_for_a_facility_careflow_does_not_serve_is_422(wired):
     status, _, _ = call(
         "POST",

@@ -111,6 +111,7 @@ def _path_id(value: str, what: str, pattern: re.Pattern[str] = _PATH_ID) -> str:
 def _facility(caller: Caller, requested: str | None) -> str:
     """The one facility a write or a policy read is for: ``requested``, which the token
     must name, or the token's only facility."""
+    _needs_facilities(caller)
     if requested is not None:
         if requested not in caller.facilities:
             raise ApiProblem(403, "Forbidden", "The token does not name that facility.")
@@ -119,7 +120,7 @@ def _facility(caller: Caller, requested: str | None) -> str:
         raise bad_field(
             "query.facility",
             "missing",
-            "The token names several facilities (or none): say which with ?facility=.",
+            "The token names several facilities: say which with ?facility=.",
         )
     return next(iter(caller.facilities))
 
