@@ -12,7 +12,7 @@ import pytest
 
 from careflow import clock, wiring
 from careflow.api import app as api
-from careflow.api.contract import ROUTES
+from careflow.api.contract import ROUTES, SCOPES
 from careflow.domain.records import Instance, InstanceStatus, Milestone
 from careflow.domain.tasks import open_task
 from careflow.policies import FilePolicyStore, resolve
@@ -152,6 +152,16 @@ def test_every_contract_route_answers_as_a_route(wired, route):
     path = route.path.replace("{id}", "x-1").replace("{workflow}", "w").replace("{name}", "p")
     status, body, _ = call(route.method, path)
     assert status == (200 if route.scope is None else 401), body
+
+
+@pytest.mark.parametrize(
+    "route", [r for r in ROUTES if r.scope], ids=lambda r: f"{r.method} {r.path}"
+)
+def test_every_scoped_route_refuses_a_token_with_every_other_scope(wired, route):
+    path = route.path.replace("{id}", "x-1").replace("{workflow}", "w").replace("{name}", "p")
+    others = " ".join(f"careflow/{s}" for s in SCOPES if s != route.scope)
+    status, body, _ = call(route.method, path, who=claims(scope=others))
+    assert status == 403 and f"careflow/{route.scope}" in body["detail"]
 
 
 def test_a_path_outside_the_contract_is_a_404_problem(wired):
