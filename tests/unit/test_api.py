@@ -656,7 +656,9 @@ def test_kpis_are_not_built_yet(wired):
     assert status == 501 and body["status"] == 501
 
 
-def test_an_unexpected_error_is_one_generic_500(wired, monkeypatch):
+def test_an_unexpected_error_is_one_generic_500_logged_without_its_message(
+    wired, monkeypatch, caplog
+):
     def broken(instance_id):
         raise RuntimeError("Jane Doe's record is corrupt")
 
@@ -664,3 +666,10 @@ def test_an_unexpected_error_is_one_generic_500(wired, monkeypatch):
     status, body, _ = call("GET", "/v1/instances/scr-0001", who=claims())
     assert status == 500 and body["detail"] == "The request could not be served."
     assert "Jane Doe" not in json.dumps(body)
+    (record,) = [r for r in caplog.records if r.getMessage() == "api request failed"]
+    assert (record.error, record.route, record.exc_info) == (
+        "RuntimeError",
+        "/v1/instances/scr-0001",
+        None,
+    )
+    assert "Jane Doe" not in caplog.text

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import json
 import re
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from careflow import clock, facilities, wiring
+from careflow.actors import ACTOR_PATTERN
 from careflow.api.auth import Caller, ClaimedRoles, authorize
 from careflow.api.contract import ROUTES, Route
 from careflow.api.problems import (
@@ -170,7 +172,7 @@ def _instance_view(instance: Instance) -> dict[str, Any]:
     }
 
 
-def _created(body: Mapping[str, Any], status: int = 201) -> Response:
+def _json(body: Mapping[str, Any], status: int = 201) -> Response:
     return Response(status_code=status, content_type="application/json", body=json.dumps(body))
 
 
@@ -191,10 +193,20 @@ def _on_not_found(exc: Exception) -> Response:
 
 @app.exception_handler(Exception)
 def _on_error(exc: Exception) -> Response:
+    """One generic line out; in the log the route, the error's type and where it was
+    raised, never its message (it may quote a record) nor the request."""
     event = app.current_event
-    logger.exception(
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    logger.error(
         "api request failed",
-        extra={"route": event.resource, "method": event.http_method, "error": type(exc).__name__},
+        extra={
+            "route": event.resource,
+            "method": event.http_method,
+            "request_id": event.request_context.request_id,
+            "error": type(exc).__name__,
+            "at": where,
+        },
     )
     return _problem(ApiProblem(500, "Internal Server Error", "The request could not be served."))
 
@@ -388,7 +400,7 @@ class CompleteBody(_Input):
 
 
 class ReassignBody(_Input):
-    to: Annotated[str, StringConstraints(pattern=r"^user:[a-z0-9][a-z0-9._-]{0,62}$")]
+    to: Annotated[str, StringConstraints(pattern=ACTOR_PATTERN)]
     reason: Text
 
 
@@ -523,9 +535,9 @@ def start_instance(caller: Caller, workflow: str) -> Any:
         extra={"instance_id": result.get("instance_id"), "status": result["status"]},
     )
     if result["status"] == "started":
-        return _created({"instance_id": result["instance_id"], "status": "started"})
+        return _json({"instance_id": result["instance_id"], "status": "started"})
     if result["status"] == "duplicate" and result["instance_id"] == request.instance_id:
-        return _created({"instance_id": result["instance_id"], "status": "started"}, 200)
+        return _json({"instance_id": result["instance_id"], "status": "started"}, 200)
     if result["status"] == "duplicate":
         raise ApiProblem(
             409,
@@ -564,7 +576,7 @@ def put_event(caller: Caller) -> Any:
         )
     wiring.publisher().publish(event.source, event.detail_type, doc["detail"])
     logger.info("api event", extra={"event_id": event.metadata.event_id})
-    return _created({"event_id": event.metadata.event_id, "status": "accepted"}, 202)
+    return _json({"event_id": event.metadata.event_id, "status": "accepted"}, 202)
 
 
 @route("POST", "/v1/payer/notifications")
@@ -600,7 +612,7 @@ def payer_notification(caller: Caller) -> Any:
                 data=decided_event_data(d, now),
             ),
         )
-    return _created({"decisions": len(decisions)}, 202)
+    return _json({"decisions": len(decisions)}, 202)
 
 
 # -- policies, KPIs -------------------------------------------------------------------------
