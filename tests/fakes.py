@@ -104,6 +104,13 @@ class InMemoryStateStore:
             if i.subject_type == subject_type and i.subject_id == subject_id
         ]
 
+    def instances_by_status(self, workflow_id: str, status: str) -> list[Instance]:
+        return [
+            i
+            for i in self.instances.values()
+            if i.workflow_id == workflow_id and i.status.value == status
+        ]
+
     def put_wait(self, key: str, token: str, instance_id: str, at: datetime) -> None:
         self.waits[key] = (token, instance_id)
 

@@ -1,0 +1,95 @@
+"""The /v1 handler on the DynamoDB state store (moto in-process): search by workflow and
+status reads GSI3, the inbox GSI2, an instance's tasks GSI1, with the table's own keys."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from careflow import clock, wiring
+from careflow.adapters.dynamodb_state import DynamoStateStore
+from careflow.domain.records import InstanceStatus
+from careflow.settings import settings
+from tests.fakes import FakeEngine, FakePublisher
+from tests.unit.test_api import ARNS, FILES, NOW, call, claims, instance, task_for
+
+GSIS = ("GSI1", "GSI2", "GSI3")
+
+
+@pytest.fixture
+def table(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="careflow-api-test",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": n, "AttributeType": "S"}
+                for n in ("PK", "SK", *(f"{g}{k}" for g in GSIS for k in ("PK", "SK")))
+            ],
+            KeySchema=[
+                {"AttributeName": "PK", "KeyType": "HASH"},
+                {"AttributeName": "SK", "KeyType": "RANGE"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": g,
+                    "KeySchema": [
+                        {"AttributeName": f"{g}PK", "KeyType": "HASH"},
+                        {"AttributeName": f"{g}SK", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for g in GSIS
+            ],
+        )
+        store = DynamoStateStore(client, "careflow-api-test")
+        monkeypatch.setattr(wiring, "store", lambda: store)
+        monkeypatch.setattr(wiring, "engine", FakeEngine)
+        monkeypatch.setattr(wiring, "publisher", FakePublisher)
+        monkeypatch.setattr(wiring, "policies", lambda: FILES)
+        monkeypatch.delenv("CAREFLOW_ACTORS_FILE", raising=False)
+        monkeypatch.setenv("TABLE_NAME", "careflow-api-test")
+        monkeypatch.setenv("EVENT_BUS_NAME", "careflow-test")
+        monkeypatch.setenv("STATE_MACHINE_ARNS", json.dumps(ARNS))
+        settings.cache_clear()
+        monkeypatch.setattr(clock, "now", lambda: NOW)
+        yield store
+        settings.cache_clear()
+
+
+def test_search_inbox_and_a_claim_on_the_tables_indexes(table):
+    for n in range(1, 6):
+        table.put_instance(instance(n))
+    table.put_instance(instance(6, status=InstanceStatus.AT_RISK))
+    table.put_instance(instance(7, facility="fac-south"))
+
+    query = {"workflow": "surgical-case-readiness", "limit": "4"}
+    status, first, _ = call("GET", "/v1/instances", who=claims(), query=query)
+    assert status == 200 and first["next"]
+    _, second, _ = call(
+        "GET", "/v1/instances", who=claims(), query={**query, "next": first["next"]}
+    )
+    ids = [i["instance_id"] for i in first["items"] + second["items"]]
+    assert ids == [f"scr-{n:04d}" for n in range(6, 0, -1)] and second["next"] is None
+
+    _, at_risk, _ = call("GET", "/v1/instances", who=claims(), query={**query, "status": "AT_RISK"})
+    assert [i["instance_id"] for i in at_risk["items"]] == ["scr-0006"]
+
+    task = task_for(table, instance(1))
+    soon = task_for(table, instance(2))
+    table.update_task(soon.model_copy(update={"due_at": NOW + timedelta(minutes=1)}))
+    _, inbox, _ = call("GET", "/v1/tasks", who=claims(), query={"queue": "care_coordinator"})
+    assert [t["task_id"] for t in inbox["items"]] == [soon.task_id, task.task_id]
+
+    status, claimed, _ = call("POST", f"/v1/tasks/{task.task_id}/claim", who=claims())
+    assert status == 200 and claimed["claimed_by"] == "user:coordinator-mdiaz"
+    _, shown, _ = call("GET", "/v1/instances/scr-0001", who=claims())
+    assert [t["status"] for t in shown["open_tasks"]] == ["CLAIMED"]
