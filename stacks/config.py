@@ -14,6 +14,7 @@ from careflow.catalog import EVENT_BUS_NAME
 
 LayerBuild = Literal["pip", "skip"]
 API_CONTEXT = "careflow:api"
+WAF_WINDOW_SECONDS = 300  # the WAF rate-based rule's evaluation window
 LAYER_BUILDS: tuple[LayerBuild, ...] = ("pip", "skip")
 
 
@@ -52,7 +53,7 @@ class ApiConfig:
         return scope is not None and scope in self.partner_scopes - set(self.user_scopes)
 
 
-def _api_config(settings: dict[str, Any], callback_urls: list[str]) -> ApiConfig:
+def api_config(settings: dict[str, Any], callback_urls: list[str]) -> ApiConfig:
     partners = tuple(
         PartnerConfig(
             name=name,
@@ -72,6 +73,14 @@ def _api_config(settings: dict[str, Any], callback_urls: list[str]) -> ApiConfig
         partners=partners,
         callback_urls=tuple(callback_urls),
     )
+    # The WAF limit guards against floods from one IP; it must not cut below what a partner's
+    # usage plan allows it (a partner's calls often come from one egress IP).
+    busiest = max((p.rate_limit for p in partners), default=0) * WAF_WINDOW_SECONDS
+    if config.waf_requests_per_5_minutes_per_ip < busiest:
+        raise ValueError(
+            f"waf_requests_per_5_minutes_per_ip={config.waf_requests_per_5_minutes_per_ip} "
+            f"is below a partner's usage plan ({busiest:g} requests in 5 minutes)"
+        )
     unknown = (config.partner_scopes | set(config.user_scopes)) - set(SCOPES)
     if unknown:
         raise ValueError(f"{API_CONTEXT} names scopes the contract does not: {sorted(unknown)}")
@@ -164,7 +173,7 @@ def load(node: Node) -> EnvironmentConfig:
     callback_url = node.try_get_context("api_callback_url")
     api_settings = node.try_get_context(API_CONTEXT)
     api = (
-        _api_config(
+        api_config(
             api_settings,
             [callback_url] if callback_url else settings.get("api_callback_urls", []),
         )

@@ -31,7 +31,7 @@ from constructs import Construct
 
 from careflow.api.contract import ROUTES, Route, scope_name
 from stacks.compliance import acknowledge
-from stacks.config import ApiConfig, EnvironmentConfig, PartnerConfig
+from stacks.config import WAF_WINDOW_SECONDS, ApiConfig, EnvironmentConfig, PartnerConfig
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 STARTS = "workflows.write"  # the scope of the routes that start an instance
@@ -57,7 +57,6 @@ ACCESS_LOG_FORMAT: dict[str, str] = {
     "wafResponseCode": "$context.wafResponseCode",
     "xrayTraceId": "$context.xrayTraceId",
 }
-RATE_WINDOW_SECONDS = 300
 
 
 def path_parameters(path: str) -> list[str]:
@@ -292,7 +291,7 @@ class PartnerApi(Construct):
                         rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
                             aggregate_key_type="IP",
                             limit=api.waf_requests_per_5_minutes_per_ip,
-                            evaluation_window_sec=RATE_WINDOW_SECONDS,
+                            evaluation_window_sec=WAF_WINDOW_SECONDS,
                         )
                     ),
                     visibility_config=visibility("RateLimitPerIp"),

@@ -292,3 +292,29 @@ def test_people_carry_facilities_and_roles_that_no_client_may_write(dev: Synth) 
     for name, client in _clients(dev).items():
         assert not any(a.startswith("custom:") for a in client.get("WriteAttributes", [])), name
         assert {"custom:facilities", "custom:roles"} <= set(client["ReadAttributes"]), name
+
+
+def test_the_waf_limit_per_ip_may_not_cut_below_a_partners_usage_plan() -> None:
+    from stacks.config import api_config
+
+    settings = {
+        "stage": "live",
+        "throttle": {"rate_limit": 100, "burst_limit": 200},
+        "waf_requests_per_5_minutes_per_ip": 1000,
+        "user_scopes": ["tasks.work"],
+        "partners": {
+            "busy": {
+                "scopes": ["events.write"],
+                "rate_limit": 50,
+                "burst_limit": 100,
+                "quota_per_day": 1000,
+            }
+        },
+    }
+    with pytest.raises(ValueError, match="below a partner's usage plan"):
+        api_config(settings, [])
+    settings["waf_requests_per_5_minutes_per_ip"] = 15000
+    assert api_config(settings, []).waf_requests_per_5_minutes_per_ip == 15000
+    settings["user_scopes"] = ["tasks.write"]
+    with pytest.raises(ValueError, match="scopes the contract does not"):
+        api_config(settings, [])
