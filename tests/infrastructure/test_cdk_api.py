@@ -242,6 +242,23 @@ def test_the_api_role_is_least_privilege_on_the_table_and_bus(dev: Synth) -> Non
     assert as_list(answers["Action"]) == ["states:SendTaskSuccess"]
 
 
+def test_the_bus_policy_names_exactly_the_api_functions_role(dev: Synth) -> None:
+    _, function = _one(dev, "AWS::Lambda::Function")
+    role_id = str(render(function["Role"])).strip("<>").split(".")[0]
+    role = dev.templates[ROLE]["Resources"][role_id]["Properties"]
+    assert (role["Path"], role["RoleName"]) == ("/careflow-dev/", "careflow-dev-api")
+    (bus,) = dev.resources("events", "AWS::Events::EventBus").values()
+    relayed = {
+        str(render(arn))
+        for statement in bus["Properties"]["Policy"]["Statement"]
+        if statement["Sid"].endswith("EventsOnlyFromItsPublisherRole")
+        for arn in as_list(statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
+    }
+    assert f"arn:<AWS::Partition>:iam::<AWS::AccountId>:role{role['Path']}{role['RoleName']}" in (
+        relayed
+    )
+
+
 def test_the_resource_server_has_exactly_the_contracts_scopes(dev: Synth) -> None:
     _, server = _one(dev, "AWS::Cognito::UserPoolResourceServer")
     assert server["Identifier"] == RESOURCE_SERVER
