@@ -11,6 +11,7 @@ from typing import Any
 from aws_cdk import App, Environment, Tags
 
 from stacks import config as configuration
+from stacks.api_stack import ApiStack
 from stacks.compliance import add_compliance_checks, record_acknowledgments_in_templates
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
@@ -27,11 +28,12 @@ class CareflowStacks:
     data: DataStack
     workflows: WorkflowsStack
     events: EventsStack
+    api: ApiStack
     observability: ObservabilityStack
 
     @property
     def all(self) -> list[Any]:
-        return [self.data, self.workflows, self.events, self.observability]
+        return [self.data, self.workflows, self.events, self.api, self.observability]
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -72,6 +74,17 @@ def build(app: App) -> CareflowStacks:
         env=env,
         description="careflow event bus, archive and routing rules",
     )
+    api = ApiStack(
+        app,
+        f"{prefix}-api",
+        config=config,
+        data=data,
+        workflows=workflows,
+        env=env,
+        description="careflow partner API /v1: function, Cognito, REST API, usage plans, WAF",
+    )
+    # The bus (events stack) must take partner events the API relays before the API exists.
+    api.add_stack_dependency(events)
     observability = ObservabilityStack(
         app,
         f"{prefix}-observability",
@@ -82,7 +95,7 @@ def build(app: App) -> CareflowStacks:
         env=env,
         description="careflow alarms, ops topic and dashboard",
     )
-    stacks = CareflowStacks(config, data, workflows, events, observability)
+    stacks = CareflowStacks(config, data, workflows, events, api, observability)
     for stack in stacks.all:
         Tags.of(stack).add("application", "careflow")
         Tags.of(stack).add("environment", config.name)

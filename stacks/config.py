@@ -9,10 +9,82 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
+from careflow.api.contract import SCOPES
 from careflow.catalog import EVENT_BUS_NAME
 
 LayerBuild = Literal["pip", "skip"]
+API_CONTEXT = "careflow:api"
+WAF_WINDOW_SECONDS = 300  # the WAF rate-based rule's evaluation window
 LAYER_BUILDS: tuple[LayerBuild, ...] = ("pip", "skip")
+
+
+@dataclass(frozen=True)
+class PartnerConfig:
+    """A partner app of the ``/v1`` API: its OAuth scopes (client credentials) and the
+    throttle and daily quota of its API key's usage plan."""
+
+    name: str
+    scopes: tuple[str, ...]
+    rate_limit: float  # requests per second, steady
+    burst_limit: int
+    quota_per_day: int
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The partner API's settings (``careflow:api`` in cdk.json), the same in every
+    environment but for the user client's callback URLs."""
+
+    stage: str
+    rate_limit: float  # the stage's default method throttle
+    burst_limit: int
+    waf_requests_per_5_minutes_per_ip: int
+    user_scopes: tuple[str, ...]  # what people's tokens (the user app client) may carry
+    partners: tuple[PartnerConfig, ...]
+    callback_urls: tuple[str, ...] = ()
+
+    @property
+    def partner_scopes(self) -> set[str]:
+        return {scope for partner in self.partners for scope in partner.scopes}
+
+    def api_key_required(self, scope: str | None) -> bool:
+        """A route needs a partner's API key (and so its usage plan) when its scope is one
+        only partners hold: people's tokens never reach it."""
+        return scope is not None and scope in self.partner_scopes - set(self.user_scopes)
+
+
+def api_config(settings: dict[str, Any], callback_urls: list[str]) -> ApiConfig:
+    partners = tuple(
+        PartnerConfig(
+            name=name,
+            scopes=tuple(partner["scopes"]),
+            rate_limit=partner["rate_limit"],
+            burst_limit=partner["burst_limit"],
+            quota_per_day=partner["quota_per_day"],
+        )
+        for name, partner in settings.get("partners", {}).items()
+    )
+    config = ApiConfig(
+        stage=settings["stage"],
+        rate_limit=settings["throttle"]["rate_limit"],
+        burst_limit=settings["throttle"]["burst_limit"],
+        waf_requests_per_5_minutes_per_ip=settings["waf_requests_per_5_minutes_per_ip"],
+        user_scopes=tuple(settings["user_scopes"]),
+        partners=partners,
+        callback_urls=tuple(callback_urls),
+    )
+    # The WAF limit guards against floods from one IP; it must not cut below what a partner's
+    # usage plan allows it (a partner's calls often come from one egress IP).
+    busiest = max((p.rate_limit for p in partners), default=0) * WAF_WINDOW_SECONDS
+    if config.waf_requests_per_5_minutes_per_ip < busiest:
+        raise ValueError(
+            f"waf_requests_per_5_minutes_per_ip={config.waf_requests_per_5_minutes_per_ip} "
+            f"is below a partner's usage plan ({busiest:g} requests in 5 minutes)"
+        )
+    unknown = (config.partner_scopes | set(config.user_scopes)) - set(SCOPES)
+    if unknown:
+        raise ValueError(f"{API_CONTEXT} names scopes the contract does not: {sorted(unknown)}")
+    return config
 
 
 @dataclass(frozen=True)
@@ -36,6 +108,7 @@ class EnvironmentConfig:
     ehr_base_url: str | None = None
     payer_base_url: str | None = None
     erp_base_url: str | None = None
+    api: ApiConfig | None = None
 
     @property
     def connector_environment(self) -> dict[str, str]:
@@ -96,7 +169,17 @@ def load(node: Node) -> EnvironmentConfig:
         value = node.try_get_context(key) or environments[name].get(key)
         return str(value) if value else None
 
-    keys = ("ehr_base_url", "payer_base_url", "erp_base_url")
+    keys = ("ehr_base_url", "payer_base_url", "erp_base_url", "api_callback_urls")
+    callback_url = node.try_get_context("api_callback_url")
+    api_settings = node.try_get_context(API_CONTEXT)
+    api = (
+        api_config(
+            api_settings,
+            [callback_url] if callback_url else settings.get("api_callback_urls", []),
+        )
+        if api_settings
+        else None
+    )
     settings = {k: v for k, v in settings.items() if k not in keys}
     return EnvironmentConfig(
         name=name,
@@ -105,5 +188,6 @@ def load(node: Node) -> EnvironmentConfig:
         ehr_base_url=url("ehr_base_url"),
         payer_base_url=url("payer_base_url"),
         erp_base_url=url("erp_base_url"),
+        api=api,
         **settings,
     )

@@ -11,6 +11,7 @@ from constructs import Construct
 
 from careflow.catalog import CATALOG, INTAKE, Subscription
 from careflow.events.routing import UNROUTED_ROUTE, unrouted_pattern
+from stacks.api_stack import api_role_arn
 from stacks.config import EnvironmentConfig
 from stacks.constructs.bus_access import BusAccess
 from stacks.constructs.event_routing import EventRouting
@@ -51,6 +52,7 @@ class EventsStack(Stack):
                     resource_name=f"{config.role_path.strip('/')}/*",
                 )
             ],
+            relay_role_arns=[api_role_arn(self, config)],
         )
         # events.Archive, not bus.archive(), which drops kms_key (aws-cdk-lib 2.275).
         events.Archive(

@@ -20,7 +20,11 @@ from dataclasses import dataclass
 
 from careflow.catalog import INTAKE, PAYER_DECISION, FunctionSpec
 from careflow.domain.tasks import SOURCE as WORKFLOW_SOURCE
+from careflow.events.envelope import SOURCES
 from careflow.kit.steps import lookup
+
+# Every source an outside system may publish: careflow.<system>, all but careflow's own.
+PARTNER_SOURCES = tuple(f"careflow.{s}" for s in SOURCES if f"careflow.{s}" != WORKFLOW_SOURCE)
 
 # Partition-key prefixes (dynamodb:LeadingKeys values).
 INSTANCES = "INST#"  # instance, its milestones and its audit entries
@@ -31,6 +35,9 @@ PARKED = "PARKED#"
 IDEMPOTENCY = "IDEMPOTENCY#"  # Powertools idempotency records of intake
 SUBJECTS = "SUBJECT#"  # one record per (workflow, facility, subject): which instance runs it
 TASKS_BY_INSTANCE = "ITASK#"  # GSI1's partition key of a task: its instance
+INSTANCES_BY_SUBJECT = "SUBJ#"  # GSI1's partition key of an instance: its subject
+OPEN_TASKS = "OPEN#"  # GSI2's partition key of an open task: OPEN#queue#facility
+INSTANCES_BY_STATUS = "WFST#"  # GSI3's partition key of an instance: WFST#workflow#status
 
 GET, QUERY, PUT = "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"
 UPDATE, DELETE = "dynamodb:UpdateItem", "dynamodb:DeleteItem"
@@ -38,7 +45,7 @@ BATCH_WRITE = "dynamodb:BatchWriteItem"
 # Never allowed on an instance partition, where audit entries live; denied explicitly too.
 AUDIT_PROTECTED = (BATCH_WRITE, DELETE, UPDATE)
 
-__all__ = ["WORKFLOW_SOURCE", "Access", "ItemGrant", "access_of"]
+__all__ = ["API_ACCESS", "PARTNER_SOURCES", "WORKFLOW_SOURCE", "Access", "ItemGrant", "access_of"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,32 @@ HANDLER_ACCESS: dict[str, Access] = {
         )
     ),
 }
+
+
+# The partner API's function (lambdas/api.py, stacks/api_stack.py): reads instances, tasks and
+# policies and the three indexes behind the list routes; starts an instance as intake does
+# (Powertools idempotency on the Idempotency-Key, the subject record, the instance); claims,
+# completes and reassigns a task by conditional PutItem of the task and one audit entry
+# each; relays a partner's event (or a payer's PAS notification) onto the bus under a
+# partner source. No UpdateItem, DeleteItem or BatchWriteItem on instances (audit entries),
+# no Scan, and no WAIT# or PARKED# items.
+API_ACCESS = Access(
+    items=(
+        WORKFLOW_RECORDS,
+        POLICY_VERSIONS,
+        ItemGrant("Subjects", (GET, PUT), (SUBJECTS,)),
+        ItemGrant("StartIdempotency", (DELETE, GET, PUT, UPDATE), (IDEMPOTENCY,)),
+        ItemGrant(
+            "InstancesBySubjectAndTasksOfInstance",
+            (QUERY,),
+            (INSTANCES_BY_SUBJECT, TASKS_BY_INSTANCE),
+            index="GSI1",
+        ),
+        ItemGrant("OpenTasksByQueueAndFacility", (QUERY,), (OPEN_TASKS,), index="GSI2"),
+        ItemGrant("InstancesByWorkflowAndStatus", (QUERY,), (INSTANCES_BY_STATUS,), index="GSI3"),
+    ),
+    event_sources=PARTNER_SOURCES,
+)
 
 
 class CatalogPermissionError(ValueError):

@@ -17,12 +17,9 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from careflow.events.envelope import SOURCES
-from stacks.permissions import WORKFLOW_SOURCE
+from stacks.permissions import PARTNER_SOURCES, WORKFLOW_SOURCE
 
 PUT_EVENTS = "events:PutEvents"
-# Every source an outside system may publish: careflow.<system>, all but careflow's own.
-PARTNER_SOURCES = tuple(f"careflow.{s}" for s in SOURCES if f"careflow.{s}" != WORKFLOW_SOURCE)
 
 
 def partner_system(source: str) -> str:
@@ -39,7 +36,10 @@ class BusAccess(Construct):
         bus_name: str,
         prefix: str,
         careflow_role_arn_patterns: Sequence[str],
+        relay_role_arns: Sequence[str] = (),
     ) -> None:
+        """``relay_role_arns``: careflow roles that put partner events on a partner's
+        behalf once they have authenticated it (the ``/v1`` API's function)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         # Built from the name: the bus's own ARN in its policy would be a circular reference.
@@ -91,7 +91,7 @@ class BusAccess(Construct):
                 f"{partner_system(source).capitalize()}EventsOnlyFromItsPublisherRole",
                 {
                     "StringEquals": {"events:source": source},
-                    "ArnNotEquals": {"aws:PrincipalArn": role.role_arn},
+                    "ArnNotEquals": {"aws:PrincipalArn": [role.role_arn, *relay_role_arns]},
                 },
             )
         deny(

@@ -23,6 +23,10 @@ _SYNCHRONOUS_ONLY = (
     "state machine, whose Retry/Catch handle them."
 )
 
+_LOAD_BOUNDED_BY = (
+    "load is bounded upstream (EventBridge retries with DLQ, Step Functions Retry with backoff)."
+)
+
 
 class CatalogFunction(Construct):
     def __init__(
@@ -38,7 +42,12 @@ class CatalogFunction(Construct):
         logs_key: kms.IKey,
         dead_letter_queue: sqs.IQueue | None,
         messaging_key: kms.IKey,
+        role_name: str | None = None,
+        synchronous_only: str = _SYNCHRONOUS_ONLY,
+        load_bounded_by: str = _LOAD_BOUNDED_BY,
     ) -> None:
+        """``synchronous_only``: why a function without a DLQ needs none;
+        ``load_bounded_by``: what bounds its load without reserved concurrency."""
         super().__init__(scope, construct_id)
         self.spec = spec
         name = f"{config.prefix}-{spec.name}"
@@ -48,6 +57,7 @@ class CatalogFunction(Construct):
             service="lambda.amazonaws.com",
             description=f"{name} function",
             path=config.role_path,
+            role_name=role_name,
         )
         self.log_group = logs.LogGroup(
             self,
@@ -82,10 +92,10 @@ class CatalogFunction(Construct):
         if dead_letter_queue is not None:
             self.role.send_messages("DeadLetterQueue", dead_letter_queue, messaging_key)
         else:
-            acknowledge(self.function, "HIPAA.Security-LambdaDLQ", _SYNCHRONOUS_ONLY)
-        self._acknowledge_platform_choices()
+            acknowledge(self.function, "HIPAA.Security-LambdaDLQ", synchronous_only)
+        self._acknowledge_platform_choices(load_bounded_by)
 
-    def _acknowledge_platform_choices(self) -> None:
+    def _acknowledge_platform_choices(self, load_bounded_by: str) -> None:
         acknowledge(
             self.function,
             "AwsSolutions-L1",
@@ -98,8 +108,7 @@ class CatalogFunction(Construct):
             self.function,
             "HIPAA.Security-LambdaConcurrency",
             "No reserved concurrency: a reservation is carved out of the account's pool and "
-            "fails to deploy on accounts with the default low quota; load is bounded upstream "
-            "(EventBridge retries with DLQ, Step Functions Retry with backoff).",
+            f"fails to deploy on accounts with the default low quota; {load_bounded_by}",
         )
         acknowledge(
             self.function,

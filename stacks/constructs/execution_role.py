@@ -44,7 +44,14 @@ LOG_DELIVERY = (
 
 class ExecutionRole(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, service: str, description: str, path: str
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        service: str,
+        description: str,
+        path: str,
+        role_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # Under careflow's path (``/careflow-<env>/``): the bus policy knows careflow's own
@@ -55,6 +62,7 @@ class ExecutionRole(Construct):
             assumed_by=iam.ServicePrincipal(service),
             description=description,
             path=path,
+            role_name=role_name,
         )
         # All policies live under one construct, so that what uses the role can wait for them
         # (a DependsOn; the role itself is already ordered by the GetAtt of its ARN).
@@ -232,8 +240,10 @@ class ExecutionRole(Construct):
             ],
         )
 
-    def answer_task_tokens(self, state_machine_arns: Iterable[str]) -> None:
-        self.allow("AnswerTaskTokens", TASK_RESPONSES, state_machine_arns)
+    def answer_task_tokens(
+        self, state_machine_arns: Iterable[str], actions: Sequence[str] = TASK_RESPONSES
+    ) -> None:
+        self.allow("AnswerTaskTokens", actions, state_machine_arns)
 
     def use_execution_data_key(self, key: kms.IKey, state_machine_arns: Iterable[str]) -> None:
         """Step Functions encrypts execution data with ``key``: whoever runs, starts or

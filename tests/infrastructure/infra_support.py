@@ -24,7 +24,9 @@ class Synth:
     app: App
     stacks: CareflowStacks
     outdir: Path
-    templates: dict[str, dict[str, Any]]  # by stack role: data, workflows, events, observability
+    templates: dict[
+        str, dict[str, Any]
+    ]  # by stack role: data, workflows, events, api, observability
 
     def template(self, role: str) -> Template:
         return Template.from_json(self.templates[role])
@@ -52,6 +54,7 @@ def synthesize(env: str, outdir: Path) -> Synth:
         "data": stacks.data,
         "workflows": stacks.workflows,
         "events": stacks.events,
+        "api": stacks.api,
         "observability": stacks.observability,
     }
     templates = {

@@ -285,7 +285,13 @@ def test_partner_sources_only_through_their_publisher_roles(dev: Synth) -> None:
         assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
         assert statement["Condition"] == {
             "StringEquals": {"events:source": source},
-            "ArnNotEquals": {"aws:PrincipalArn": f"<{role_id}.Arn>"},
+            # ...or the API's function, which relays an authenticated partner's events.
+            "ArnNotEquals": {
+                "aws:PrincipalArn": [
+                    f"<{role_id}.Arn>",
+                    "arn:<AWS::Partition>:iam::<AWS::AccountId>:role/careflow-dev/careflow-dev-api",
+                ]
+            },
         }
         (put,) = policy_statements(dev, role_id, "events")
         assert put["Condition"] == {"StringEquals": {"events:source": source}}

@@ -93,7 +93,7 @@ def test_cfn_lint_passes_on_the_synthesized_templates(
 ) -> None:
     synth: Synth = request.getfixturevalue(env)
     templates = sorted(str(p) for p in synth.outdir.glob("*.template.json"))
-    assert len(templates) == 4
+    assert len(templates) == 5
     result = subprocess.run([CFN_LINT, *templates], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -110,5 +110,5 @@ def test_app_py_synthesizes_with_the_compliance_packs_enforced(tmp_path) -> None
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(p.name for p in tmp_path.glob("*.template.json")) == [
         f"careflow-dev-{role}.template.json"
-        for role in ("data", "events", "observability", "workflows")
+        for role in ("api", "data", "events", "observability", "workflows")
     ]
