@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from careflow.localcloud.cloud import free_port_run
+from careflow.localcloud.cloud import free_port, free_port_run
 from tests.e2e.support import AWS, CAREFLOW, ENV, ROOT, run_demo
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,8 @@ def test_demo_prints_timelines_and_a_summary_in_words():
 def running_cloud():
     port = free_port_run()
     proc = subprocess.Popen(
-        [CAREFLOW, "up", "--port", str(port)],
+        # the API on a free port too: 8080 may be another cloud's
+        [CAREFLOW, "up", "--port", str(port), "--api-port", str(free_port())],
         cwd=ROOT,
         env=ENV,
         stdout=subprocess.PIPE,
