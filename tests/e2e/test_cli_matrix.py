@@ -147,6 +147,21 @@ def test_up_on_a_busy_port_refuses_at_once(taken):
     )
 
 
+def test_up_on_a_busy_api_port_refuses_at_once():
+    port = free_port_run()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        api_port = holder.getsockname()[1]
+        result = careflow("up", "--port", str(port), "--api-port", str(api_port), timeout=30)
+    assert result.code == 1
+    assert result.seconds < 10, result.seconds
+    assert short(result) == (
+        f"error: port {api_port} is in use: the API cannot start there "
+        "(pass --api-port with a free port)"
+    )
+
+
 # -- bad arguments -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("args", "message"),
