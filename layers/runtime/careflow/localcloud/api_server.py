@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import re
 import threading
@@ -40,6 +41,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from careflow.api.contract import ROUTES, SCOPES, VERSION, Route, scope_name
 from careflow.api.problems import ApiProblem
+
+log = logging.getLogger(__name__)
 
 DEFAULT_API_PORT = 8080
 MAX_BODY_BYTES = 1024 * 1024
@@ -336,6 +339,14 @@ class ApiServer:
         except ApiProblem as problem:
             status, headers, body = problem.status, {}, problem.body()
             headers["Content-Type"] = "application/problem+json"
+        except Exception as exc:  # the handler itself failed: API Gateway answers 502
+            log.warning("api request %s failed: %s", request_id, type(exc).__name__)
+            problem = ApiProblem(502, "Bad Gateway", "The API's handler failed.")
+            status, headers, body = (
+                502,
+                {"Content-Type": "application/problem+json"},
+                (problem.body()),
+            )
         data = body.encode()
         req.send_response(status)
         for name, value in headers.items():
@@ -350,6 +361,9 @@ class ApiServer:
     def _answer(
         self, req: BaseHTTPRequestHandler, request_id: str
     ) -> tuple[int, dict[str, str], str]:
+        if "chunked" in (req.headers.get("Transfer-Encoding") or "").lower():
+            req.close_connection = True  # the body is not read
+            raise ApiProblem(411, "Length Required", "Send the body with a Content-Length.")
         try:
             length = int(req.headers.get("Content-Length") or 0)
         except ValueError:
