@@ -49,6 +49,8 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_TOKEN_MINUTES = 24 * 60
 ISSUER_PATH = "/issuer"  # on the control endpoint: the issuer's URL, and its JWKS below it
 
+_PROBLEM_HEADERS = {"Content-Type": "application/problem+json"}
+
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -336,17 +338,12 @@ class ApiServer:
         request_id = str(uuid.uuid4())
         try:
             status, headers, body = self._answer(req, request_id)
-        except ApiProblem as problem:
-            status, headers, body = problem.status, {}, problem.body()
-            headers["Content-Type"] = "application/problem+json"
+        except ApiProblem as refused:
+            status, headers, body = refused.status, _PROBLEM_HEADERS, refused.body()
         except Exception as exc:  # the handler itself failed: API Gateway answers 502
             log.warning("api request %s failed: %s", request_id, type(exc).__name__)
-            problem = ApiProblem(502, "Bad Gateway", "The API's handler failed.")
-            status, headers, body = (
-                502,
-                {"Content-Type": "application/problem+json"},
-                (problem.body()),
-            )
+            failed = ApiProblem(502, "Bad Gateway", "The API's handler failed.")
+            status, headers, body = 502, _PROBLEM_HEADERS, failed.body()
         data = body.encode()
         req.send_response(status)
         for name, value in headers.items():
@@ -389,12 +386,8 @@ class ApiServer:
                 problem = ApiProblem(
                     429, "Too Many Requests", "The client's usage plan allows no more now."
                 )
-                retry = str(max(1, math.ceil(wait)))
-                return (
-                    429,
-                    {"Content-Type": "application/problem+json", "Retry-After": retry},
-                    (problem.body()),
-                )
+                retry = str(max(1, math.ceil(min(wait, 3600.0))))
+                return 429, {**_PROBLEM_HEADERS, "Retry-After": retry}, problem.body()
         event = proxy_event(
             method=req.command,
             raw_path=req.path,
