@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_PORT = 8080
 MAX_BODY_BYTES = 1024 * 1024
+DRAIN_LIMIT = 10 * 1024 * 1024
 MAX_TOKEN_MINUTES = 24 * 60
 ISSUER_PATH = "/issuer"  # on the control endpoint: the issuer's URL, and its JWKS below it
 
@@ -276,6 +277,14 @@ class _Context:
         return max(int((self.deadline - time.monotonic()) * 1000), 0)
 
 
+def _discard(req: BaseHTTPRequestHandler, length: int) -> None:
+    while length > 0:
+        chunk = req.rfile.read(min(length, 65536))
+        if not chunk:
+            return
+        length -= len(chunk)
+
+
 def _default_handler() -> Handler:
     from lambdas.api import handler
 
@@ -366,7 +375,12 @@ class ApiServer:
         except ValueError:
             raise ApiProblem(400, "Bad Request", "Content-Length is not a number.") from None
         if length > self.max_body:
-            req.close_connection = True  # the body is not read
+            # read and dropped, so that the client reads the 413 rather than a reset
+            # connection; a body beyond API Gateway's own 10 MB is not even read
+            if length <= DRAIN_LIMIT:
+                _discard(req, length)
+            else:
+                req.close_connection = True
             raise ApiProblem(
                 413,
                 "Content Too Large",
