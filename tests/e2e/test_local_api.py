@@ -26,7 +26,7 @@ from careflow.localcloud.api_server import (
 )
 from careflow.localcloud.cloud import free_port
 from careflow.localcloud.control import ControlServer
-from tests.unit.test_api import instance
+from tests.unit.test_api import instance, task_for
 
 START = "/workflows/surgical-case-readiness/instances"
 TINY = "tiny-plan-app"  # this client's usage plan: 2 requests, then 1 a minute
@@ -217,3 +217,14 @@ def test_health_latency_over_200_sequential_requests(api):
     p95 = statistics.quantiles(took, n=20)[-1] * 1000
     print(f"GET /v1/health over 200 sequential requests: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
     assert p50 < 100
+
+
+def test_the_username_claim_reaches_the_handler_a_person_claims_a_task_as_themself(api):
+    inst = instance(random.randrange(10_000, 99_999))
+    wiring.store().put_instance(inst)
+    task = task_for(wiring.store(), inst)
+    path = f"/tasks/{task.task_id}/claim"
+    assert request(api, "POST", path, token=token(api, "tasks.work"), body={})[0] == 403
+    person = token(api, "tasks.work", user="coordinator-mdiaz")
+    status, body, _ = request(api, "POST", path, token=person, body={})
+    assert (status, body.get("claimed_by")) == (200, "user:coordinator-mdiaz"), body
