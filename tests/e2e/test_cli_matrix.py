@@ -172,8 +172,21 @@ def test_up_on_a_busy_api_port_refuses_at_once():
         (["clock", "advance", "0s"], "the clock never goes back: give a positive duration"),
         (["clock", "advance", "400d"], "at most 366 days per advance (asked for 400 d)"),
         (["tasks", "list", "--port", "http"], "not a port number: 'http'"),
+        (["up", "--api-rate", "0"], "give a positive number, not 0"),
+        (["up", "--api-burst", "x"], "not a number: 'x'"),
+        (["token", "--client", "a"], "the following arguments are required: --scopes"),
     ],
-    ids=["unknown-command", "bad-duration", "negative", "zero", "huge", "bad-port"],
+    ids=[
+        "unknown-command",
+        "bad-duration",
+        "negative",
+        "zero",
+        "huge",
+        "bad-port",
+        "api-rate",
+        "api-burst",
+        "token-scopes",
+    ],
 )
 def test_bad_arguments_are_usage_and_one_error_line(args, message):
     result = careflow(*args)

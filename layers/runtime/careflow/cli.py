@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -503,13 +503,13 @@ def _add_api_options(up: argparse.ArgumentParser) -> None:
     )
     up.add_argument(
         "--api-rate",
-        type=float,
+        type=_positive(float),
         default=50.0,
         help="each client's usage plan: requests per second (default 50)",
     )
     up.add_argument(
         "--api-burst",
-        type=int,
+        type=_positive(int),
         default=100,
         help="each client's usage plan: burst (default 100)",
     )
@@ -536,6 +536,19 @@ def _add_token_parser(sub: Any, port: list[argparse.ArgumentParser]) -> None:
     tok.add_argument("--roles", help="comma-separated: narrows the person's roles")
     tok.add_argument("--minutes", type=float, default=60.0, help="lifetime (default 60)")
     tok.set_defaults(fn=cmd_token)
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"give a positive number, not {text}")
+        return value
+
+    return parse
 
 
 def _seconds(text: str) -> float:
