@@ -233,3 +233,21 @@ def test_the_username_claim_reaches_the_handler_a_person_claims_a_task_as_themse
     person = token(api, "tasks.work", user="coordinator-mdiaz")
     status, body, _ = request(api, "POST", path, token=person, body={})
     assert (status, body.get("claimed_by")) == (200, "user:coordinator-mdiaz"), body
+
+
+def test_concurrent_requests_each_get_their_own_answer(api):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = []
+    for _ in range(12):
+        inst = instance(random.randrange(10_000, 99_999))
+        wiring.store().put_instance(inst)
+        ids.append(inst.instance_id)
+    reader = token(api, "workflows.read", client="concurrent-app")
+
+    def read(instance_id: str) -> str:
+        status, body, _ = request(api, "GET", f"/instances/{instance_id}", token=reader)
+        return body.get("instance_id", str(status))
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(read, ids * 3)) == ids * 3

@@ -7,6 +7,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import jwt
@@ -172,5 +173,31 @@ def test_a_handler_that_raises_is_a_502_problem():
         assert refused.value.code == 502
         body = json.loads(refused.value.read())
         assert body["status"] == 502 and "record" not in json.dumps(body)
+    finally:
+        server.stop()
+
+
+def test_the_handler_takes_one_request_at_a_time_as_one_lambda_instance_does():
+    # the Powertools resolver keeps the current event on a class attribute
+    # (BaseRouter.current_event): two requests inside it at once would mix
+    inside, most = [0], [0]
+
+    def slow(event, context):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.02)
+        inside[0] -= 1
+        return {"statusCode": 200, "headers": {}, "body": "{}"}
+
+    server = ApiServer(free_port(), ISSUER, handler=slow).start()
+    try:
+        with ThreadPoolExecutor(5) as pool:
+            codes = list(
+                pool.map(
+                    lambda _: urllib.request.urlopen(server.url + "/health", timeout=10).status,
+                    range(10),
+                )
+            )
+        assert codes == [200] * 10 and most[0] == 1
     finally:
         server.stop()
