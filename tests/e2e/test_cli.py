@@ -7,12 +7,14 @@ import re
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from careflow.localcloud.cloud import free_port_run
+from careflow.localcloud.cloud import free_port, free_port_run
 from tests.e2e.support import AWS, CAREFLOW, ENV, ROOT, run_demo
 
 pytestmark = pytest.mark.slow
@@ -101,9 +103,10 @@ def test_demo_prints_timelines_and_a_summary_in_words():
 
 @pytest.fixture
 def running_cloud():
-    port = free_port_run()
+    port, api_port = free_port_run(), free_port()
     proc = subprocess.Popen(
-        [CAREFLOW, "up", "--port", str(port)],
+        # the API on a free port too: 8080 may be another cloud's
+        [CAREFLOW, "up", "--port", str(port), "--api-port", str(api_port)],
         cwd=ROOT,
         env=ENV,
         stdout=subprocess.PIPE,
@@ -120,6 +123,7 @@ def running_cloud():
             break
         if proc.poll() is not None:
             pytest.fail("careflow up exited:\n" + "".join(lines))
+    proc.api_port, proc.banner = api_port, "".join(lines)  # type: ignore[attr-defined]
     yield port, proc
     if proc.poll() is None:
         proc.kill()
@@ -205,6 +209,28 @@ def test_the_aws_cli_works_against_careflow_up_and_the_example_event_starts_one_
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "stopped" in output
+
+
+def test_careflow_up_serves_the_api_and_careflow_token_mints_what_it_accepts(running_cloud):
+    port, proc = running_cloud
+    api = f"http://127.0.0.1:{proc.api_port}/v1"
+    assert f"careflow API on {api}" in proc.banner
+    assert f"careflow token --port {port} --client partner-app" in proc.banner
+    asked = ("--client", "partner-app", "--scopes", "workflows.read", "--facility", "fac-north")
+    minted = subprocess.run(
+        [CAREFLOW, "token", "--port", str(port), *asked],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    query = "/instances?workflow=surgical-case-readiness"
+    req = urllib.request.Request(api + query, headers={"Authorization": f"Bearer {minted}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:  # loopback
+        assert resp.status == 200 and "items" in json.loads(resp.read())
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(api + query, timeout=30)
+    assert refused.value.code == 401
 
 
 def test_a_malformed_event_is_parked_with_its_reason(running_cloud, tmp_path):

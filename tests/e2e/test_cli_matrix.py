@@ -147,6 +147,21 @@ def test_up_on_a_busy_port_refuses_at_once(taken):
     )
 
 
+def test_up_on_a_busy_api_port_refuses_at_once():
+    port = free_port_run()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        api_port = holder.getsockname()[1]
+        result = careflow("up", "--port", str(port), "--api-port", str(api_port), timeout=30)
+    assert result.code == 1
+    assert result.seconds < 10, result.seconds
+    assert short(result) == (
+        f"error: port {api_port} is in use: the API cannot start there "
+        "(pass --api-port with a free port)"
+    )
+
+
 # -- bad arguments -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -157,8 +172,21 @@ def test_up_on_a_busy_port_refuses_at_once(taken):
         (["clock", "advance", "0s"], "the clock never goes back: give a positive duration"),
         (["clock", "advance", "400d"], "at most 366 days per advance (asked for 400 d)"),
         (["tasks", "list", "--port", "http"], "not a port number: 'http'"),
+        (["up", "--api-rate", "0"], "give a positive number, not 0"),
+        (["up", "--api-burst", "x"], "not a number: 'x'"),
+        (["token", "--client", "a"], "the following arguments are required: --scopes"),
     ],
-    ids=["unknown-command", "bad-duration", "negative", "zero", "huge", "bad-port"],
+    ids=[
+        "unknown-command",
+        "bad-duration",
+        "negative",
+        "zero",
+        "huge",
+        "bad-port",
+        "api-rate",
+        "api-burst",
+        "token-scopes",
+    ],
 )
 def test_bad_arguments_are_usage_and_one_error_line(args, message):
     result = careflow(*args)

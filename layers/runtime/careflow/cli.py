@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from careflow.localcloud.endpoint import (
     CloudUnreachable,
     EndpointError,
     add_port_option,
+    port_number,
     port_options,
     require_ready,
     resolve,
@@ -85,20 +86,26 @@ def cmd_up(args: argparse.Namespace) -> int:
     _quiet_logs()
     endpoint = resolve(args)
     port = endpoint.port
-    for taken, what in ((port, "the local cloud"), (endpoint.control_port, "the control endpoint")):
+    for taken, what in (
+        (port, "the local cloud"),
+        (endpoint.control_port, "the control endpoint"),
+        (args.api_port, "the API"),
+    ):
         refused = bind_error(taken)  # said at once, before the cloud's seconds of imports
         if refused is not None:
             raise _Refused(_busy(taken, what, refused))
     from careflow import clock
+    from careflow.localcloud.api_server import ISSUER_PATH, LocalIssuer
     from careflow.localcloud.cloud import LocalCloud
     from careflow.localcloud.control import ControlServer
 
     cloud = LocalCloud(
         port, virtual_clock=clock.VirtualClock(speed=args.speed), connectors=args.connectors
     )
+    issuer = LocalIssuer(f"http://127.0.0.1:{endpoint.control_port}{ISSUER_PATH}")
     # the control endpoint first: its /health says "not ready" while the cloud deploys
     try:
-        control = ControlServer(cloud, endpoint.control_port).start()
+        control = ControlServer(cloud, endpoint.control_port, issuer).start()
     except OSError as exc:
         raise _Refused(_busy(endpoint.control_port, "the control endpoint", exc)) from None
     try:
@@ -109,6 +116,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     except BaseException:
         control.stop()
         raise
+    api = _start_api(args, issuer, stopping=(control, cloud))
     stop = threading.Event()
 
     def _shutdown(signum: int, _frame: Any) -> None:
@@ -126,20 +134,51 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"  aws --endpoint-url {cloud.endpoint} events put-events "
         "--entries file://examples/events/appointment-booked.json"
     )
+    _print_api(api.url, port)
     print("  Ctrl-C to stop", flush=True)
     try:
         stop.wait()
     finally:
         print("stopping ...", flush=True)
+        api.stop()
         control.stop()
         cloud.stop()
         print("stopped", flush=True)
     return 0
 
 
+def _start_api(args: argparse.Namespace, issuer: Any, stopping: Sequence[Any]) -> Any:
+    """The API on ``--api-port``; a port taken while the cloud deployed stops the rest."""
+    from careflow.localcloud.api_server import ApiServer, Throttle, UsagePlan
+
+    api = ApiServer(
+        args.api_port, issuer, throttle=Throttle(UsagePlan(args.api_rate, args.api_burst))
+    )
+    try:
+        return api.start()
+    except OSError as exc:
+        for server in stopping:
+            server.stop()
+        raise _Refused(_busy(args.api_port, "the API", exc)) from None
+
+
+def _print_api(url: str, port: int) -> None:
+    port_flag = "" if port == DEFAULT_PORT else f" --port {port}"
+    print(f"careflow API on {url}  (tokens from `careflow token`)")
+    print(
+        f"  TOKEN=$(careflow token{port_flag} --client partner-app "
+        "--scopes workflows.read,workflows.write --facility fac-north)"
+    )
+    print(
+        '  curl -H "Authorization: Bearer $TOKEN" '
+        f'"{url}/instances?workflow=surgical-case-readiness"'
+    )
+
+
 def _busy(port: int, what: str, exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
-        return f"port {port} is in use: {what} cannot start there (pass --port with a free port)"
+        flag = "--api-port" if what == "the API" else "--port"
+        return f"port {port} is in use: {what} cannot start there (pass {flag} with a free port)"
     return f"{what} cannot listen on port {port}: {exc.strerror or exc}"
 
 
@@ -300,6 +339,43 @@ def cmd_clock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    """Prints an access token minted by the running cloud's issuer (its key never leaves
+    that process)."""
+    from careflow.localcloud.api_server import token_refusal
+    from careflow.localcloud.control import ControlRefused, call
+
+    scopes = _listed(args.scopes)
+    refusal = token_refusal(scopes, args.minutes)
+    if refusal:
+        raise _Refused(f"careflow token: {refusal}", code=2)
+    endpoint = resolve(args)
+    require_ready(endpoint)
+    asked = {
+        "client": args.client,
+        "scopes": scopes,
+        "facilities": [f for arg in args.facility for f in _listed(arg)],
+        "user": args.user,
+        "roles": None if args.roles is None else _listed(args.roles),
+        "minutes": args.minutes,
+    }
+    try:
+        result = call(endpoint.control_port, "POST", "/token", endpoint.host, body=asked)
+    except ControlRefused as exc:
+        raise _Refused(f"the local cloud refused: {exc}", code=2) from None
+    except OSError:
+        raise _Refused(
+            f"no token issuer answers on port {endpoint.control_port} "
+            f"(the local cloud on {endpoint.url} was started without one: use `careflow up`)"
+        ) from None
+    print(result["token"])
+    return 0
+
+
+def _listed(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def cmd_pas(args: argparse.Namespace) -> int:
     """Exit 0: read, and conformant; 1: read (the JSON is printed) but a person must look
     (decision UNKNOWN, or ``conformance`` problems); 2: not readable as PAS (one line)."""
@@ -338,7 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="http",
         help="protocol adapters against sandbox servers (default), or in-process",
     )
+    _add_api_options(up)
     up.set_defaults(fn=cmd_up)
+    _add_token_parser(sub, port)
 
     wait = sub.add_parser(
         "wait",
@@ -414,6 +492,63 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_parked(sub, parents=port)  # careflow parked
     return p
+
+
+def _add_api_options(up: argparse.ArgumentParser) -> None:
+    up.add_argument(
+        "--api-port",
+        type=port_number,
+        default=8080,
+        help="the /v1 API's port on 127.0.0.1 (default 8080)",
+    )
+    up.add_argument(
+        "--api-rate",
+        type=_positive(float),
+        default=50.0,
+        help="each client's usage plan: requests per second (default 50)",
+    )
+    up.add_argument(
+        "--api-burst",
+        type=_positive(int),
+        default=100,
+        help="each client's usage plan: burst (default 100)",
+    )
+
+
+def _add_token_parser(sub: Any, port: list[argparse.ArgumentParser]) -> None:
+
+    tok = sub.add_parser(
+        "token",
+        help="print an access token for the local API, minted by the running cloud",
+        parents=port,
+    )
+    tok.add_argument("--client", required=True, help="the app client id (client_id)")
+    tok.add_argument(
+        "--scopes", required=True, help="comma-separated, e.g. workflows.read,tasks.work"
+    )
+    tok.add_argument(
+        "--facility",
+        action="append",
+        default=[],
+        help="a facility the token names (repeat, or comma-separate)",
+    )
+    tok.add_argument("--user", help="a person's username (task actions act as user:<name>)")
+    tok.add_argument("--roles", help="comma-separated: narrows the person's roles")
+    tok.add_argument("--minutes", type=float, default=60.0, help="lifetime (default 60)")
+    tok.set_defaults(fn=cmd_token)
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"give a positive number, not {text}")
+        return value
+
+    return parse
 
 
 def _seconds(text: str) -> float:
