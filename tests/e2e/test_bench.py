@@ -28,6 +28,8 @@ def test_bench_prices_each_workflow_measures_both_modes_and_ends_with_the_ratio_
             "4",
             "--stock-executions",
             "2",
+            "--api-requests",
+            "2",
         ],
         cwd=ROOT,
         env=ENV,
@@ -61,6 +63,15 @@ def test_bench_prices_each_workflow_measures_both_modes_and_ends_with_the_ratio_
         assert transitions > 0 and invocations > 0 and usd > 0
         # a case is at least its transitions' price ($0.025 per 1,000 transitions)
         assert usd >= transitions * 0.025 * 0.999
+    (api,) = [line for line in lines if line.startswith("api ")]
+    measured = re.fullmatch(
+        rf"api route=GET/v1/instances/\{{id\}} clients=32 requests=64 p50_ms={NUMBER} "
+        rf"p99_ms={NUMBER} req_per_s={NUMBER} target_p99_ms=50",
+        api,
+    )
+    assert measured, api
+    assert 0 < float(measured[1]) <= float(measured[2])
+
     happy = [m for m in costs if m and (m[1], m[2]) == ("surgical-case-readiness", "appt-1001")]
     assert len(happy) == 1
     assert float(happy[0][5]) < 0.60  # the issue's ceiling per 1,000 happy-path cases

@@ -12,6 +12,10 @@ run in a child process so that the speed runs start from the same process as wit
 one ``cost workflow=<id> transitions=<n> lambda_invocations=<n> usd_per_1000=<x>`` line
 per workflow with a demo, and one for the surgical happy path (``... case=appt-1001 ...``).
 
+Then (unless ``--no-api``) the local ``/v1`` API under 32 concurrent clients:
+``api route=GET/v1/instances/{id} clients=32 requests=<n> p50_ms=<x> p99_ms=<x>
+req_per_s=<n> target_p99_ms=50``.
+
 The last line is ``ratio=<local/stock> local_exec_per_s=<n> stock_exec_per_s=<n>``.
 """
 
@@ -196,6 +200,61 @@ def cost_lines() -> list[str]:
     return out.stdout.strip().splitlines()
 
 
+API_CLIENTS = 32  # concurrent partner clients for the local API's latency line
+API_TARGET_P99_MS = 50.0
+
+
+def api_latency(requests_per_client: int = 20) -> dict[str, float]:
+    """``GET /v1/instances/{id}`` on the local API (gateway: JWT check, scope, usage plan;
+    the handler; DynamoDB on the local cloud) under :data:`API_CLIENTS` concurrent clients
+    on keep-alive connections: p50 and p99 latency (ms) and requests per second."""
+    import http.client
+    import statistics
+
+    from careflow.localcloud.api_server import ApiServer, LocalIssuer, Throttle, UsagePlan
+
+    with LocalCloud(free_port(), payer_ticker=False, fill_gaps=True) as cloud:
+        (arn,) = _start_all(cloud, "api", 1)
+        _wait_all(cloud, [arn], 120.0)
+        instance_id = arn.rsplit(":", 1)[1]
+        issuer = LocalIssuer("http://127.0.0.1/issuer")
+        unlimited = Throttle(plans={"bench": UsagePlan(rate=1e9, burst=10**9)})
+        server = ApiServer(free_port(), issuer, throttle=unlimited).start()
+        token = issuer.mint(client="bench", scopes=["workflows.read"], facilities=["fac-north"])
+        path = f"/v1/instances/{instance_id}"
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def client(_: int) -> list[float]:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+            times = []
+            for _ in range(requests_per_client):
+                t = time.perf_counter()
+                conn.request("GET", path, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                times.append((time.perf_counter() - t) * 1000)
+                if resp.status != 200:
+                    raise SystemExit(f"api: GET {path} answered {resp.status}")
+            conn.close()
+            return times
+
+        try:
+            client(0)  # warm: imports, first DynamoDB calls
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=API_CLIENTS) as pool:
+                latencies = [ms for run in pool.map(client, range(API_CLIENTS)) for ms in run]
+            elapsed = time.perf_counter() - t0
+        finally:
+            server.stop()
+    cuts = statistics.quantiles(latencies, n=100)
+    return {
+        "requests": len(latencies),
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": cuts[98],
+        "req_per_s": len(latencies) / elapsed,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--executions", type=int, default=60)
@@ -210,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--no-cost", action="store_true", help="skip the cost per case (demo histories) section"
+    )
+    p.add_argument("--no-api", action="store_true", help="skip the local API's latency line")
+    p.add_argument(
+        "--api-requests", type=int, default=20, help="requests per API client (32 clients)"
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
@@ -231,6 +294,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_cost:
         for line in cost_lines():
             print(line, flush=True)
+    if not args.no_api:
+        api = api_latency(args.api_requests)
+        print(
+            f"api route=GET/v1/instances/{{id}} clients={API_CLIENTS} requests={api['requests']} "
+            f"p50_ms={api['p50_ms']:.1f} p99_ms={api['p99_ms']:.1f} "
+            f"req_per_s={api['req_per_s']:.0f} target_p99_ms={API_TARGET_P99_MS:.0f}",
+            flush=True,
+        )
     stock = measure("stock", args.stock_executions)
     local = measure("local", args.executions)
     print(f"{'mode':<7}{'executions':>11}{'seconds':>9}{'exec/s':>8}")
