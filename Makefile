@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint synth bench up clean moto-check
+.PHONY: demo test lint synth bench up clean moto-check openapi
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ lint: $(STAMP)
 synth: $(STAMP)  ## CloudFormation templates in cdk.out (builds the dependency layer)
 	$(PY) app.py
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json
+
+openapi: $(STAMP)  ## docs/openapi.json, the /v1 API's document generated from the code
+	$(PY) -m careflow.api.openapi > docs/openapi.json
 
 bench: $(STAMP)  ## executions per second, local cloud vs stock moto
 	$(PY) -m careflow.localcloud.bench
