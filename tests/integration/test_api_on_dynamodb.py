@@ -13,11 +13,10 @@ from moto import mock_aws
 from careflow import clock, wiring
 from careflow.adapters.dynamodb_state import DynamoStateStore
 from careflow.domain.records import InstanceStatus
+from careflow.localcloud.cloud import state_table_definition
 from careflow.settings import settings
 from tests.fakes import FakeEngine, FakePublisher
 from tests.unit.test_api import ARNS, FILES, NOW, call, claims, instance, task_for
-
-GSIS = ("GSI1", "GSI2", "GSI3")
 
 
 @pytest.fixture
@@ -27,29 +26,7 @@ def table(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="careflow-api-test",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": "S"}
-                for n in ("PK", "SK", *(f"{g}{k}" for g in GSIS for k in ("PK", "SK")))
-            ],
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": g,
-                    "KeySchema": [
-                        {"AttributeName": f"{g}PK", "KeyType": "HASH"},
-                        {"AttributeName": f"{g}SK", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-                for g in GSIS
-            ],
-        )
+        client.create_table(**state_table_definition("careflow-api-test"))
         store = DynamoStateStore(client, "careflow-api-test")
         monkeypatch.setattr(wiring, "store", lambda: store)
         monkeypatch.setattr(wiring, "engine", FakeEngine)

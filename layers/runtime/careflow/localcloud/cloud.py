@@ -48,6 +48,34 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/careflow-local"
 GSIS = ("GSI1", "GSI2", "GSI3")
 
 
+def state_table_definition(name: str) -> dict[str, Any]:
+    """CreateTable's arguments for careflow's state table (keys and the three GSIs, as
+    ``careflow.adapters.dynamodb_state`` uses them), on-demand."""
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": n, "AttributeType": "S"}
+            for n in ("PK", "SK", *(f"{g}{k}" for g in GSIS for k in ("PK", "SK")))
+        ],
+        "KeySchema": [
+            {"AttributeName": "PK", "KeyType": "HASH"},
+            {"AttributeName": "SK", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": g,
+                "KeySchema": [
+                    {"AttributeName": f"{g}PK", "KeyType": "HASH"},
+                    {"AttributeName": f"{g}SK", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for g in GSIS
+        ],
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -496,27 +524,7 @@ class LocalCloud:
             self.client(s) for s in ("dynamodb", "sqs", "events", "stepfunctions")
         )
         ddb.create_table(
-            TableName=TABLE_NAME,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": "S"}
-                for n in ("PK", "SK", *(f"{g}{k}" for g in GSIS for k in ("PK", "SK")))
-            ],
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": g,
-                    "KeySchema": [
-                        {"AttributeName": f"{g}PK", "KeyType": "HASH"},
-                        {"AttributeName": f"{g}SK", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-                for g in GSIS
-            ],
+            **state_table_definition(TABLE_NAME),
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
         seed_policies(DynamoPolicyStore(ddb, TABLE_NAME))  # what `careflow policy` publishes on
