@@ -141,15 +141,7 @@ class EncryptionKeys(Construct):
             iam.PolicyStatement(
                 sid="AllowCloudWatchLogsForThisAccountsLogGroups",
                 principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=[
-                    "kms:Decrypt",
-                    "kms:DescribeKey",
-                    "kms:Encrypt",
-                    "kms:GenerateDataKey",
-                    "kms:GenerateDataKeyWithoutPlaintext",
-                    "kms:ReEncryptFrom",
-                    "kms:ReEncryptTo",
-                ],
+                actions=[a for a in KEY_USE if a != "kms:CreateGrant"],
                 resources=["*"],
                 conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": logs_arn_pattern}},
             )

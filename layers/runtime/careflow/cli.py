@@ -19,6 +19,7 @@ from typing import Any
 from careflow.localcloud.endpoint import (
     DEFAULT_PORT,
     CloudUnreachable,
+    Endpoint,
     EndpointError,
     add_port_option,
     port_number,
@@ -217,24 +218,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_and_engine(endpoint: str) -> tuple[Any, Any]:
-    import boto3
-
+def _store_and_engine(endpoint: Endpoint) -> tuple[Any, Any]:
     from careflow.adapters.aws import StepFunctionsEngine
     from careflow.adapters.dynamodb_state import DynamoStateStore
-    from careflow.localcloud.cloud import REGION, TABLE_NAME
+    from careflow.localcloud.cloud import TABLE_NAME
 
-    def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    return DynamoStateStore(client("dynamodb"), TABLE_NAME), StepFunctionsEngine(
-        client("stepfunctions")
+    return DynamoStateStore(endpoint.client("dynamodb"), TABLE_NAME), StepFunctionsEngine(
+        endpoint.client("stepfunctions")
     )
 
 
@@ -243,31 +233,26 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     4 forbidden (the actor's roles may not do that on the task's queue), 5 conflict (the
     task's state: claimed by another, not claimed, already done), 6 invalid (a decision
     the task does not offer)."""
-    import boto3
-
     from careflow import clock
     from careflow.actors import ActorsFileError
     from careflow.domain import tasks as t
-    from careflow.localcloud.cloud import REGION, TABLE_NAME
+    from careflow.localcloud.cloud import TABLE_NAME
     from careflow.localcloud.control import remote_now
     from careflow.policies.runtime import layered
 
     exit_codes = {"not_found": 3, "forbidden": 4, "conflict": 5, "invalid": 6}
     endpoint = resolve(args)
     require_ready(endpoint)
-    store, engine = _store_and_engine(endpoint.url)
+    store, engine = _store_and_engine(endpoint)
     governed: dict[str, Any] = {
         "now": remote_now(endpoint.control_port, endpoint.host) or clock.now()
     }
     if args.action != "list":
-        dynamodb = boto3.client(
-            "dynamodb",
-            endpoint_url=endpoint.url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        governed |= {"policies": layered(dynamodb, TABLE_NAME), "actor": args.actor}
+        # the store's own client: one per command
+        governed |= {
+            "policies": layered(endpoint.client("dynamodb"), TABLE_NAME),
+            "actor": args.actor,
+        }
     try:
         if args.action == "list":
             tasks = store.open_tasks(args.queue, args.facility)
@@ -317,24 +302,32 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_clock(args: argparse.Namespace) -> int:
+def _control(
+    endpoint: Endpoint, what: str, method: str, path: str, body: Any = None
+) -> dict[str, Any]:
+    """A call to the running cloud's control endpoint; its refusal or absence is one line."""
     from careflow.localcloud.control import ControlRefused, call
 
-    endpoint = resolve(args)
-    require_ready(endpoint)
     try:
-        if args.action == "advance":
-            path = f"/clock/advance?seconds={args.by.total_seconds()}"
-            result = call(endpoint.control_port, "POST", path, endpoint.host)
-        else:
-            result = call(endpoint.control_port, "GET", "/clock", endpoint.host)
+        result: dict[str, Any] = call(endpoint.control_port, method, path, endpoint.host, body=body)
     except ControlRefused as exc:
         raise _Refused(f"the local cloud refused: {exc}", code=2) from None
     except OSError:
         raise _Refused(
-            f"no clock control answers on port {endpoint.control_port} "
+            f"no {what} answers on port {endpoint.control_port} "
             f"(the local cloud on {endpoint.url} was started without one: use `careflow up`)"
         ) from None
+    return result
+
+
+def cmd_clock(args: argparse.Namespace) -> int:
+    endpoint = resolve(args)
+    require_ready(endpoint)
+    if args.action == "advance":
+        path = f"/clock/advance?seconds={args.by.total_seconds()}"
+        result = _control(endpoint, "clock control", "POST", path)
+    else:
+        result = _control(endpoint, "clock control", "GET", "/clock")
     print(json.dumps(result))
     return 0
 
@@ -343,7 +336,6 @@ def cmd_token(args: argparse.Namespace) -> int:
     """Prints an access token minted by the running cloud's issuer (its key never leaves
     that process)."""
     from careflow.localcloud.api_server import token_refusal
-    from careflow.localcloud.control import ControlRefused, call
 
     scopes = _listed(args.scopes)
     refusal = token_refusal(scopes, args.minutes)
@@ -359,15 +351,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         "roles": None if args.roles is None else _listed(args.roles),
         "minutes": args.minutes,
     }
-    try:
-        result = call(endpoint.control_port, "POST", "/token", endpoint.host, body=asked)
-    except ControlRefused as exc:
-        raise _Refused(f"the local cloud refused: {exc}", code=2) from None
-    except OSError:
-        raise _Refused(
-            f"no token issuer answers on port {endpoint.control_port} "
-            f"(the local cloud on {endpoint.url} was started without one: use `careflow up`)"
-        ) from None
+    result = _control(endpoint, "token issuer", "POST", "/token", body=asked)
     print(result["token"])
     return 0
 

@@ -13,14 +13,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-DEFAULT_PORT = 4566
-PARKED_QUEUE = "careflow-parked"  # the local cloud's parking queue
-TABLE = "careflow-state"  # the local cloud's table
 
-
-def register(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
-    """Adds the ``parked`` command group to ``careflow``'s subparsers. ``parents`` gives
-    every command the shared options (``--port``); without them, each has its own."""
+def register(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
+    """Adds the ``parked`` command group to ``careflow``'s subparsers; ``parents`` gives
+    every command the shared options (``--port``)."""
     parents = list(parents)
     parked = sub.add_parser(
         "parked", help="parked and unrouted events: list, show, redrive", parents=parents
@@ -29,8 +25,6 @@ def register(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = psub.add_parser(name, help=help, parents=parents)
-        if not parents:
-            p.add_argument("--port", type=int, default=DEFAULT_PORT, help="the local cloud's port")
         return p
 
     ls = command("list", "every parked and unrouted event, oldest first")
@@ -54,28 +48,19 @@ class _Cloud:
 
         self.at = resolve(args)  # --port anywhere, else CAREFLOW_ENDPOINT, else 4566
         require_ready(self.at)  # else one line naming the endpoint and `careflow up`
-        self.endpoint = self.at.url
 
     def client(self, service: str) -> Any:
-        import boto3
-
-        from careflow.localcloud.cloud import REGION
-
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - the local cloud's fixed credentials
-        )
+        return self.at.client(service)
 
     def store(self) -> Any:
         from careflow.adapters.dynamodb_state import DynamoStateStore
+        from careflow.localcloud.cloud import TABLE_NAME
 
-        return DynamoStateStore(self.client("dynamodb"), TABLE)
+        return DynamoStateStore(self.client("dynamodb"), TABLE_NAME)
 
     def parking(self) -> Any:
         from careflow.adapters.aws import SqsParkingLot
+        from careflow.localcloud.cloud import PARKED_QUEUE
 
         sqs = self.client("sqs")
         return SqsParkingLot(sqs, sqs.get_queue_url(QueueName=PARKED_QUEUE)["QueueUrl"])

@@ -30,13 +30,13 @@ from careflow import catalog, clock, wiring
 from careflow.adapters.sandbox import Sandbox, reset_sandbox
 from careflow.events.envelope import envelope
 from careflow.events.routing import UNROUTED_ROUTE, unrouted_pattern
+from careflow.localcloud.endpoint import REGION
 from careflow.policies import seed as seed_policies
 from careflow.policies.store_dynamodb import DynamoPolicyStore
 
 log = logging.getLogger("careflow.localcloud")
 
 ACCOUNT = "123456789012"
-REGION = "us-east-1"
 TABLE_NAME = "careflow-state"
 # Allocations between young-generation collections while the cloud runs (Python's is 700):
 # an execution allocates tens of thousands of short-lived objects.

@@ -8,6 +8,7 @@ One rule for every command: ``--port P`` (anywhere on the command line) wins, th
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import socket
@@ -20,6 +21,7 @@ DEFAULT_PORT = 4566
 CONTROL_PORT_OFFSET = 1  # the control endpoint (clock, health) listens on port + 1
 ENDPOINT_ENV = "CAREFLOW_ENDPOINT"
 HEALTH_PATH = "/health"
+REGION = "us-east-1"  # the local cloud's one region
 
 
 class EndpointError(ValueError):
@@ -42,6 +44,24 @@ class Endpoint:
     @property
     def control_port(self) -> int:
         return self.port + CONTROL_PORT_OFFSET
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of this local cloud (its fixed test credentials), built once per
+        endpoint and service."""
+        return _client(self.url, service)
+
+
+@functools.cache
+def _client(url: str, service: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="testing",  # moto's fixed test credentials
+        aws_secret_access_key="testing",
+    )
 
 
 def port_number(text: str) -> int:

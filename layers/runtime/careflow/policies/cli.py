@@ -253,15 +253,7 @@ def _local_cloud_client(args: argparse.Namespace) -> Any:
     once it answers and is ready; :class:`CloudUnreachable` otherwise."""
     endpoint = resolve(args)
     require_ready(endpoint)
-    import boto3
-
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",  # moto's fixed test credentials
-        aws_secret_access_key="testing",  # noqa: S106
-    )
+    return endpoint.client("dynamodb")
 
 
 def _reader(args: argparse.Namespace) -> PolicyReader:
