@@ -111,6 +111,11 @@ class InMemoryStateStore:
             if i.workflow_id == workflow_id and i.status.value == status
         ]
 
+    def instances_updated_since(
+        self, workflow_id: str, status: str, since: datetime
+    ) -> list[Instance]:
+        return [i for i in self.instances_by_status(workflow_id, status) if i.updated_at >= since]
+
     def put_wait(self, key: str, token: str, instance_id: str, at: datetime) -> None:
         self.waits[key] = (token, instance_id)
 

@@ -70,3 +70,16 @@ def test_search_inbox_and_a_claim_on_the_tables_indexes(table):
     assert status == 200 and claimed["claimed_by"] == "user:coordinator-mdiaz"
     _, shown, _ = call("GET", "/v1/instances/scr-0001", who=claims())
     assert [t["status"] for t in shown["open_tasks"]] == ["CLAIMED"]
+
+
+def test_kpis_read_gsi3_from_the_windows_start_on(table):
+    from careflow.kpis import workflow_kpis
+
+    for n in range(1, 4):  # updated NOW+1, +2, +3 minutes
+        table.put_instance(instance(n))
+    since = NOW + timedelta(minutes=2)
+    found = table.instances_updated_since("surgical-case-readiness", "RUNNING", since)
+    assert sorted(i.instance_id for i in found) == ["scr-0002", "scr-0003"]
+    later = NOW + timedelta(minutes=10)
+    kpis = workflow_kpis(table, "surgical-case-readiness", ["fac-north"], since=NOW, now=later)
+    assert (kpis["started"], kpis["running"]) == (3, 3)

@@ -651,9 +651,40 @@ def test_payer_notifications_need_a_connector_that_reads_them(wired, monkeypatch
     assert call("POST", "/v1/payer/notifications", who=who, body={"type": "history"})[0] == 501
 
 
-def test_kpis_are_not_built_yet(wired):
-    status, body, _ = call("GET", "/v1/kpis", who=claims())
-    assert status == 501 and body["status"] == 501
+def test_kpis_are_the_callers_facilities_over_the_window_with_their_definitions(wired):
+    for n, facility in ((1, "fac-north"), (2, "fac-south")):
+        started = instance(n, facility=facility).model_copy(
+            update={"started_at": NOW - timedelta(hours=1), "updated_at": NOW}
+        )
+        wired.store.put_instance(started)
+    status, body, _ = call("GET", "/v1/kpis", who=claims(), query={"window": "PT6H"})
+    assert status == 200
+    assert body["facilities"] == ["fac-north"]
+    assert body["window"]["since"] == (NOW - timedelta(hours=6)).isoformat()
+    (scr,) = [w for w in body["workflows"] if w["workflow_id"] == "surgical-case-readiness"]
+    assert (scr["started"], scr["running"]) == (1, 1)
+    assert "authorization_turnaround" in body["definitions"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"window": "seven days"}, "query.window"),
+        ({"since": "2026-11-28T08:00:00"}, "query.since"),
+        ({"since": "yesterday"}, "query.since"),
+        ({"window": "P90D"}, "query.window"),
+        ({"top": "5"}, "query.top"),
+    ],
+)
+def test_kpi_queries_that_cannot_be_served_are_400_naming_the_field(wired, query, field):
+    status, body, _ = call("GET", "/v1/kpis", who=claims(), query=query)
+    assert status == 400 and [e["field"] for e in body["errors"]] == [field]
+
+
+def test_kpis_for_a_facility_the_token_does_not_name_are_refused(wired):
+    who = claims(facilities="fac-north")
+    assert call("GET", "/v1/kpis", who=who, query={"facility": "fac-south"})[0] == 403
+    assert call("GET", "/v1/kpis", who=claims(facilities=""))[0] == 403
 
 
 def test_an_unexpected_error_is_one_generic_500_logged_without_its_message(

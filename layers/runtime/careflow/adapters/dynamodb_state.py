@@ -26,7 +26,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -178,6 +178,17 @@ class DynamoStateStore:
     def instances_by_status(self, workflow_id: str, status: str) -> list[Instance]:
         return self._query(
             Instance, "GSI3PK = :p", {":p": _s(f"WFST#{workflow_id}#{status}")}, index="GSI3"
+        )
+
+    def instances_updated_since(
+        self, workflow_id: str, status: str, since: datetime
+    ) -> list[Instance]:
+        """GSI3's sort key starts with ``updated_at`` in ISO form (UTC): a range on the key."""
+        return self._query(
+            Instance,
+            "GSI3PK = :p AND GSI3SK >= :s",
+            {":p": _s(f"WFST#{workflow_id}#{status}"), ":s": _s(_iso(since.astimezone(UTC)))},
+            index="GSI3",
         )
 
     # -- milestones and audit ---------------------------------------------------------------

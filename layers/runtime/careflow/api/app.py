@@ -638,7 +638,26 @@ def get_policy(caller: Caller, name: str) -> Any:
 
 @route("GET", "/v1/kpis")
 def kpis(caller: Caller) -> Any:
-    raise ApiProblem(501, "Not Implemented", "KPIs are not served by the API yet.")
+    """The workflows' KPIs at the caller's facilities (or the one asked for) over a window:
+    :mod:`careflow.kpis`, its definitions in the answer."""
+    from careflow import kpis as catalogue
+    from careflow.kit.registry import workflows
+
+    query: catalogue.KpiQuery = _query(catalogue.KpiQuery)
+    _needs_facilities(caller)
+    wanted = caller.facilities
+    if query.facility is not None:
+        if query.facility not in caller.facilities:
+            raise ApiProblem(403, "Forbidden", "The token does not name that facility.")
+        wanted = frozenset({query.facility})
+    now = clock.now()
+    try:
+        since = catalogue.window_start(query.since, query.window, now)
+    except catalogue.WindowError as exc:
+        raise bad_field(exc.field, exc.reason, str(exc)) from None
+    return catalogue.kpis(
+        wiring.store(), [wf.id for wf in workflows()], wanted, since=since, now=now
+    )
 
 
 def served() -> set[tuple[str, str]]:

@@ -106,6 +106,12 @@ class StateStore(Protocol):
 
     def instances_by_status(self, workflow_id: str, status: str) -> Sequence[Instance]: ...
 
+    def instances_updated_since(
+        self, workflow_id: str, status: str, since: datetime
+    ) -> Sequence[Instance]:
+        """The workflow's instances in ``status`` last updated at or after ``since`` (UTC)."""
+        ...
+
     def put_wait(self, key: str, token: str, instance_id: str, at: datetime) -> None:
         """Parks a task token until an outside party answers (e.g. a payer's pend)."""
         ...

@@ -1,0 +1,294 @@
+"""The workflows' KPIs over a window, for a set of facilities, read through the state
+store port (no boto3 here): the foundation the KPI catalogue and its dashboards extend.
+
+Each KPI is a :class:`KpiDefinition` in :data:`CATALOGUE` (name, unit, definition,
+owner, lineage), served with its value so a reader never guesses what a number means;
+docs/kpis.md is the same catalogue for people. Adding a KPI is a definition here and a
+line in :func:`workflow_kpis`.
+
+What is read: per workflow and status, the instances last updated within the window
+(GSI3, a key range), kept to the caller's facilities; for each, its human tasks; for a
+concluded prior authorization, its milestones. The window is bounded (:data:`MAX_WINDOW`)
+so the reads are too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from careflow.domain.records import HumanTask, Instance, InstanceStatus, TaskStatus
+from careflow.ports import StateStore
+
+DEFAULT_WINDOW = timedelta(days=7)
+MAX_WINDOW = timedelta(days=31)
+PRIOR_AUTHORIZATION = "prior-authorization"
+
+ENDED = frozenset({InstanceStatus.COMPLETED, InstanceStatus.FAILED, InstanceStatus.CANCELLED})
+OPEN = frozenset({TaskStatus.OPEN, TaskStatus.CLAIMED})
+_DURATION = re.compile(r"^P(?:(\d{1,3})D)?(?:T(?:(\d{1,4})H)?(?:(\d{1,6})M)?)?$")
+
+
+@dataclass(frozen=True)
+class KpiDefinition:
+    name: str
+    unit: str
+    definition: str
+    owner: str
+    lineage: str
+
+
+CATALOGUE: tuple[KpiDefinition, ...] = (
+    KpiDefinition(
+        "started",
+        "count",
+        "instances of the workflow started within the window (the cohort)",
+        "operations",
+        "instance.started_at",
+    ),
+    KpiDefinition(
+        "completed",
+        "count",
+        "instances of the cohort now COMPLETED (whatever their outcome)",
+        "operations",
+        "instance.status",
+    ),
+    KpiDefinition(
+        "failed",
+        "count",
+        "instances of the cohort now FAILED",
+        "operations",
+        "instance.status",
+    ),
+    KpiDefinition(
+        "cancelled",
+        "count",
+        "instances of the cohort now CANCELLED (their subject was cancelled)",
+        "operations",
+        "instance.status",
+    ),
+    KpiDefinition(
+        "running",
+        "count",
+        "instances of the cohort not ended yet (RUNNING, WAITING, READY, AT_RISK, BLOCKED)",
+        "operations",
+        "instance.status",
+    ),
+    KpiDefinition(
+        "escalation_rate",
+        "ratio",
+        "instances of the cohort that raised at least one human task, over started; "
+        "null when none started",
+        "clinical operations",
+        "human_task.instance_id",
+    ),
+    KpiDefinition(
+        "sla_adherence",
+        "ratio",
+        "human tasks of the cohort that met their due time (completed by due_at), over those "
+        "that met or missed it (completed late, still open past due_at, or closed by an "
+        "escalation past due_at); tasks open and not yet due are not counted; null when none",
+        "clinical operations",
+        "human_task.due_at, completed_at, status",
+    ),
+    KpiDefinition(
+        "open_tasks",
+        "count, minutes",
+        "OPEN or CLAIMED human tasks by queue, with the oldest one's age in whole minutes, "
+        "for instances not ended or updated within the window",
+        "queue owners",
+        "human_task.queue, status, created_at",
+    ),
+    KpiDefinition(
+        "authorization_turnaround",
+        "minutes",
+        "prior authorizations concluded within the window: minutes from the request "
+        "(instance.started_at, milestone request_received) to the decision (milestone "
+        "concluded_<outcome>); p50 and p90 by nearest rank; null when none concluded",
+        "revenue cycle (utilization review)",
+        "instance.started_at, milestone concluded_*.at",
+    ),
+)
+DEFINITIONS: dict[str, str] = {k.name: k.definition for k in CATALOGUE}
+
+
+class KpiQuery(BaseModel):
+    """``GET /v1/kpis``'s query: ``since`` (ISO time with offset) or ``window`` (``P7D``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    since: datetime | None = None
+    window: Annotated[str, StringConstraints(max_length=32)] | None = None
+    facility: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] | None
+    ) = None
+
+
+class WindowError(ValueError):
+    """The window asked for cannot be served; ``field`` is the query field at fault."""
+
+    def __init__(self, field: str, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+
+
+def parse_duration(text: str) -> timedelta:
+    """An ISO 8601 duration of days, hours and minutes (``P7D``, ``PT12H``, ``P1DT6H``)."""
+    found = _DURATION.match(text)
+    if found is None or text in ("P", "PT") or text.endswith("T"):
+        raise WindowError("query.window", "duration_invalid", "window is not like P7D or PT12H.")
+    days, hours, minutes = (int(part or 0) for part in found.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def window_start(since: datetime | None, window: str | None, now: datetime) -> datetime:
+    """Where the window starts: ``since``, or ``now - window``, or seven days back."""
+    if since is not None and window is not None:
+        raise WindowError("query.window", "conflict", "Give since or window, not both.")
+    if since is not None:
+        if since.tzinfo is None:
+            raise WindowError("query.since", "timezone_missing", "since needs a UTC offset.")
+        start = since.astimezone(UTC)
+        field = "query.since"
+    else:
+        span = parse_duration(window) if window is not None else DEFAULT_WINDOW
+        if span <= timedelta(0):
+            raise WindowError("query.window", "too_short", "window must be longer than zero.")
+        start = now - span
+        field = "query.window"
+    if start > now:
+        raise WindowError(field, "in_future", "The window cannot start in the future.")
+    if now - start > MAX_WINDOW:
+        raise WindowError(field, "too_long", f"The window is at most {MAX_WINDOW.days} days.")
+    return start
+
+
+def _nearest_rank(values: Sequence[float], percent: int) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(percent / 100 * len(ordered))) - 1]
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _sla(tasks: Iterable[HumanTask], now: datetime) -> float | None:
+    met = missed = 0
+    for t in tasks:
+        if t.status is TaskStatus.COMPLETED and t.completed_at is not None:
+            if t.completed_at <= t.due_at:
+                met += 1
+            else:
+                missed += 1
+        elif t.due_at <= now:  # open past due, or closed (escalated) once due
+            missed += 1
+    return _ratio(met, met + missed)
+
+
+def _open_by_queue(tasks: Iterable[HumanTask], now: datetime) -> list[dict[str, Any]]:
+    queues: dict[str, list[HumanTask]] = {}
+    for t in tasks:
+        if t.status in OPEN:
+            queues.setdefault(t.queue, []).append(t)
+    return [
+        {
+            "queue": queue,
+            "count": len(found),
+            "oldest_age_minutes": int((now - min(t.created_at for t in found)).total_seconds())
+            // 60,
+        }
+        for queue, found in sorted(queues.items())
+    ]
+
+
+def _turnaround(store: StateStore, concluded: Iterable[Instance]) -> dict[str, Any]:
+    minutes: list[float] = []
+    for instance in concluded:
+        decided = [
+            m.at for m in store.milestones(instance.instance_id) if m.name.startswith("concluded_")
+        ]
+        if decided:
+            minutes.append((min(decided) - instance.started_at).total_seconds() / 60)
+    return {
+        "decisions": len(minutes),
+        "p50_minutes": round(_nearest_rank(minutes, 50), 1) if minutes else None,
+        "p90_minutes": round(_nearest_rank(minutes, 90), 1) if minutes else None,
+    }
+
+
+def workflow_kpis(
+    store: StateStore,
+    workflow_id: str,
+    facilities: Iterable[str],
+    *,
+    since: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """One workflow's KPIs at ``facilities`` over [``since``, ``now``]."""
+    at = frozenset(facilities)
+    seen: list[Instance] = []  # last updated within the window
+    for status in InstanceStatus:
+        for i in store.instances_updated_since(workflow_id, status.value, since):
+            if i.facility_id in at and i.updated_at <= now:
+                seen.append(i)
+    for status in InstanceStatus:  # not ended, however long ago they last changed
+        if status not in ENDED:
+            for i in store.instances_by_status(workflow_id, status.value):
+                if i.facility_id in at and i.updated_at < since:
+                    seen.append(i)
+    cohort = [i for i in seen if since <= i.started_at <= now]
+    tasks = {i.instance_id: list(store.tasks_for_instance(i.instance_id)) for i in seen}
+    by_status = {s: sum(1 for i in cohort if i.status is s) for s in InstanceStatus}
+    escalated = sum(1 for i in cohort if tasks[i.instance_id])
+    found: dict[str, Any] = {
+        "workflow_id": workflow_id,
+        "started": len(cohort),
+        "completed": by_status[InstanceStatus.COMPLETED],
+        "failed": by_status[InstanceStatus.FAILED],
+        "cancelled": by_status[InstanceStatus.CANCELLED],
+        "running": sum(n for s, n in by_status.items() if s not in ENDED),
+        "escalation_rate": _ratio(escalated, len(cohort)),
+        "sla_adherence": _sla((t for i in cohort for t in tasks[i.instance_id]), now),
+        "open_tasks": _open_by_queue(
+            (
+                t
+                for i in seen
+                if i.status not in ENDED or i.updated_at >= since
+                for t in tasks[i.instance_id]
+            ),
+            now,
+        ),
+    }
+    if workflow_id == PRIOR_AUTHORIZATION:
+        concluded = [
+            i for i in seen if i.status is InstanceStatus.COMPLETED and i.updated_at >= since
+        ]
+        found["authorization_turnaround"] = _turnaround(store, concluded)
+    return found
+
+
+def kpis(
+    store: StateStore,
+    workflow_ids: Iterable[str],
+    facilities: Iterable[str],
+    *,
+    since: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """The KPIs of each workflow at ``facilities``, with the window and each definition."""
+    at = sorted(set(facilities))
+    return {
+        "window": {"since": since.isoformat(), "until": now.isoformat()},
+        "facilities": at,
+        "definitions": DEFINITIONS,
+        "workflows": [
+            workflow_kpis(store, wf, at, since=since, now=now) for wf in sorted(workflow_ids)
+        ],
+    }
