@@ -10,6 +10,7 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from careflow.api.cors import ORIGINS_ENV
 from careflow.catalog import CATALOG
 from careflow.kit.spec import FunctionSpec
 from stacks.config import EnvironmentConfig
@@ -29,7 +30,19 @@ API_FUNCTION = FunctionSpec(
     timeout_seconds=29,  # API Gateway's integration timeout
     memory_mb=1024,
 )
+TOKEN_CLAIMS_FUNCTION = FunctionSpec(
+    name="TokenClaims",
+    handler="token_claims.handler",
+    description="Cognito pre token generation (V3): custom:facilities in access tokens",
+    timeout_seconds=5,  # Cognito waits 5 s for a trigger
+    memory_mb=256,
+)
 SEND_TASK_SUCCESS = ("states:SendTaskSuccess",)
+
+
+def partner_facilities_parameter(config: EnvironmentConfig) -> str:
+    """The SSM parameter with the partners' facilities by client id (known at deploy)."""
+    return f"/{config.prefix}/api/partner-facilities"
 
 
 def api_role_name(config: EnvironmentConfig) -> str:
@@ -85,6 +98,7 @@ class ApiStack(Stack):
                 "STATE_MACHINE_ARNS": self.to_json_string(state_machine_arns),
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                ORIGINS_ENV: ",".join(api.cors_origins),
                 **config.connector_environment,
             },
             logs_key=data.keys.logs,
@@ -109,7 +123,45 @@ class ApiStack(Stack):
         role.answer_task_tokens(state_machine_arns.values(), SEND_TASK_SUCCESS)
         role.use_execution_data_key(data.keys.workflows, state_machine_arns.values())
 
-        self.auth = PartnerAuth(self, "PartnerAuth", config=config, api=api)
+        parameter = partner_facilities_parameter(config)
+        self.token_claims = CatalogFunction(
+            self,
+            TOKEN_CLAIMS_FUNCTION.name,
+            spec=TOKEN_CLAIMS_FUNCTION,
+            config=config,
+            code=code,
+            layers=layers.all,
+            environment={
+                "PARTNER_FACILITIES_PARAMETER": parameter,
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            },
+            logs_key=data.keys.logs,
+            dead_letter_queue=None,
+            messaging_key=data.keys.messaging,
+            synchronous_only=(
+                "Invoked only synchronously by Cognito before it issues a token: a Lambda DLQ "
+                "applies to asynchronous invocations and would never receive anything. A "
+                "failure is a failed token request, which the client retries."
+            ),
+            load_bounded_by=(
+                "it runs once per token issued, and Cognito's token endpoint quotas bound that."
+            ),
+        )
+        # By name, not by the parameter's construct: the parameter names the app clients,
+        # which name the pool, which names this function (a cycle otherwise).
+        self.token_claims.role.allow(
+            "ReadPartnerFacilities",
+            ["ssm:GetParameter"],
+            [self.format_arn(service="ssm", resource="parameter", resource_name=parameter[1:])],
+        )
+        self.auth = PartnerAuth(
+            self,
+            "PartnerAuth",
+            config=config,
+            api=api,
+            token_claims=self.token_claims.function,
+            partner_facilities_parameter=parameter,
+        )
         self.api = PartnerApi(
             self,
             "PartnerApi",

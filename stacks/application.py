@@ -92,6 +92,7 @@ def build(app: App) -> CareflowStacks:
         data=data,
         workflows=workflows,
         events=events,
+        api=api,
         env=env,
         description="careflow alarms, ops topic and dashboard",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -10,6 +11,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Node
 
 from careflow.api.contract import SCOPES
+from careflow.api.cors import allowed_origins
+from careflow.api.token_claims import FACILITY_ID_PATTERN
 from careflow.catalog import EVENT_BUS_NAME
 
 LayerBuild = Literal["pip", "skip"]
@@ -28,6 +31,9 @@ class PartnerConfig:
     rate_limit: float  # requests per second, steady
     burst_limit: int
     quota_per_day: int
+    # The facilities its client-credentials tokens name (``custom:facilities``, added by
+    # the pre token generation trigger): none, and it can read or start nothing.
+    facilities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,9 @@ class ApiConfig:
     user_scopes: tuple[str, ...]  # what people's tokens (the user app client) may carry
     partners: tuple[PartnerConfig, ...]
     callback_urls: tuple[str, ...] = ()
+    # Browser origins that may call the API (CORS), per environment (``api_cors_origins``):
+    # none by default, and none in prod.
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def partner_scopes(self) -> set[str]:
@@ -53,7 +62,9 @@ class ApiConfig:
         return scope is not None and scope in self.partner_scopes - set(self.user_scopes)
 
 
-def api_config(settings: dict[str, Any], callback_urls: list[str]) -> ApiConfig:
+def api_config(
+    settings: dict[str, Any], callback_urls: list[str], cors_origins: list[str] | None = None
+) -> ApiConfig:
     partners = tuple(
         PartnerConfig(
             name=name,
@@ -61,6 +72,7 @@ def api_config(settings: dict[str, Any], callback_urls: list[str]) -> ApiConfig:
             rate_limit=partner["rate_limit"],
             burst_limit=partner["burst_limit"],
             quota_per_day=partner["quota_per_day"],
+            facilities=tuple(partner.get("facilities", ())),
         )
         for name, partner in settings.get("partners", {}).items()
     )
@@ -72,6 +84,7 @@ def api_config(settings: dict[str, Any], callback_urls: list[str]) -> ApiConfig:
         user_scopes=tuple(settings["user_scopes"]),
         partners=partners,
         callback_urls=tuple(callback_urls),
+        cors_origins=tuple(allowed_origins(",".join(cors_origins or []))),
     )
     # The WAF limit guards against floods from one IP; it must not cut below what a partner's
     # usage plan allows it (a partner's calls often come from one egress IP).
@@ -81,6 +94,10 @@ def api_config(settings: dict[str, Any], callback_urls: list[str]) -> ApiConfig:
             f"waf_requests_per_5_minutes_per_ip={config.waf_requests_per_5_minutes_per_ip} "
             f"is below a partner's usage plan ({busiest:g} requests in 5 minutes)"
         )
+    facility = re.compile(FACILITY_ID_PATTERN)
+    for partner in partners:
+        if not all(facility.match(f) for f in partner.facilities):
+            raise ValueError(f"{API_CONTEXT} partner {partner.name}: a facility id is malformed")
     unknown = (config.partner_scopes | set(config.user_scopes)) - set(SCOPES)
     if unknown:
         raise ValueError(f"{API_CONTEXT} names scopes the contract does not: {sorted(unknown)}")
@@ -169,13 +186,20 @@ def load(node: Node) -> EnvironmentConfig:
         value = node.try_get_context(key) or environments[name].get(key)
         return str(value) if value else None
 
-    keys = ("ehr_base_url", "payer_base_url", "erp_base_url", "api_callback_urls")
+    keys = (
+        "ehr_base_url",
+        "payer_base_url",
+        "erp_base_url",
+        "api_callback_urls",
+        "api_cors_origins",
+    )
     callback_url = node.try_get_context("api_callback_url")
     api_settings = node.try_get_context(API_CONTEXT)
     api = (
         api_config(
             api_settings,
             [callback_url] if callback_url else settings.get("api_callback_urls", []),
+            settings.get("api_cors_origins", []),
         )
         if api_settings
         else None

@@ -7,7 +7,9 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
+from stacks.api_stack import ApiStack
 from stacks.config import EnvironmentConfig
+from stacks.constructs.api_alarms import ApiAlarms
 from stacks.constructs.operations import Monitored, OpsAlarms, OpsDashboard, OpsTopic
 from stacks.data_stack import DataStack
 from stacks.events_stack import EventsStack
@@ -24,6 +26,7 @@ class ObservabilityStack(Stack):
         data: DataStack,
         workflows: WorkflowsStack,
         events: EventsStack,
+        api: ApiStack | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -52,6 +55,17 @@ class ObservabilityStack(Stack):
             email=config.alarm_email,
         ).topic
         self.alarms = OpsAlarms(self, "Alarms", topic=self.topic, monitored=monitored)
-        OpsDashboard(
-            self, "Dashboard", name=config.prefix, monitored=monitored, alarms=self.alarms.alarms
-        )
+        alarms: list[Any] = list(self.alarms.alarms)
+        self.api_alarms = None
+        if api is not None:
+            self.api_alarms = ApiAlarms(
+                self,
+                "ApiAlarms",
+                topic=self.topic,
+                stage=api.api.stage,
+                function=api.function.function,
+                throttled=api.api.throttled,
+                web_acl_name=api.api.web_acl.name or f"{config.prefix}-api",
+            )
+            alarms += self.api_alarms.alarms.values()
+        OpsDashboard(self, "Dashboard", name=config.prefix, monitored=monitored, alarms=alarms)

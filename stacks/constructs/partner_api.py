@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import re
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -30,10 +31,13 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from careflow.api.contract import ROUTES, Route, scope_name
+from careflow.api.cors import ALLOW_HEADERS, MAX_AGE_SECONDS
 from stacks.compliance import acknowledge
 from stacks.config import WAF_WINDOW_SECONDS, ApiConfig, EnvironmentConfig, PartnerConfig
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+API_METRICS_NAMESPACE = "Careflow/Api"
+THROTTLED_METRIC = "ThrottledRequests"
 STARTS = "workflows.write"  # the scope of the routes that start an instance
 # One JSON object per request: who called (ids), which route (the template, never the path
 # with its ids or the query string), what came of it. No body, no query string, no headers.
@@ -90,6 +94,7 @@ class PartnerApi(Construct):
             rest_api_name=f"{config.prefix}-api",
             description="careflow partner API (/v1): workflows, tasks, events, policies",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            default_cors_preflight_options=self._preflight(api),
             cloud_watch_role=False,
             deploy=True,
             deploy_options=apigw.StageOptions(
@@ -130,7 +135,49 @@ class PartnerApi(Construct):
         }
         self.web_acl = self._web_acl(config, api)
         self.waf_logs = self._waf_logging(config, logs_key)
+        self.throttled = self._throttled_metric(config)
+        self._acknowledge_preflight()
         self._acknowledge_stage_choices()
+
+    @staticmethod
+    def _preflight(api: ApiConfig) -> apigw.CorsOptions | None:
+        """The gateway answers preflight itself (a mock integration on every resource) for
+        the environment's origins, as the handler does (careflow.api.cors); none, none."""
+        if not api.cors_origins:
+            return None
+        return apigw.CorsOptions(
+            allow_origins=list(api.cors_origins),
+            allow_methods=sorted({route.method for route in ROUTES}),
+            allow_headers=list(ALLOW_HEADERS),
+            max_age=Duration.seconds(MAX_AGE_SECONDS),
+        )
+
+    def _acknowledge_preflight(self) -> None:
+        for method in self.rest_api.methods:
+            if method.http_method == "OPTIONS":
+                for rule_id in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+                    acknowledge(
+                        method,
+                        rule_id,
+                        "A CORS preflight (OPTIONS) carries no credentials by the browser's "
+                        "rules: a mock integration answers it with the allowed origin, "
+                        "methods and headers, and reaches no function or data.",
+                    )
+
+    def _throttled_metric(self, config: EnvironmentConfig) -> cloudwatch.Metric:
+        """Requests answered 429 (stage or usage-plan throttle, quota): API Gateway has no
+        metric of its own for them, so the access log's ``status`` is counted."""
+        metric_filter = logs.MetricFilter(
+            self,
+            "ThrottledRequests",
+            log_group=self.access_logs,
+            metric_namespace=API_METRICS_NAMESPACE,
+            metric_name=THROTTLED_METRIC,
+            filter_pattern=logs.FilterPattern.string_value("$.status", "=", "429"),
+            metric_value="1",
+            default_value=0,
+        )
+        return metric_filter.metric(statistic=cloudwatch.Stats.SUM)
 
     def _acknowledge_stage_choices(self) -> None:
         stage = self.stage

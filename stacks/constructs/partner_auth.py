@@ -3,13 +3,19 @@ the contract's scopes, one client-credentials app client per partner (exactly it
 scopes) and one app client for the people who work tasks.
 
 People's tokens carry ``custom:facilities`` and ``custom:roles``; administrators set them,
-no app client may write them.
+no app client may write them. A partner's client-credentials token carries the facilities
+``careflow:api`` gives the partner: the pre token generation trigger (event version 3, the
+one that covers client credentials; it needs the Essentials or Plus feature plan) adds
+them, read from an SSM parameter of client id -> facilities written here at deploy. The
+trigger also copies a person's facilities and roles into their access token.
 """
 
 from __future__ import annotations
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from careflow.api.contract import RESOURCE_SERVER, SCOPES
@@ -22,7 +28,14 @@ ACCESS_TOKEN_HOURS = 1
 
 class PartnerAuth(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, api: ApiConfig
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        api: ApiConfig,
+        token_claims: lambda_.IFunction,
+        partner_facilities_parameter: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.pool = cognito.UserPool(
@@ -53,6 +66,11 @@ class PartnerAuth(Construct):
             deletion_protection=config.deletion_protection,
             removal_policy=config.removal_policy,
         )
+        self.pool.add_trigger(
+            cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG,
+            token_claims,
+            lambda_version=cognito.LambdaVersion.V3_0,
+        )
         self.resource_server = self.pool.add_resource_server(
             "ResourceServer",
             identifier=RESOURCE_SERVER,
@@ -79,6 +97,18 @@ class PartnerAuth(Construct):
             )
             for partner in api.partners
         }
+        self.partner_facilities = ssm.StringParameter(
+            self,
+            "PartnerFacilities",
+            parameter_name=partner_facilities_parameter,
+            description="careflow partners' facilities by app client id (custom:facilities)",
+            string_value=Stack.of(self).to_json_string(
+                {
+                    self.partner_clients[p.name].user_pool_client_id: sorted(p.facilities)
+                    for p in api.partners
+                }
+            ),
+        )
         self.user_client = self._client(
             "people",
             api.user_scopes,

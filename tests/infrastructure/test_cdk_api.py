@@ -37,12 +37,31 @@ def _paths(dev: Synth) -> dict[str, str]:
     return {logical_id: path(logical_id) for logical_id in resources}
 
 
-def _methods(dev: Synth) -> dict[tuple[str, str], dict[str, Any]]:
+def _api_function(dev: Synth) -> tuple[str, dict[str, Any]]:
+    """The handler's function (the stack's other one is the token claims trigger)."""
+    ((logical_id, function),) = [
+        (i, r["Properties"])
+        for i, r in _resources(dev, "AWS::Lambda::Function").items()
+        if r["Properties"]["Handler"] == "api.handler"
+    ]
+    return logical_id, function
+
+
+def _all_methods(dev: Synth) -> dict[tuple[str, str], dict[str, Any]]:
     paths = _paths(dev)
+
+    def path(resource: Any) -> str:
+        return paths[resource["Ref"]] if "Ref" in resource else "/"
+
     return {
-        (props["HttpMethod"], paths[props["ResourceId"]["Ref"]]): props
+        (props["HttpMethod"], path(props["ResourceId"])): props
         for props in (m["Properties"] for m in _resources(dev, "AWS::ApiGateway::Method").values())
     }
+
+
+def _methods(dev: Synth) -> dict[tuple[str, str], dict[str, Any]]:
+    """The contract's methods: without the CORS preflights (OPTIONS)."""
+    return {k: v for k, v in _all_methods(dev).items() if k[0] != "OPTIONS"}
 
 
 def test_every_contract_route_and_nothing_else_is_a_method(dev: Synth) -> None:
@@ -70,7 +89,7 @@ def test_each_route_takes_a_cognito_token_with_exactly_its_scope_and_health_none
 
 
 def test_every_method_is_a_lambda_proxy_to_the_api_function(dev: Synth) -> None:
-    function_id, function = _one(dev, "AWS::Lambda::Function")
+    function_id, function = _api_function(dev)
     assert function["Handler"] == "api.handler"
     assert function["FunctionName"] == "careflow-dev-Api"
     assert len(function["Layers"]) == 2
@@ -208,7 +227,7 @@ def _access_log_group(synth: Synth) -> tuple[str, dict[str, Any]]:
 
 
 def _api_statements(dev: Synth) -> list[dict[str, Any]]:
-    _, function = _one(dev, "AWS::Lambda::Function")
+    _, function = _api_function(dev)
     role_id = str(render(function["Role"])).strip("<>").split(".")[0]
     return policy_statements(dev, role_id, ROLE)
 
@@ -243,7 +262,7 @@ def test_the_api_role_is_least_privilege_on_the_table_and_bus(dev: Synth) -> Non
 
 
 def test_the_bus_policy_names_exactly_the_api_functions_role(dev: Synth) -> None:
-    _, function = _one(dev, "AWS::Lambda::Function")
+    _, function = _api_function(dev)
     role_id = str(render(function["Role"])).strip("<>").split(".")[0]
     role = dev.templates[ROLE]["Resources"][role_id]["Properties"]
     assert (role["Path"], role["RoleName"]) == ("/careflow-dev/", "careflow-dev-api")
@@ -335,3 +354,126 @@ def test_the_waf_limit_per_ip_may_not_cut_below_a_partners_usage_plan() -> None:
     settings["user_scopes"] = ["tasks.write"]
     with pytest.raises(ValueError, match="scopes the contract does not"):
         api_config(settings, [])
+
+
+def _api_alarms(dev: Synth) -> dict[str, dict[str, Any]]:
+    from stacks.constructs.api_alarms import DESCRIPTION_PREFIX
+
+    return {
+        a["Properties"]["AlarmDescription"]: a["Properties"]
+        for a in dev.resources("observability", "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmDescription"].startswith(DESCRIPTION_PREFIX)
+    }
+
+
+def test_api_alarms_watch_errors_latency_throttling_and_waf_and_page_the_ops_topic(
+    dev: Synth,
+) -> None:
+    from stacks.constructs.api_alarms import THRESHOLDS
+
+    (topic_id,) = dev.resources("observability", "AWS::SNS::Topic")
+    alarms = _api_alarms(dev)
+    assert len(alarms) == len(THRESHOLDS)
+    watched = set()
+    for alarm in alarms.values():
+        assert [render(a) for a in alarm["AlarmActions"]] == [f"<{topic_id}>"]
+        assert [render(a) for a in alarm["OKActions"]] == [f"<{topic_id}>"]
+        stat = alarm.get("ExtendedStatistic") or alarm["Statistic"]
+        watched.add((alarm["Namespace"], alarm["MetricName"], stat))
+    assert watched == {
+        ("AWS/ApiGateway", "5XXError", "Sum"),
+        ("AWS/ApiGateway", "Latency", "p99"),
+        ("AWS/ApiGateway", "IntegrationLatency", "p99"),
+        ("AWS/ApiGateway", "4XXError", "Average"),
+        ("Careflow/Api", "ThrottledRequests", "Sum"),
+        ("AWS/WAFV2", "BlockedRequests", "Sum"),
+        ("AWS/Lambda", "Errors", "Sum"),
+        ("AWS/Lambda", "Throttles", "Sum"),
+    }
+
+
+def test_429s_are_counted_from_the_access_log(dev: Synth) -> None:
+    _, metric_filter = _one(dev, "AWS::Logs::MetricFilter")
+    assert metric_filter["FilterPattern"] == '{ $.status = "429" }'
+    (transform,) = metric_filter["MetricTransformations"]
+    assert (transform["MetricNamespace"], transform["MetricName"]) == (
+        "Careflow/Api",
+        "ThrottledRequests",
+    )
+    _, access_logs = _one(dev, "AWS::ApiGateway::Stage")
+    assert '"status":"$context.status"' in access_logs["AccessLogSetting"]["Format"].replace(
+        " ", ""
+    )
+
+
+def test_access_tokens_get_facilities_from_a_v3_pre_token_generation_trigger(dev: Synth) -> None:
+    _, pool = _one(dev, "AWS::Cognito::UserPool")
+    assert pool["UserPoolTier"] in ("ESSENTIALS", "PLUS")  # V3 needs one of them
+    trigger = pool["LambdaConfig"]["PreTokenGenerationConfig"]
+    assert trigger["LambdaVersion"] == "V3_0"
+    (function_id,) = [
+        i
+        for i, r in _resources(dev, "AWS::Lambda::Function").items()
+        if r["Properties"]["Handler"] == "token_claims.handler"
+    ]
+    assert render(trigger["LambdaArn"]) == f"<{function_id}.Arn>"
+    function = _resources(dev, "AWS::Lambda::Function")[function_id]["Properties"]
+    parameter_name = function["Environment"]["Variables"]["PARTNER_FACILITIES_PARAMETER"]
+    assert parameter_name == "/careflow-dev/api/partner-facilities"
+
+
+def test_the_trigger_maps_each_partners_client_id_to_its_configured_facilities(
+    dev: Synth,
+) -> None:
+    config = dev.stacks.config.api
+    assert config is not None and all(p.facilities for p in config.partners)
+    _, parameter = _one(dev, "AWS::SSM::Parameter")
+    clients = {
+        r["Properties"]["ClientName"]: logical_id
+        for logical_id, r in _resources(dev, "AWS::Cognito::UserPoolClient").items()
+    }
+    mapping = json.loads(render(parameter["Value"]))
+    assert mapping == {f"<{clients[p.name]}>": sorted(p.facilities) for p in config.partners}
+    statements = [
+        s
+        for s in policy_statements(dev, _trigger_role(dev), ROLE)
+        if s.get("Sid") == "ReadPartnerFacilities"
+    ]
+    (statement,) = statements
+    assert as_list(statement["Action"]) == ["ssm:GetParameter"]
+    assert render(statement["Resource"]).endswith(":parameter/careflow-dev/api/partner-facilities")
+
+
+def _trigger_role(dev: Synth) -> str:
+    (function,) = [
+        r
+        for r in _resources(dev, "AWS::Lambda::Function").values()
+        if r["Properties"]["Handler"] == "token_claims.handler"
+    ]
+    return str(function["Properties"]["Role"]["Fn::GetAtt"][0])
+
+
+def test_preflight_is_answered_by_the_gateway_for_the_environments_origins_only(
+    dev: Synth, prod: Synth
+) -> None:
+    dev_api = dev.stacks.config.api
+    assert dev_api is not None and dev_api.cors_origins  # dev: the local console's origin
+    preflights = {path: m for (verb, path), m in _all_methods(dev).items() if verb == "OPTIONS"}
+    assert {route.path for route in ROUTES} <= set(preflights)
+    for method in preflights.values():
+        assert method["AuthorizationType"] == "NONE" and method["Integration"]["Type"] == "MOCK"
+        template = json.dumps(method["Integration"])
+        assert all(origin in template for origin in dev_api.cors_origins)
+        assert "'*'" not in template.split("Access-Control-Allow-Origin")[-1][:40]
+    prod_api = prod.stacks.config.api
+    assert prod_api is not None and prod_api.cors_origins == ()
+    assert not [k for k in _all_methods(prod) if k[0] == "OPTIONS"]
+
+
+def test_the_handler_is_told_the_same_origins_as_the_gateway(dev: Synth, prod: Synth) -> None:
+    for synth in (dev, prod):
+        api = synth.stacks.config.api
+        assert api is not None
+        _, function = _api_function(synth)
+        variables = function["Environment"]["Variables"]
+        assert variables["CORS_ALLOWED_ORIGINS"] == ",".join(api.cors_origins)

@@ -6,14 +6,20 @@ import json
 
 from careflow import observability
 from careflow.catalog import CATALOG, all_functions
+from stacks.constructs.api_alarms import DESCRIPTION_PREFIX
 from stacks.constructs.operations import METRICS_NAMESPACE, SERVICE_NAME
 from tests.infrastructure.infra_support import Synth, render
 
 
-def _alarms(dev: Synth) -> list[dict]:
+def _all_alarms(dev: Synth) -> list[dict]:
     return [
         a["Properties"] for a in dev.resources("observability", "AWS::CloudWatch::Alarm").values()
     ]
+
+
+def _alarms(dev: Synth) -> list[dict]:
+    """The workflows' alarms (the API's have thresholds of their own: test_cdk_api)."""
+    return [a for a in _all_alarms(dev) if not a["AlarmDescription"].startswith(DESCRIPTION_PREFIX)]
 
 
 def test_ops_topic_is_encrypted_and_tls_only(dev: Synth) -> None:
@@ -28,8 +34,10 @@ def test_ops_topic_is_encrypted_and_tls_only(dev: Synth) -> None:
 
 def test_every_alarm_notifies_the_ops_topic(dev: Synth) -> None:
     (topic_id,) = dev.resources("observability", "AWS::SNS::Topic")
-    for alarm in _alarms(dev):
+    for alarm in _all_alarms(dev):
         assert [render(a) for a in alarm["AlarmActions"]] == [f"<{topic_id}>"]
+        assert [render(a) for a in alarm["OKActions"]] == [f"<{topic_id}>"]
+    for alarm in _alarms(dev):
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
 
 

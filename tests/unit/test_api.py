@@ -704,3 +704,14 @@ def test_an_unexpected_error_is_one_generic_500_logged_without_its_message(
         None,
     )
     assert "Jane Doe" not in caplog.text
+
+
+def test_a_partners_client_credentials_token_reads_within_its_facilities(wired):
+    wired.store.put_instance(instance(1))
+    wired.store.put_instance(instance(2, facility="fac-south"))
+    who = claims(None, client_id="4example5clientid6", facilities="fac-north,fac-asc")
+    status, found, _ = call(
+        "GET", "/v1/instances", who=who, query={"workflow": "surgical-case-readiness"}
+    )
+    assert status == 200 and [i["instance_id"] for i in found["items"]] == ["scr-0001"]
+    assert call("GET", "/v1/instances/scr-0002", who=who)[0] == 404

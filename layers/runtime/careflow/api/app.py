@@ -25,6 +25,7 @@ from careflow import clock, facilities, wiring
 from careflow.actors import ACTOR_PATTERN
 from careflow.api.auth import Caller, ClaimedRoles, authorize
 from careflow.api.contract import ROUTES, Route
+from careflow.api.cors import cors_config
 from careflow.api.problems import (
     CONTENT_TYPE,
     TASK_ERRORS,
@@ -35,7 +36,7 @@ from careflow.api.problems import (
 from careflow.domain.records import HumanTask, Instance, InstanceStatus, TaskStatus
 from careflow.observability import logger
 
-app = APIGatewayRestResolver()
+app = APIGatewayRestResolver(cors=cors_config())
 
 MAX_LIMIT = 100
 _served: dict[tuple[str, str], Callable[..., Any]] = {}

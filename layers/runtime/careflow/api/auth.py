@@ -18,6 +18,11 @@ from careflow.api.contract import RESOURCE_SERVER
 from careflow.api.problems import ApiProblem
 
 _ACTOR = re.compile(ACTOR_PATTERN)
+# The token claims careflow reads (comma-separated ids), from a person's custom attributes
+# or, for a partner's client-credentials token, added by the pre token generation trigger
+# (careflow.api.token_claims); the local issuer mints the same.
+FACILITIES_CLAIM = "custom:facilities"
+ROLES_CLAIM = "custom:roles"
 
 
 @dataclass(frozen=True)
@@ -60,12 +65,12 @@ def caller_from(event: Mapping[str, Any]) -> Caller | None:
     scopes = frozenset(
         s.removeprefix(prefix) for s in _split(claims.get("scope"), None) if s.startswith(prefix)
     )
-    roles_claim = claims.get("custom:roles")
+    roles_claim = claims.get(ROLES_CLAIM)
     return Caller(
         principal=principal,
         username=username if isinstance(username, str) and username else None,
         scopes=scopes,
-        facilities=_split(claims.get("custom:facilities"), ","),
+        facilities=_split(claims.get(FACILITIES_CLAIM), ","),
         roles=_split(roles_claim, ",") if roles_claim is not None else None,
     )
 

@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from careflow.api.auth import FACILITIES_CLAIM, ROLES_CLAIM
 from careflow.api.contract import ROUTES, SCOPES, VERSION, Route, scope_name
 from careflow.api.problems import ApiProblem
 
@@ -105,12 +106,12 @@ class LocalIssuer:
             "iat": issued,
             "exp": issued + int(lifetime.total_seconds()),
             "jti": str(uuid.uuid4()),
-            "custom:facilities": ",".join(facilities),
+            FACILITIES_CLAIM: ",".join(facilities),
         }
         if user:
             claims["username"] = user
         if roles is not None:
-            claims["custom:roles"] = ",".join(roles)
+            claims[ROLES_CLAIM] = ",".join(roles)
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
 
     def verify(self, token: str) -> dict[str, Any]:
