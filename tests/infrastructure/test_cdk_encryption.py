@@ -63,8 +63,9 @@ def test_bus_and_archive_are_encrypted_with_the_events_key(dev: Synth) -> None:
 def test_every_log_group_is_encrypted_with_the_logs_key(dev: Synth, prod: Synth) -> None:
     key = _key_id_by_alias(dev, "logs")
     groups = dev.all_resources("AWS::Logs::LogGroup")
-    # ...and the partner API's: its function, the stage's access log, the WAF log.
-    assert len(groups) == len(all_functions()) + len(CATALOG) + 3
+    # ...and the partner API's: its function, the token claims trigger, the stage's access
+    # log, the WAF log.
+    assert len(groups) == len(all_functions()) + len(CATALOG) + 4
     for group in groups.values():
         assert _refers_to(group["Properties"]["KmsKeyId"], key)
 
