@@ -39,6 +39,7 @@ class ApiProblem(Exception):
         self.detail = detail
         self.errors = list(errors)
         self.extra = dict(extra or {})
+        self.headers: dict[str, str] = {}  # e.g. a deprecated route's Deprecation, Sunset
 
     def body(self) -> str:
         slug = self.title.lower().replace(" ", "-")
