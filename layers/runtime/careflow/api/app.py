@@ -568,7 +568,8 @@ def _pattern_allows(pattern: Mapping[str, Any], doc: Any) -> bool:
 
 
 def start_bodies() -> tuple[type[BaseModel], ...]:
-    """The data models a start takes: the starting detail-type of each workflow."""
+    """The data of the workflow's starting event, under that detail-type's schema (one
+    of these, by workflow: docs/events.md)."""
     from careflow.kit.registry import event_schemas, workflows
 
     schemas = event_schemas()

@@ -206,6 +206,8 @@ def _operation(route: Route, op: Operation, schemas: dict[str, Any]) -> dict[str
             "required": op.body_required,
             "content": {JSON: {"schema": schema}},
         }
+        if not isinstance(op.body, type) and op.body is not None and op.body.__doc__:
+            operation["requestBody"]["description"] = " ".join(op.body.__doc__.split())
     operation["responses"] = _responses(route, op)
     return operation
 

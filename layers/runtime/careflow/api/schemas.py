@@ -138,7 +138,6 @@ class ProblemDetails(_View):
     title: str
     status: int
     detail: str
-    errors: list[FieldError] | None = Field(default=None, description="on 400: each field")
-    instance_id: str | None = Field(
-        default=None, description="on a 409 start: the subject's instance"
-    )
+    # present only where they apply (never null)
+    errors: list[FieldError] = Field(default_factory=list, description="on 400: each field")
+    instance_id: str = Field(default="", description="on a 409 start: the subject's instance")
