@@ -335,3 +335,34 @@ def test_the_waf_limit_per_ip_may_not_cut_below_a_partners_usage_plan() -> None:
     settings["user_scopes"] = ["tasks.write"]
     with pytest.raises(ValueError, match="scopes the contract does not"):
         api_config(settings, [])
+
+
+def test_every_gateway_refusal_answers_a_problem_detail(dev: Synth) -> None:
+    from careflow.api.problems import CONTENT_TYPE, GATEWAY_PROBLEMS
+    from stacks.constructs.gateway_problems import DEFAULTS
+
+    responses = {
+        props["ResponseType"]: props
+        for props in (
+            r["Properties"] for r in _resources(dev, "AWS::ApiGateway::GatewayResponse").values()
+        )
+    }
+    assert set(responses) == set(GATEWAY_PROBLEMS)
+    for kind, (status, title, detail) in GATEWAY_PROBLEMS.items():
+        props = responses[kind]
+        headers = props["ResponseParameters"]
+        assert headers["gatewayresponse.header.Content-Type"] == f"'{CONTENT_TYPE}'"
+        body = props["ResponseTemplates"]["application/json"]
+        if kind in DEFAULTS:  # API Gateway's own status and message
+            assert "StatusCode" not in props and "$context.error.messageString" in body
+            continue
+        assert props["StatusCode"] == str(status)
+        assert json.loads(body) == {
+            "type": f"https://careflow.dev/problems/{title.lower().replace(' ', '-')}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+        }
+    for throttled in ("THROTTLED", "QUOTA_EXCEEDED"):
+        retry = responses[throttled]["ResponseParameters"]["gatewayresponse.header.Retry-After"]
+        assert int(retry.strip("'")) >= 1

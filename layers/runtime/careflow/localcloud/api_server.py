@@ -40,7 +40,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from careflow.api.contract import ROUTES, SCOPES, VERSION, Route, scope_name
-from careflow.api.problems import ApiProblem
+from careflow.api.problems import ApiProblem, gateway_problem
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +331,7 @@ class ApiServer:
                 server._serve(self)
 
             do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+            do_TRACE = do_CONNECT = do_GET  # answered: no such route
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._httpd.daemon_threads = True
@@ -352,7 +353,7 @@ class ApiServer:
             status, headers, body = refused.status, _PROBLEM_HEADERS, refused.body()
         except Exception as exc:  # the handler itself failed: API Gateway answers 502
             log.warning("api request %s failed: %s", request_id, type(exc).__name__)
-            failed = ApiProblem(502, "Bad Gateway", "The API's handler failed.")
+            failed = gateway_problem("INTEGRATION_FAILURE")
             status, headers, body = 502, _PROBLEM_HEADERS, failed.body()
         data = body.encode()
         req.send_response(status)
@@ -382,25 +383,21 @@ class ApiServer:
                 _discard(req, length)
             else:
                 req.close_connection = True
-            raise ApiProblem(
-                413,
-                "Content Too Large",
-                f"The request body is over {self.max_body} bytes.",
+            raise gateway_problem(
+                "REQUEST_TOO_LARGE", f"The request body is over {self.max_body} bytes."
             )
         body = req.rfile.read(length) if length > 0 else b""
         path = urlsplit(req.path).path
         prefix = f"/{VERSION}/"
         found = match(req.command, path) if path.startswith(prefix) else None
         if found is None:
-            raise ApiProblem(404, "Not Found", "No such route.")
+            raise gateway_problem("MISSING_AUTHENTICATION_TOKEN")
         route, params = found
         claims = self._authorize(route, req.headers.get("Authorization"))
         if claims is not None:
             wait = self.throttle.take(str(claims["client_id"]))
             if wait > 0:
-                problem = ApiProblem(
-                    429, "Too Many Requests", "The client's usage plan allows no more now."
-                )
+                problem = gateway_problem("THROTTLED")
                 retry = str(max(1, math.ceil(min(wait, 3600.0))))
                 return 429, {**_PROBLEM_HEADERS, "Retry-After": retry}, problem.body()
         event = proxy_event(
@@ -435,15 +432,11 @@ class ApiServer:
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
         if not token:
-            raise ApiProblem(401, "Unauthorized", "The request carries no token.")
+            raise gateway_problem("UNAUTHORIZED")
         try:
             claims = self.issuer.verify(token)
         except jwt.InvalidTokenError:
-            raise ApiProblem(
-                401, "Unauthorized", "The token is not valid (signature, issuer, expiry or use)."
-            ) from None
+            raise gateway_problem("UNAUTHORIZED") from None
         if scope_name(route.scope) not in str(claims.get("scope", "")).split():
-            raise ApiProblem(
-                403, "Forbidden", f"The token lacks the scope {scope_name(route.scope)}."
-            )
+            raise gateway_problem("ACCESS_DENIED")
         return claims
