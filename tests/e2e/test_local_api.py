@@ -267,6 +267,7 @@ def test_concurrent_requests_each_get_their_own_answer(api):
         ("GET", "/instances", "not-a-jwt", "UNAUTHORIZED"),
         ("GET", "/no-such-route", None, "MISSING_AUTHENTICATION_TOKEN"),
         ("TRACE", "/health", None, "MISSING_AUTHENTICATION_TOKEN"),
+        ("QUERY", "/instances", None, "MISSING_AUTHENTICATION_TOKEN"),
         ("DELETE", "/instances/abc", None, "MISSING_AUTHENTICATION_TOKEN"),
     ],
 )

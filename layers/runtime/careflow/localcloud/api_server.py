@@ -331,7 +331,13 @@ class ApiServer:
                 server._serve(self)
 
             do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
-            do_TRACE = do_CONNECT = do_GET  # answered: no such route
+
+            def __getattr__(self, name: str) -> Any:
+                # any other method (TRACE, QUERY, ...) is answered, as an unknown route,
+                # rather than with http.server's HTML 501
+                if name.startswith("do_"):
+                    return self.do_GET
+                raise AttributeError(name)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._httpd.daemon_threads = True
