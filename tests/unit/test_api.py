@@ -3,6 +3,7 @@ errors as problem details; against in-memory fakes wired in place of the adapter
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -52,8 +53,10 @@ def call(
     body: Any = None,
     query: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
 ) -> tuple[int, dict[str, Any], dict[str, Any]]:
-    """The resolver's answer to an API Gateway REST proxy event: (status, body, headers)."""
+    """The resolver's answer to an API Gateway REST proxy event: (status, body, headers);
+    ``raw``: the body's bytes, as API Gateway passes a body that is not text (base64)."""
     event = {
         "resource": path,
         "path": path,
@@ -73,6 +76,8 @@ def call(
         "body": json.dumps(body) if body is not None else None,
         "isBase64Encoded": False,
     }
+    if raw is not None:
+        event |= {"body": base64.b64encode(raw).decode(), "isBase64Encoded": True}
     answer = api.app.resolve(event, SimpleNamespace(aws_request_id="req-1"))
     content = json.loads(answer["body"]) if answer.get("body") else {}
     headers = {k: v[0] for k, v in (answer.get("multiValueHeaders") or {}).items()}
@@ -608,6 +613,22 @@ def _event(facility: str = "fac-north", source: str = "careflow.scheduling") -> 
             "data": BOOKED,
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/events"),
+        ("POST", "/v1/tasks/t-1/claim"),
+        ("POST", "/v1/tasks/t-1/complete"),
+    ],
+)
+def test_a_body_that_is_not_utf8_is_a_400_naming_the_body(wired, method, path):
+    # found by Schemathesis: Powertools' decoded_body raised UnicodeDecodeError (a 500)
+    who = claims(scope=" ".join(f"careflow/{s}" for s in SCOPES))
+    status, body, _ = call(method, path, who=who, raw=b"\xff\xfe{\x80")
+    assert status == 400
+    assert body["errors"] == [{"field": "body", "reason": "json_invalid"}]
 
 
 def test_an_event_is_validated_then_published(wired):

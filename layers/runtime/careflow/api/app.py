@@ -148,8 +148,15 @@ def _query(model: type[BaseModel]) -> Any:
         raise invalid(exc, prefix="query") from None
 
 
+def _raw_body() -> str | None:
+    try:
+        return app.current_event.decoded_body
+    except UnicodeDecodeError:  # JSON is UTF-8 (RFC 8259)
+        raise bad_field("body", "json_invalid", "The request body is not UTF-8 JSON.") from None
+
+
 def _json_body() -> Any:
-    raw = app.current_event.decoded_body
+    raw = _raw_body()
     if not raw:
         raise bad_field("body", "missing", "The request needs a JSON body.")
     try:
@@ -479,7 +486,7 @@ class ReassignBody(_Input):
 
 
 def _optional_body(model: type[BaseModel]) -> Any:
-    if not app.current_event.decoded_body:
+    if not _raw_body():
         return _with_body(model, {})
     return _body(model)
 
