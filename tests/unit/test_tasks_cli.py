@@ -17,7 +17,7 @@ from careflow.localcloud.api_server import (
     Throttle,
     UsagePlan,
 )
-from careflow.localcloud.cloud import free_port
+from careflow.localcloud.cloud import free_port, free_port_run
 from careflow.localcloud.control import ControlServer
 from careflow.policies import FilePolicyStore, resolve
 from tests.fakes import FakeEngine, FakePublisher, InMemoryStateStore
@@ -56,7 +56,7 @@ def inbox(monkeypatch):
         now=NOW,
         policy_version=resolve("surgical-readiness", "fac-north", store=FILES).version,
     )
-    port = free_port()
+    port = free_port_run()  # the cloud's port (unused: no cloud) and the control port after it
     issuer = LocalIssuer(f"http://127.0.0.1:{port + 1}{ISSUER_PATH}")
     control = ControlServer(SimpleNamespace(), port + 1, issuer).start()
     api = ApiServer(free_port(), issuer).start()

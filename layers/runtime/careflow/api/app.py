@@ -446,11 +446,17 @@ def reassign(caller: Caller, id: str) -> Any:
     return _task_action(caller, id, reassign_task, to=body.to, reason=body.reason)
 
 
+class ReasonBody(_Input):
+    """Release and acknowledge: only why (audited); the actor is the token's person."""
+
+    reason: Text = ""
+
+
 @route("POST", "/v1/tasks/{id}/release")
 def release(caller: Caller, id: str) -> Any:
     from careflow.domain.tasks import release_task
 
-    body: ClaimBody = _optional_body(ClaimBody)
+    body: ReasonBody = _optional_body(ReasonBody)
     return _task_action(caller, id, release_task, reason=body.reason)
 
 
@@ -458,7 +464,7 @@ def release(caller: Caller, id: str) -> Any:
 def acknowledge(caller: Caller, id: str) -> Any:
     from careflow.domain.tasks import acknowledge_task
 
-    body: ClaimBody = _optional_body(ClaimBody)
+    body: ReasonBody = _optional_body(ReasonBody)
     engine = wiring.engine()
 
     def action(store: Any, **kw: Any) -> HumanTask:
