@@ -538,6 +538,33 @@ def reassign(caller: Caller, id: str) -> Any:
     return _task_action(caller, id, reassign_task, to=body.to, reason=body.reason)
 
 
+class ReasonBody(_Input):
+    """Release and acknowledge: only why (audited); the actor is the token's person."""
+
+    reason: Text = ""
+
+
+@route("POST", "/v1/tasks/{id}/release")
+def release(caller: Caller, id: str) -> Any:
+    from careflow.domain.tasks import release_task
+
+    body: ReasonBody = _optional_body(ReasonBody)
+    return _task_action(caller, id, release_task, reason=body.reason)
+
+
+@route("POST", "/v1/tasks/{id}/acknowledge")
+def acknowledge(caller: Caller, id: str) -> Any:
+    from careflow.domain.tasks import acknowledge_task
+
+    body: ReasonBody = _optional_body(ReasonBody)
+    engine = wiring.engine()
+
+    def action(store: Any, **kw: Any) -> HumanTask:
+        return acknowledge_task(store, engine, **kw)
+
+    return _task_action(caller, id, action, reason=body.reason)
+
+
 # -- starting an instance -------------------------------------------------------------------
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 

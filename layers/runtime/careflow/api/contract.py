@@ -15,7 +15,7 @@ RESOURCE_SERVER = "careflow"  # Cognito resource server identifier: scopes are c
 SCOPES: dict[str, str] = {
     "workflows.read": "read workflow instances, their milestones and tasks",
     "workflows.write": "start workflow instances",
-    "tasks.work": "read the task inbox; claim, complete and reassign tasks",
+    "tasks.work": "read the task inbox; claim, release, reassign, complete and acknowledge tasks",
     "events.write": "put domain events on the careflow bus",
     "payer.notify": "deliver PAS Subscription notifications (the payer's rest-hook)",
     "policies.read": "read the policies in force and their versions",
@@ -51,6 +51,13 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/tasks/{id}/claim", "tasks.work", "claim a task as the caller"),
     Route("POST", "/v1/tasks/{id}/complete", "tasks.work", "complete a claimed task"),
     Route("POST", "/v1/tasks/{id}/reassign", "tasks.work", "hand a task to another person"),
+    Route("POST", "/v1/tasks/{id}/release", "tasks.work", "put a claimed task back in its queue"),
+    Route(
+        "POST",
+        "/v1/tasks/{id}/acknowledge",
+        "tasks.work",
+        "complete a claimed task that offers no decision",
+    ),
     Route("POST", "/v1/events", "events.write", "a domain event, validated, onto the bus"),
     Route("POST", "/v1/payer/notifications", "payer.notify", "a PAS Subscription notification"),
     Route("GET", "/v1/policies/{name}", "policies.read", "a policy in force and its version"),
