@@ -241,7 +241,7 @@ def _raising(event, context):
     [
         (
             lambda issuer: ApiServer(free_port(), LocalIssuer("http://elsewhere")),
-            "the API refused the token (401): The token is not valid",
+            "the API refused the token (401): The request carries no valid access token.",
         ),
         (
             lambda issuer: ApiServer(

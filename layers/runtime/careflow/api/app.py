@@ -544,7 +544,14 @@ class ReasonBody(_Input):
     reason: Text = ""
 
 
-@route("POST", "/v1/tasks/{id}/release")
+@route(
+    "POST",
+    "/v1/tasks/{id}/release",
+    body=ReasonBody,
+    body_required=False,
+    response=TaskView,
+    errors=TASK_STATUSES,
+)
 def release(caller: Caller, id: str) -> Any:
     from careflow.domain.tasks import release_task
 
@@ -552,7 +559,14 @@ def release(caller: Caller, id: str) -> Any:
     return _task_action(caller, id, release_task, reason=body.reason)
 
 
-@route("POST", "/v1/tasks/{id}/acknowledge")
+@route(
+    "POST",
+    "/v1/tasks/{id}/acknowledge",
+    body=ReasonBody,
+    body_required=False,
+    response=TaskView,
+    errors=TASK_STATUSES,
+)
 def acknowledge(caller: Caller, id: str) -> Any:
     from careflow.domain.tasks import acknowledge_task
 
