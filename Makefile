@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/runtime/careflow lambdas stacks app.py
+	$(PY) -m careflow.api.compat docs/openapi-v1-released.json docs/openapi.json
 
 synth: $(STAMP)  ## CloudFormation templates in cdk.out (builds the dependency layer)
 	$(PY) app.py

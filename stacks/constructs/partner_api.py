@@ -12,6 +12,8 @@
   handler's models (one error map);
 - access logs (no PHI: identifiers, the route template, status, latency) go to a log group
   encrypted with careflow's logs key; execution logging is off; X-Ray and metrics are on;
+- the gateway's own refusals answer as problem details (gateway_problems.py), as the
+  handler's do;
 - a WAFv2 web ACL on the stage: a rate limit per client IP and the AWS common rule set.
 """
 
@@ -34,6 +36,7 @@ from careflow.api.contract import ROUTES, Route, scope_name
 from careflow.api.cors import ALLOW_HEADERS, MAX_AGE_SECONDS
 from stacks.compliance import acknowledge
 from stacks.config import WAF_WINDOW_SECONDS, ApiConfig, EnvironmentConfig, PartnerConfig
+from stacks.constructs.gateway_problems import add_problem_responses
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 API_METRICS_NAMESPACE = "Careflow/Api"
@@ -110,6 +113,7 @@ class PartnerApi(Construct):
             ),
         )
         self.stage = self.rest_api.deployment_stage
+        self.problem_responses = add_problem_responses(self.rest_api)
         self.authorizer = apigw.CognitoUserPoolsAuthorizer(
             self,
             "Authorizer",

@@ -413,13 +413,41 @@ def test_a_still_starting_cloud_is_one_line_for_commands_too():
     )
 
 
-def test_tasks_list_on_a_running_cloud_takes_the_port_anywhere_or_careflow_endpoint(cloud):
+def test_tasks_on_a_cloud_without_a_token_issuer_is_one_line(cloud):
+    """A cloud started in process (no control endpoint, no API): `careflow tasks` says so."""
+    result = careflow(
+        "tasks", "list", "--queue", "q", "--facility", "fac-south", "--port", str(cloud.port)
+    )
+    assert result.code == 1
+    assert short(result) == (
+        f"error: no token issuer answers on port {cloud.port + 1} (the local cloud on "
+        f"http://127.0.0.1:{cloud.port} was started without one: use `careflow up`)"
+    )
+
+
+@pytest.fixture
+def served(cloud):
+    """The session cloud with its control endpoint (token issuer, ``GET /api``) and API."""
+    from careflow.localcloud.api_server import ISSUER_PATH, ApiServer, LocalIssuer
+
+    issuer = LocalIssuer(f"http://127.0.0.1:{cloud.port + 1}{ISSUER_PATH}")
+    control = ControlServer(cloud, cloud.port + 1, issuer).start()
+    api = ApiServer(free_port(), issuer).start()
+    control.api_url = api.url
+    yield api
+    api.stop()
+    control.stop()
+
+
+def test_tasks_list_on_a_running_cloud_takes_the_port_anywhere_or_careflow_endpoint(served, cloud):
     url = f"http://127.0.0.1:{cloud.port}"
     args = ["tasks", "list", "--queue", "no_such_queue", "--facility", "fac-south"]
     for result in (
         careflow("--port", str(cloud.port), *args),
         careflow(*args, "--port", str(cloud.port)),
         careflow(*args, env={"CAREFLOW_ENDPOINT": url}),
+        careflow(*args, "--port", str(cloud.port), "--api-port", str(served.port)),
+        careflow(*args, "--port", str(cloud.port), env={"CAREFLOW_API": served.url}),
     ):
         assert result.code == 0, result.lines
         assert json.loads(result.stdout) == []

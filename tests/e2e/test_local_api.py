@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from careflow import cli, wiring
+from careflow.api.problems import GATEWAY_PROBLEMS
 from careflow.localcloud.api_server import (
     ISSUER_PATH,
     ApiServer,
@@ -26,6 +27,7 @@ from careflow.localcloud.api_server import (
 )
 from careflow.localcloud.cloud import free_port
 from careflow.localcloud.control import ControlServer
+from stacks.constructs.gateway_problems import template
 from tests.unit.test_api import instance, task_for
 
 START = "/workflows/surgical-case-readiness/instances"
@@ -77,6 +79,11 @@ def token(api: ApiServer, scopes: str, facility: str = "fac-north", **kw: Any) -
     )
 
 
+def as_deployed(kind: str) -> dict[str, Any]:
+    """The body API Gateway's gateway response of ``kind`` sends (the CDK template)."""
+    return json.loads(template(kind))
+
+
 def booked() -> dict[str, str]:
     return {
         "appointment_id": f"appt-api-{uuid.uuid4().hex[:8]}",
@@ -112,7 +119,7 @@ def test_a_token_without_the_routes_scope_is_403_at_the_gateway(api):
     status, body, _ = request(
         api, "GET", "/instances?workflow=surgical-case-readiness", token=token(api, "tasks.work")
     )
-    assert status == 403 and "careflow/workflows.read" in body["detail"]
+    assert status == 403 and body == as_deployed("ACCESS_DENIED")
 
 
 def test_a_start_through_the_gateway_is_201(api, cloud):
@@ -168,7 +175,7 @@ def test_a_client_over_its_usage_plan_is_429_with_retry_after(api):
     path = "/instances?workflow=surgical-case-readiness"
     assert [request(api, "GET", path, token=mine)[0] for _ in range(2)] == [200, 200]
     status, body, headers = request(api, "GET", path, token=mine)
-    assert status == 429 and body["status"] == 429
+    assert status == 429 and body == as_deployed("THROTTLED")
     assert 1 <= int(headers["Retry-After"]) <= 60
     # another client's plan is its own
     assert request(api, "GET", path, token=token(api, "workflows.read"))[0] == 200
@@ -251,3 +258,22 @@ def test_concurrent_requests_each_get_their_own_answer(api):
 
     with ThreadPoolExecutor(6) as pool:
         assert list(pool.map(read, ids * 3)) == ids * 3
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "auth", "kind"),
+    [
+        ("GET", "/instances", None, "UNAUTHORIZED"),
+        ("GET", "/instances", "not-a-jwt", "UNAUTHORIZED"),
+        ("GET", "/no-such-route", None, "MISSING_AUTHENTICATION_TOKEN"),
+        ("TRACE", "/health", None, "MISSING_AUTHENTICATION_TOKEN"),
+        ("QUERY", "/instances", None, "MISSING_AUTHENTICATION_TOKEN"),
+        ("DELETE", "/instances/abc", None, "MISSING_AUTHENTICATION_TOKEN"),
+    ],
+)
+def test_the_gateways_refusals_are_the_deployed_gateway_responses(api, method, path, auth, kind):
+    headers = {"Authorization": f"Bearer {auth}"} if auth else None
+    status, body, got = request(api, method, path, headers=headers)
+    assert status == GATEWAY_PROBLEMS[kind][0]
+    assert body == as_deployed(kind)
+    assert got["Content-Type"] == "application/problem+json"

@@ -477,3 +477,34 @@ def test_the_handler_is_told_the_same_origins_as_the_gateway(dev: Synth, prod: S
         _, function = _api_function(synth)
         variables = function["Environment"]["Variables"]
         assert variables["CORS_ALLOWED_ORIGINS"] == ",".join(api.cors_origins)
+
+
+def test_every_gateway_refusal_answers_a_problem_detail(dev: Synth) -> None:
+    from careflow.api.problems import CONTENT_TYPE, GATEWAY_PROBLEMS
+    from stacks.constructs.gateway_problems import DEFAULTS
+
+    responses = {
+        props["ResponseType"]: props
+        for props in (
+            r["Properties"] for r in _resources(dev, "AWS::ApiGateway::GatewayResponse").values()
+        )
+    }
+    assert set(responses) == set(GATEWAY_PROBLEMS)
+    for kind, (status, title, detail) in GATEWAY_PROBLEMS.items():
+        props = responses[kind]
+        headers = props["ResponseParameters"]
+        assert headers["gatewayresponse.header.Content-Type"] == f"'{CONTENT_TYPE}'"
+        body = props["ResponseTemplates"]["application/json"]
+        if kind in DEFAULTS:  # API Gateway's own status and message
+            assert "StatusCode" not in props and "$context.error.messageString" in body
+            continue
+        assert props["StatusCode"] == str(status)
+        assert json.loads(body) == {
+            "type": f"https://careflow.dev/problems/{title.lower().replace(' ', '-')}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+        }
+    for throttled in ("THROTTLED", "QUOTA_EXCEEDED"):
+        retry = responses[throttled]["ResponseParameters"]["gatewayresponse.header.Retry-After"]
+        assert int(retry.strip("'")) >= 1

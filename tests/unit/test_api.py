@@ -3,6 +3,7 @@ errors as problem details; against in-memory fakes wired in place of the adapter
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -52,8 +53,10 @@ def call(
     body: Any = None,
     query: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
 ) -> tuple[int, dict[str, Any], dict[str, Any]]:
-    """The resolver's answer to an API Gateway REST proxy event: (status, body, headers)."""
+    """The resolver's answer to an API Gateway REST proxy event: (status, body, headers);
+    ``raw``: the body's bytes, as API Gateway passes a body that is not text (base64)."""
     event = {
         "resource": path,
         "path": path,
@@ -73,6 +76,8 @@ def call(
         "body": json.dumps(body) if body is not None else None,
         "isBase64Encoded": False,
     }
+    if raw is not None:
+        event |= {"body": base64.b64encode(raw).decode(), "isBase64Encoded": True}
     answer = api.app.resolve(event, SimpleNamespace(aws_request_id="req-1"))
     content = json.loads(answer["body"]) if answer.get("body") else {}
     headers = {k: v[0] for k, v in (answer.get("multiValueHeaders") or {}).items()}
@@ -411,6 +416,106 @@ def test_a_supervisor_reassigns_and_a_bad_target_is_400(wired):
     assert "Jane Doe" not in json.dumps(body)
 
 
+def test_the_claimant_releases_back_to_the_queue_a_colleague_may_not(wired):
+    inst = instance(1)
+    wired.store.put_instance(inst)
+    task = task_for(wired.store, inst)
+    path = f"/v1/tasks/{task.task_id}"
+    assert call("POST", f"{path}/release", who=claims("coordinator-mdiaz"))[0] == 409  # open
+    assert call("POST", f"{path}/claim", who=claims("coordinator-mdiaz"))[0] == 200
+    status, body, _ = call("POST", f"{path}/release", who=claims("coordinator-akim"))
+    assert status == 403 and body["title"] == "Forbidden"
+    status, body, _ = call(
+        "POST", f"{path}/release", who=claims("coordinator-mdiaz"), body={"reason": "off shift"}
+    )
+    assert (status, body["status"], body["claimed_by"]) == (200, "OPEN", None)
+    released = [a for a in wired.store.audit if a.action == "task_released"]
+    assert released[0].actor == "user:coordinator-mdiaz"
+
+
+def test_a_supervisor_releases_a_colleagues_claim(wired):
+    inst = instance(1)
+    wired.store.put_instance(inst)
+    task = task_for(wired.store, inst)
+    path = f"/v1/tasks/{task.task_id}"
+    call("POST", f"{path}/claim", who=claims("coordinator-mdiaz"))
+    status, body, _ = call("POST", f"{path}/release", who=claims("cc-lead-bokafor"))
+    assert (status, body["status"]) == (200, "OPEN")
+
+
+def test_release_and_acknowledge_take_the_actor_from_the_token_never_the_body(wired):
+    inst = instance(1)
+    wired.store.put_instance(inst)
+    task = task_for(wired.store, inst)
+    for action in ("release", "acknowledge"):
+        status, body, _ = call(
+            "POST",
+            f"/v1/tasks/{task.task_id}/{action}",
+            who=claims("coordinator-mdiaz"),
+            body={"actor": "user:cc-lead-bokafor"},
+        )
+        assert status == 400 and body["errors"] == [
+            {"field": "body.actor", "reason": "extra_forbidden"}
+        ]
+        status, _, _ = call("POST", f"/v1/tasks/{task.task_id}/{action}", who=claims(None))
+        assert status == 403
+
+
+def alert_for(store, inst: Instance):
+    """A task that offers no decision: it is acknowledged."""
+    return open_task(
+        store,
+        FakePublisher(),
+        instance_id=inst.instance_id,
+        workflow_id=inst.workflow_id,
+        facility_id=inst.facility_id,
+        purpose="coordinator",
+        title="Implant arrives late",
+        reasons=("implant short",),
+        subject_ref=f"case/{inst.subject_id}",
+        escalation_chain=("care_coordinator", "department_director"),
+        due_in_seconds=3600,
+        token="tok-ack",
+        allowed_decisions=(),
+        now=NOW,
+        policy_version=resolve("surgical-readiness", inst.facility_id, store=FILES).version,
+    )
+
+
+def test_acknowledge_a_claimed_task_without_decisions_resumes_the_workflow(wired):
+    inst = instance(1)
+    wired.store.put_instance(inst)
+    task = alert_for(wired.store, inst)
+    path = f"/v1/tasks/{task.task_id}"
+    me = claims("coordinator-mdiaz")
+    assert call("POST", f"{path}/acknowledge", who=me)[0] == 409  # not claimed yet
+    assert call("POST", f"{path}/claim", who=me)[0] == 200
+    status, body, _ = call("POST", f"{path}/acknowledge", who=me, body={"reason": "seen"})
+    assert (status, body["status"], body["decision"]) == (200, "COMPLETED", "ACKNOWLEDGED")
+    assert body["completed_by"] == "user:coordinator-mdiaz"
+    assert wired.engine.successes[0][1]["actor"] == "user:coordinator-mdiaz"
+
+
+def test_acknowledging_a_task_that_needs_a_decision_is_422(wired):
+    inst = instance(1)
+    wired.store.put_instance(inst)
+    task = task_for(wired.store, inst)
+    path = f"/v1/tasks/{task.task_id}"
+    call("POST", f"{path}/claim", who=claims("coordinator-mdiaz"))
+    status, body, _ = call("POST", f"{path}/acknowledge", who=claims("coordinator-mdiaz"))
+    assert status == 422 and "PROCEED" in body["detail"]
+    assert wired.engine.successes == []
+
+
+def test_release_and_acknowledge_of_another_facilitys_task_are_404(wired):
+    inst = instance(1, facility="fac-south")
+    wired.store.put_instance(inst)
+    task = task_for(wired.store, inst)
+    for action in ("release", "acknowledge"):
+        status, _, _ = call("POST", f"/v1/tasks/{task.task_id}/{action}", who=claims())
+        assert status == 404
+
+
 @pytest.mark.parametrize(
     ("person", "facility", "route", "expected"),
     [
@@ -608,6 +713,22 @@ def _event(facility: str = "fac-north", source: str = "careflow.scheduling") -> 
             "data": BOOKED,
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/events"),
+        ("POST", "/v1/tasks/t-1/claim"),
+        ("POST", "/v1/tasks/t-1/complete"),
+    ],
+)
+def test_a_body_that_is_not_utf8_is_a_400_naming_the_body(wired, method, path):
+    # found by Schemathesis: Powertools' decoded_body raised UnicodeDecodeError (a 500)
+    who = claims(scope=" ".join(f"careflow/{s}" for s in SCOPES))
+    status, body, _ = call(method, path, who=who, raw=b"\xff\xfe{\x80")
+    assert status == 400
+    assert body["errors"] == [{"field": "body", "reason": "json_invalid"}]
 
 
 def test_an_event_is_validated_then_published(wired):

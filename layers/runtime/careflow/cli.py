@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from careflow.localcloud.endpoint import (
     DEFAULT_PORT,
@@ -118,6 +119,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         control.stop()
         raise
     api = _start_api(args, issuer, stopping=(control, cloud))
+    control.api_url = api.url  # `careflow tasks` finds the API through the control endpoint
     stop = threading.Event()
 
     def _shutdown(signum: int, _frame: Any) -> None:
@@ -218,88 +220,93 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_and_engine(endpoint: Endpoint) -> tuple[Any, Any]:
-    from careflow.adapters.aws import StepFunctionsEngine
-    from careflow.adapters.dynamodb_state import DynamoStateStore
-    from careflow.localcloud.cloud import TABLE_NAME
-
-    return DynamoStateStore(endpoint.client("dynamodb"), TABLE_NAME), StepFunctionsEngine(
-        endpoint.client("stepfunctions")
-    )
+# an API problem's status -> (the domain's refusal kind, the exit code; docs/runbook.md)
+TASK_REFUSALS: dict[int, tuple[str, int]] = {
+    404: ("not_found", 3),
+    403: ("forbidden", 4),
+    409: ("conflict", 5),
+    422: ("invalid", 6),
+    400: ("invalid", 6),  # a body the API refuses (a decision not in its form); list: 2
+}
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    """Exit codes (docs/runbook.md): 0 done, 2 usage or a bad actors file, 3 no such task,
+    """Through the running cloud's ``/v1`` API over HTTP, with a token its issuer mints for
+    ``--actor`` (``list`` without one: the CLI's own client token).
+
+    Exit codes (docs/runbook.md): 0 done, 2 usage or a bad actors file, 3 no such task,
     4 forbidden (the actor's roles may not do that on the task's queue), 5 conflict (the
     task's state: claimed by another, not claimed, already done), 6 invalid (a decision
-    the task does not offer)."""
-    from careflow import clock
-    from careflow.actors import ActorsFileError
-    from careflow.domain import tasks as t
-    from careflow.localcloud.cloud import TABLE_NAME
-    from careflow.localcloud.control import remote_now
-    from careflow.policies.runtime import layered
+    the task does not offer); 1 for the rest (no cloud or API, a refused token, a usage
+    plan's 429, a server error), each one line."""
+    from careflow.localcloud import api_client
 
-    exit_codes = {"not_found": 3, "forbidden": 4, "conflict": 5, "invalid": 6}
+    what = f"careflow tasks {args.action}"
     endpoint = resolve(args)
+    asked = _task_token_request(args, what)
     require_ready(endpoint)
-    store, engine = _store_and_engine(endpoint)
-    governed: dict[str, Any] = {
-        "now": remote_now(endpoint.control_port, endpoint.host) or clock.now()
-    }
-    if args.action != "list":
-        # the store's own client: one per command
-        governed |= {
-            "policies": layered(endpoint.client("dynamodb"), TABLE_NAME),
-            "actor": args.actor,
-        }
+    token = _control(endpoint, "token issuer", "POST", "/token", body=asked)["token"]
     try:
+        base = api_client.api_url(endpoint, args.api_port)
         if args.action == "list":
-            tasks = store.open_tasks(args.queue, args.facility)
-            print(
-                json.dumps(
-                    [x.model_dump(mode="json", exclude={"task_token"}) for x in tasks], indent=2
-                )
-            )
+            params = {"queue": args.queue, "facility": args.facility}
+            found = api_client.call(base, "GET", "/tasks", token, params=params)
+            print(json.dumps(found["items"], indent=2))
             return 0
-        if args.action == "claim":
-            task = t.claim_task(store, task_id=args.task_id, reason=args.reason, **governed)
-        elif args.action == "release":
-            task = t.release_task(store, task_id=args.task_id, reason=args.reason, **governed)
-        elif args.action == "reassign":
-            task = t.reassign_task(
-                store, task_id=args.task_id, to=args.to, reason=args.reason, **governed
-            )
-        elif args.action == "acknowledge":
-            task = t.acknowledge_task(
-                store, engine, task_id=args.task_id, reason=args.reason, **governed
-            )
-        else:
-            task = t.complete_task(
-                store,
-                engine,
-                task_id=args.task_id,
-                decision=args.decision,
-                reason=args.reason,
-                **governed,
-            )
-    except t.TaskError as exc:
-        raise _Refused(
-            f"careflow tasks {args.action}: {exc.kind}: {exc}", code=exit_codes.get(exc.kind, 1)
-        ) from None
-    except ActorsFileError as exc:
-        raise _Refused(f"careflow tasks {args.action}: {exc}", code=2) from None
-    print(
-        json.dumps(
-            {
-                "task_id": task.task_id,
-                "status": task.status.value,
-                "claimed_by": task.claimed_by,
-                "decision": task.decision,
-            }
-        )
-    )
+        body: dict[str, Any] = {"reason": args.reason}
+        if args.action == "reassign":
+            body["to"] = args.to
+        if args.action == "complete":
+            body["decision"] = args.decision
+        path = f"/tasks/{quote(args.task_id, safe='')}/{args.action}"
+        task = api_client.call(base, "POST", path, token, body=body)
+    except api_client.ApiUnreachable as exc:
+        raise _Refused(f"{what}: {exc}") from None
+    except api_client.ApiAnswered as exc:
+        raise _task_refused(what, exc, listing=args.action == "list") from None
+    keys = ("task_id", "status", "claimed_by", "decision")
+    print(json.dumps({k: task.get(k) for k in keys}))
     return 0
+
+
+def _task_token_request(args: argparse.Namespace, what: str) -> dict[str, Any]:
+    """What the issuer is asked for: ``tasks.work`` for the actor (``user:<id>``, its id the
+    username), with the roles the actor directory gives them; the directory names no
+    facilities, so the token names every facility careflow serves (``list``: its
+    ``--facility``). The API still judges roles against each task's queue and facility."""
+    from careflow import facilities
+    from careflow.actors import ActorsFileError, directory
+    from careflow.localcloud.api_client import CLI_CLIENT
+
+    actor = args.actor
+    try:
+        roles = None if actor is None else sorted(directory().roles_of(actor))
+        named = [args.facility] if args.action == "list" else sorted(facilities.facilities())
+    except (ActorsFileError, facilities.FacilitiesFileError) as exc:
+        raise _Refused(f"{what}: {exc}", code=2) from None
+    return {
+        "client": CLI_CLIENT,
+        "scopes": ["tasks.work"],
+        "facilities": named,
+        "user": None if actor is None else actor.removeprefix("user:"),
+        "roles": roles,
+        "minutes": 5,
+    }
+
+
+def _task_refused(what: str, exc: Any, *, listing: bool) -> _Refused:
+    status, detail = exc.status, exc.detail
+    if status == 400 and listing:
+        return _Refused(f"{what}: invalid: {detail}", code=2)
+    if status in TASK_REFUSALS:
+        kind, code = TASK_REFUSALS[status]
+        return _Refused(f"{what}: {kind}: {detail}", code=code)
+    if status == 401:
+        return _Refused(f"{what}: the API refused the token (401): {detail}")
+    if status == 429:
+        wait = f" (retry after {exc.retry_after} s)" if exc.retry_after else ""
+        return _Refused(f"{what}: over the API's usage plan (429){wait}: {detail}")
+    return _Refused(f"{what}: the API failed ({status}): {detail}")
 
 
 def _control(
@@ -422,30 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--connectors", choices=("http", "sandbox"), default="http")
     demo.set_defaults(fn=cmd_demo)
 
-    tasks = sub.add_parser(
-        "tasks", help="the human task inbox of a running local cloud", parents=port
-    )
-    tsub = tasks.add_subparsers(dest="action", required=True)
-    ls = tsub.add_parser("list", parents=port)
-    ls.add_argument("--queue", required=True)
-    ls.add_argument("--facility", required=True)
-    actor_help = "who does it: user:<id>, whose roles the actor directory names"
-    for action, help_text in (
-        ("claim", "take a task from its queue (before completing it)"),
-        ("release", "put a claimed task back in its queue (its claimant, or a supervisor)"),
-        ("reassign", "give a task to someone who may work its queue"),
-        ("complete", "decide a claimed task: one of its allowed decisions"),
-        ("acknowledge", "complete a claimed task that offers no decision"),
-    ):
-        act = tsub.add_parser(action, help=help_text, parents=port)
-        act.add_argument("task_id")
-        act.add_argument("--actor", required=True, help=actor_help)
-        if action == "reassign":
-            act.add_argument("--to", required=True, help="the new claimant: user:<id>")
-        if action == "complete":
-            act.add_argument("--decision", required=True)
-        act.add_argument("--reason", default="", help="why (audited; no patient details)")
-    tasks.set_defaults(fn=cmd_tasks)
+    _add_tasks_parser(sub, port)
 
     clk = sub.add_parser(
         "clock", help="read or advance the virtual clock of a running cloud", parents=port
@@ -497,6 +481,64 @@ def _add_api_options(up: argparse.ArgumentParser) -> None:
         default=100,
         help="each client's usage plan: burst (default 100)",
     )
+
+
+def _add_tasks_parser(sub: Any, port: list[argparse.ArgumentParser]) -> None:
+    tasks = sub.add_parser(
+        "tasks",
+        help="the human task inbox of a running local cloud, through its /v1 API",
+        parents=port,
+    )
+    tsub = tasks.add_subparsers(dest="action", required=True)
+    ls = tsub.add_parser(
+        "list", help="open and claimed tasks of a queue at a facility", parents=port
+    )
+    ls.add_argument("--queue", required=True)
+    ls.add_argument("--facility", required=True)
+    ls.add_argument(
+        "--actor",
+        type=_actor_id,
+        help="list as this person (user:<id>); default: the CLI's own client token",
+    )
+    _add_api_port(ls)
+    actor_help = "who does it: user:<id>, whose roles the actor directory names"
+    for action, help_text in (
+        ("claim", "take a task from its queue (before completing it)"),
+        ("release", "put a claimed task back in its queue (its claimant, or a supervisor)"),
+        ("reassign", "give a task to someone who may work its queue"),
+        ("complete", "decide a claimed task: one of its allowed decisions"),
+        ("acknowledge", "complete a claimed task that offers no decision"),
+    ):
+        act = tsub.add_parser(action, help=help_text, parents=port)
+        act.add_argument("task_id")
+        act.add_argument("--actor", required=True, type=_actor_id, help=actor_help)
+        if action == "reassign":
+            act.add_argument(
+                "--to", required=True, type=_actor_id, help="the new claimant: user:<id>"
+            )
+        if action == "complete":
+            act.add_argument("--decision", required=True)
+        act.add_argument("--reason", default="", help="why (audited; no patient details)")
+        _add_api_port(act)
+    tasks.set_defaults(fn=cmd_tasks)
+
+
+def _add_api_port(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-port",
+        type=port_number,
+        default=None,
+        help="the /v1 API's port (default: $CAREFLOW_API's, else the one the running "
+        "cloud serves it on, else 8080)",
+    )
+
+
+def _actor_id(text: str) -> str:
+    from careflow.actors import ACTOR_PATTERN
+
+    if not re.match(ACTOR_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"not an actor id: {text!r} (user:<id>)")
+    return text
 
 
 def _add_token_parser(sub: Any, port: list[argparse.ArgumentParser]) -> None:

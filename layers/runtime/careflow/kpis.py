@@ -130,6 +130,49 @@ class KpiQuery(BaseModel):
     ) = None
 
 
+class _View(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QueueLoad(_View):
+    queue: str
+    count: int
+    oldest_age_minutes: int
+
+
+class Turnaround(_View):
+    decisions: int
+    p50_minutes: float | None
+    p90_minutes: float | None
+
+
+class WorkflowKpis(_View):
+    workflow_id: str
+    started: int
+    completed: int
+    failed: int
+    cancelled: int
+    running: int
+    escalation_rate: float | None
+    sla_adherence: float | None
+    open_tasks: list[QueueLoad]
+    authorization_turnaround: Turnaround | None = None  # prior authorization only
+
+
+class KpiWindow(_View):
+    since: datetime
+    until: datetime
+
+
+class KpiReport(_View):
+    """``GET /v1/kpis``'s answer (the OpenAPI document's model of it)."""
+
+    window: KpiWindow
+    facilities: list[str]
+    definitions: dict[str, str]
+    workflows: list[WorkflowKpis]
+
+
 class WindowError(ValueError):
     """The window asked for cannot be served; ``field`` is the query field at fault."""
 

@@ -15,7 +15,8 @@ import hashlib
 import json
 import re
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from careflow import clock, facilities, wiring
 from careflow.actors import ACTOR_PATTERN
 from careflow.api.auth import Caller, ClaimedRoles, authorize
-from careflow.api.contract import ROUTES, Route
+from careflow.api.contract import ROUTES, Route, deprecation_headers
 from careflow.api.cors import cors_config
 from careflow.api.problems import (
     CONTENT_TYPE,
@@ -33,8 +34,22 @@ from careflow.api.problems import (
     bad_field,
     invalid,
 )
+from careflow.api.schemas import (
+    EventAccepted,
+    Health,
+    InstanceDetail,
+    InstancePage,
+    NotificationAccepted,
+    PartnerEvent,
+    PasNotification,
+    StartResult,
+    TaskList,
+    TaskView,
+)
 from careflow.domain.records import HumanTask, Instance, InstanceStatus, TaskStatus
+from careflow.kpis import KpiQuery, KpiReport
 from careflow.observability import logger
+from careflow.policies.snapshot import PolicySnapshot
 
 app = APIGatewayRestResolver(cors=cors_config())
 
@@ -48,18 +63,70 @@ def _rule(path: str) -> str:
     return re.sub(r"\{(\w+)\}", r"<\1>", path)
 
 
-def route(method: str, path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+@dataclass(frozen=True)
+class Operation:
+    """What the OpenAPI document says of a route (:mod:`careflow.api.openapi`): its query
+    model, its body (a model, or a function naming the models it may be), the model and
+    statuses of its success, and the problem statuses the route itself answers (the
+    gateway's 401/403/413/429 are added from the contract)."""
+
+    name: str
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | Callable[[], Sequence[type[BaseModel]]] | None = None
+    body_required: bool = True
+    response: type[BaseModel] | None = None
+    status: tuple[int, ...] = (200,)
+    errors: tuple[int, ...] = ()
+    headers: tuple[str, ...] = ()  # required request headers
+
+
+OPERATIONS: dict[tuple[str, str], Operation] = {}
+
+
+def route(
+    method: str,
+    path: str,
+    *,
+    query: type[BaseModel] | None = None,
+    body: type[BaseModel] | Callable[[], Sequence[type[BaseModel]]] | None = None,
+    body_required: bool = True,
+    response: type[BaseModel] | None = None,
+    status: tuple[int, ...] = (200,),
+    errors: tuple[int, ...] = (),
+    headers: tuple[str, ...] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Serves the contract's route ``method path`` with ``fn(caller, **path_params)``,
-    after the caller's claims and the route's scope are checked."""
-    contract = _CONTRACT[(method, path)]  # a route not in the contract fails at import
+    after the caller's claims and the route's scope are checked; the keywords describe
+    it for the OpenAPI document. A deprecated route's answers carry the Deprecation,
+    Sunset and Link headers; after its sunset it is 410 Gone."""
+    if (method, path) not in _CONTRACT:  # a route not in the contract fails at import
+        raise KeyError(f"{method} {path} is not a /v1 route in careflow.api.contract")
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         def served(**params: str) -> Any:
-            caller = authorize(app.current_event.raw_event, contract.scope)
-            return fn(caller, **params)
+            contract = _CONTRACT[(method, path)]
+            notice = deprecation_headers(contract)
+            if not notice:
+                caller = authorize(app.current_event.raw_event, contract.scope)
+                return fn(caller, **params)
+            try:
+                if contract.sunset is not None and clock.now().date() >= contract.sunset:
+                    raise ApiProblem(410, "Gone", "This route is retired: see its successor.")
+                caller = authorize(app.current_event.raw_event, contract.scope)
+                answer = fn(caller, **params)
+            except ApiProblem as problem:
+                problem.headers.update(notice)
+                raise
+            if not isinstance(answer, Response):
+                answer = _json(answer, 200)
+            answer.headers.update(notice)
+            return answer
 
         served.__name__ = fn.__name__
         _served[(method, path)] = served
+        OPERATIONS[(method, path)] = Operation(
+            fn.__name__, query, body, body_required, response, status, errors, headers
+        )
         app.route(_rule(path), method=method)(served)
         return fn
 
@@ -83,8 +150,15 @@ def _query(model: type[BaseModel]) -> Any:
         raise invalid(exc, prefix="query") from None
 
 
+def _raw_body() -> str | None:
+    try:
+        return app.current_event.decoded_body
+    except UnicodeDecodeError:  # JSON is UTF-8 (RFC 8259)
+        raise bad_field("body", "json_invalid", "The request body is not UTF-8 JSON.") from None
+
+
 def _json_body() -> Any:
-    raw = app.current_event.decoded_body
+    raw = _raw_body()
     if not raw:
         raise bad_field("body", "missing", "The request needs a JSON body.")
     try:
@@ -179,7 +253,12 @@ def _json(body: Mapping[str, Any], status: int = 201) -> Response:
 
 # -- errors ---------------------------------------------------------------------------------
 def _problem(problem: ApiProblem) -> Response:
-    return Response(status_code=problem.status, content_type=CONTENT_TYPE, body=problem.body())
+    return Response(
+        status_code=problem.status,
+        content_type=CONTENT_TYPE,
+        body=problem.body(),
+        headers=dict(problem.headers) or None,
+    )
 
 
 @app.exception_handler(ApiProblem)
@@ -213,7 +292,7 @@ def _on_error(exc: Exception) -> Response:
 
 
 # -- health ---------------------------------------------------------------------------------
-@route("GET", "/v1/health")
+@route("GET", "/v1/health", response=Health, errors=(503,))
 def health(caller: Caller | None) -> Any:
     try:
         wiring.store().get_instance("health-probe")
@@ -234,7 +313,7 @@ def _visible_instance(caller: Caller, instance_id: str) -> Instance:
     return instance
 
 
-@route("GET", "/v1/instances/{id}")
+@route("GET", "/v1/instances/{id}", response=InstanceDetail)
 def get_instance(caller: Caller, id: str) -> Any:
     instance = _visible_instance(caller, id)
     store = wiring.store()
@@ -317,7 +396,7 @@ def _matches(search: InstanceSearch, caller: Caller) -> list[Instance]:
     return sorted(kept, key=lambda i: (-i.updated_at.timestamp(), i.instance_id))
 
 
-@route("GET", "/v1/instances")
+@route("GET", "/v1/instances", query=InstanceSearch, response=InstancePage)
 def search_instances(caller: Caller) -> Any:
     search: InstanceSearch = _query(InstanceSearch)
     fingerprint = _fingerprint(search, caller)
@@ -338,7 +417,7 @@ class Inbox(_Input):
     status: Literal["OPEN", "CLAIMED"] | None = None
 
 
-@route("GET", "/v1/tasks")
+@route("GET", "/v1/tasks", query=Inbox, response=TaskList)
 def inbox(caller: Caller) -> Any:
     query: Inbox = _query(Inbox)
     wanted = sorted(caller.facilities)
@@ -391,6 +470,9 @@ def _task_action(caller: Caller, task_id: str, action: Callable[..., HumanTask],
     return _task_view(task)
 
 
+TASK_STATUSES = tuple(sorted({status for status, _ in TASK_ERRORS.values()} - {403, 404}))
+
+
 class ClaimBody(_Input):
     reason: Text = ""
 
@@ -406,7 +488,7 @@ class ReassignBody(_Input):
 
 
 def _optional_body(model: type[BaseModel]) -> Any:
-    if not app.current_event.decoded_body:
+    if not _raw_body():
         return _with_body(model, {})
     return _body(model)
 
@@ -418,7 +500,14 @@ def _with_body(model: type[BaseModel], doc: Any) -> Any:
         raise invalid(exc, prefix="body") from None
 
 
-@route("POST", "/v1/tasks/{id}/claim")
+@route(
+    "POST",
+    "/v1/tasks/{id}/claim",
+    body=ClaimBody,
+    body_required=False,
+    response=TaskView,
+    errors=TASK_STATUSES,
+)
 def claim(caller: Caller, id: str) -> Any:
     from careflow.domain.tasks import claim_task
 
@@ -426,7 +515,9 @@ def claim(caller: Caller, id: str) -> Any:
     return _task_action(caller, id, claim_task, reason=body.reason)
 
 
-@route("POST", "/v1/tasks/{id}/complete")
+@route(
+    "POST", "/v1/tasks/{id}/complete", body=CompleteBody, response=TaskView, errors=TASK_STATUSES
+)
 def complete(caller: Caller, id: str) -> Any:
     from careflow.domain.tasks import complete_task
 
@@ -439,12 +530,55 @@ def complete(caller: Caller, id: str) -> Any:
     return _task_action(caller, id, action, decision=body.decision, reason=body.reason)
 
 
-@route("POST", "/v1/tasks/{id}/reassign")
+@route(
+    "POST", "/v1/tasks/{id}/reassign", body=ReassignBody, response=TaskView, errors=TASK_STATUSES
+)
 def reassign(caller: Caller, id: str) -> Any:
     from careflow.domain.tasks import reassign_task
 
     body: ReassignBody = _body(ReassignBody)
     return _task_action(caller, id, reassign_task, to=body.to, reason=body.reason)
+
+
+class ReasonBody(_Input):
+    """Release and acknowledge: only why (audited); the actor is the token's person."""
+
+    reason: Text = ""
+
+
+@route(
+    "POST",
+    "/v1/tasks/{id}/release",
+    body=ReasonBody,
+    body_required=False,
+    response=TaskView,
+    errors=TASK_STATUSES,
+)
+def release(caller: Caller, id: str) -> Any:
+    from careflow.domain.tasks import release_task
+
+    body: ReasonBody = _optional_body(ReasonBody)
+    return _task_action(caller, id, release_task, reason=body.reason)
+
+
+@route(
+    "POST",
+    "/v1/tasks/{id}/acknowledge",
+    body=ReasonBody,
+    body_required=False,
+    response=TaskView,
+    errors=TASK_STATUSES,
+)
+def acknowledge(caller: Caller, id: str) -> Any:
+    from careflow.domain.tasks import acknowledge_task
+
+    body: ReasonBody = _optional_body(ReasonBody)
+    engine = wiring.engine()
+
+    def action(store: Any, **kw: Any) -> HumanTask:
+        return acknowledge_task(store, engine, **kw)
+
+    return _task_action(caller, id, action, reason=body.reason)
 
 
 # -- starting an instance -------------------------------------------------------------------
@@ -483,7 +617,26 @@ def _pattern_allows(pattern: Mapping[str, Any], doc: Any) -> bool:
     return True
 
 
-@route("POST", "/v1/workflows/{workflow}/instances")
+def start_bodies() -> tuple[type[BaseModel], ...]:
+    """The data of the workflow's starting event, under that detail-type's schema (one
+    of these, by workflow: docs/events.md)."""
+    from careflow.kit.registry import event_schemas, workflows
+
+    schemas = event_schemas()
+    types = {t.detail_type for wf in workflows() for t in wf.triggers if t.effect == "start"}
+    return tuple(schemas[name] for name in sorted(types))
+
+
+@route(
+    "POST",
+    "/v1/workflows/{workflow}/instances",
+    query=StartQuery,
+    body=start_bodies,
+    response=StartResult,
+    status=(201, 200),
+    errors=(409, 422),
+    headers=("Idempotency-Key",),
+)
 def start_instance(caller: Caller, workflow: str) -> Any:
     from careflow.domain import intake
     from careflow.events.envelope import EnvelopeError, envelope
@@ -555,7 +708,14 @@ PARTNER_SOURCES = frozenset(
 )
 
 
-@route("POST", "/v1/events")
+@route(
+    "POST",
+    "/v1/events",
+    body=PartnerEvent,
+    response=EventAccepted,
+    status=(202,),
+    errors=(422,),
+)
 def put_event(caller: Caller) -> Any:
     from careflow.events.envelope import EnvelopeError, parse_event
 
@@ -580,7 +740,14 @@ def put_event(caller: Caller) -> Any:
     return _json({"event_id": event.metadata.event_id, "status": "accepted"}, 202)
 
 
-@route("POST", "/v1/payer/notifications")
+@route(
+    "POST",
+    "/v1/payer/notifications",
+    body=PasNotification,
+    response=NotificationAccepted,
+    status=(202,),
+    errors=(422, 501),
+)
 def payer_notification(caller: Caller) -> Any:
     from careflow.domain.payer_decisions import decided_event_data
     from careflow.events.envelope import envelope
@@ -621,7 +788,7 @@ class PolicyQuery(_Input):
     facility: Id | None = None
 
 
-@route("GET", "/v1/policies/{name}")
+@route("GET", "/v1/policies/{name}", query=PolicyQuery, response=PolicySnapshot, errors=(422,))
 def get_policy(caller: Caller, name: str) -> Any:
     from careflow.policies import PolicyError, resolve
     from careflow.policies.versions import NAME_PATTERN
@@ -637,14 +804,14 @@ def get_policy(caller: Caller, name: str) -> Any:
     return snapshot.model_dump(mode="json")
 
 
-@route("GET", "/v1/kpis")
+@route("GET", "/v1/kpis", query=KpiQuery, response=KpiReport)
 def kpis(caller: Caller) -> Any:
     """The workflows' KPIs at the caller's facilities (or the one asked for) over a window:
     :mod:`careflow.kpis`, its definitions in the answer."""
     from careflow import kpis as catalogue
     from careflow.kit.registry import workflows
 
-    query: catalogue.KpiQuery = _query(catalogue.KpiQuery)
+    query: KpiQuery = _query(KpiQuery)
     _needs_facilities(caller)
     wanted = caller.facilities
     if query.facility is not None:

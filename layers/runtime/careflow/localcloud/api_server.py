@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from careflow.api.auth import FACILITIES_CLAIM, ROLES_CLAIM
 from careflow.api.contract import ROUTES, SCOPES, VERSION, Route, scope_name
-from careflow.api.problems import ApiProblem
+from careflow.api.problems import ApiProblem, gateway_problem
 
 log = logging.getLogger(__name__)
 
@@ -333,6 +333,13 @@ class ApiServer:
 
             do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
+            def __getattr__(self, name: str) -> Any:
+                # any other method (TRACE, QUERY, ...) is answered, as an unknown route,
+                # rather than with http.server's HTML 501
+                if name.startswith("do_"):
+                    return self.do_GET
+                raise AttributeError(name)
+
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, name="api", daemon=True).start()
@@ -353,7 +360,7 @@ class ApiServer:
             status, headers, body = refused.status, _PROBLEM_HEADERS, refused.body()
         except Exception as exc:  # the handler itself failed: API Gateway answers 502
             log.warning("api request %s failed: %s", request_id, type(exc).__name__)
-            failed = ApiProblem(502, "Bad Gateway", "The API's handler failed.")
+            failed = gateway_problem("INTEGRATION_FAILURE")
             status, headers, body = 502, _PROBLEM_HEADERS, failed.body()
         data = body.encode()
         req.send_response(status)
@@ -383,25 +390,21 @@ class ApiServer:
                 _discard(req, length)
             else:
                 req.close_connection = True
-            raise ApiProblem(
-                413,
-                "Content Too Large",
-                f"The request body is over {self.max_body} bytes.",
+            raise gateway_problem(
+                "REQUEST_TOO_LARGE", f"The request body is over {self.max_body} bytes."
             )
         body = req.rfile.read(length) if length > 0 else b""
         path = urlsplit(req.path).path
         prefix = f"/{VERSION}/"
         found = match(req.command, path) if path.startswith(prefix) else None
         if found is None:
-            raise ApiProblem(404, "Not Found", "No such route.")
+            raise gateway_problem("MISSING_AUTHENTICATION_TOKEN")
         route, params = found
         claims = self._authorize(route, req.headers.get("Authorization"))
         if claims is not None:
             wait = self.throttle.take(str(claims["client_id"]))
             if wait > 0:
-                problem = ApiProblem(
-                    429, "Too Many Requests", "The client's usage plan allows no more now."
-                )
+                problem = gateway_problem("THROTTLED")
                 retry = str(max(1, math.ceil(min(wait, 3600.0))))
                 return 429, {**_PROBLEM_HEADERS, "Retry-After": retry}, problem.body()
         event = proxy_event(
@@ -436,15 +439,11 @@ class ApiServer:
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
         if not token:
-            raise ApiProblem(401, "Unauthorized", "The request carries no token.")
+            raise gateway_problem("UNAUTHORIZED")
         try:
             claims = self.issuer.verify(token)
         except jwt.InvalidTokenError:
-            raise ApiProblem(
-                401, "Unauthorized", "The token is not valid (signature, issuer, expiry or use)."
-            ) from None
+            raise gateway_problem("UNAUTHORIZED") from None
         if scope_name(route.scope) not in str(claims.get("scope", "")).split():
-            raise ApiProblem(
-                403, "Forbidden", f"The token lacks the scope {scope_name(route.scope)}."
-            )
+            raise gateway_problem("ACCESS_DENIED")
         return claims

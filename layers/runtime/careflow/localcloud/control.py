@@ -8,6 +8,8 @@
 - ``POST /token`` (when the cloud serves the API): an access token from the local issuer,
   ``{"client", "scopes", "facilities", "user", "roles", "minutes"}`` in, ``{"token",
   "expires_in"}`` out (``careflow token``); unknown scopes are refused with 400;
+- ``GET /api``: ``{"url": "http://127.0.0.1:8080/v1"}``, where this cloud serves the
+  ``/v1`` API (404 when it serves none); ``careflow tasks`` finds the API here;
 - ``GET /issuer/.well-known/jwks.json``: the issuer's public key.
 """
 
@@ -46,12 +48,14 @@ class ControlServer:
         self.cloud = cloud
         self.port = port
         self.issuer = issuer
+        self.api_url: str | None = None  # set once the API listens (``GET /api``)
         self._httpd: ThreadingHTTPServer | None = None
 
     def start(self) -> ControlServer:
         """Binds the port (``OSError`` if it is taken) and serves in a daemon thread."""
         cloud = self.cloud
         issuer = self.issuer
+        control = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
@@ -75,6 +79,11 @@ class ControlServer:
                     self._send(200, cloud.health())
                 elif path == "/clock":
                     self._send(200, {"now": cloud.clock.now().isoformat()})
+                elif path == "/api":
+                    if control.api_url is None:
+                        self._problem(404, "this local cloud serves no API")
+                    else:
+                        self._send(200, {"url": control.api_url})
                 elif issuer is not None and path == "/issuer/.well-known/jwks.json":
                     self._send(200, issuer.jwks())
                 else:

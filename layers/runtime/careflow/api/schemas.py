@@ -1,0 +1,143 @@
+"""The ``/v1`` API's response shapes and problem details, as pydantic models: what the
+OpenAPI document says each route answers (:mod:`careflow.api.openapi`). The route
+functions build plain dicts; a test validates their real answers against the document's
+schemas, so a view and its model cannot drift apart.
+
+Identifiers, codes, statuses and times only: never free text that may hold PHI.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from careflow.domain.records import InstanceStatus, TaskStatus
+from careflow.events.envelope import Metadata
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Health(_View):
+    status: Literal["ok"]
+
+
+class InstanceView(_View):
+    instance_id: str
+    workflow_id: str
+    facility_id: str
+    subject_type: str
+    subject_id: str
+    status: InstanceStatus
+    outcome: str | None
+    started_at: str = Field(description="ISO 8601 with offset")
+    updated_at: str = Field(description="ISO 8601 with offset")
+    scheduled_start: str | None = Field(description="ISO 8601 with offset")
+
+
+class MilestoneView(_View):
+    name: str
+    status: str = Field(description="DONE | PENDING | FAILED | ESCALATED")
+    at: str = Field(description="ISO 8601 with offset")
+
+
+class TaskView(_View):
+    task_id: str
+    instance_id: str
+    workflow_id: str
+    facility_id: str
+    queue: str
+    status: TaskStatus
+    created_at: str = Field(description="ISO 8601 with offset")
+    due_at: str = Field(description="ISO 8601 with offset")
+    escalation_level: int
+    allowed_decisions: list[str]
+    claimed_by: str | None
+    decision: str | None
+    completed_by: str | None
+    completed_at: str | None
+    policy_version: str
+
+
+class InstanceDetail(InstanceView):
+    milestones: list[MilestoneView] = Field(description="by time")
+    open_tasks: list[TaskView] = Field(description="open and claimed, by due time")
+
+
+class InstancePage(_View):
+    items: list[InstanceView] = Field(description="newest update first")
+    next: str | None = Field(description="the token of the next page; null on the last")
+
+
+class TaskList(_View):
+    items: list[TaskView] = Field(description="open and claimed tasks, by due time")
+
+
+class StartResult(_View):
+    instance_id: str
+    status: Literal["started"]
+
+
+class EventAccepted(_View):
+    event_id: str
+    status: Literal["accepted"]
+
+
+class NotificationAccepted(_View):
+    decisions: int = Field(ge=0, description="PriorAuth.Decided events put on the bus")
+
+
+# -- request bodies the handler validates by other means ---------------------------------------
+class EventDetail(BaseModel):
+    metadata: Metadata
+    data: dict[str, Any] = Field(description="the detail-type's data (see docs/events.md)")
+
+
+class PartnerEvent(BaseModel):
+    """An EventBridge event as ``parse_event`` reads it (envelope and the detail-type's
+    data schema); partners may put the sources listed."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    source: str = Field(
+        json_schema_extra={
+            "enum": [
+                "careflow.ehr",
+                "careflow.erp",
+                "careflow.payer",
+                "careflow.scheduling",
+                "careflow.workforce",
+            ]
+        }
+    )
+    detail_type: str = Field(alias="detail-type", pattern=r"^[A-Z][A-Za-z]+\.[A-Z][A-Za-z]+$")
+    detail: EventDetail
+
+
+class PasNotification(BaseModel):
+    """A PAS Subscription notification Bundle (FHIR R4), read by the payer adapter: a
+    JSON object; what it must hold is the adapter's (422 when it cannot read it)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# -- errors -----------------------------------------------------------------------------------
+class FieldError(_View):
+    field: str = Field(description="where: body.x, query.y, header.Z (never the value)")
+    reason: str = Field(description="pydantic's error type, or missing / invalid")
+
+
+class ProblemDetails(_View):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    # present only where they apply (never null)
+    errors: list[FieldError] = Field(default_factory=list, description="on 400: each field")
+    instance_id: str = Field(default="", description="on a 409 start: the subject's instance")
