@@ -269,6 +269,68 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kpis(args: argparse.Namespace) -> int:
+    """``GET /v1/kpis`` of the running cloud, with a ``workflows.read`` token of the CLI's
+    own client for ``--facility`` (default: every facility careflow serves); a table per
+    workflow, or the API's answer as it is with ``--json``. 1 and one line for a refusal."""
+    from careflow import facilities
+    from careflow.localcloud import api_client
+    from careflow.localcloud.api_client import CLI_CLIENT
+
+    what = "careflow kpis"
+    endpoint = resolve(args)
+    named = [args.facility] if args.facility else sorted(facilities.facilities())
+    require_ready(endpoint)
+    asked = {"client": CLI_CLIENT, "scopes": ["workflows.read"], "facilities": named}
+    token = _control(endpoint, "token issuer", "POST", "/token", body={**asked, "minutes": 5})
+    params = {k: v for k, v in (("window", args.window), ("since", args.since)) if v}
+    try:
+        base = api_client.api_url(endpoint, args.api_port)
+        report = api_client.call(base, "GET", "/kpis", token["token"], params=params)
+    except api_client.ApiUnreachable as exc:
+        raise _Refused(f"{what}: {exc}") from None
+    except api_client.ApiAnswered as exc:
+        raise _Refused(f"{what}: {exc.status} {exc.detail}") from None
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(kpi_table(report))
+    return 0
+
+
+def kpi_table(report: dict[str, Any]) -> str:
+    """The report as text: the window, then a block per workflow."""
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    def minutes(value: float | None) -> str:
+        return "-" if value is None else f"{value:g}"
+
+    window = report["window"]
+    lines = [f"KPIs {window['since']} .. {window['until']} at {', '.join(report['facilities'])}"]
+    for wf in report["workflows"]:
+        lines.append(f"\n{wf['workflow_id']}")
+        counts = ("started", "completed", "failed", "cancelled", "running")
+        lines.append("  " + "  ".join(f"{k} {wf[k]}" for k in counts))
+        lines.append(
+            f"  escalation rate {share(wf['escalation_rate'])}  "
+            f"SLA adherence {share(wf['sla_adherence'])}"
+        )
+        for q in wf["open_tasks"]:
+            lines.append(
+                f"  open in {q['queue']}: {q['count']}, oldest {q['oldest_age_minutes']} min"
+            )
+        turnaround = wf.get("authorization_turnaround")
+        if turnaround:
+            lines.append(
+                f"  authorization turnaround: {turnaround['decisions']} decisions, "
+                f"p50 {minutes(turnaround['p50_minutes'])} min, "
+                f"p90 {minutes(turnaround['p90_minutes'])} min"
+            )
+    return "\n".join(lines)
+
+
 def _task_token_request(args: argparse.Namespace, what: str) -> dict[str, Any]:
     """What the issuer is asked for: ``tasks.work`` for the actor (``user:<id>``, its id the
     username), with the roles the actor directory gives them; the directory names no
@@ -521,6 +583,17 @@ def _add_tasks_parser(sub: Any, port: list[argparse.ArgumentParser]) -> None:
         act.add_argument("--reason", default="", help="why (audited; no patient details)")
         _add_api_port(act)
     tasks.set_defaults(fn=cmd_tasks)
+
+    kpis = sub.add_parser(
+        "kpis", help="the workflows' KPIs of a running local cloud (GET /v1/kpis)", parents=port
+    )
+    kpis.add_argument("--facility", help="one facility (default: every facility)")
+    span = kpis.add_mutually_exclusive_group()
+    span.add_argument("--window", help="an ISO 8601 duration back from now: P7D (default), PT12H")
+    span.add_argument("--since", help="an ISO time with its offset")
+    kpis.add_argument("--json", action="store_true", help="the API's answer as JSON")
+    _add_api_port(kpis)
+    kpis.set_defaults(fn=cmd_kpis)
 
 
 def _add_api_port(parser: argparse.ArgumentParser) -> None:
