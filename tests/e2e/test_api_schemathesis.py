@@ -60,6 +60,7 @@ def api():
 @settings(
     max_examples=int(os.environ.get("CAREFLOW_FUZZ_EXAMPLES", "25")),
     deadline=None,
+    database=None,  # no .hypothesis/ directory in the clone
     # the same cases every run, so a failure reproduces; CAREFLOW_FUZZ_RANDOM=1 explores
     derandomize=not os.environ.get("CAREFLOW_FUZZ_RANDOM"),
     suppress_health_check=list(HealthCheck),
