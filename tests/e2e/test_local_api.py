@@ -236,18 +236,61 @@ def test_the_username_claim_reaches_the_handler_a_person_claims_a_task_as_themse
 
 
 def test_concurrent_requests_each_get_their_own_answer(api):
+    """Different routes, callers and facilities at once, with the interpreter switching
+    threads as often as it can: each answer is its own request's (the instance asked
+    for, the caller's facility, the route's own shape). With the handler's request kept
+    on a shared resolver this fails within a few hundred requests."""
+    import sys
     from concurrent.futures import ThreadPoolExecutor
 
-    ids = []
-    for _ in range(12):
-        inst = instance(random.randrange(10_000, 99_999))
+    north = [instance(random.randrange(10_000, 99_999)) for _ in range(6)]
+    south = [instance(random.randrange(10_000, 99_999), facility="fac-south") for _ in range(6)]
+    for inst in north + south:
         wiring.store().put_instance(inst)
-        ids.append(inst.instance_id)
-    reader = token(api, "workflows.read", client="concurrent-app")
+    readers = {
+        "fac-north": token(api, "workflows.read", client="concurrent-north"),
+        "fac-south": token(api, "workflows.read", facility="fac-south", client="concurrent-south"),
+    }
+    cases: list[tuple[str, str | None, tuple[Any, ...]]] = []
+    for inst in north + south:
+        own, other = (
+            readers[inst.facility_id],
+            readers["fac-south" if inst.facility_id == "fac-north" else "fac-north"],
+        )
+        path = f"/instances/{inst.instance_id}"
+        cases.append((path, own, (200, inst.instance_id, inst.facility_id)))
+        cases.append((path, other, (404, None, None)))
+        search = f"/instances?subject=case/{inst.subject_id}"
+        cases.append((search, own, (200, [inst.instance_id])))
+        cases.append((search, other, (200, [])))
+    cases.append(("/health", None, (200, "ok")))
+    cases.append(
+        (
+            "/instances?workflow=surgical-case-readiness&limit=0",
+            readers["fac-north"],
+            (400, ["query.limit"]),
+        )
+    )
 
-    def read(instance_id: str) -> str:
-        status, body, _ = request(api, "GET", f"/instances/{instance_id}", token=reader)
-        return body.get("instance_id", str(status))
+    def answer(case: tuple[str, str | None, tuple[Any, ...]]) -> tuple[Any, ...]:
+        path, caller, _ = case
+        status, body, _ = request(api, "GET", path, token=caller)
+        if path == "/health":
+            return status, body.get("status")
+        if path.startswith("/instances?subject="):
+            return status, [i["instance_id"] for i in body.get("items", [])]
+        if path.startswith("/instances?"):
+            return status, [e["field"] for e in body.get("errors", [])]
+        return status, body.get("instance_id"), body.get("facility_id")
 
-    with ThreadPoolExecutor(6) as pool:
-        assert list(pool.map(read, ids * 3)) == ids * 3
+    work = cases * 8
+    random.Random(7).shuffle(work)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # a thread switch between any two steps of a request
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            got = list(pool.map(answer, work))
+    finally:
+        sys.setswitchinterval(interval)
+    wrong = [(case[0], case[2], g) for case, g in zip(work, got, strict=True) if g != case[2]]
+    assert not wrong, f"{len(wrong)} of {len(work)} answers were not their request's: {wrong[:3]}"

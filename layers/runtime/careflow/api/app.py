@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from careflow import clock, facilities, wiring
@@ -32,10 +32,11 @@ from careflow.api.problems import (
     bad_field,
     invalid,
 )
+from careflow.api.resolver import ThreadSafeRestResolver
 from careflow.domain.records import HumanTask, Instance, InstanceStatus, TaskStatus
 from careflow.observability import logger
 
-app = APIGatewayRestResolver()
+app = ThreadSafeRestResolver()  # the local cloud's gateway calls it from many threads
 
 MAX_LIMIT = 100
 _served: dict[tuple[str, str], Callable[..., Any]] = {}

@@ -308,7 +308,6 @@ class ApiServer:
         self.throttle = throttle or Throttle()
         self._handler = handler
         self.max_body = max_body
-        self._one_at_a_time = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
     @property
@@ -415,10 +414,9 @@ class ApiServer:
             request_id=request_id,
         )
         assert self._handler is not None
-        # One request at a time through the handler, as one Lambda instance takes them:
-        # the Powertools resolver keeps the current event on the (module-level) app.
-        with self._one_at_a_time:
-            answer = self._handler(event, _Context(aws_request_id=request_id))
+        # Requests in parallel, as API Gateway passes them to several Lambda instances: the
+        # handler's resolver keeps each thread's request apart (careflow.api.resolver).
+        answer = self._handler(event, _Context(aws_request_id=request_id))
         headers = {k: ", ".join(v) for k, v in (answer.get("multiValueHeaders") or {}).items()}
         headers.update(answer.get("headers") or {})
         text = answer.get("body") or ""
