@@ -48,6 +48,7 @@ DEFAULT_API_PORT = 8080
 MAX_BODY_BYTES = 1024 * 1024
 DRAIN_LIMIT = 10 * 1024 * 1024
 MAX_TOKEN_MINUTES = 24 * 60
+VERIFIED_TOKENS_MAX = 4096  # tokens remembered as verified (all forgotten when full)
 ISSUER_PATH = "/issuer"  # on the control endpoint: the issuer's URL, and its JWKS below it
 
 _PROBLEM_HEADERS = {"Content-Type": "application/problem+json"}
@@ -80,6 +81,8 @@ class LocalIssuer:
         self.url = url
         self.kid = uuid.uuid4().hex[:16]
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._public_key = self._key.public_key()
+        self._verified: dict[str, dict[str, Any]] = {}  # token -> its claims
 
     def mint(
         self,
@@ -115,10 +118,26 @@ class LocalIssuer:
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims; ``jwt.InvalidTokenError`` unless this issuer signed it, for
-        this issuer, unexpired, as an access token."""
+        this issuer, unexpired, as an access token.
+
+        A token verified once is remembered until it expires (as API Gateway's Cognito
+        authorizer caches a token's result): the signature, issuer and use of a given
+        string do not change, its expiry is checked again on every call."""
+        known = self._verified.get(token)
+        if known is not None:
+            if int(known["exp"]) > time.time():
+                return dict(known)
+            self._verified.pop(token, None)
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS_MAX:
+            self._verified.clear()
+        self._verified[token] = claims
+        return dict(claims)
+
+    def _verify(self, token: str) -> dict[str, Any]:
         claims: dict[str, Any] = jwt.decode(
             token,
-            self._key.public_key(),
+            self._public_key,
             algorithms=["RS256"],
             issuer=self.url,
             options={"require": ["exp", "iss", "token_use", "client_id"]},
