@@ -304,6 +304,17 @@ def _discard(req: BaseHTTPRequestHandler, length: int) -> None:
         length -= len(chunk)
 
 
+LISTEN_BACKLOG = 128  # connections waiting to be accepted
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    # socketserver's backlog of 5 drops the SYNs of partners connecting together while
+    # the accepting thread waits for the interpreter: they retry after a second, and
+    # three seconds (the bench's p99 was those retries). API Gateway refuses none.
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+
 def _default_handler() -> Handler:
     from lambdas.api import handler
 
@@ -350,8 +361,7 @@ class ApiServer:
 
             do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _HTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self._httpd.serve_forever, name="api", daemon=True).start()
         return self
 
