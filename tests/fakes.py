@@ -61,6 +61,9 @@ class InMemoryStateStore:
     def milestones(self, instance_id: str) -> list[Milestone]:
         return [m for m in self.milestone_log if m.instance_id == instance_id]
 
+    def instance_with_milestones(self, instance_id: str):
+        return self.get_instance(instance_id), self.milestones(instance_id)
+
     def record_audit(self, entry: AuditEntry) -> None:
         self.audit.append(entry)
 

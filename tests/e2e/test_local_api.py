@@ -242,22 +242,71 @@ def test_the_username_claim_reaches_the_handler_a_person_claims_a_task_as_themse
     assert (status, body.get("claimed_by")) == (200, "user:coordinator-mdiaz"), body
 
 
+ROUNDS = 8  # of every case, in one shuffled run
+
+
 def test_concurrent_requests_each_get_their_own_answer(api):
+    """Different routes, callers and facilities at once, with the interpreter switching
+    threads as often as it can: each answer is its own request's (the instance asked
+    for, the caller's facility, the route's own shape). With the handler's request kept
+    on a shared resolver this fails within a few hundred requests."""
+    import sys
     from concurrent.futures import ThreadPoolExecutor
 
-    ids = []
-    for _ in range(12):
-        inst = instance(random.randrange(10_000, 99_999))
+    north = [instance(random.randrange(10_000, 99_999)) for _ in range(6)]
+    south = [instance(random.randrange(10_000, 99_999), facility="fac-south") for _ in range(6)]
+    for inst in north + south:
         wiring.store().put_instance(inst)
-        ids.append(inst.instance_id)
-    reader = token(api, "workflows.read", client="concurrent-app")
+    # a token per facility and round: each client stays within its usage plan's burst
+    readers = {
+        (facility, r): token(api, "workflows.read", facility=facility, client=f"conc-{f}-{r}")
+        for f, facility in enumerate(("fac-north", "fac-south"))
+        for r in range(ROUNDS)
+    }
+    cases: list[tuple[str, str | None, tuple[Any, ...]]] = []
+    for inst, r in ((i, r) for i in north + south for r in range(ROUNDS)):
+        own, other = (
+            readers[inst.facility_id, r],
+            readers["fac-south" if inst.facility_id == "fac-north" else "fac-north", r],
+        )
+        path = f"/instances/{inst.instance_id}"
+        cases.append((path, own, (200, inst.instance_id, inst.facility_id)))
+        cases.append((path, other, (404, None, None)))
+        search = f"/instances?subject=case/{inst.subject_id}"
+        cases.append((search, own, (200, [inst.instance_id])))
+        cases.append((search, other, (200, [])))
+    for r in range(ROUNDS):
+        cases.append(("/health", None, (200, "ok")))
+        cases.append(
+            (
+                "/instances?workflow=surgical-case-readiness&limit=0",
+                readers["fac-north", r],
+                (400, ["query.limit"]),
+            )
+        )
 
-    def read(instance_id: str) -> str:
-        status, body, _ = request(api, "GET", f"/instances/{instance_id}", token=reader)
-        return body.get("instance_id", str(status))
+    def answer(case: tuple[str, str | None, tuple[Any, ...]]) -> tuple[Any, ...]:
+        path, caller, _ = case
+        status, body, _ = request(api, "GET", path, token=caller)
+        if path == "/health":
+            return status, body.get("status")
+        if path.startswith("/instances?subject="):
+            return status, [i["instance_id"] for i in body.get("items", [])]
+        if path.startswith("/instances?"):
+            return status, [e["field"] for e in body.get("errors", [])]
+        return status, body.get("instance_id"), body.get("facility_id")
 
-    with ThreadPoolExecutor(6) as pool:
-        assert list(pool.map(read, ids * 3)) == ids * 3
+    work = list(cases)
+    random.Random(7).shuffle(work)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # a thread switch between any two steps of a request
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            got = list(pool.map(answer, work))
+    finally:
+        sys.setswitchinterval(round(interval, 6))  # a get and a set lose 1 µs
+    wrong = [(case[0], case[2], g) for case, g in zip(work, got, strict=True) if g != case[2]]
+    assert not wrong, f"{len(wrong)} of {len(work)} answers were not their request's: {wrong[:3]}"
 
 
 @pytest.mark.parametrize(

@@ -83,3 +83,31 @@ def test_kpis_read_gsi3_from_the_windows_start_on(table):
     later = NOW + timedelta(minutes=10)
     kpis = workflow_kpis(table, "surgical-case-readiness", ["fac-north"], since=NOW, now=later)
     assert (kpis["started"], kpis["running"]) == (3, 3)
+
+
+def test_an_instance_and_its_milestones_are_read_in_one_query_without_its_audit(table):
+    from careflow.domain.records import AuditEntry, Milestone
+
+    inst = instance(1)
+    ms = [
+        Milestone(
+            instance_id=inst.instance_id, name=f"m{i}", status="DONE", at=NOW + timedelta(minutes=i)
+        )
+        for i in range(3)
+    ]
+    audit = AuditEntry(
+        instance_id=inst.instance_id, at=NOW, actor="system:intake", action="started"
+    )
+    table.put_instance(inst, with_entries=[*ms, audit])
+    table.put_instance(
+        instance(2), with_entries=[ms[0].model_copy(update={"instance_id": "scr-0002"})]
+    )
+    found, milestones = table.instance_with_milestones(inst.instance_id)
+    assert found == table.get_instance(inst.instance_id)
+    assert sorted(milestones, key=lambda m: m.at) == sorted(
+        table.milestones(inst.instance_id), key=lambda m: m.at
+    )
+    assert [m.name for m in sorted(milestones, key=lambda m: m.at)] == ["m0", "m1", "m2"]
+    assert table.instance_with_milestones("scr-9999") == (None, [])
+    status, body, _ = call("GET", f"/v1/instances/{inst.instance_id}", who=claims())
+    assert status == 200 and [m["name"] for m in body["milestones"]] == ["m0", "m1", "m2"]

@@ -4,6 +4,7 @@ bucket, route matching and the proxy event's shape, and a failing handler."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -87,6 +88,29 @@ def test_a_client_token_has_no_username_and_no_roles_claim():
 def test_the_issuer_refuses(token):
     with pytest.raises(jwt.InvalidTokenError):
         ISSUER.verify(token)
+
+
+def test_a_token_verified_once_is_refused_once_it_expires():
+    issuer = LocalIssuer("http://127.0.0.1:4567/issuer")
+    exp = int(time.time()) + 1
+    token = issuer.mint(client="app", scopes=["workflows.read"], now=exp - 3600)  # 1 h life
+    first = issuer.verify(token)
+    first["scope"] = "careflow/tasks.work"  # a caller's copy: the remembered claims stay
+    assert issuer.verify(token)["scope"] == "careflow/workflows.read"
+    time.sleep(max(0.0, exp - time.time()) + 0.05)
+    for _ in range(2):
+        with pytest.raises(jwt.ExpiredSignatureError):
+            issuer.verify(token)
+
+
+def test_a_remembered_token_is_not_checked_again(monkeypatch):
+    issuer = LocalIssuer("http://127.0.0.1:4567/issuer")
+    token = issuer.mint(client="app", scopes=["workflows.read"])
+    issuer.verify(token)
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: pytest.fail("verified twice"))
+    assert issuer.verify(token)["client_id"] == "app"
+    with pytest.raises(pytest.fail.Exception):  # another token is verified
+        issuer.verify(issuer.mint(client="app", scopes=["workflows.read"]))
 
 
 def test_the_jwks_verifies_the_issuers_tokens():
@@ -177,16 +201,17 @@ def test_a_handler_that_raises_is_a_502_problem():
         server.stop()
 
 
-def test_the_handler_takes_one_request_at_a_time_as_one_lambda_instance_does():
-    # the Powertools resolver keeps the current event on a class attribute
-    # (BaseRouter.current_event): two requests inside it at once would mix
-    inside, most = [0], [0]
+def test_the_handler_takes_requests_in_parallel_as_lambda_instances_do():
+    # the resolver keeps each thread's request apart (careflow.api.resolver)
+    inside, most, lock = [0], [0], threading.Lock()
 
     def slow(event, context):
-        inside[0] += 1
-        most[0] = max(most[0], inside[0])
-        time.sleep(0.02)
-        inside[0] -= 1
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        with lock:
+            inside[0] -= 1
         return {"statusCode": 200, "headers": {}, "body": "{}"}
 
     server = ApiServer(free_port(), ISSUER, handler=slow).start()
@@ -198,6 +223,6 @@ def test_the_handler_takes_one_request_at_a_time_as_one_lambda_instance_does():
                     range(10),
                 )
             )
-        assert codes == [200] * 10 and most[0] == 1
+        assert codes == [200] * 10 and most[0] > 1
     finally:
         server.stop()

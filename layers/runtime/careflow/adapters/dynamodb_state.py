@@ -94,6 +94,14 @@ class DynamoStateStore:
     def _query(
         self, model: type[M], key_cond: str, values: Mapping[str, Any], index: str | None = None
     ) -> list[M]:
+        return [
+            model.model_validate_json(i["doc"]["S"])
+            for i in self._query_items(key_cond, values, index)
+        ]
+
+    def _query_items(
+        self, key_cond: str, values: Mapping[str, Any], index: str | None = None
+    ) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": key_cond,
@@ -103,10 +111,10 @@ class DynamoStateStore:
             kwargs["IndexName"] = index
         else:
             kwargs["ConsistentRead"] = True
-        out: list[M] = []
+        out: list[dict[str, Any]] = []
         while True:
             resp = self._db.query(**kwargs)
-            out.extend(model.model_validate_json(i["doc"]["S"]) for i in resp.get("Items", []))
+            out.extend(resp.get("Items", []))
             if "LastEvaluatedKey" not in resp:
                 return out
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
@@ -201,6 +209,22 @@ class DynamoStateStore:
             "PK = :p AND begins_with(SK, :s)",
             {":p": _s(f"INST#{instance_id}"), ":s": _s("MS#")},
         )
+
+    def instance_with_milestones(self, instance_id: str) -> tuple[Instance | None, list[Milestone]]:
+        # One consistent Query of the partition rather than a GetItem and a Query: the
+        # instance (SK META) and its milestones (MS#...) sort together, after the audit
+        # entries (AUDIT# < META < MS# < MS$).
+        instance, milestones = None, []
+        for item in self._query_items(
+            "PK = :p AND SK BETWEEN :a AND :b",
+            {":p": _s(f"INST#{instance_id}"), ":a": _s("META"), ":b": _s("MS$")},
+        ):
+            sk = item["SK"]["S"]
+            if sk == "META":
+                instance = Instance.model_validate_json(item["doc"]["S"])
+            elif sk.startswith("MS#"):
+                milestones.append(Milestone.model_validate_json(item["doc"]["S"]))
+        return instance, milestones
 
     def record_audit(self, entry: AuditEntry) -> None:
         self.record(entry)

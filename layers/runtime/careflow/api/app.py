@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from careflow import clock, facilities, wiring
@@ -46,12 +46,13 @@ from careflow.api.schemas import (
     TaskList,
     TaskView,
 )
+from careflow.api.resolver import ThreadSafeRestResolver
 from careflow.domain.records import HumanTask, Instance, InstanceStatus, TaskStatus
 from careflow.kpis import KpiQuery, KpiReport
 from careflow.observability import logger
 from careflow.policies.snapshot import PolicySnapshot
 
-app = APIGatewayRestResolver(cors=cors_config())
+app = ThreadSafeRestResolver(cors=cors_config())  # the local gateway calls it from many threads
 
 MAX_LIMIT = 100
 _served: dict[tuple[str, str], Callable[..., Any]] = {}
@@ -305,25 +306,21 @@ def health(caller: Caller | None) -> Any:
 
 
 # -- instances ------------------------------------------------------------------------------
-def _visible_instance(caller: Caller, instance_id: str) -> Instance:
-    """The instance, if it is one of the caller's facilities; else 404 (never 403)."""
-    instance = wiring.store().get_instance(_path_id(instance_id, "instance"))
-    if instance is None or instance.facility_id not in caller.facilities:
-        raise ApiProblem(404, "Not Found", "There is no such instance.")
-    return instance
-
-
 @route("GET", "/v1/instances/{id}", response=InstanceDetail)
 def get_instance(caller: Caller, id: str) -> Any:
-    instance = _visible_instance(caller, id)
     store = wiring.store()
-    milestones = sorted(store.milestones(id), key=lambda m: m.at)
+    instance, milestones = store.instance_with_milestones(_path_id(id, "instance"))
+    if instance is None or instance.facility_id not in caller.facilities:
+        raise ApiProblem(404, "Not Found", "There is no such instance.")  # never 403
     tasks = [
         t for t in store.tasks_for_instance(id) if t.status in (TaskStatus.OPEN, TaskStatus.CLAIMED)
     ]
     return {
         **_instance_view(instance),
-        "milestones": [{"name": m.name, "status": m.status, "at": _time(m.at)} for m in milestones],
+        "milestones": [
+            {"name": m.name, "status": m.status, "at": _time(m.at)}
+            for m in sorted(milestones, key=lambda m: m.at)
+        ],
         "open_tasks": [_task_view(t) for t in sorted(tasks, key=lambda t: t.due_at)],
     }
 

@@ -204,13 +204,18 @@ API_CLIENTS = 32  # concurrent partner clients for the local API's latency line
 API_TARGET_P99_MS = 50.0
 
 
-def api_latency(requests_per_client: int = 20) -> dict[str, float]:
+def api_latency(requests_per_client: int = 20, clients_in: str = "process") -> dict[str, float]:
     """``GET /v1/instances/{id}`` on the local API (gateway: JWT check, scope, usage plan;
-    the handler; DynamoDB on the local cloud) under :data:`API_CLIENTS` concurrent clients
-    on keep-alive connections: p50 and p99 latency (ms) and requests per second."""
-    import http.client
+    the handler; DynamoDB on the local cloud) under :data:`API_CLIENTS` concurrent
+    closed-loop clients on keep-alive connections: p50 and p99 latency (ms) and requests
+    per second. The clients run in a process of their own (``clients_in="process"``,
+    :mod:`careflow.localcloud.api_clients`), as partners do, or as threads of this
+    process (``"threads"``, the first method: their CPU contends with the server's under
+    one interpreter lock)."""
     import statistics
+    import subprocess
 
+    from careflow.localcloud import api_clients
     from careflow.localcloud.api_server import ApiServer, LocalIssuer, Throttle, UsagePlan
 
     with LocalCloud(free_port(), payer_ticker=False, fill_gaps=True) as cloud:
@@ -222,36 +227,37 @@ def api_latency(requests_per_client: int = 20) -> dict[str, float]:
         server = ApiServer(free_port(), issuer, throttle=unlimited).start()
         token = issuer.mint(client="bench", scopes=["workflows.read"], facilities=["fac-north"])
         path = f"/v1/instances/{instance_id}"
-        headers = {"Authorization": f"Bearer {token}"}
-
-        def client(_: int) -> list[float]:
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-            times = []
-            for _ in range(requests_per_client):
-                t = time.perf_counter()
-                conn.request("GET", path, headers=headers)
-                resp = conn.getresponse()
-                resp.read()
-                times.append((time.perf_counter() - t) * 1000)
-                if resp.status != 200:
-                    raise SystemExit(f"api: GET {path} answered {resp.status}")
-            conn.close()
-            return times
-
         try:
-            client(0)  # warm: imports, first DynamoDB calls
-            t0 = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=API_CLIENTS) as pool:
-                latencies = [ms for run in pool.map(client, range(API_CLIENTS)) for ms in run]
-            elapsed = time.perf_counter() - t0
+            if clients_in == "threads":
+                result = api_clients.run(server.port, path, token, API_CLIENTS, requests_per_client)
+            else:
+                out = subprocess.run(  # noqa: S603 - this interpreter, our own module
+                    [
+                        sys.executable,
+                        "-m",
+                        api_clients.__name__,
+                        str(server.port),
+                        path,
+                        str(API_CLIENTS),
+                        str(requests_per_client),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "CAREFLOW_BENCH_TOKEN": token},
+                    check=False,
+                )
+                if out.returncode != 0:
+                    raise SystemExit(f"api clients: exit {out.returncode}\n{out.stderr[-2000:]}")
+                result = json.loads(out.stdout)
         finally:
             server.stop()
+    latencies: list[float] = result["latencies_ms"]  # type: ignore[assignment]
     cuts = statistics.quantiles(latencies, n=100)
     return {
         "requests": len(latencies),
         "p50_ms": statistics.median(latencies),
         "p99_ms": cuts[98],
-        "req_per_s": len(latencies) / elapsed,
+        "req_per_s": len(latencies) / float(result["seconds"]),  # type: ignore[arg-type]
     }
 
 
@@ -274,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--api-requests", type=int, default=20, help="requests per API client (32 clients)"
     )
+    p.add_argument(
+        "--api-clients-in",
+        choices=("process", "threads"),
+        default="process",
+        help="the API clients in a process of their own (as partners) or as threads here",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     for name in ("werkzeug", "moto", "botocore"):
@@ -295,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in cost_lines():
             print(line, flush=True)
     if not args.no_api:
-        api = api_latency(args.api_requests)
+        api = api_latency(args.api_requests, args.api_clients_in)
         print(
             f"api route=GET/v1/instances/{{id}} clients={API_CLIENTS} requests={api['requests']} "
             f"p50_ms={api['p50_ms']:.1f} p99_ms={api['p99_ms']:.1f} "
