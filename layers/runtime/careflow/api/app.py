@@ -34,6 +34,7 @@ from careflow.api.problems import (
     bad_field,
     invalid,
 )
+from careflow.api.resolver import ThreadSafeRestResolver
 from careflow.api.schemas import (
     EventAccepted,
     Health,
@@ -46,7 +47,6 @@ from careflow.api.schemas import (
     TaskList,
     TaskView,
 )
-from careflow.api.resolver import ThreadSafeRestResolver
 from careflow.domain.records import HumanTask, Instance, InstanceStatus, TaskStatus
 from careflow.kpis import KpiQuery, KpiReport
 from careflow.observability import logger
