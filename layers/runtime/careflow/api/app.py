@@ -484,6 +484,12 @@ class ReassignBody(_Input):
     reason: Text
 
 
+def _resuming(action: Callable[..., HumanTask]) -> Callable[..., HumanTask]:
+    """A task action that ends the task and resumes its workflow (through the engine)."""
+    engine = wiring.engine()
+    return lambda store, **kw: action(store, engine, **kw)
+
+
 def _optional_body(model: type[BaseModel]) -> Any:
     if not _raw_body():
         return _with_body(model, {})
@@ -519,11 +525,7 @@ def complete(caller: Caller, id: str) -> Any:
     from careflow.domain.tasks import complete_task
 
     body: CompleteBody = _body(CompleteBody)
-    engine = wiring.engine()
-
-    def action(store: Any, **kw: Any) -> HumanTask:
-        return complete_task(store, engine, **kw)
-
+    action = _resuming(complete_task)
     return _task_action(caller, id, action, decision=body.decision, reason=body.reason)
 
 
@@ -570,12 +572,7 @@ def acknowledge(caller: Caller, id: str) -> Any:
     from careflow.domain.tasks import acknowledge_task
 
     body: ReasonBody = _optional_body(ReasonBody)
-    engine = wiring.engine()
-
-    def action(store: Any, **kw: Any) -> HumanTask:
-        return acknowledge_task(store, engine, **kw)
-
-    return _task_action(caller, id, action, reason=body.reason)
+    return _task_action(caller, id, _resuming(acknowledge_task), reason=body.reason)
 
 
 # -- starting an instance -------------------------------------------------------------------
