@@ -50,7 +50,7 @@ def _segments(ack: str) -> dict[str, list[str]]:
 
 
 def test_a01_is_acked_aa_with_its_control_id_and_published():
-    receipt, store, publisher = _receive(A01)
+    receipt, _store, publisher = _receive(A01)
     ack = _segments(receipt.ack)
     assert ack["MSA"][1:3] == ["AA", "CTRL1"]
     assert ack["MSH"][8] == "ACK^A01^ACK" and ack["MSH"][11] == "2.5.1"

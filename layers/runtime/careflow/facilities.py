@@ -52,9 +52,21 @@ class Facility(BaseModel):
 
 
 BUILT_IN: tuple[Facility, ...] = (
-    Facility(id="fac-north", name="North Valley Medical Center", time_zone="America/Chicago"),
-    Facility(id="fac-south", name="South Bay Hospital", time_zone="America/Chicago"),
-    Facility(id="fac-asc", name="Riverside Surgery Center", time_zone="America/Chicago"),
+    Facility(
+        id="fac-north",
+        name="North Valley Medical Center",
+        time_zone="America/Chicago",
+        hl7_names=("NVMC",),
+    ),
+    Facility(
+        id="fac-south", name="South Bay Hospital", time_zone="America/Chicago", hl7_names=("SBH",)
+    ),
+    Facility(
+        id="fac-asc",
+        name="Riverside Surgery Center",
+        time_zone="America/Chicago",
+        hl7_names=("RSC",),
+    ),
 )
 
 
