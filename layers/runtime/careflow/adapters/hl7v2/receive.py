@@ -54,8 +54,15 @@ def _digest(*parts: str) -> str:
 
 
 def receive(
-    raw: bytes | str, *, now: datetime, store: StateStore, publisher: EventPublisher
+    raw: bytes | str,
+    *,
+    now: datetime,
+    store: StateStore,
+    publisher: EventPublisher,
+    facilities: frozenset[str] | None = None,
 ) -> Receipt:
+    """``facilities``: the careflow facilities the sender may send for (an API caller's
+    token); a message for another is AA and parked, like one for an unknown facility."""
     try:
         message = parse(raw)
     except Refused as refused:
@@ -89,6 +96,10 @@ def receive(
     try:
         previous = _previous_start(message, store)
         facility, events = map_message(message, now=now, previous_start=previous)
+        if facilities is not None and facility.id not in facilities:
+            raise Unmappable(
+                "the sender may not send for the message's facility", facility_id=facility.id
+            )
     except Unmappable as unmappable:
         _park(header, unmappable.reason, now=now, store=store, facility_id=unmappable.facility_id)
         _mark(store, held)
