@@ -5,6 +5,7 @@ from the message text (segment and field noted beside each)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,3 +202,21 @@ def test_unknown_facility_is_acked_and_parked(monkeypatch, tmp_path):
     assert publisher.events == []
     [parked] = store.parked
     assert "unknown facility" in parked.reason and "MSG00001" in parked.reason
+
+
+def test_a_parked_message_goes_through_when_resent_after_the_facility_is_registered(
+    monkeypatch, tmp_path
+):
+    unknown = tmp_path / "none.json"
+    unknown.write_text(json.dumps([{"id": "fac-x", "name": "X", "time_zone": "UTC"}]))
+    known = os.environ["CAREFLOW_FACILITIES_FILE"]
+    monkeypatch.setenv("CAREFLOW_FACILITIES_FILE", str(unknown))
+    store, publisher = InMemoryStateStore(), FakePublisher()
+    raw = (FIXTURES / "ADT-A16-01.hl7").read_bytes()
+    assert receive(raw, now=NOW, store=store, publisher=publisher).parked
+
+    monkeypatch.setenv("CAREFLOW_FACILITIES_FILE", known)
+    again = receive(raw, now=NOW, store=store, publisher=publisher)
+
+    assert again.code == "AA" and not again.duplicate
+    assert publisher.types() == ["Encounter.DischargePending"]

@@ -6,9 +6,9 @@
 - Parseable: an idempotency record keyed by sending facility + MSH-10 is written first
   (a failure to write it is AE: the sender resends); then the events are published and
   the answer is AA with MSA-2 = MSH-10. A repeated MSH-10 is AA and publishes nothing.
-- Parsed but unmappable (unknown facility, no PV1-19...): AA (the message is stored and a
-  resend would not help: AE would only stall the sender's queue) and parked with the
-  reason.
+- Parsed but unmappable (unknown facility, no PV1-19...): AA (AE would only stall the
+  sender's queue behind a message a resend does not fix) and parked with the reason; once
+  the cause is fixed (the facility registered), a resend of the same MSH-10 is processed.
 """
 
 from __future__ import annotations
@@ -101,8 +101,8 @@ def receive(
                 "the sender may not send for the message's facility", facility_id=facility.id
             )
     except Unmappable as unmappable:
+        # not marked: once the cause is fixed (the facility registered), a resend goes through
         _park(header, unmappable.reason, now=now, store=store, facility_id=unmappable.facility_id)
-        _mark(store, held)
         return Receipt(
             ack=build_ack(header, "AA", now=now),
             code="AA",
