@@ -151,3 +151,16 @@ def test_refused_carries_no_value():
     with pytest.raises(Refused) as info:
         parse(A01.replace("MRN1^^^HOSP^MR~", ""))
     assert "SSA" not in info.value.reason and "999" not in info.value.reason
+
+
+def test_a_bus_that_cannot_take_the_events_answers_ae_and_the_resend_publishes():
+    class Down(FakePublisher):
+        def publish(self, source, detail_type, detail):
+            raise ConnectionError("bus down")
+
+    store = InMemoryStateStore()
+    first, _, _ = _receive(A01, store, Down())
+    assert first.code == "AE" and "send it again" in first.reason
+    resent, _, publisher = _receive(A01, store, FakePublisher())
+    assert resent.code == "AA" and not resent.duplicate
+    assert publisher.types() == ["Encounter.Admitted"]

@@ -111,10 +111,17 @@ def receive(
             parked=True,
         )
     _remember_start(message, facility.id, store, now)
-    for index, event in enumerate(events):
-        publisher.publish(
-            event.source, event.detail_type, _detail(header, facility.id, event, index)
-        )
+    try:
+        for index, event in enumerate(events):
+            publisher.publish(
+                event.source, event.detail_type, _detail(header, facility.id, event, index)
+            )
+    except Exception:
+        # not marked published: the resend publishes again (same event ids: intake drops
+        # what it already has)
+        log.exception("hl7v2: the events of MSH-10 %s could not be published", key)
+        reason = "the message could not be passed on: send it again"
+        return _answer(header, "AE", now=now, reason=reason, hl7_error="207")
     _mark(store, held)
     log.info(
         "hl7v2: %s MSH-10 %s from %s: %d event(s)",
