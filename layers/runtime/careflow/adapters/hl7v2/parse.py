@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import Any, Literal
 
 import hl7
 from pydantic import BaseModel, ConfigDict
@@ -257,23 +257,18 @@ class _Reader:
         return []
 
     @staticmethod
-    def comp(rep: object, component: int, sub: int = 1) -> str:
-        try:
-            comps = rep  # Repetition: list of components
-            if not isinstance(comps, list) or len(comps) < component:
-                return str(comps) if component == 1 and not isinstance(comps, list) else ""
-            value = comps[component - 1]
-            if isinstance(value, list):
-                if len(value) < sub:
-                    return ""
-                value = value[sub - 1]
-                if isinstance(value, list):
-                    value = value[0] if value else ""
-            elif sub > 1:
-                return ""
-            return str(value)
-        except (IndexError, TypeError):
+    def comp(rep: Any, component: int, sub: int = 1) -> str:
+        """Component ``component`` (its sub-component ``sub``) of a repetition, or ""."""
+        if isinstance(rep, str):
+            return rep if component == 1 and sub == 1 else ""
+        if len(rep) < component:
             return ""
+        value = rep[component - 1]
+        if isinstance(value, str):
+            return value if sub == 1 else ""
+        if len(value) < sub:
+            return ""
+        return str(value[sub - 1])
 
     def get(self, name: str, field: int, component: int = 1, sub: int = 1) -> str:
         reps = self.reps(name, field)

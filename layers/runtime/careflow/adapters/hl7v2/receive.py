@@ -21,10 +21,11 @@ from datetime import datetime
 from typing import Any
 
 from careflow.adapters.hl7v2.ack import AckCode, build_ack
-from careflow.adapters.hl7v2.mapping import Mapped, Unmappable, map_message
+from careflow.adapters.hl7v2.mapping import Mapped, Unmappable, facility_of, map_message
 from careflow.adapters.hl7v2.parse import Header, Hl7Message, Refused, parse
 from careflow.domain.records import ParkedEvent, SubjectRecord
 from careflow.events.envelope import envelope
+from careflow.facilities import facility
 from careflow.ports import EventPublisher, StateStore
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,6 @@ def receive(
             reason=unmappable.reason,
             parked=True,
         )
-    _remember_start(message, facility.id, store, now)
     try:
         for index, event in enumerate(events):
             publisher.publish(
@@ -122,6 +122,7 @@ def receive(
         log.exception("hl7v2: the events of MSH-10 %s could not be published", key)
         reason = "the message could not be passed on: send it again"
         return _answer(header, "AE", now=now, reason=reason, hl7_error="207")
+    _remember_start(message, facility.id, store, now)  # after: a resent S14 compares anew
     _mark(store, held)
     log.info(
         "hl7v2: %s MSH-10 %s from %s: %d event(s)",
@@ -166,8 +167,6 @@ def _start_key(message: Hl7Message, facility_id: str) -> str | None:
 def _previous_start(message: Hl7Message, store: StateStore) -> datetime | None:
     if message.header.trigger != "S14":
         return None
-    from careflow.adapters.hl7v2.mapping import facility_of
-
     try:
         key = _start_key(message, facility_of(message).id)
     except Unmappable:
@@ -189,8 +188,6 @@ def _remember_start(
         return
     start = message.appointment_start
     if start.tzinfo is None:
-        from careflow.facilities import facility
-
         found = facility(facility_id)
         if found is not None:
             start = start.replace(tzinfo=found.zone)
