@@ -220,3 +220,19 @@ def test_a_parked_message_goes_through_when_resent_after_the_facility_is_registe
 
     assert again.code == "AA" and not again.duplicate
     assert publisher.types() == ["Encounter.DischargePending"]
+
+
+def test_out_of_order_messages_are_published_as_they_come_with_their_times():
+    store, publisher = InMemoryStateStore(), FakePublisher()
+    # the fixtures share MSH-10 MSG00001; a real feed numbers each message
+    for n, name in enumerate(("ADT-A03-01.hl7", "ADT-A16-01.hl7", "ADT-A13-01.hl7")):
+        raw = (FIXTURES / name).read_bytes().replace(b"|MSG00001|", f"|OOO{n}|".encode())
+        assert receive(raw, now=NOW, store=store, publisher=publisher).code == "AA"
+    assert publisher.types() == [
+        "Encounter.Discharged",
+        "Encounter.DischargePending",
+        "Encounter.DischargeCancelled",
+    ]
+    for _, _, detail in publisher.events:
+        assert detail["metadata"]["occurred_at"] == "2021-08-17T15:19:43.400000+02:00"  # EVN-6
+    assert [d["data"]["message_id"] for _, _, d in publisher.events] == ["OOO0", "OOO1", "OOO2"]
