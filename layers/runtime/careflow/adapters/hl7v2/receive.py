@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -195,6 +196,10 @@ def _remember_start(
     store.put_early_answer(key, {"start": start.isoformat(), "at": now.isoformat()}, now)
 
 
+def _id_only(value: str) -> str:
+    return value if re.fullmatch(r"[A-Za-z0-9 ._:#/-]{1,64}", value) else ""
+
+
 def _park(
     header: Header | None,
     reason: str,
@@ -203,8 +208,9 @@ def _park(
     store: StateStore,
     facility_id: str | None = None,
 ) -> None:
-    sender = header.sending_facility if header else ""
-    control = header.control_id if header else ""
+    # ids as the sender wrote them, kept only if they look like ids (the record is listed)
+    sender = _id_only(header.sending_facility) if header else ""
+    control = _id_only(header.control_id) if header else ""
     event_id = f"hl7v2-{_digest(sender, control) if control else uuid.uuid4().hex}"
     kind = f"{header.message_type}^{header.trigger}" if header and header.message_type else "?"
     try:
