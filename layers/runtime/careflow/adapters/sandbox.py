@@ -62,7 +62,7 @@ ITEMS: dict[str, tuple[str, str, float, bool]] = {
     "SUP-CEMENT-40": ("Bone cement, 40 g", "sup-orthoco", 2, False),
     # durable medical equipment, ordered for a discharge and delivered to the home or bedside
     "DME-WALKER-STD": ("Standard walker", "sup-homemed", 0.125, False),
-    "DME-O2-CONC": ("Home oxygen concentrator", "sup-homemed", 1, False),
+    "DME-O2-CONC": ("Home oxygen concentrator", "sup-homemed", 0.25, False),
 }
 
 # How long, per facility, a transport vendor and the pharmacy take from a request to
