@@ -168,3 +168,18 @@ def test_an_a03_before_its_a16_starts_nothing_and_is_kept_as_unrouted(cloud):
 
     assert cloud.wait_for(kept, 10, "the early A03 kept as unrouted")
     assert store.get_subject(WORKFLOW, "fac-north", encounter_id) is None
+
+
+def test_an_a13_after_the_a03_withdraws_the_departure(cloud):
+    """The patient is back: the concluded instance is marked CANCELLED, so the departure
+    leaves the discharged counts (docs/decisions.md 33; reopening is left to the kit)."""
+    case = pending(cloud)
+    case.wait_milestone("dependencies_arranged")
+    discharged(cloud, case)
+    assert case.drive(step=timedelta(minutes=15))["status"] == "SUCCEEDED"
+    encounter_event(cloud, case, "Encounter.DischargeCancelled")
+    cloud.wait_for(
+        lambda: case.instance().status == InstanceStatus.CANCELLED, 10, "withdrawn departure"
+    )
+    assert case.instance().outcome == "DISCHARGED"
+    assert "dischargecancelled" in case.milestone_names()
