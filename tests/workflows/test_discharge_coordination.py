@@ -17,7 +17,7 @@ from careflow import wiring
 from careflow.adapters.sandbox import sandbox
 from careflow.domain.intake import instance_id_for
 from careflow.domain.records import InstanceStatus
-from tests.workflows.harness import Case, claim_and_complete
+from tests.workflows.harness import Case, advance_through_timer, claim_and_complete
 
 WORKFLOW = "discharge-coordination"
 SOURCE = "careflow.ehr"
@@ -99,7 +99,9 @@ def test_a_home_discharge_with_everything_in_time_ends_discharged_on_time(cloud)
     assert not case.tasks()
 
 
-def test_a_threatened_discharge_goes_to_the_case_manager_then_records_its_delays(cloud, _leads):
+def test_a_threatened_discharge_escalates_to_the_charge_nurse_then_records_its_delays(
+    cloud, _leads
+):
     _leads.pharmacy_lead["fac-south"] = timedelta(minutes=15)
     # home health: transport (2 h at fac-south), meds, a walker (3 h) and the home-care
     # authorization (a person's), for a discharge expected in 90 min
@@ -107,7 +109,11 @@ def test_a_threatened_discharge_goes_to_the_case_manager_then_records_its_delays
     task = case.open_task()
     assert task.queue == "case_manager"
     assert task.escalation_chain == ("case_manager", "charge_nurse", "department_director")
-    claim_and_complete(cloud, task, "ACCEPT_DELAY", actor="user:casemgr-lrossi")
+    # nobody acts within the case manager's hour: the task goes up to the charge nurse
+    advance_through_timer(cloud, timedelta(hours=1))
+    task = case.open_task(level=1)
+    assert task.queue == "charge_nurse"
+    claim_and_complete(cloud, task, "ACCEPT_DELAY", actor="user:charge-rn-okeller")
     case.wait_milestone("case_manager_decided")
     cloud.clock.advance(timedelta(hours=3, minutes=30))
     discharged(cloud, case, "fac-south")
@@ -128,9 +134,12 @@ def test_a_threatened_discharge_goes_to_the_case_manager_then_records_its_delays
     )
     assert "pharmacy" not in delays
     assert 25 <= delays["transport"][2] <= 35 and 85 <= delays["dme"][2] <= 95
-    assert {"CaseManagerTask", "ApplyCaseManagerDecision", "AwaitDeparture"} <= (
-        case.entered_states()
-    )
+    assert {
+        "CaseManagerTask",
+        "EscalateCaseManagerTask",
+        "ApplyCaseManagerDecision",
+        "AwaitDeparture",
+    } <= (case.entered_states())
 
 
 @pytest.mark.parametrize(
