@@ -190,5 +190,5 @@ def test_an_a13_after_the_a03_withdraws_the_departure(cloud):
     cloud.wait_for(
         lambda: case.instance().status == InstanceStatus.CANCELLED, 10, "withdrawn departure"
     )
+    case.wait_milestone("dischargecancelled")
     assert case.instance().outcome == "DISCHARGED"
-    assert "dischargecancelled" in case.milestone_names()
