@@ -97,7 +97,7 @@ SPEC = Workflow(
         Kpi("OrderToDepartureSeconds", "Seconds", "from the pending discharge (A16) to departure"),
         Kpi("DischargedBeforeNoon", "Count", "departures before noon, facility time"),
         Kpi("Discharged", "Count", "departures (the share before noon divides by it)"),
-        Kpi("DischargeDelayMinutes", "Count", "delay minutes, by delay cause (dimension cause)"),
+        Kpi("DischargeDelayMinutes", "Count", "delay minutes (by cause: Discharge.Concluded)"),
         Kpi("DischargesThreatened", "Count", "discharges whose expected time was threatened"),
         Kpi("HumanTasksEscalated", "Count", "tasks escalated for breaching their SLA"),
     ),

@@ -174,23 +174,6 @@ def _arranged(store: StateStore, inp: Arrange, dep: r.Dependency, now: datetime)
     return dep
 
 
-def _delay_metric(delay: r.Delay) -> None:
-    """``DischargeDelayMinutes`` with the delay's cause as its dimension (a metric of its
-    own, so the cause does not label the step's other metrics)."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-    from careflow.observability import NAMESPACE
-
-    with single_metric(
-        name="DischargeDelayMinutes",
-        unit=MetricUnit.Count,
-        value=delay.minutes,
-        namespace=NAMESPACE,
-        default_dimensions={"cause": delay.cause},
-    ):
-        pass
-
-
 # -- steps ---------------------------------------------------------------------------------
 @step()
 def register_discharge(
@@ -417,8 +400,8 @@ def finalize_discharge(inp: Finalize, *, store: StateStore, now: datetime) -> Fi
         reasons = ("no departure (A03) before the policy stopped waiting",)
     if inp.escalation_exhausted:
         reasons = (*reasons, "no decision from the escalation chain before its last SLA")
-    for delay in delays:
-        _delay_metric(delay)
+    for delay in delays:  # by cause: the delay_recorded audit entries and the event
+        metrics.add_metric(name="DischargeDelayMinutes", unit="Count", value=delay.minutes)
         entries.append(
             AuditEntry(
                 instance_id=inp.instance_id,
