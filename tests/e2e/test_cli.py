@@ -37,6 +37,8 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
         "pa-2003": ("prior-authorization", "APPROVED"),  # pended, notification
         "pa-2004": ("prior-authorization", "EXPIRED"),  # silent payer, 72 h clock
         "pa-2005": ("prior-authorization", "DENIED"),  # appeal task
+        "enc-5001": ("discharge-coordination", "DISCHARGED"),  # on time
+        "enc-5002": ("discharge-coordination", "DISCHARGED"),  # held by transport and DME
     }
     for c in cases.values():
         assert c["execution_arn"].startswith("arn:aws:states:us-east-1:")
@@ -73,6 +75,13 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
         for n in hip["notes"]
     ), hip["notes"]
     assert cases["appt-1001"]["notes"] == []
+    held = cases["enc-5002"]
+    assert held["reasons"] == ["departed 240 min after the expected discharge"]
+    assert {n for n in held["notes"] if n.startswith("delay: ")} == {
+        "delay: DME (dme), 240 min, owner case manager",
+        "delay: awaiting transport (transport), 60 min, owner case manager",
+    }
+    assert cases["enc-5001"]["reasons"] == ["on time"]
     silent_notes = cases["pa-2004"]["notes"]
     assert any(n.startswith("The payer's decision clock ran out at ") for n in silent_notes)
 
