@@ -45,7 +45,15 @@ BATCH_WRITE = "dynamodb:BatchWriteItem"
 # Never allowed on an instance partition, where audit entries live; denied explicitly too.
 AUDIT_PROTECTED = (BATCH_WRITE, DELETE, UPDATE)
 
-__all__ = ["API_ACCESS", "PARTNER_SOURCES", "WORKFLOW_SOURCE", "Access", "ItemGrant", "access_of"]
+__all__ = [
+    "API_ACCESS",
+    "MLLP_ACCESS",
+    "PARTNER_SOURCES",
+    "WORKFLOW_SOURCE",
+    "Access",
+    "ItemGrant",
+    "access_of",
+]
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,25 @@ API_ACCESS = Access(
         ItemGrant("InstancesByWorkflowAndStatus", (QUERY,), (INSTANCES_BY_STATUS,), index="GSI3"),
     ),
     event_sources=PARTNER_SOURCES,
+)
+
+
+# Where HL7 v2 feeds come from: ADT (encounters) is the EHR's, SIU (appointments) is
+# scheduling's (careflow.canonical.encounters, the surgical readiness triggers).
+HL7_SOURCES = ("careflow.ehr", "careflow.scheduling")
+
+# The MLLP listener's task (stacks/constructs/mllp_listener.py, entry point
+# ``python -m careflow.adapters.hl7v2.mllp_service``): it answers AA once a message is
+# durably stored, so it keeps an idempotency record per message (MSH-10: get, conditional
+# put, update on completion, delete on failure), parks what it cannot turn into an event
+# (one PutItem, with the reason), and puts the canonical events on the bus under the two
+# HL7 sources only. No instance, task, subject, WAIT# or policy item; no Query, no Scan.
+MLLP_ACCESS = Access(
+    items=(
+        ItemGrant("Hl7Idempotency", (DELETE, GET, PUT, UPDATE), (IDEMPOTENCY,)),
+        PARKED_EVENTS,
+    ),
+    event_sources=HL7_SOURCES,
 )
 
 
