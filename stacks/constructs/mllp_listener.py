@@ -113,7 +113,12 @@ class MllpListener(Construct):
             "TaskSecurityGroup",
             vpc=self.vpc,
             description="MLLP listener tasks: from the NLB only; out to the VPC endpoints",
-            allow_all_outbound=True,  # the subnets route nowhere but the VPC and its endpoints
+            allow_all_outbound=False,
+        )
+        # HTTPS out: the interface endpoints and the S3/DynamoDB gateway endpoints (whose
+        # addresses are AWS's); the isolated subnets route nowhere else.
+        self.task_security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to the VPC endpoints"
         )
         self.task_security_group.add_ingress_rule(
             self.load_balancer_security_group, ec2.Port.tcp(hl7.port), "from the NLB"
