@@ -17,7 +17,7 @@ from stacks.compliance import compliance_packs
 from stacks.config import HL7_CONTEXT, hl7_config
 from stacks.constructs.hl7_alarms import DESCRIPTION_PREFIX
 from stacks.constructs.mllp_listener import ENTRY_POINT
-from stacks.permissions import IDEMPOTENCY, PARKED
+from stacks.permissions import HL7_APPOINTMENT_STARTS, HL7_MESSAGE_RECORDS, PARKED
 from tests.infrastructure.infra_support import (
     REPO_ROOT,
     Synth,
@@ -207,8 +207,9 @@ def test_task_role_is_least_privilege(mllp: Synth) -> None:
     statements = policy_statements(mllp, _role_id(mllp, "careflow-dev-mllp"), "hl7")
     by_sid = {s["Sid"]: s for s in statements}
     assert set(by_sid) == {
-        "Hl7Idempotency",
-        "ParkedEvents",
+        "Hl7MessageRecords",
+        "Hl7AppointmentStarts",
+        "ParkedMessages",
         "AuditEntriesAreAppendOnly",
         "StateTableKey",
         "PutEventsOnCareflowBus",
@@ -217,11 +218,22 @@ def test_task_role_is_least_privilege(mllp: Synth) -> None:
         assert not any("*" in action for action in as_list(statement["Action"]))
         assert "*" not in as_list(statement["Resource"])
     leading = "ForAllValues:StringLike"
-    assert by_sid["Hl7Idempotency"]["Condition"][leading]["dynamodb:LeadingKeys"] == [
-        f"{IDEMPOTENCY}*"
-    ]
-    assert by_sid["ParkedEvents"]["Action"] == "dynamodb:PutItem"
-    assert by_sid["ParkedEvents"]["Condition"][leading]["dynamodb:LeadingKeys"] == [f"{PARKED}*"]
+    expected = {
+        "Hl7MessageRecords": (
+            ["dynamodb:GetItem", "dynamodb:PutItem"],
+            "SUBJECT#hl7v2-inbound#*",
+        ),
+        "Hl7AppointmentStarts": (
+            ["dynamodb:DeleteItem", "dynamodb:PutItem"],
+            "WAIT#hl7v2-start#*",
+        ),
+        "ParkedMessages": (["dynamodb:GetItem", "dynamodb:PutItem"], f"{PARKED}*"),
+    }
+    assert HL7_MESSAGE_RECORDS == "SUBJECT#hl7v2-inbound#"
+    assert HL7_APPOINTMENT_STARTS == "WAIT#hl7v2-start#"
+    for sid, (actions, prefix) in expected.items():
+        assert by_sid[sid]["Action"] == actions, sid
+        assert by_sid[sid]["Condition"][leading]["dynamodb:LeadingKeys"] == [prefix], sid
     assert by_sid["AuditEntriesAreAppendOnly"]["Effect"] == "Deny"
     assert by_sid["PutEventsOnCareflowBus"]["Condition"] == {
         "StringEquals": {"events:source": ["careflow.ehr", "careflow.scheduling"]}
