@@ -320,7 +320,7 @@ def test_demo_of_an_unknown_workflow_says_which_there_are():
 
 
 def test_careflow_up_takes_hl7v2_over_mllp_and_parks_what_it_refuses(running_cloud):
-    from careflow.localcloud.mllp import send
+    from careflow.adapters.hl7v2.mllp import send
 
     port, proc = running_cloud
     a16 = (

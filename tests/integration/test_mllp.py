@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from careflow.adapters.hl7v2 import receive
-from careflow.localcloud.mllp import END, START, MllpServer, frame, send
+from careflow.adapters.hl7v2.mllp import END, START, MllpServer, frame, send
 from tests.fakes import FakePublisher, InMemoryStateStore
 
 A01 = (
@@ -89,3 +89,43 @@ def test_garbage_oversize_and_half_closed_peers_do_not_stop_it(listener):
     assert _msa(ack.strip(START + END).decode())[1:3] == ["AA", "M7"]
     assert send("127.0.0.1", server.port, [A01.format(id="M8")])
     assert publisher.types().count("Encounter.Admitted") == 3
+
+
+def test_the_service_entry_point_serves_the_wired_store_and_bus_and_stops(tmp_path, monkeypatch):
+    """What the Fargate task runs (python -m careflow.adapters.hl7v2.mllp_service)."""
+    import threading
+
+    from careflow import wiring
+    from careflow.adapters.hl7v2 import mllp_service
+    from careflow.localcloud.cloud import free_port
+
+    path = tmp_path / "facilities.json"
+    path.write_text(
+        json.dumps(
+            [{"id": "fac-north", "name": "N", "time_zone": "UTC", "hl7_names": ["GHHSFacility"]}]
+        )
+    )
+    monkeypatch.setenv("CAREFLOW_FACILITIES_FILE", str(path))
+    store, publisher = InMemoryStateStore(), FakePublisher()
+    monkeypatch.setattr(wiring, "store", lambda: store)
+    monkeypatch.setattr(wiring, "publisher", lambda: publisher)
+    port = free_port()
+    monkeypatch.setenv("MLLP_HOST", "127.0.0.1")
+    monkeypatch.setenv("MLLP_PORT", str(port))
+    stop = threading.Event()
+    served = threading.Thread(target=mllp_service.main, args=(stop,), daemon=True)
+    served.start()
+    try:
+        for _ in range(100):  # until it binds
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()  # a health check
+                break
+            except OSError:
+                stop.wait(0.05)
+        [ack] = send("127.0.0.1", port, [A01.format(id="SVC1")])
+    finally:
+        stop.set()
+        served.join(timeout=5)
+    assert _msa(ack)[1:3] == ["AA", "SVC1"]
+    assert publisher.types() == ["Encounter.Admitted"]
+    assert not served.is_alive()

@@ -171,15 +171,11 @@ def _start_api(args: argparse.Namespace, issuer: Any, stopping: Sequence[Any]) -
 def _start_mllp(args: argparse.Namespace, stopping: Sequence[Any]) -> Any:
     """The HL7 v2 listener on ``--mllp-port``: each frame through the HL7 v2 adapter,
     recorded in the cloud's table and published on its bus."""
-    from careflow import clock, wiring
-    from careflow.adapters.hl7v2 import receive
-    from careflow.localcloud.mllp import MllpServer
-
-    def handle(raw: bytes) -> str:
-        return receive(raw, now=clock.now(), store=wiring.store(), publisher=wiring.publisher()).ack
+    from careflow.adapters.hl7v2.mllp import MllpServer
+    from careflow.adapters.hl7v2.mllp_service import handler
 
     try:
-        return MllpServer(args.mllp_port, handle).start()
+        return MllpServer(args.mllp_port, handler()).start()
     except OSError as exc:
         for server in stopping:
             server.stop()

@@ -1,4 +1,5 @@
-"""An MLLP listener (HL7 v2 over TCP) for the local cloud: 127.0.0.1:2575 by default.
+"""An MLLP listener (HL7 v2 over TCP): the local cloud's on 127.0.0.1:2575, and the Fargate
+task's (`mllp_service`) on 0.0.0.0:2575. Standard library only.
 
 Framing: ``0x0B`` message ``0x1C 0x0D``. A connection carries any number of messages; the
 sender waits for each ACK before the next (the listener answers each frame in order).
