@@ -111,13 +111,25 @@ HANDLER_ACCESS: dict[str, Access] = {
 }
 
 
+# Where HL7 v2 feeds come from: ADT (encounters) is the EHR's, SIU (appointments) is
+# scheduling's (careflow.canonical.encounters, the surgical readiness triggers).
+HL7_SOURCES = ("careflow.ehr", "careflow.scheduling")
+# careflow.adapters.hl7v2.receive: one subject record of the pseudo-workflow
+# ``hl7v2-inbound`` per sending facility + MSH-10 (the idempotency record: a conditional
+# claim, a read, a conditional update once published), and an SIU's remembered start
+# (``WAIT#hl7v2-start#<facility>#<appointment>``: taken, then put back).
+HL7_MESSAGE_RECORDS = f"{SUBJECTS}{HL7_IDEMPOTENCY_WORKFLOW}#"
+HL7_APPOINTMENT_STARTS = f"{WAITS}hl7v2-start#"
+
 # The partner API's function (lambdas/api.py, stacks/api_stack.py): reads instances, tasks and
 # policies and the three indexes behind the list routes; starts an instance as intake does
 # (Powertools idempotency on the Idempotency-Key, the subject record, the instance); claims,
 # completes and reassigns a task by conditional PutItem of the task and one audit entry
 # each; relays a partner's event (or a payer's PAS notification) onto the bus under a
-# partner source. No UpdateItem, DeleteItem or BatchWriteItem on instances (audit entries),
-# no Scan, and no WAIT# or PARKED# items.
+# partner source; receives an HL7 v2 message (POST /v1/hl7v2) as the MLLP listener does
+# (its record under the subjects, an SIU's remembered start, a parked message). No
+# UpdateItem, DeleteItem or BatchWriteItem on instances (audit entries), no Scan, and no
+# WAIT# item but an SIU's start.
 API_ACCESS = Access(
     items=(
         WORKFLOW_RECORDS,
@@ -132,20 +144,12 @@ API_ACCESS = Access(
         ),
         ItemGrant("OpenTasksByQueueAndFacility", (QUERY,), (OPEN_TASKS,), index="GSI2"),
         ItemGrant("InstancesByWorkflowAndStatus", (QUERY,), (INSTANCES_BY_STATUS,), index="GSI3"),
+        ItemGrant("Hl7AppointmentStarts", (DELETE, PUT), (HL7_APPOINTMENT_STARTS,)),
+        ItemGrant("ParkedMessages", (GET, PUT), (PARKED,)),
     ),
     event_sources=PARTNER_SOURCES,
 )
 
-
-# Where HL7 v2 feeds come from: ADT (encounters) is the EHR's, SIU (appointments) is
-# scheduling's (careflow.canonical.encounters, the surgical readiness triggers).
-HL7_SOURCES = ("careflow.ehr", "careflow.scheduling")
-# careflow.adapters.hl7v2.receive: one subject record of the pseudo-workflow
-# ``hl7v2-inbound`` per sending facility + MSH-10 (the idempotency record: a conditional
-# claim, a read, a conditional update once published), and an SIU's remembered start
-# (``WAIT#hl7v2-start#<facility>#<appointment>``: taken, then put back).
-HL7_MESSAGE_RECORDS = f"{SUBJECTS}{HL7_IDEMPOTENCY_WORKFLOW}#"
-HL7_APPOINTMENT_STARTS = f"{WAITS}hl7v2-start#"
 
 # The MLLP listener's task (stacks/constructs/mllp_listener.py, entry point
 # ``python -m careflow.adapters.hl7v2.mllp_service``), which runs the same
