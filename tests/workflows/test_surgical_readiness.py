@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -404,3 +404,42 @@ def test_zz_every_state_of_the_machine_was_entered(cloud):
 
     all_states = set(names(definition))
     assert all_states - ENTERED == set()
+
+
+def test_an_siu_s12_over_mllp_starts_readiness_as_the_fhir_event_does(cloud):
+    """An interface engine's SIU S12 (HL7 v2.5.1 over real MLLP, the facility by its HL7
+    name) starts the same workflow, for the same case, as the FHIR booking event."""
+    from careflow.adapters.hl7v2.mllp import MllpServer, send
+    from careflow.adapters.hl7v2.mllp_service import handler
+
+    case = new_case(cloud, book=False)
+    start = sandbox().cases[case.case_id].scheduled_start.astimezone(UTC)
+    s12 = (
+        f"MSH|^~\\&|ORSCHED|NVMC|CAREFLOW|CAREFLOW|{start:%Y%m%d%H%M%S}+0000||SIU^S12^SIU_S12|"
+        f"S12-{case.case_id}|P|2.5.1\r"
+        f"SCH|{case.case_id}|{case.case_id}|||||||||^^^{start:%Y%m%d%H%M%S}+0000\r"
+        "PID|1||MRN-S12^^^NVMC^MR||DOE^JANE\r"
+        "RGS|1\r"
+        f"AIS|1||27447^Total knee arthroplasty^CPT|{start:%Y%m%d%H%M%S}+0000\r"
+    )
+    with MllpServer(0, handler()) as listener:
+        [ack] = send("127.0.0.1", listener.port, [s12])
+    msa = next(s for s in ack.split("\r") if s.startswith("MSA")).split("|")
+    assert msa[1:3] == ["AA", f"S12-{case.case_id}"]
+    store = wiring.store()
+    instance = cloud.wait_for(
+        lambda: next(iter(store.instances_for_subject("case", case.case_id)), None),
+        20,
+        "the S12's instance",
+    )
+    assert (instance.workflow_id, instance.facility_id) == (
+        SURGICAL_CASE_READINESS.id,
+        "fac-north",
+    )
+    assert instance.scheduled_start == start
+    instance_id = instance.instance_id
+    cloud.wait_for(
+        lambda: "readiness_evaluated" in {m.name for m in store.milestones(instance_id)},
+        30,
+        "the S12 case evaluated",
+    )
