@@ -1,0 +1,98 @@
+"""Staffing gap detection, as the registry reads it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from careflow.canonical import encounters as enc
+from careflow.kit.spec import Kpi, Sla, Trigger, Workflow, step_function
+from careflow.workflows.staffing_gaps.events import CHECK_DUE, SOURCE, StaffingCheckDue
+
+_STEPS = "careflow.workflows.staffing_gaps.steps"
+
+# The ADT events that move the census (A01, A02, A03, A11, A13).
+CENSUS_EVENTS = (
+    enc.ADMITTED,
+    enc.TRANSFERRED,
+    enc.DISCHARGED,
+    enc.ADMIT_CANCELLED,
+    enc.DISCHARGE_CANCELLED,
+)
+
+
+def _census_change(event: Any) -> dict[str, Any]:
+    """The census change, by encounter: identifiers, the unit and the acuity only."""
+    data = event.data
+    return {
+        "trigger": "census",
+        "change": {
+            "detail_type": event.detail_type,
+            "encounter_id": data.encounter_id,
+            "unit": data.unit,
+            "acuity": data.acuity,
+        },
+        "unit": None,
+        "shift_start": None,
+    }
+
+
+def _check_due(event: Any) -> dict[str, Any]:
+    data = event.data
+    start = data.shift_start.isoformat() if data.shift_start else None
+    return {"trigger": "schedule", "change": None, "unit": data.unit, "shift_start": start}
+
+
+def _step(name: str, step: str, description: str, **kw: Any) -> Any:
+    return step_function(name, f"{_STEPS}:{step}", description, **kw)
+
+
+SPEC = Workflow(
+    id="staffing-gaps",
+    name="StaffingGaps",
+    title="Staffing gap detection",
+    asl="staffing_gaps.asl.json",
+    type="STANDARD",
+    subject_type="unit_shift",
+    steps=(
+        _step(
+            "StartStaffingAssessment",
+            "start_assessment",
+            "Applies a census change, pins the staffing policy, picks the unit's shift",
+        ),
+        _step(
+            "CheckCensusSuperseded",
+            "check_superseded",
+            "After the debounce: has a later census change taken over?",
+        ),
+        _step("AssessUnitStaffing", "assess_unit", "Required staff vs the roster: the gap"),
+        _step(
+            "RecordStaffingDecision",
+            "record_decision",
+            "Sends the coordinator's decision to the workforce system",
+        ),
+        _step("FinishStaffingAssessment", "finish_assessment", "Writes the outcome and KPIs"),
+    ),
+    triggers=(
+        *(
+            Trigger(source=enc.SOURCE, detail_type=dt, build_input=_census_change)
+            for dt in CENSUS_EVENTS
+        ),
+        Trigger(source=SOURCE, detail_type=CHECK_DUE, build_input=_check_due),
+    ),
+    event_schemas={
+        **{dt: enc.EVENT_SCHEMAS[dt] for dt in CENSUS_EVENTS},
+        CHECK_DUE: StaffingCheckDue,
+    },
+    slas=(
+        Sla("coordinator_task", 2 * 3600, "the staffing coordinator acts on a gap"),
+        Sla("early_warning", 4 * 3600, "a gap is found at least this long before its shift"),
+    ),
+    kpis=(
+        Kpi("StaffingGapsFound", "Count", "unit-shifts found short of staff"),
+        Kpi("StaffingGapsFoundEarly", "Count", "gaps found at least 4 h before the shift"),
+        Kpi("StaffingGapsFilled", "Count", "gaps the coordinator filled with an option"),
+        Kpi("StaffingGapsUnfilledAtShiftStart", "Count", "gaps still open when the shift began"),
+        Kpi("OvertimeHours", "Count", "overtime hours the coordinator's decisions booked"),
+    ),
+    demo="careflow.workflows.staffing_gaps.demo:run",
+)
