@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from careflow.canonical.workforce import RosterEntry, StaffingOption, Unit
-from careflow.domain.records import HumanTask, TaskStatus
+from careflow.domain.records import HumanTask, Instance, InstanceStatus, TaskStatus
 from careflow.kit.runtime import invoke
 from careflow.policies import FilePolicyStore
-from tests.fakes import FakePublisher, FakeWorkforce, InMemoryStateStore
+from tests.fakes import FakeEhr, FakePublisher, FakeWorkforce, InMemoryStateStore
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # 06:00 in Chicago
 SHIFT = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # the 07:00 shift
@@ -44,6 +44,7 @@ class World:
         self.ports = {
             "store": self.store,
             "workforce": self.workforce,
+            "ehr": FakeEhr(),
             "publisher": FakePublisher(),
             "policies": FilePolicyStore(),
             "now": NOW,
@@ -166,6 +167,31 @@ def test_a_staffed_unit_has_no_gap_and_pacu_counts_the_or_schedule():
     assert w.assess()["assessment"]["has_gap"] is False
     w = World(roster=nurses(1, "PACU-N", "pacu"))
     assert w.assess("PACU-N", "pacu")["assessment"]["has_gap"] is False  # no cases: none needed
+
+
+def test_pacu_is_short_on_a_busy_or_day():
+    w = World(roster=nurses(1, "PACU-N", "pacu"))
+    for i in range(14):  # 13 start in the day shift, one at 19:30 (the night's)
+        start = SHIFT + timedelta(minutes=50 * i)
+        w.store.put_instance(
+            Instance(
+                instance_id=f"case-{i}",
+                workflow_id="surgical-case-readiness",
+                subject_type="case",
+                subject_id=f"appt-{i}",
+                facility_id="fac-north",
+                status=InstanceStatus.READY,
+                started_at=NOW,
+                updated_at=NOW,
+                correlation_id="c",
+                execution_name=f"case-{i}",
+                scheduled_start=start if i < 13 else SHIFT_END + timedelta(minutes=30),
+            )
+        )
+    out = w.assess("PACU-N", "pacu")["assessment"]
+    # 13 cases / 6 per nurse = 2.17 -> 3 nurses; 1 rostered
+    assert out["gap"] == {"required": 3, "rostered": 1, "size": 2, "skill": "pacu"}
+    assert out["task"]["reasons"][0] == "13 scheduled cases: 3 nurses needed, 1 rostered"
 
 
 def test_the_decision_goes_to_the_workforce_system_and_the_outcome_is_written():

@@ -15,7 +15,7 @@ from careflow.domain.records import InstanceStatus, Milestone
 from careflow.kit.human_tasks import TaskSpec
 from careflow.kit.instances import finish_instance, start_instance
 from careflow.kit.steps import StepInput, StepOutput, step
-from careflow.ports import StateStore, WorkforcePort
+from careflow.ports import EhrPort, StateStore, WorkforcePort
 from careflow.workflows.staffing_gaps import rules as r
 
 if TYPE_CHECKING:
@@ -235,26 +235,31 @@ def check_superseded(inp: CheckSuperseded, *, store: StateStore) -> SupersededOr
     )
 
 
-def _case_starts(store: StateStore, facility_id: str) -> list[datetime]:
-    """The OR schedule: surgical cases being readied at the facility, by their start."""
+def _case_starts(store: StateStore, ehr: EhrPort, facility_id: str) -> list[datetime]:
+    """The OR schedule: surgical cases being readied at the facility, by their start (the
+    instance's, once a reschedule has set it; else the case's in the EHR)."""
     starts = []
     for status in CASE_STATUSES:
         for inst in store.instances_by_status(CASES_WORKFLOW, status):
-            if inst.facility_id == facility_id and inst.scheduled_start is not None:
+            if inst.facility_id != facility_id:
+                continue
+            if inst.scheduled_start is not None:
                 starts.append(inst.scheduled_start)
+            else:
+                starts.append(ehr.get_surgical_case(inst.subject_id).scheduled_start)
     return starts
 
 
 @step()
 def assess_unit(
-    inp: AssessUnit, *, store: StateStore, workforce: WorkforcePort, now: datetime
+    inp: AssessUnit, *, store: StateStore, workforce: WorkforcePort, ehr: EhrPort, now: datetime
 ) -> Assessment:
     """Required staff (census by acuity, or PACU's scheduled cases) against the roster."""
     policy = inp.policy
     skill = policy.skills[inp.unit_type]
     if inp.unit_type == "pacu":
         cases = r.cases_in_window(
-            _case_starts(store, inp.facility_id), inp.shift_start, inp.shift_end
+            _case_starts(store, ehr, inp.facility_id), inp.shift_start, inp.shift_end
         )
         required = r.required_staff("pacu", policy, cases=cases)
         demand = f"{cases} scheduled cases"
