@@ -70,24 +70,19 @@ def test_pacu_recovers_the_cases_that_start_in_its_shift():
     assert r.cases_in_window(starts, T0, T0 + timedelta(hours=12)) == 3
 
 
-def _data(kind: str, unit: str | None, acuity: int | None = None):
-    return enc.EVENT_SCHEMAS[kind].model_construct(encounter_id="V1", unit=unit, acuity=acuity)
+def _entry(kind: str, unit: str | None, hours: int, stored=None, acuity: int | None = None):
+    at = T0 + timedelta(hours=hours)
+    return r.census_entry(
+        "fac-north", kind, "V1", unit=unit, acuity=acuity, occurred_at=at, stored=stored
+    )
 
 
 def test_the_census_keeps_one_entry_per_encounter_and_remembers_its_unit():
-    admitted = r.census_entry("fac-north", enc.ADMITTED, _data(enc.ADMITTED, "4W", 3), T0, None)
+    admitted = _entry(enc.ADMITTED, "4W", 0, acuity=3)
     assert (admitted.unit, admitted.acuity, admitted.present) == ("4W", 3, True)
-    discharged = r.census_entry(
-        "fac-north", enc.DISCHARGED, _data(enc.DISCHARGED, None), T0 + timedelta(hours=1), admitted
-    )
+    discharged = _entry(enc.DISCHARGED, None, 1, admitted)
     assert (discharged.unit, discharged.acuity, discharged.present) == ("4W", 3, False)
-    back = r.census_entry(
-        "fac-north",
-        enc.DISCHARGE_CANCELLED,
-        _data(enc.DISCHARGE_CANCELLED, None),
-        T0 + timedelta(hours=2),
-        discharged,
-    )
+    back = _entry(enc.DISCHARGE_CANCELLED, None, 2, discharged)
     assert back.present and back.unit == "4W"
     entries = [back, admitted.model_copy(update={"encounter_id": "V2", "unit": "5W"})]
     assert [e.encounter_id for e in r.unit_census(entries, "4W")] == ["V1"]

@@ -108,6 +108,9 @@ class WorkforceSandbox:
     def units(self, facility_id: str) -> Sequence[Unit]:
         return [u for u in UNITS if u.facility_id == facility_id]
 
+    def facility_unknown(self, facility_id: str, unit_id: str) -> bool:
+        return unit(facility_id, unit_id) is None
+
     def roster(
         self, facility_id: str, unit_id: str, shift_start: datetime
     ) -> Sequence[RosterEntry]:

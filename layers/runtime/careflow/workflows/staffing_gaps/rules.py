@@ -14,7 +14,13 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from careflow.canonical import encounters as enc
-from careflow.canonical.workforce import CensusEntry, RosterEntry, StaffingOption, UnitType
+from careflow.canonical.workforce import (
+    CensusEntry,
+    OptionKind,
+    RosterEntry,
+    StaffingOption,
+    UnitType,
+)
 
 POLICY = "staffing"
 SHIFT_HOURS_FALLBACK = 12
@@ -76,7 +82,10 @@ def staffing_policy(snapshot: Any) -> Policy:
 def census_entry(
     facility_id: str,
     detail_type: str,
-    data: enc._Encounter,
+    encounter_id: str,
+    *,
+    unit: str | None,
+    acuity: int | None,
     occurred_at: datetime,
     stored: CensusEntry | None,
 ) -> CensusEntry:
@@ -84,13 +93,11 @@ def census_entry(
 
     A cancelled discharge puts the patient back where the stored entry last had them
     when the event names no unit; an acuity the event does not send is kept."""
-    unit = data.unit or (stored.unit if stored else None)
-    acuity = data.acuity if data.acuity is not None else (stored.acuity if stored else None)
     return CensusEntry(
         facility_id=facility_id,
-        encounter_id=data.encounter_id,
-        unit=unit,
-        acuity=acuity,
+        encounter_id=encounter_id,
+        unit=unit or (stored.unit if stored else None),
+        acuity=acuity if acuity is not None else (stored.acuity if stored else None),
         present=PRESENT_AFTER[detail_type],
         as_of=occurred_at,
         event=detail_type,
@@ -219,7 +226,7 @@ def option_reason(o: CostedOption) -> str:
     )
 
 
-DECISION_OPTIONS = {
+DECISION_OPTIONS: dict[str, OptionKind] = {
     "FLOAT_POOL": "float_pool",
     "AGENCY": "agency",
     "OVERTIME": "overtime",

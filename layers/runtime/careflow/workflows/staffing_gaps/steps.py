@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
 
-from careflow.canonical import encounters as enc
 from careflow.canonical.workforce import StaffingDecision
 from careflow.domain.records import InstanceStatus, Milestone
 from careflow.kit.human_tasks import TaskSpec
@@ -143,9 +143,7 @@ class Finished(StepOutput):
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _zone(facility_id: str):  # type: ignore[no-untyped-def]
-    from zoneinfo import ZoneInfo
-
+def _zone(facility_id: str) -> ZoneInfo:
     from careflow.facilities import facility
 
     found = facility(facility_id)
@@ -181,11 +179,15 @@ def start_assessment(
     unit, as_of, written = inp.unit, None, True
     if inp.trigger == "census" and inp.change is not None:
         change = inp.change
-        data = enc.EVENT_SCHEMAS[change.detail_type].model_construct(
-            encounter_id=change.encounter_id, unit=change.unit, acuity=change.acuity
+        entry = r.census_entry(
+            inp.facility_id,
+            change.detail_type,
+            change.encounter_id,
+            unit=change.unit,
+            acuity=change.acuity,
+            occurred_at=inp.occurred_at,
+            stored=store.census_entry(inp.facility_id, change.encounter_id),
         )
-        stored = store.census_entry(inp.facility_id, change.encounter_id)
-        entry = r.census_entry(inp.facility_id, change.detail_type, data, inp.occurred_at, stored)
         written = store.put_census_entry(entry)
         unit, as_of = entry.unit, entry.as_of
     units = {u.unit_id: u for u in workforce.units(inp.facility_id)}
@@ -343,7 +345,7 @@ def record_decision(
             unit_id=inp.unit,
             shift_start=inp.shift_start,
             gap=inp.gap.size,
-            option=option,  # type: ignore[arg-type]
+            option=option,
             staff_count=count,
             decided_by=inp.decision.actor or "unknown",
             decided_at=now,
@@ -369,6 +371,7 @@ def record_decision(
 def finish_assessment(inp: Finish, *, store: StateStore, now: datetime) -> Finished:
     """How the assessment ended: UNCHANGED, UNKNOWN_UNIT, SUPERSEDED, NO_GAP,
     GAP_ALREADY_OPEN, FILLED or UNFILLED (at the shift start: its chain ran out)."""
+    outcome: str
     if inp.start.next in ("UNCHANGED", "UNKNOWN_UNIT"):
         outcome = inp.start.next
     elif inp.superseded is not None and inp.superseded.superseded:
