@@ -15,6 +15,7 @@ from stacks.api_stack import api_role_arn
 from stacks.config import EnvironmentConfig
 from stacks.constructs.bus_access import BusAccess
 from stacks.constructs.event_routing import EventRouting
+from stacks.constructs.schedules import Schedules
 from stacks.data_stack import DataStack
 from stacks.workflows_stack import WorkflowsStack
 
@@ -53,6 +54,7 @@ class EventsStack(Stack):
                 )
             ],
             relay_role_arns=[api_role_arn(self, config)],
+            scheduled_sources=sorted({s.source for wf in CATALOG for s in wf.schedules}),
         )
         # events.Archive, not bus.archive(), which drops kms_key (aws-cdk-lib 2.275).
         events.Archive(
@@ -88,6 +90,17 @@ class EventsStack(Stack):
                 description=f"{sub.detail_type} from {sub.source} goes to {sub.function}",
                 pattern=sub.pattern(),
                 function=workflows.functions[sub.function].function,
+            )
+        # Pre-shift checks and other timed starts (EventBridge Scheduler, in a time zone).
+        scheduled = [s for wf in CATALOG for s in wf.schedules]
+        if scheduled:
+            self.schedules = Schedules(
+                self,
+                "Schedules",
+                bus=self.bus,
+                schedules=scheduled,
+                publisher_roles=self.access.publisher_roles,
+                prefix=config.prefix,
             )
         # The complement of every rule above: intake records what no workflow takes.
         self.unrouted = self.routing.route(

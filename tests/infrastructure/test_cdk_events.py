@@ -143,3 +143,37 @@ def test_each_event_on_the_bus_matches_a_workflow_rule_or_the_catch_all_exactly_
     ]
     assert (catch_all in matched) == unrouted
     assert len(matched) <= 1
+
+
+SCHEDULES = [s for wf in CATALOG for s in wf.schedules]
+
+
+def test_each_catalog_schedule_puts_its_event_through_its_sources_publisher_role(
+    dev: Synth,
+) -> None:
+    schedules = {
+        r["Properties"]["Name"]: r["Properties"]
+        for r in dev.resources("events", "AWS::Scheduler::Schedule").values()
+    }
+    assert len(schedules) == len(SCHEDULES) > 0
+    roles = dev.resources("events", "AWS::IAM::Role")
+    for sch in SCHEDULES:
+        props = schedules[f"careflow-dev-{sch.name}"]
+        assert props["ScheduleExpressionTimezone"] == sch.time_zone
+        target = props["Target"]
+        assert target["EventBridgeParameters"] == {
+            "DetailType": sch.detail_type,
+            "Source": sch.source,
+        }
+        detail = json.loads(target["Input"])
+        assert detail["metadata"]["facility_id"] == sch.facility_id
+        assert "<aws.scheduler.scheduled-time>" in detail["metadata"]["idempotency_key"]
+        role_id = render(target["RoleArn"]).strip("<>").split(".")[0]
+        role = roles[role_id]["Properties"]
+        assert role["RoleName"].endswith(f"-{sch.source.removeprefix('careflow.')}-publisher")
+        services = [
+            s["Principal"].get("Service")
+            for s in role["AssumeRolePolicyDocument"]["Statement"]
+            if isinstance(s["Principal"], dict)
+        ]
+        assert "scheduler.amazonaws.com" in services

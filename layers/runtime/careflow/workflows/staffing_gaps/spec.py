@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from careflow.canonical import encounters as enc
-from careflow.kit.spec import Kpi, Sla, Trigger, Workflow, step_function
+from careflow.kit.spec import Kpi, Schedule, Sla, Trigger, Workflow, step_function
 from careflow.workflows.staffing_gaps.events import CHECK_DUE, SOURCE, StaffingCheckDue
 
 _STEPS = "careflow.workflows.staffing_gaps.steps"
@@ -42,6 +42,35 @@ def _check_due(event: Any) -> dict[str, Any]:
     return {"trigger": "schedule", "change": None, "unit": data.unit, "shift_start": start}
 
 
+# The units checked ahead of each shift (the sandbox hospital's; a deployment lists its
+# own): shifts start at 07:00 and 19:00 local (policy ``shift_starts``), so each unit's
+# check runs 4 h before, at 03:00 and 15:00 in the facility's zone, and checks the next.
+PRE_SHIFT_UNITS = {
+    "fac-north": ("ICU-N", "4W", "5W", "PACU-N"),
+    "fac-south": ("ICU-S", "3E", "PACU-S"),
+    "fac-asc": ("PACU-ASC",),
+}
+PRE_SHIFT_CRON = "cron(0 3,15 * * ? *)"
+TIME_ZONE = "America/Chicago"
+
+
+def _schedules() -> tuple[Schedule, ...]:
+    return tuple(
+        Schedule(
+            name="StaffingCheck" + "".join(p.capitalize() for p in f"{fac}-{unit}".split("-")),
+            expression=PRE_SHIFT_CRON,
+            time_zone=TIME_ZONE,
+            source=SOURCE,
+            detail_type=CHECK_DUE,
+            facility_id=fac,
+            data={"unit": unit},
+            description=f"{unit} at {fac}: staffing checked 4 h before each shift",
+        )
+        for fac, units in PRE_SHIFT_UNITS.items()
+        for unit in units
+    )
+
+
 def _step(name: str, step: str, description: str, **kw: Any) -> Any:
     return step_function(name, f"{_STEPS}:{step}", description, **kw)
 
@@ -58,13 +87,20 @@ SPEC = Workflow(
             "StartStaffingAssessment",
             "start_assessment",
             "Applies a census change, pins the staffing policy, picks the unit's shift",
+            store_access=("census",),
         ),
         _step(
             "CheckCensusSuperseded",
             "check_superseded",
             "After the debounce: has a later census change taken over?",
+            store_access=("census",),
         ),
-        _step("AssessUnitStaffing", "assess_unit", "Required staff vs the roster: the gap"),
+        _step(
+            "AssessUnitStaffing",
+            "assess_unit",
+            "Required staff vs the roster: the gap",
+            store_access=("census", "open_tasks", "instances_by_status"),
+        ),
         _step(
             "RecordStaffingDecision",
             "record_decision",
@@ -79,6 +115,7 @@ SPEC = Workflow(
         ),
         Trigger(source=SOURCE, detail_type=CHECK_DUE, build_input=_check_due),
     ),
+    schedules=_schedules(),
     event_schemas={
         **{dt: enc.EVENT_SCHEMAS[dt] for dt in CENSUS_EVENTS},
         CHECK_DUE: StaffingCheckDue,
