@@ -234,3 +234,10 @@ def test_each_way_an_assessment_ends(extra, outcome):
     state = w.assess()
     final = w.run("finish_assessment", {"instance_id": "i-1", **state, **extra})
     assert final["outcome"] == outcome
+
+
+def test_a_change_just_before_a_shift_is_assessed_for_the_next_one():
+    w = World()
+    w.ports["now"] = SHIFT - timedelta(minutes=10)  # 06:50: the debounce ends after 07:00
+    started = w.admit("V1", SHIFT - timedelta(minutes=10))
+    assert datetime.fromisoformat(started["shift_start"]) == SHIFT_END  # the 19:00 shift

@@ -6,7 +6,7 @@ option kinds; never a patient. The census is kept by encounter in the state tabl
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
@@ -196,7 +196,9 @@ def start_assessment(
         shift_start = inp.shift_start
         shift_end = r.shift_end(shift_start, zone, policy)
     else:
-        shift_start, shift_end = r.next_shift(now, zone, policy)
+        # a census change is assessed after the debounce: the shift next after that
+        wait = policy.census_debounce_seconds if inp.trigger == "census" else 0
+        shift_start, shift_end = r.next_shift(now + timedelta(seconds=wait), zone, policy)
     if not written:
         nxt: Next = "UNCHANGED"
     elif unit is None or unit not in units:
