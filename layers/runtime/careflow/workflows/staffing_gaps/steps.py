@@ -395,11 +395,12 @@ def finish_assessment(inp: Finish, *, store: StateStore, now: datetime) -> Finis
             _metric("OvertimeHours", rec.staff_count * hours)
     if outcome == "UNFILLED" and (inp.escalation_exhausted or inp.recorded is None):
         _metric("StaffingGapsUnfilledAtShiftStart")
-    status = InstanceStatus.AT_RISK if outcome == "UNFILLED" else InstanceStatus.COMPLETED
+    # Ended whatever the outcome (an unfilled gap's shift has begun): COMPLETED, the
+    # workflow's own word in ``outcome`` (KPIs count it ended, not running).
     finish_instance(
         store,
         inp.instance_id,
-        status=status,
+        status=InstanceStatus.COMPLETED,
         outcome=outcome,
         reasons=(outcome.lower(),),
         entries=[
