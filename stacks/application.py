@@ -16,6 +16,7 @@ from stacks.compliance import add_compliance_checks, record_acknowledgments_in_t
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.events_stack import EventsStack
+from stacks.hl7_stack import Hl7Stack
 from stacks.observability_stack import ObservabilityStack
 from stacks.workflows_stack import WorkflowsStack
 
@@ -30,10 +31,12 @@ class CareflowStacks:
     events: EventsStack
     api: ApiStack
     observability: ObservabilityStack
+    hl7: Hl7Stack | None = None  # only with careflow:hl7.mllp_enabled
 
     @property
     def all(self) -> list[Any]:
-        return [self.data, self.workflows, self.events, self.api, self.observability]
+        stacks: list[Any] = [self.data, self.workflows, self.events, self.api]
+        return [*stacks, *([self.hl7] if self.hl7 else []), self.observability]
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -85,6 +88,19 @@ def build(app: App) -> CareflowStacks:
     )
     # The bus (events stack) must take partner events the API relays before the API exists.
     api.add_stack_dependency(events)
+    hl7 = None
+    if config.hl7.mllp_enabled:
+        hl7 = Hl7Stack(
+            app,
+            f"{prefix}-hl7",
+            config=config,
+            data=data,
+            workflows=workflows,
+            env=env,
+            description="careflow HL7 v2 over MLLP: VPC, NLB (TLS), Fargate listener",
+        )
+        # The bus policy must name the listener's role before it puts events.
+        hl7.add_stack_dependency(events)
     observability = ObservabilityStack(
         app,
         f"{prefix}-observability",
@@ -93,10 +109,11 @@ def build(app: App) -> CareflowStacks:
         workflows=workflows,
         events=events,
         api=api,
+        hl7=hl7,
         env=env,
         description="careflow alarms, ops topic and dashboard",
     )
-    stacks = CareflowStacks(config, data, workflows, events, api, observability)
+    stacks = CareflowStacks(config, data, workflows, events, api, observability, hl7)
     for stack in stacks.all:
         Tags.of(stack).add("application", "careflow")
         Tags.of(stack).add("environment", config.name)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aws_cdk import RemovalPolicy
@@ -17,6 +18,11 @@ from careflow.catalog import EVENT_BUS_NAME
 
 LayerBuild = Literal["pip", "skip"]
 API_CONTEXT = "careflow:api"
+HL7_CONTEXT = "careflow:hl7"
+MLLP_PORT = 2575  # the port HL7 v2 senders conventionally use for MLLP
+ACM_CERTIFICATE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$"
+)
 WAF_WINDOW_SECONDS = 300  # the WAF rate-based rule's evaluation window
 LAYER_BUILDS: tuple[LayerBuild, ...] = ("pip", "skip")
 
@@ -105,6 +111,67 @@ def api_config(
 
 
 @dataclass(frozen=True)
+class Hl7Config:
+    """HL7 v2 over MLLP (``careflow:hl7`` in cdk.json, overridden per environment by its
+    ``hl7`` settings): off by default, since ``POST /v1/hl7v2`` (ER7 over HTTPS) is the
+    serverless path. On, it adds the ``careflow-<env>-hl7`` stack: a Fargate service behind
+    an internal Network Load Balancer with a TLS listener on ``port``."""
+
+    mllp_enabled: bool = False
+    # The ACM certificate the NLB's TLS listener presents (required when enabled).
+    certificate_arn: str | None = None
+    # The interface engine's addresses: the only sources the listener accepts.
+    allowed_cidrs: tuple[str, ...] = ()
+    port: int = MLLP_PORT
+    desired_count: int = 2
+    vpc_cidr: str = "10.40.0.0/22"
+
+
+def hl7_config(settings: dict[str, Any]) -> Hl7Config:
+    known = set(Hl7Config.__dataclass_fields__)
+    unknown = set(settings) - known
+    if unknown:
+        raise ValueError(f"{HL7_CONTEXT} has unknown keys: {sorted(unknown)}")
+    config = Hl7Config(
+        mllp_enabled=_flag(settings.get("mllp_enabled", False)),
+        certificate_arn=settings.get("certificate_arn") or None,
+        allowed_cidrs=tuple(_list(settings.get("allowed_cidrs", ()))),
+        port=int(settings.get("port", MLLP_PORT)),
+        desired_count=int(settings.get("desired_count", 2)),
+        vpc_cidr=settings.get("vpc_cidr", Hl7Config.vpc_cidr),
+    )
+    if not config.mllp_enabled:
+        return config
+    if not config.certificate_arn or not ACM_CERTIFICATE_ARN.match(config.certificate_arn):
+        raise ValueError(
+            f"{HL7_CONTEXT}.mllp_enabled needs certificate_arn, an ACM certificate ARN"
+        )
+    if not config.allowed_cidrs:
+        raise ValueError(
+            f"{HL7_CONTEXT}.mllp_enabled needs allowed_cidrs: the interface engine's addresses"
+        )
+    for cidr in config.allowed_cidrs:
+        network = ipaddress.ip_network(cidr)  # ValueError when malformed
+        if network.prefixlen == 0:
+            raise ValueError(f"{HL7_CONTEXT}.allowed_cidrs must not open the listener to {cidr}")
+    if config.desired_count < 2:
+        raise ValueError(f"{HL7_CONTEXT}.desired_count must be at least 2 (one task per AZ)")
+    return config
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, str):  # from -c key=value
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _list(value: object) -> list[str]:
+    if isinstance(value, str):  # from -c key=a,b
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return [str(item) for item in value]  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     """What differs between dev and prod. Everything else is the same on purpose."""
 
@@ -129,6 +196,7 @@ class EnvironmentConfig:
     # workforce sandbox serves staffing gap detection.
     workforce_base_url: str | None = None
     api: ApiConfig | None = None
+    hl7: Hl7Config = field(default_factory=Hl7Config)
 
     @property
     def connector_environment(self) -> dict[str, str]:
@@ -210,7 +278,18 @@ def load(node: Node) -> EnvironmentConfig:
         if api_settings
         else None
     )
-    settings = {k: v for k, v in settings.items() if k not in keys}
+    # careflow:hl7 for every environment, the environment's ``hl7`` over it, and the CLI's
+    # ``-c hl7_mllp_enabled=true -c hl7_certificate_arn=... -c hl7_allowed_cidrs=a,b`` last.
+    hl7_settings = {
+        **(node.try_get_context(HL7_CONTEXT) or {}),
+        **settings.get("hl7", {}),
+        **{
+            name: node.try_get_context(f"hl7_{name}")
+            for name in ("mllp_enabled", "certificate_arn", "allowed_cidrs")
+            if node.try_get_context(f"hl7_{name}") is not None
+        },
+    }
+    settings = {k: v for k, v in settings.items() if k not in (*keys, "hl7")}
     return EnvironmentConfig(
         name=name,
         layer_build=layer_build,
@@ -220,5 +299,6 @@ def load(node: Node) -> EnvironmentConfig:
         erp_base_url=url("erp_base_url"),
         workforce_base_url=url("workforce_base_url"),
         api=api,
+        hl7=hl7_config(hl7_settings),
         **settings,
     )

@@ -15,6 +15,7 @@ from stacks.api_stack import api_role_arn
 from stacks.config import EnvironmentConfig
 from stacks.constructs.bus_access import BusAccess
 from stacks.constructs.event_routing import EventRouting
+from stacks.constructs.mllp_listener import mllp_role_arn
 from stacks.constructs.schedules import Schedules
 from stacks.data_stack import DataStack
 from stacks.workflows_stack import WorkflowsStack
@@ -53,7 +54,12 @@ class EventsStack(Stack):
                     resource_name=f"{config.role_path.strip('/')}/*",
                 )
             ],
-            relay_role_arns=[api_role_arn(self, config)],
+            # The API relays partner events; the MLLP listener (when enabled) puts the
+            # events of the HL7 v2 feeds it received from the interface engine.
+            relay_role_arns=[
+                api_role_arn(self, config),
+                *([mllp_role_arn(self, config)] if config.hl7.mllp_enabled else []),
+            ],
             scheduled_sources=sorted({s.source for wf in CATALOG for s in wf.schedules}),
         )
         # events.Archive, not bus.archive(), which drops kms_key (aws-cdk-lib 2.275).

@@ -10,9 +10,11 @@ from constructs import Construct
 from stacks.api_stack import ApiStack
 from stacks.config import EnvironmentConfig
 from stacks.constructs.api_alarms import ApiAlarms
+from stacks.constructs.hl7_alarms import Hl7Alarms
 from stacks.constructs.operations import Monitored, OpsAlarms, OpsDashboard, OpsTopic
 from stacks.data_stack import DataStack
 from stacks.events_stack import EventsStack
+from stacks.hl7_stack import Hl7Stack
 from stacks.workflows_stack import WorkflowsStack
 
 
@@ -27,6 +29,7 @@ class ObservabilityStack(Stack):
         workflows: WorkflowsStack,
         events: EventsStack,
         api: ApiStack | None = None,
+        hl7: Hl7Stack | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -68,4 +71,8 @@ class ObservabilityStack(Stack):
                 web_acl_name=api.api.web_acl.name or f"{config.prefix}-api",
             )
             alarms += self.api_alarms.alarms.values()
+        self.hl7_alarms = None
+        if hl7 is not None:
+            self.hl7_alarms = Hl7Alarms(self, "Hl7Alarms", topic=self.topic, listener=hl7.listener)
+            alarms += self.hl7_alarms.alarms.values()
         OpsDashboard(self, "Dashboard", name=config.prefix, monitored=monitored, alarms=alarms)

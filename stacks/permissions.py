@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from careflow.adapters.hl7v2.receive import IDEMPOTENCY_WORKFLOW as HL7_IDEMPOTENCY_WORKFLOW
 from careflow.catalog import INTAKE, PAYER_DECISION, FunctionSpec
 from careflow.domain.tasks import SOURCE as WORKFLOW_SOURCE
 from careflow.events.envelope import SOURCES
@@ -46,7 +47,15 @@ BATCH_WRITE = "dynamodb:BatchWriteItem"
 # Never allowed on an instance partition, where audit entries live; denied explicitly too.
 AUDIT_PROTECTED = (BATCH_WRITE, DELETE, UPDATE)
 
-__all__ = ["API_ACCESS", "PARTNER_SOURCES", "WORKFLOW_SOURCE", "Access", "ItemGrant", "access_of"]
+__all__ = [
+    "API_ACCESS",
+    "MLLP_ACCESS",
+    "PARTNER_SOURCES",
+    "WORKFLOW_SOURCE",
+    "Access",
+    "ItemGrant",
+    "access_of",
+]
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,32 @@ API_ACCESS = Access(
         ItemGrant("InstancesByWorkflowAndStatus", (QUERY,), (INSTANCES_BY_STATUS,), index="GSI3"),
     ),
     event_sources=PARTNER_SOURCES,
+)
+
+
+# Where HL7 v2 feeds come from: ADT (encounters) is the EHR's, SIU (appointments) is
+# scheduling's (careflow.canonical.encounters, the surgical readiness triggers).
+HL7_SOURCES = ("careflow.ehr", "careflow.scheduling")
+# careflow.adapters.hl7v2.receive: one subject record of the pseudo-workflow
+# ``hl7v2-inbound`` per sending facility + MSH-10 (the idempotency record: a conditional
+# claim, a read, a conditional update once published), and an SIU's remembered start
+# (``WAIT#hl7v2-start#<facility>#<appointment>``: taken, then put back).
+HL7_MESSAGE_RECORDS = f"{SUBJECTS}{HL7_IDEMPOTENCY_WORKFLOW}#"
+HL7_APPOINTMENT_STARTS = f"{WAITS}hl7v2-start#"
+
+# The MLLP listener's task (stacks/constructs/mllp_listener.py, entry point
+# ``python -m careflow.adapters.hl7v2.mllp_service``), which runs the same
+# ``careflow.adapters.hl7v2.receive`` as ``POST /v1/hl7v2``: it answers AA once the
+# message's record is stored, parks what it cannot map (a read, then one PutItem: the
+# ids and the reason), and puts the canonical events on the bus under the two HL7 sources
+# only. No instance, task, policy item or other workflow's subject; no Query, no Scan.
+MLLP_ACCESS = Access(
+    items=(
+        ItemGrant("Hl7MessageRecords", (GET, PUT), (HL7_MESSAGE_RECORDS,)),
+        ItemGrant("Hl7AppointmentStarts", (DELETE, PUT), (HL7_APPOINTMENT_STARTS,)),
+        ItemGrant("ParkedMessages", (GET, PUT), (PARKED,)),
+    ),
+    event_sources=HL7_SOURCES,
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from careflow.canonical.workforce import (
@@ -349,6 +349,29 @@ class FakeWorkforce:
         return RecordedDecision(
             decision_id=decision.decision_id, status="DUPLICATE" if seen else "ACCEPTED"
         )
+
+
+class FakeServices:
+    """A transport vendor or pharmacy: ready ``lead`` after the request, or when needed."""
+
+    def __init__(self, now, lead=timedelta(hours=1)) -> None:
+        self.now, self.lead, self.requests = now, lead, []
+
+    def _book(self, request):
+        from careflow.canonical.services import ServiceBooking
+
+        self.requests.append(request)
+        return ServiceBooking(
+            booking_id=f"BK-{len(self.requests)}",
+            status="BOOKED",
+            ready_at=max(self.now + self.lead, request.needed_by),
+        )
+
+    def book_transport(self, request):
+        return self._book(request)
+
+    def meds_to_beds(self, request):
+        return self._book(request.model_copy(update={"needed_by": self.now}))
 
 
 class FakeSterile:

@@ -37,6 +37,8 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
         "pa-2003": ("prior-authorization", "APPROVED"),  # pended, notification
         "pa-2004": ("prior-authorization", "EXPIRED"),  # silent payer, 72 h clock
         "pa-2005": ("prior-authorization", "DENIED"),  # appeal task
+        "enc-5001": ("discharge-coordination", "DISCHARGED"),  # on time
+        "enc-5002": ("discharge-coordination", "DISCHARGED"),  # held by transport and DME
     }
     for c in cases.values():
         assert c["execution_arn"].startswith("arn:aws:states:us-east-1:")
@@ -73,6 +75,13 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
         for n in hip["notes"]
     ), hip["notes"]
     assert cases["appt-1001"]["notes"] == []
+    held = cases["enc-5002"]
+    assert held["reasons"] == ["departed 240 min after the expected discharge"]
+    assert {n for n in held["notes"] if n.startswith("delay: ")} == {
+        "delay: DME (dme), 240 min, owner case manager",
+        "delay: awaiting transport (transport), 60 min, owner case manager",
+    }
+    assert cases["enc-5001"]["reasons"] == ["on time"]
     silent_notes = cases["pa-2004"]["notes"]
     assert any(n.startswith("The payer's decision clock ran out at ") for n in silent_notes)
 
@@ -103,10 +112,19 @@ def test_demo_prints_timelines_and_a_summary_in_words():
 
 @pytest.fixture
 def running_cloud():
-    port, api_port = free_port_run(), free_port()
+    port, api_port, mllp_port = free_port_run(), free_port(), free_port()
     proc = subprocess.Popen(
-        # the API on a free port too: 8080 may be another cloud's
-        [CAREFLOW, "up", "--port", str(port), "--api-port", str(api_port)],
+        # the API and MLLP on free ports too: 8080 and 2575 may be another cloud's
+        [
+            CAREFLOW,
+            "up",
+            "--port",
+            str(port),
+            "--api-port",
+            str(api_port),
+            "--mllp-port",
+            str(mllp_port),
+        ],
         cwd=ROOT,
         env=ENV,
         stdout=subprocess.PIPE,
@@ -124,6 +142,7 @@ def running_cloud():
         if proc.poll() is not None:
             pytest.fail("careflow up exited:\n" + "".join(lines))
     proc.api_port, proc.banner = api_port, "".join(lines)  # type: ignore[attr-defined]
+    proc.mllp_port = mllp_port  # type: ignore[attr-defined]
     yield port, proc
     if proc.poll() is None:
         proc.kill()
@@ -298,3 +317,30 @@ def test_demo_of_an_unknown_workflow_says_which_there_are():
     assert proc.returncode == 2
     assert "no demo for discharge" in proc.stderr and "prior-authorization" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_careflow_up_takes_hl7v2_over_mllp_and_parks_what_it_refuses(running_cloud):
+    from careflow.adapters.hl7v2.mllp import send
+
+    port, proc = running_cloud
+    a16 = (
+        "MSH|^~\\&|ADT|NVMC|CF|CF|20261130080000||ADT^A16^ADT_A16|E2E-1|P|2.5.1\r"
+        "PID|1||MRN1^^^NVMC^MR||PATIENT^PAULA\r"
+        "PV1|1|I|4W^401^A^NVMC||||||||||||||||V100\r"
+        "PV2|||||||||20261201100000\r"
+    )
+    good, bad = send("127.0.0.1", proc.mllp_port, [a16, "PID|1||X"])
+    assert "\rMSA|AA|E2E-1" in good
+    assert "\rMSA|AR|" in bad and "\rERR|" in bad
+    listed = subprocess.run(
+        [CAREFLOW, "parked", "list", "--json", "--port", str(port)],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = json.loads(listed.stdout)
+    assert any("no MSH segment" in row["reason"] for row in rows), rows
+    assert "careflow MLLP listener" in proc.banner

@@ -162,6 +162,30 @@ def test_up_on_a_busy_api_port_refuses_at_once():
     )
 
 
+def test_up_on_a_busy_mllp_port_refuses_at_once():
+    port = free_port_run()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        mllp_port = holder.getsockname()[1]
+        result = careflow(
+            "up",
+            "--port",
+            str(port),
+            "--api-port",
+            str(free_port()),
+            "--mllp-port",
+            str(mllp_port),
+            timeout=30,
+        )
+    assert result.code == 1
+    assert result.seconds < 10, result.seconds
+    assert short(result) == (
+        f"error: port {mllp_port} is in use: the MLLP listener cannot start there "
+        "(pass --mllp-port with a free port)"
+    )
+
+
 # -- bad arguments -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("args", "message"),

@@ -26,7 +26,7 @@ class Synth:
     outdir: Path
     templates: dict[
         str, dict[str, Any]
-    ]  # by stack role: data, workflows, events, api, observability
+    ]  # by stack role: data, workflows, events, api, observability (and hl7 when enabled)
 
     def template(self, role: str) -> Template:
         return Template.from_json(self.templates[role])
@@ -45,9 +45,11 @@ class Synth:
         return found
 
 
-def synthesize(env: str, outdir: Path) -> Synth:
+def synthesize(env: str, outdir: Path, context: dict[str, Any] | None = None) -> Synth:
     app, stacks = create_app(
-        {"env": env, "layer_build": "skip"}, outdir=str(outdir), compliance_checks=False
+        {"env": env, "layer_build": "skip", **(context or {})},
+        outdir=str(outdir),
+        compliance_checks=False,
     )
     app.synth()
     roles = {
@@ -56,6 +58,7 @@ def synthesize(env: str, outdir: Path) -> Synth:
         "events": stacks.events,
         "api": stacks.api,
         "observability": stacks.observability,
+        **({"hl7": stacks.hl7} if stacks.hl7 is not None else {}),
     }
     templates = {
         role: json.loads((outdir / stack.template_file).read_text())

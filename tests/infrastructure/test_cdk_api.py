@@ -121,7 +121,13 @@ def test_api_keys_are_required_exactly_on_partner_only_routes(dev: Synth) -> Non
     assert api is not None
     methods = _methods(dev)
     partner_only = api.partner_scopes - set(api.user_scopes)
-    assert partner_only == {"workflows.write", "events.write", "payer.notify", "policies.read"}
+    assert partner_only == {
+        "workflows.write",
+        "events.write",
+        "payer.notify",
+        "policies.read",
+        "hl7v2.write",
+    }
     for route in ROUTES:
         required = methods[(route.method, route.path)].get("ApiKeyRequired", False)
         assert required == (route.scope in partner_only), route

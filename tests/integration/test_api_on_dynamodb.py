@@ -1,14 +1,17 @@
-"""The /v1 handler on the DynamoDB state store (moto in-process): search by workflow and
-status reads GSI3, the inbox GSI2, an instance's tasks GSI1, with the table's own keys."""
+"""The /v1 handler on the DynamoDB state store (a table of its own on the suite's local
+cloud): search by workflow and status reads GSI3, the inbox GSI2, an instance's tasks
+GSI1, with the table's own keys.
+
+Not ``mock_aws``: moto's backends are process-wide, and ``mock_aws`` resets them on exit,
+which wiped the session cloud's bus and table for every test after it on the same worker."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from careflow import clock, wiring
 from careflow.adapters.dynamodb_state import DynamoStateStore
@@ -20,25 +23,25 @@ from tests.unit.test_api import ARNS, FILES, NOW, call, claims, instance, task_f
 
 
 @pytest.fixture
-def table(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(**state_table_definition("careflow-api-test"))
-        store = DynamoStateStore(client, "careflow-api-test")
-        monkeypatch.setattr(wiring, "store", lambda: store)
-        monkeypatch.setattr(wiring, "engine", FakeEngine)
-        monkeypatch.setattr(wiring, "publisher", FakePublisher)
-        monkeypatch.setattr(wiring, "policies", lambda: FILES)
-        monkeypatch.delenv("CAREFLOW_ACTORS_FILE", raising=False)
-        monkeypatch.setenv("TABLE_NAME", "careflow-api-test")
-        monkeypatch.setenv("EVENT_BUS_NAME", "careflow-test")
-        monkeypatch.setenv("STATE_MACHINE_ARNS", json.dumps(ARNS))
-        settings.cache_clear()
-        monkeypatch.setattr(clock, "now", lambda: NOW)
+def table(cloud, monkeypatch):
+    name = f"careflow-api-test-{uuid.uuid4().hex[:8]}"
+    client = cloud.client("dynamodb")
+    client.create_table(**state_table_definition(name))
+    store = DynamoStateStore(client, name)
+    monkeypatch.setattr(wiring, "store", lambda: store)
+    monkeypatch.setattr(wiring, "engine", FakeEngine)
+    monkeypatch.setattr(wiring, "publisher", FakePublisher)
+    monkeypatch.setattr(wiring, "policies", lambda: FILES)
+    monkeypatch.delenv("CAREFLOW_ACTORS_FILE", raising=False)
+    monkeypatch.setenv("TABLE_NAME", name)
+    monkeypatch.setenv("EVENT_BUS_NAME", "careflow-test")
+    monkeypatch.setenv("STATE_MACHINE_ARNS", json.dumps(ARNS))
+    settings.cache_clear()
+    monkeypatch.setattr(clock, "now", lambda: NOW)
+    try:
         yield store
+    finally:
+        client.delete_table(TableName=name)
         settings.cache_clear()
 
 

@@ -132,6 +132,7 @@ def test_register_case_records_the_instance_and_resolves_the_cases_timers():
         "appt-1",
         "fac-north",
     )
+    assert instance.scheduled_start == case.scheduled_start  # partners read it from the API
     assert (out["case_id"], out["facility_id"]) == ("appt-1", "fac-north")
     assert datetime.fromisoformat(out["scheduled_start"]) == case.scheduled_start
     assert out["policy"]["coordinator_task_s"] == 4 * 3600

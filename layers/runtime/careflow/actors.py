@@ -52,6 +52,7 @@ BUILT_IN: tuple[Actor, ...] = (
     Actor(id="user:coordinator-akim", roles=("care_coordinator",)),
     Actor(id="user:cc-lead-bokafor", roles=("care_coordinator", "care_coordination_lead")),
     Actor(id="user:casemgr-lrossi", roles=("case_manager",)),
+    Actor(id="user:charge-rn-okeller", roles=("charge_nurse",)),
     Actor(id="user:scheduler-tnguyen", roles=("scheduler",)),
     Actor(id="user:buyer-jlee", roles=("supply_chain_buyer",)),
     Actor(id="user:buyer-cwong", roles=("supply_chain_buyer",)),

@@ -92,6 +92,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         (port, "the local cloud"),
         (endpoint.control_port, "the control endpoint"),
         (args.api_port, "the API"),
+        (args.mllp_port, "the MLLP listener"),
     ):
         refused = bind_error(taken)  # said at once, before the cloud's seconds of imports
         if refused is not None:
@@ -119,6 +120,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         control.stop()
         raise
     api = _start_api(args, issuer, stopping=(control, cloud))
+    mllp = _start_mllp(args, stopping=(api, control, cloud))
     control.api_url = api.url  # `careflow tasks` finds the API through the control endpoint
     stop = threading.Event()
 
@@ -137,12 +139,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"  aws --endpoint-url {cloud.endpoint} events put-events "
         "--entries file://examples/events/appointment-booked.json"
     )
-    _print_api(api.url, port)
+    _print_api(api.url, port, mllp.port)
     print("  Ctrl-C to stop", flush=True)
     try:
         stop.wait()
     finally:
         print("stopping ...", flush=True)
+        mllp.stop()
         api.stop()
         control.stop()
         cloud.stop()
@@ -165,7 +168,21 @@ def _start_api(args: argparse.Namespace, issuer: Any, stopping: Sequence[Any]) -
         raise _Refused(_busy(args.api_port, "the API", exc)) from None
 
 
-def _print_api(url: str, port: int) -> None:
+def _start_mllp(args: argparse.Namespace, stopping: Sequence[Any]) -> Any:
+    """The HL7 v2 listener on ``--mllp-port``: each frame through the HL7 v2 adapter,
+    recorded in the cloud's table and published on its bus."""
+    from careflow.adapters.hl7v2.mllp import MllpServer
+    from careflow.adapters.hl7v2.mllp_service import handler
+
+    try:
+        return MllpServer(args.mllp_port, handler()).start()
+    except OSError as exc:
+        for server in stopping:
+            server.stop()
+        raise _Refused(_busy(args.mllp_port, "the MLLP listener", exc)) from None
+
+
+def _print_api(url: str, port: int, mllp_port: int) -> None:
     port_flag = "" if port == DEFAULT_PORT else f" --port {port}"
     print(f"careflow API on {url}  (tokens from `careflow token`)")
     print(
@@ -176,11 +193,12 @@ def _print_api(url: str, port: int) -> None:
         '  curl -H "Authorization: Bearer $TOKEN" '
         f'"{url}/instances?workflow=surgical-case-readiness"'
     )
+    print(f"careflow MLLP listener (HL7 v2 ADT, SIU) on 127.0.0.1:{mllp_port}")
 
 
 def _busy(port: int, what: str, exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
-        flag = "--api-port" if what == "the API" else "--port"
+        flag = {"the API": "--api-port", "the MLLP listener": "--mllp-port"}.get(what, "--port")
         return f"port {port} is in use: {what} cannot start there (pass {flag} with a free port)"
     return f"{what} cannot listen on port {port}: {exc.strerror or exc}"
 
@@ -525,6 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_api_options(up: argparse.ArgumentParser) -> None:
+    up.add_argument(
+        "--mllp-port",
+        type=port_number,
+        default=2575,
+        help="the HL7 v2 MLLP listener's port on 127.0.0.1 (default 2575)",
+    )
     up.add_argument(
         "--api-port",
         type=port_number,

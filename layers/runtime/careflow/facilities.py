@@ -4,7 +4,8 @@ One registry for every part that needs to know a facility: intake refuses events
 facility that is not here, and what people read (the demo, task lists) shows times in
 the facility's own zone. The built-in list is the sandbox hospital's; a deployment
 names its own in a JSON file (``CAREFLOW_FACILITIES_FILE``: a list of
-``{"id", "name", "time_zone"}``), read once per process.
+``{"id", "name", "time_zone"}``, optionally ``"hl7_names"``: what its HL7 v2 feeds call
+it), read once per process.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ class Facility(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     name: str = Field(min_length=1, max_length=200)
     time_zone: str
+    hl7_names: tuple[str, ...] = Field(
+        default=(),
+        description="the names HL7 v2 feeds give it (MSH-4.1, PV1-3.4.1), matched exactly",
+    )
 
     @field_validator("time_zone")
     @classmethod
@@ -47,9 +52,21 @@ class Facility(BaseModel):
 
 
 BUILT_IN: tuple[Facility, ...] = (
-    Facility(id="fac-north", name="North Valley Medical Center", time_zone="America/Chicago"),
-    Facility(id="fac-south", name="South Bay Hospital", time_zone="America/Chicago"),
-    Facility(id="fac-asc", name="Riverside Surgery Center", time_zone="America/Chicago"),
+    Facility(
+        id="fac-north",
+        name="North Valley Medical Center",
+        time_zone="America/Chicago",
+        hl7_names=("NVMC",),
+    ),
+    Facility(
+        id="fac-south", name="South Bay Hospital", time_zone="America/Chicago", hl7_names=("SBH",)
+    ),
+    Facility(
+        id="fac-asc",
+        name="Riverside Surgery Center",
+        time_zone="America/Chicago",
+        hl7_names=("RSC",),
+    ),
 )
 
 
@@ -78,6 +95,14 @@ def facilities() -> dict[str, Facility]:
 
 def facility(facility_id: str) -> Facility | None:
     return _registry(os.environ.get(FACILITIES_FILE_ENV) or None).get(facility_id)
+
+
+def by_hl7_name(name: str) -> Facility | None:
+    """The facility an HL7 v2 feed calls ``name`` (MSH-4 or PV1-3.4), or None."""
+    for item in _registry(os.environ.get(FACILITIES_FILE_ENV) or None).values():
+        if name in item.hl7_names:
+            return item
+    return None
 
 
 def is_known(facility_id: str) -> bool:

@@ -153,6 +153,16 @@ def sterile() -> Any:
     return _sandbox()
 
 
+def transport() -> Any:
+    # Transport vendors have no standard API; their adapter is still to come.
+    return _sandbox()
+
+
+def pharmacy() -> Any:
+    # The pharmacy system's adapter (FHIR MedicationDispense or its own REST) is still to come.
+    return _sandbox()
+
+
 def reset() -> None:
     """Forgets every built adapter (the local cloud calls it when its endpoint changes)."""
     from careflow import settings as settings_module

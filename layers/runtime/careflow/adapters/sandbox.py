@@ -1,4 +1,5 @@
-"""Seeded in-process sandboxes for the EHR, payer, ERP and sterile processing ports.
+"""Seeded in-process sandboxes for the EHR, payer, ERP, sterile processing, transport and
+pharmacy ports.
 
 They implement the same ports as the protocol adapters (FHIR R4, Da Vinci PAS,
 ERP REST) and hold realistic, generated data: three facilities, surgeons, rooms,
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from careflow.canonical.cases import (
     Participant,
@@ -30,6 +32,7 @@ from careflow.canonical.payer import (
     PriorAuthRequest,
     PriorAuthResponse,
 )
+from careflow.canonical.services import ServiceBooking, ServiceRequest
 from careflow.canonical.supply import Requisition, RequisitionRequest, StockPosition, TrayStatus
 from careflow.ports import ConnectorError, ConnectorUnavailable
 
@@ -57,6 +60,22 @@ ITEMS: dict[str, tuple[str, str, float, bool]] = {
     "IMP-SPN-ROD-120": ("Spinal rod 120 mm", "sup-spinetech", 1, True),
     "SUP-DRAPE-ORTHO": ("Orthopedic drape pack", "sup-medline", 2, False),
     "SUP-CEMENT-40": ("Bone cement, 40 g", "sup-orthoco", 2, False),
+    # durable medical equipment, ordered for a discharge and delivered to the home or bedside
+    "DME-WALKER-STD": ("Standard walker", "sup-homemed", 0.125, False),
+    "DME-O2-CONC": ("Home oxygen concentrator", "sup-homemed", 0.25, False),
+}
+
+# How long, per facility, a transport vendor and the pharmacy take from a request to
+# ready (pickup possible; medications at the bedside). A demo or test changes them.
+TRANSPORT_LEAD: dict[str, timedelta] = {
+    "fac-north": timedelta(minutes=90),
+    "fac-south": timedelta(hours=2),
+    "fac-asc": timedelta(minutes=60),
+}
+PHARMACY_LEAD: dict[str, timedelta] = {
+    "fac-north": timedelta(minutes=45),
+    "fac-south": timedelta(hours=1),
+    "fac-asc": timedelta(minutes=30),
 }
 
 # Instrument trays sterile processing knows (any other tray is reported missing).
@@ -236,6 +255,9 @@ class Sandbox:
     pends: dict[str, _Pend] = field(default_factory=dict)
     decided: dict[str, PriorAuthResponse] = field(default_factory=dict)
     faults: dict[str, Faults] = field(default_factory=dict)
+    transport_lead: dict[str, timedelta] = field(default_factory=lambda: dict(TRANSPORT_LEAD))
+    pharmacy_lead: dict[str, timedelta] = field(default_factory=lambda: dict(PHARMACY_LEAD))
+    bookings: dict[str, ServiceBooking] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
@@ -472,6 +494,39 @@ class Sandbox:
         return tuple(
             TrayStatus(tray_id=t, status="ready" if t in TRAYS else "missing") for t in tray_ids
         )
+
+    # -- transport vendor and pharmacy --------------------------------------------------------
+    def _book(self, port: str, prefix: str, lead: timedelta, request: ServiceRequest) -> Any:
+        from careflow import clock
+
+        with self.lock:
+            key = f"{port}|{request.reference}"
+            existing = self.bookings.get(key)
+            if existing is not None:  # the vendor de-duplicates on the caller's reference
+                return existing
+            booking = ServiceBooking(
+                booking_id=f"{prefix}-{len(self.bookings) + 3001}",
+                status="BOOKED",
+                # not before it is needed, and not before the vendor can make it
+                ready_at=max(clock.now() + lead, request.needed_by),
+            )
+            self.bookings[key] = booking
+            return booking
+
+    def book_transport(self, request: ServiceRequest) -> ServiceBooking:
+        self._fault("transport", "book_transport")
+        lead = self.transport_lead.get(request.facility_id, timedelta(hours=2))
+        booking: ServiceBooking = self._book("transport", "TRN", lead, request)
+        return booking
+
+    def meds_to_beds(self, request: ServiceRequest) -> ServiceBooking:
+        self._fault("pharmacy", "meds_to_beds")
+        lead = self.pharmacy_lead.get(request.facility_id, timedelta(hours=1))
+        # meds to beds: ready as soon as filled, before the patient leaves
+        booking: ServiceBooking = self._book(
+            "pharmacy", "RX", lead, request.model_copy(update={"needed_by": self.seeded_at})
+        )
+        return booking
 
 
 _SANDBOX: Sandbox | None = None

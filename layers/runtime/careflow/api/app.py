@@ -79,6 +79,7 @@ class Operation:
     status: tuple[int, ...] = (200,)
     errors: tuple[int, ...] = ()
     headers: tuple[str, ...] = ()  # required request headers
+    media_type: str = "application/json"  # of the body and the success (text routes)
 
 
 OPERATIONS: dict[tuple[str, str], Operation] = {}
@@ -95,6 +96,7 @@ def route(
     status: tuple[int, ...] = (200,),
     errors: tuple[int, ...] = (),
     headers: tuple[str, ...] = (),
+    media_type: str = "application/json",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Serves the contract's route ``method path`` with ``fn(caller, **path_params)``,
     after the caller's claims and the route's scope are checked; the keywords describe
@@ -126,7 +128,7 @@ def route(
         served.__name__ = fn.__name__
         _served[(method, path)] = served
         OPERATIONS[(method, path)] = Operation(
-            fn.__name__, query, body, body_required, response, status, errors, headers
+            fn.__name__, query, body, body_required, response, status, errors, headers, media_type
         )
         app.route(_rule(path), method=method)(served)
         return fn
@@ -484,6 +486,12 @@ class ReassignBody(_Input):
     reason: Text
 
 
+def _resuming(action: Callable[..., HumanTask]) -> Callable[..., HumanTask]:
+    """A task action that ends the task and resumes its workflow (through the engine)."""
+    engine = wiring.engine()
+    return lambda store, **kw: action(store, engine, **kw)
+
+
 def _optional_body(model: type[BaseModel]) -> Any:
     if not _raw_body():
         return _with_body(model, {})
@@ -519,11 +527,7 @@ def complete(caller: Caller, id: str) -> Any:
     from careflow.domain.tasks import complete_task
 
     body: CompleteBody = _body(CompleteBody)
-    engine = wiring.engine()
-
-    def action(store: Any, **kw: Any) -> HumanTask:
-        return complete_task(store, engine, **kw)
-
+    action = _resuming(complete_task)
     return _task_action(caller, id, action, decision=body.decision, reason=body.reason)
 
 
@@ -570,12 +574,7 @@ def acknowledge(caller: Caller, id: str) -> Any:
     from careflow.domain.tasks import acknowledge_task
 
     body: ReasonBody = _optional_body(ReasonBody)
-    engine = wiring.engine()
-
-    def action(store: Any, **kw: Any) -> HumanTask:
-        return acknowledge_task(store, engine, **kw)
-
-    return _task_action(caller, id, action, reason=body.reason)
+    return _task_action(caller, id, _resuming(acknowledge_task), reason=body.reason)
 
 
 # -- starting an instance -------------------------------------------------------------------
@@ -778,6 +777,47 @@ def payer_notification(caller: Caller) -> Any:
             ),
         )
     return _json({"decisions": len(decisions)}, 202)
+
+
+# -- HL7 v2 over HTTPS ----------------------------------------------------------------------
+ER7 = "x-application/hl7-v2+er7"
+
+
+@route("POST", "/v1/hl7v2", status=(200,), errors=(400, 413, 415), media_type=ER7)
+def post_hl7v2(caller: Caller) -> Any:
+    """One ER7 message in, its original-mode ACK out: 200 for AA and AE (the ACK says
+    which), 400 for AR. The same :func:`careflow.adapters.hl7v2.receive` as MLLP."""
+    from careflow.adapters.hl7v2 import receive
+
+    _needs_facilities(caller)
+    headers = {k.lower(): v for k, v in (app.current_event.headers or {}).items()}
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in (ER7, "text/plain"):
+        raise ApiProblem(415, "Unsupported Media Type", f"Send the message as {ER7} or text/plain.")
+    event = app.current_event.raw_event
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            raw: bytes | str = base64.b64decode(body)
+        except (binascii.Error, ValueError):
+            raise bad_field("body", "invalid", "The body is not valid base64.") from None
+    else:
+        raw = body
+    if not raw:
+        raise bad_field("body", "missing", "The request needs an ER7 message as its body.")
+    receipt = receive(
+        raw,
+        now=clock.now(),
+        store=wiring.store(),
+        publisher=wiring.publisher(),
+        facilities=frozenset(caller.facilities),
+    )
+    logger.info("api hl7v2", extra={"msh10": receipt.control_id, "ack": receipt.code})
+    return Response(
+        status_code=400 if receipt.code == "AR" else 200,
+        content_type=ER7,
+        body=receipt.ack,
+    )
 
 
 # -- policies, KPIs -------------------------------------------------------------------------

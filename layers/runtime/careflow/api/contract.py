@@ -19,6 +19,7 @@ SCOPES: dict[str, str] = {
     "events.write": "put domain events on the careflow bus",
     "payer.notify": "deliver PAS Subscription notifications (the payer's rest-hook)",
     "policies.read": "read the policies in force and their versions",
+    "hl7v2.write": "send HL7 v2 messages (ADT, SIU) in ER7: the interface engine",
 }
 
 
@@ -62,6 +63,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/payer/notifications", "payer.notify", "a PAS Subscription notification"),
     Route("GET", "/v1/policies/{name}", "policies.read", "a policy in force and its version"),
     Route("GET", "/v1/kpis", "workflows.read", "the workflows' KPIs"),
+    Route("POST", "/v1/hl7v2", "hl7v2.write", "an HL7 v2 message (ER7) in, its ACK out"),
 )
 
 

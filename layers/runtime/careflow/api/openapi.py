@@ -52,6 +52,7 @@ PROBLEMS: dict[int, str] = {
     409: "a conflict with the resource's state",
     410: "the route is retired (past its Sunset)",
     413: "the body is too large",
+    415: "the body's Content-Type is not one the route takes",
     422: "valid, but not something this resource takes",
     429: "over the client's usage plan: retry after Retry-After seconds",
     501: "not implemented with this deployment",
@@ -166,15 +167,21 @@ def _responses(route: Route, op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status in op.status:
         schema = _ref(op.response) if op.response else {"type": "object"}
+        if op.media_type != JSON:
+            schema = {"type": "string"}
         answer: dict[str, Any] = {
             "description": SUCCESS[status],
-            "content": {JSON: {"schema": schema}},
+            "content": {op.media_type: {"schema": schema}},
         }
         if notice:
             answer["headers"] = dict(notice)
         responses[str(status)] = answer
     for status in sorted(problems):
         responses[str(status)] = _problem(status, notice)
+    if op.media_type != JSON and "400" in responses:
+        # a text route answers what it cannot take in its own format too (an HL7 v2 AR)
+        responses["400"]["content"][op.media_type] = {"schema": {"type": "string"}}
+        responses["400"]["description"] += f"; or, as {op.media_type}, the refusal"
     return responses
 
 
@@ -200,7 +207,13 @@ def _operation(route: Route, op: Operation, schemas: dict[str, Any]) -> dict[str
     if params:
         operation["parameters"] = params
     bodies = _bodies(op)
-    if bodies:
+    if op.media_type != JSON:
+        text = {"schema": {"type": "string"}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {op.media_type: text, "text/plain": text},
+        }
+    elif bodies:
         schema = _ref(bodies[0]) if len(bodies) == 1 else {"anyOf": [_ref(b) for b in bodies]}
         operation["requestBody"] = {
             "required": op.body_required,

@@ -30,6 +30,12 @@ DISCHARGED = "Encounter.Discharged"  # A03
 DISCHARGE_CANCELLED = "Encounter.DischargeCancelled"  # A13
 
 _Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+# Unit, room and bed names as ADT feeds send them ("HUH AE OMU", "Bed 03", "4 East, room
+# 136"): the HL7 fixtures proved the identifier pattern too narrow for locations.
+_Place = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:,/#-]*$"),
+]
 _Code = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
 
 # HL7 table 0004, patient class (PV1-2)
@@ -50,9 +56,9 @@ class _Encounter(BaseModel):
     encounter_id: _Id = Field(description="the visit number (PV1-19)")
     patient_id: _Id = Field(description="the patient's identifier (PID-3.1)")
     patient_id_authority: _Id = Field(description="who assigned the patient's identifier (PID-3.4)")
-    unit: _Id | None = Field(default=None, description="the nursing unit (PV1-3.1)")
-    room: _Id | None = Field(default=None, description="the room (PV1-3.2)")
-    bed: _Id | None = Field(default=None, description="the bed (PV1-3.3)")
+    unit: _Place | None = Field(default=None, description="the nursing unit (PV1-3.1)")
+    room: _Place | None = Field(default=None, description="the room (PV1-3.2)")
+    bed: _Place | None = Field(default=None, description="the bed (PV1-3.3)")
     patient_class: PatientClass | None = Field(
         default=None, description="inpatient, outpatient, emergency... (PV1-2, table 0004)"
     )
@@ -75,7 +81,7 @@ class EncounterAdmitted(_Encounter):
 class EncounterTransferred(_Encounter):
     """A02: the patient moved from ``prior_unit`` to ``unit`` (census moves)."""
 
-    prior_unit: _Id | None = Field(default=None, description="where from (PV1-6.1)")
+    prior_unit: _Place | None = Field(default=None, description="where from (PV1-6.1)")
     transferred_at: datetime = Field(description="when the move happened (EVN-6 or EVN-2)")
 
     _aware = field_validator("transferred_at")(_aware)

@@ -26,9 +26,11 @@ def start_instance(
     now: datetime,
     decisions: Mapping[str, str] | None = None,
     subject_refs: Mapping[str, str] | None = None,
+    scheduled_start: datetime | None = None,
 ) -> None:
     """Registers the instance (once: a retried step is not a new instance) with its first
-    milestone, and audits the policy version it pins (and the decision rows that applied)."""
+    milestone, and audits the policy version it pins (and the decision rows that applied).
+    ``scheduled_start``: when the subject is due (a case's start), if it has such a time."""
     audit: dict[str, Any] = {"hash": policy.hash}
     if decisions:
         audit["rows"] = dict(decisions)
@@ -45,6 +47,7 @@ def start_instance(
             correlation_id=correlation_id,
             execution_name=instance_id,
             subject_refs=dict(subject_refs or {}),
+            scheduled_start=scheduled_start,
         ),
         with_entries=[
             Milestone(instance_id=instance_id, name=started, at=now, detail=detail),

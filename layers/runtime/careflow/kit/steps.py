@@ -2,8 +2,9 @@
 
 A step is a plain function ``fn(inp: InputModel, *, <ports>) -> OutputModel``. Its keyword
 parameters name the ports it needs (``store``, ``ehr``, ``payer``, ``erp``, ``sterile``,
-``workforce``, ``engine``, ``publisher``, ``policies``, ``now``): :mod:`careflow.kit.runtime`
-injects them on AWS and in the local cloud, and a unit test passes in-memory fakes.
+``workforce``, ``transport``, ``pharmacy``, ``engine``, ``publisher``, ``policies``, ``now``):
+:mod:`careflow.kit.runtime` injects them on AWS and in the local cloud, and a unit test
+passes in-memory fakes.
 
 A step is addressed as ``"<module>:<name>"`` (its *ref*), so a Lambda function loads only the
 module of its own step.
@@ -26,6 +27,8 @@ PORTS = frozenset(
         "erp",
         "sterile",
         "workforce",
+        "transport",
+        "pharmacy",
         "engine",
         "publisher",
         "policies",

@@ -18,6 +18,7 @@ from careflow.canonical.payer import (
     PriorAuthRequest,
     PriorAuthResponse,
 )
+from careflow.canonical.services import ServiceBooking, ServiceRequest
 from careflow.canonical.supply import Requisition, RequisitionRequest, StockPosition, TrayStatus
 from careflow.canonical.workforce import (
     CensusEntry,
@@ -92,6 +93,18 @@ class WorkforcePort(Protocol):
     def record_decision(self, decision: StaffingDecision) -> RecordedDecision:
         """Idempotent on ``decision_id``."""
         ...
+
+
+class TransportPort(Protocol):
+    """A transport vendor: books a ride, answers when it can pick the patient up."""
+
+    def book_transport(self, request: ServiceRequest) -> ServiceBooking: ...
+
+
+class PharmacyPort(Protocol):
+    """The pharmacy: fills the discharge medications and delivers them to the bedside."""
+
+    def meds_to_beds(self, request: ServiceRequest) -> ServiceBooking: ...
 
 
 class StateStore(Protocol):

@@ -299,6 +299,7 @@ def register_case(
         detail=f"case {case.case_id} on {case.scheduled_start.isoformat()}",
         actor="system:readiness",
         now=now,
+        scheduled_start=case.scheduled_start,
     )
     return Registered(
         workflow_id=inp.workflow_id,

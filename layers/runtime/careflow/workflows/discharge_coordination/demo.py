@@ -1,0 +1,141 @@
+"""The discharge coordination demo: two pending discharges (A16) at T0.
+
+(f) home, everything in time: transport booked for the expected time, meds at the bedside
+an hour before → the patient leaves (A03) before it → DISCHARGED on time;
+(g) home hospice: the transport vendor can come only an hour late and the oxygen
+concentrator is delivered four hours late → the discharge is threatened, a case manager
+is asked and decides to expedite; the patient leaves when the equipment arrives →
+DISCHARGED late, its delays recorded as "awaiting transport" and "DME" with their owners
+and minutes.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from careflow.kit.spec import Scenario
+
+if TYPE_CHECKING:
+    from careflow.localcloud.demo import CaseReport, Demo
+
+WORKFLOW = "discharge-coordination"
+SOURCE = "careflow.ehr"
+
+MILESTONES = {
+    "discharge_pending": "Discharge planned (A16)",
+    "transport_arranged": "Transport booked",
+    "pharmacy_arranged": "Meds to beds ordered",
+    "dme_arranged": "Equipment ordered",
+    "post_acute_authorization_arranged": "Post-acute authorization requested",
+    "dependencies_arranged": "Every dependency in time",
+    "discharge_threatened": "Discharge time threatened",
+    "case_manager_decided": "Case manager decided",
+    "discharged": "Patient left (A03)",
+    "discharge_concluded": "Discharge concluded",
+}
+OUTCOMES = {"DISCHARGED": "Discharged", "NOT_DISCHARGED": "Not discharged"}
+
+SCENARIOS = (
+    Scenario("f", "enc-5001", "home, everything in time: discharged on time"),
+    Scenario("g", "enc-5002", "held by transport and DME, case manager asked: discharged late"),
+)
+# scenario key -> (facility, disposition, expected in, what)
+_PLAN = {
+    "f": ("fac-north", "01", timedelta(hours=3), "Discharge home (01)"),
+    "g": ("fac-south", "50", timedelta(hours=2), "Discharge to hospice at home (50)"),
+}
+
+
+def _data(encounter_id: str, **more: object) -> dict[str, object]:
+    number = encounter_id.rsplit("-", 1)[-1]
+    return {
+        "encounter_id": encounter_id,
+        "patient_id": f"MRN-{number}",
+        "patient_id_authority": "NVMC",
+        **more,
+    }
+
+
+def run(demo: Demo) -> list[CaseReport]:
+    from careflow.adapters.sandbox import sandbox
+    from careflow.localcloud.demo import Wording, local_time
+
+    sb = sandbox()
+    # South Bay's transport vendor is short of vehicles today; its pharmacy is quick
+    sb.transport_lead["fac-south"] = timedelta(hours=3)
+    sb.pharmacy_lead["fac-south"] = timedelta(minutes=20)
+    cloud = demo.cloud
+    expected = {}
+    demo.say(f"Planning {len(SCENARIOS)} discharges at T0 = {local_time(demo.t0, 'UTC')}")
+    for sc in SCENARIOS:
+        facility, disposition, expected_in, _ = _PLAN[sc.key]
+        expected[sc.key] = demo.t0 + expected_in
+        key = f"encounter:{sc.subject_id}:A16"
+        cloud.put_event(
+            SOURCE,
+            "Encounter.DischargePending",
+            facility_id=facility,
+            idempotency_key=key,
+            data=_data(
+                sc.subject_id,
+                disposition=disposition,
+                expected_discharge_at=expected[sc.key].isoformat(),
+            ),
+        )
+        demo.started(WORKFLOW, sc.subject_id, key)
+    demo.milestone("enc-5001", "dependencies_arranged")
+    demo.say("  (f) transport and meds to beds arranged in time")
+    task = demo.open_task("enc-5002")
+    demo.say(f"  (g) task {task.task_id} opened in {task.queue.replace('_', ' ')}: {task.title}")
+    demo.claim(task, "user:casemgr-lrossi")
+    demo.decide(task, "user:casemgr-lrossi", "EXPEDITE", "family told; vendor asked to expedite")
+    demo.milestone("enc-5002", "case_manager_decided")
+
+    def departs(sc: Scenario) -> None:
+        facility = _PLAN[sc.key][0]
+        cloud.put_event(
+            SOURCE,
+            "Encounter.Discharged",
+            facility_id=facility,
+            idempotency_key=f"encounter:{sc.subject_id}:A03",
+            data=_data(sc.subject_id, discharged_at=cloud.clock.now().isoformat()),
+        )
+        demo.milestone(sc.subject_id, "discharged")
+        demo.say(f"  ({sc.key}) the patient left (A03)")
+
+    def concluded(subject_id: str) -> None:
+        """The coordination looks for the departure every 15 min: move the clock until it
+        has seen it (a poll's timer may start just after a move)."""
+        arn = demo.arn(subject_id)
+        deadline = time.monotonic() + 60
+        while cloud.describe(arn)["status"] == "RUNNING":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{subject_id} still running")
+            cloud.clock.advance(timedelta(minutes=5))
+            time.sleep(0.05)
+
+    demo.advance(timedelta(hours=2, minutes=45))
+    departs(SCENARIOS[0])
+    concluded("enc-5001")
+    demo.advance(demo.t0 + timedelta(hours=6) - cloud.clock.now())  # the concentrator arrives
+    departs(SCENARIOS[1])
+    concluded("enc-5002")
+
+    wording = Wording(MILESTONES, OUTCOMES, start="expected discharge")
+    reports = []
+    for sc in SCENARIOS:
+        facility, _, _, what = _PLAN[sc.key]
+        report = demo.report(
+            sc, what=what, facility_id=facility, scheduled_start=expected[sc.key], wording=wording
+        )
+        for entry in demo.store.audit_trail(demo.instance_id(sc.subject_id)):
+            if entry.action == "delay_recorded":
+                d = entry.detail
+                report.notes.append(
+                    f"delay: {d['cause']} ({d['dependency']}), {d['minutes']} min, "
+                    f"owner {str(d['owner']).replace('_', ' ')}"
+                )
+        reports.append(report)
+    return reports

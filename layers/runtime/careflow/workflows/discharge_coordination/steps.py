@@ -1,0 +1,457 @@
+"""Discharge coordination, one registered step per state-machine task.
+
+What a step returns enters the execution's state and history: the encounter's id, codes,
+statuses, bookings' references and times. The patient's identifier stays on the instance
+record (``subject_refs``), in the encrypted table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from careflow import facilities
+from careflow.canonical.services import ServiceRequest
+from careflow.canonical.supply import RequisitionLine, RequisitionRequest
+from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
+from careflow.events.envelope import envelope
+from careflow.kit.instances import finish_instance, start_instance
+from careflow.kit.steps import StepInput, StepOutput, step
+from careflow.ports import ErpPort, PharmacyPort, StateStore, TransportPort
+from careflow.workflows.discharge_coordination import rules as r
+
+if TYPE_CHECKING:
+    from careflow.policies import PolicyReader
+
+WORKFLOW_ID = "discharge-coordination"
+ACTOR = "system:discharge"
+# The milestone intake records for an ``Encounter.Discharged`` (A03) on the instance.
+DEPARTED = "discharged"
+
+
+# -- inputs and outputs --------------------------------------------------------------------
+class RegisterDischarge(StepInput):
+    workflow_id: str = WORKFLOW_ID
+    instance_id: str
+    correlation_id: str
+    facility_id: str
+    occurred_at: datetime
+    encounter_id: str
+    disposition: str | None = None
+    expected_discharge_at: datetime | None = None
+    patient_id: str
+    patient_id_authority: str
+
+
+class Needs(StepOutput):
+    transport: bool
+    pharmacy: bool
+    dme: bool
+    post_acute_authorization: bool
+
+
+class Registered(StepOutput):
+    """The execution's state from here on: ids, codes and times."""
+
+    workflow_id: str
+    instance_id: str
+    correlation_id: str
+    facility_id: str
+    encounter_id: str
+    ordered_at: datetime
+    policy: r.Policy
+    needs: Needs
+
+
+class Arrange(StepInput):
+    instance_id: str
+    facility_id: str
+    encounter_id: str
+    policy: r.Policy
+
+
+class DependencyFailed(StepInput):
+    instance_id: str
+    dependency: str
+    error: dict[str, Any] = {}
+
+
+class Evaluate(StepInput):
+    instance_id: str
+    facility_id: str
+    encounter_id: str
+    policy: r.Policy
+    dependencies: tuple[r.Dependency, ...]
+
+
+class CaseManagerTaskSpec(StepOutput):
+    purpose: str
+    title: str
+    reasons: tuple[str, ...]
+    escalation_chain: tuple[str, ...]
+    allowed_decisions: tuple[str, ...]
+    subject_ref: str
+    facility_id: str
+    policy_version: str
+
+
+class Evaluated(StepOutput):
+    threatened: bool
+    reasons: tuple[str, ...]
+    task: CaseManagerTaskSpec | None = None
+
+
+class CaseManagerAnswer(StepInput):
+    decision: str
+    note: str = ""
+
+
+class ApplyDecision(StepInput):
+    instance_id: str
+    policy: r.Policy
+    case_manager: CaseManagerAnswer
+
+
+class Decided(StepOutput):
+    decision: str
+
+
+class CheckDeparture(StepInput):
+    instance_id: str
+    policy: r.Policy
+
+
+class Departure(StepOutput):
+    departed: bool
+    departed_at: datetime | None = None
+    gave_up: bool = False
+
+
+class Finalize(StepInput):
+    instance_id: str
+    correlation_id: str
+    facility_id: str
+    encounter_id: str
+    ordered_at: datetime
+    policy: r.Policy
+    dependencies: tuple[r.Dependency, ...]
+    departure: Departure
+    escalation_exhausted: bool = False
+
+
+class Finalized(StepOutput):
+    outcome: str
+    reasons: tuple[str, ...]
+    delays: tuple[r.Delay, ...]
+    detail_type: str
+    detail: dict[str, Any]
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _milestone(
+    store: StateStore,
+    instance_id: str,
+    name: str,
+    now: datetime,
+    status: str = "DONE",
+    detail: str = "",
+) -> None:
+    store.record_milestone(
+        Milestone(instance_id=instance_id, name=name, at=now, status=status, detail=detail)
+    )
+
+
+def _arranged(store: StateStore, inp: Arrange, dep: r.Dependency, now: datetime) -> r.Dependency:
+    ready = dep.ready_at.isoformat() if dep.ready_at else "not yet"
+    _milestone(
+        store,
+        inp.instance_id,
+        f"{dep.dependency}_arranged",
+        now,
+        status="DONE" if dep.status == r.MET else "PENDING",
+        detail=f"{dep.reference or '-'} ready {ready}",
+    )
+    return dep
+
+
+# -- steps ---------------------------------------------------------------------------------
+@step()
+def register_discharge(
+    inp: RegisterDischarge, *, store: StateStore, policies: PolicyReader, now: datetime
+) -> Registered:
+    """Records the instance, pins the discharge policy in force for the facility and decides
+    the expected discharge time and the dependencies the disposition needs."""
+    from careflow.policies import resolve
+
+    facility = facilities.facility(inp.facility_id)
+    if facility is None:  # intake takes only known facilities; a replay may not
+        raise ValueError(f"facility {inp.facility_id} is not served")
+    snapshot = resolve(r.POLICY, inp.facility_id, at=now, store=policies)
+    policy = r.discharge_policy(
+        snapshot,
+        disposition=inp.disposition,
+        expected_discharge_at=inp.expected_discharge_at,
+        received_at=inp.occurred_at,
+        zone=facility.zone,
+    )
+    start_instance(
+        store,
+        workflow_id=WORKFLOW_ID,
+        instance_id=inp.instance_id,
+        subject_type="encounter",
+        subject_id=inp.encounter_id,
+        facility_id=inp.facility_id,
+        correlation_id=inp.correlation_id,
+        policy=snapshot,
+        started="discharge_pending",
+        detail=(
+            f"encounter {inp.encounter_id} disposition {inp.disposition or '-'} expected "
+            f"{policy.expected_discharge_at.isoformat()}"
+            + ("" if inp.expected_discharge_at else " (policy default)")
+        ),
+        actor=ACTOR,
+        now=now,
+        subject_refs={"patient": f"{inp.patient_id_authority}|{inp.patient_id}"},
+    )
+    needs = Needs(**{dep: dep in policy.needs for dep in r.DEPENDENCIES})
+    return Registered(
+        workflow_id=inp.workflow_id,
+        instance_id=inp.instance_id,
+        correlation_id=inp.correlation_id,
+        facility_id=inp.facility_id,
+        encounter_id=inp.encounter_id,
+        ordered_at=inp.occurred_at,
+        policy=policy,
+        needs=needs,
+    )
+
+
+@step()
+def book_transport(
+    inp: Arrange, *, store: StateStore, transport: TransportPort, now: datetime
+) -> r.Dependency:
+    """The ride home or to the receiving facility, for the expected discharge time."""
+    booking = transport.book_transport(
+        ServiceRequest(
+            facility_id=inp.facility_id,
+            reference=inp.encounter_id,
+            needed_by=inp.policy.expected_discharge_at,
+        )
+    )
+    dep = r.arranged(r.TRANSPORT, booking.booking_id, booking.ready_at, inp.policy)
+    return _arranged(store, inp, dep, now)
+
+
+@step()
+def order_meds_to_beds(
+    inp: Arrange, *, store: StateStore, pharmacy: PharmacyPort, now: datetime
+) -> r.Dependency:
+    """The discharge medications, filled and brought to the bedside before the patient leaves."""
+    booking = pharmacy.meds_to_beds(
+        ServiceRequest(
+            facility_id=inp.facility_id,
+            reference=inp.encounter_id,
+            needed_by=inp.policy.threat_at,
+        )
+    )
+    dep = r.arranged(r.PHARMACY, booking.booking_id, booking.ready_at, inp.policy)
+    return _arranged(store, inp, dep, now)
+
+
+@step()
+def order_dme(inp: Arrange, *, store: StateStore, erp: ErpPort, now: datetime) -> r.Dependency:
+    """Durable medical equipment: a requisition in the ERP (idempotent on the encounter)."""
+    req = erp.create_requisition(
+        RequisitionRequest(
+            facility_id=inp.facility_id,
+            supplier_id=inp.policy.dme_supplier,
+            lines=tuple(RequisitionLine(item_id=i, quantity=1) for i in inp.policy.dme_items),
+            needed_by=inp.policy.threat_at,
+            reason="durable medical equipment for a discharge",
+            reference=f"discharge:{inp.encounter_id}",
+        )
+    )
+    dep = r.arranged(r.DME, req.requisition_id, req.expected_delivery, inp.policy)
+    return _arranged(store, inp, dep, now)
+
+
+@step()
+def request_post_acute_authorization(
+    inp: Arrange, *, store: StateStore, now: datetime
+) -> r.Dependency:
+    """Home-care or SNF authorization. No port gives an encounter's coverage yet, so the
+    authorization cannot be submitted to the payer from here: it is PENDING, owned by the
+    utilization review nurse, and threatens the discharge until a person settles it."""
+    dep = r.Dependency(
+        dependency=r.POST_ACUTE_AUTHORIZATION,
+        status=r.PENDING,
+        reason="the encounter's coverage is not known to careflow: a person requests it",
+    )
+    return _arranged(store, inp, dep, now)
+
+
+@step()
+def record_dependency_error(
+    inp: DependencyFailed, *, store: StateStore, now: datetime
+) -> r.Dependency:
+    """An arrangement's Catch: the dependency is ERROR (a person arranges it by hand)."""
+    name = str(inp.error.get("Error", "Error"))
+    _milestone(store, inp.instance_id, f"{inp.dependency}_failed", now, "FAILED", detail=name)
+    store.record_audit(
+        AuditEntry(
+            instance_id=inp.instance_id,
+            at=now,
+            actor=ACTOR,
+            action="dependency_failed",
+            reason=name,
+            detail={"dependency": inp.dependency},
+        )
+    )
+    return r.Dependency(dependency=inp.dependency, status=r.ERROR, reason=name)
+
+
+@step()
+def evaluate_discharge(inp: Evaluate, *, store: StateStore, now: datetime) -> Evaluated:
+    """Which dependencies threaten the expected discharge time: any, and a case manager
+    decides (escalating along the policy's chain)."""
+    from careflow.observability import metrics
+
+    evaluation = r.evaluate(inp.dependencies, inp.policy)
+    threatened = bool(evaluation.threatened)
+    _milestone(
+        store,
+        inp.instance_id,
+        "discharge_threatened" if threatened else "dependencies_arranged",
+        now,
+        status="PENDING" if threatened else "DONE",
+        detail=", ".join(evaluation.threatened),
+    )
+    if not threatened:
+        return Evaluated(threatened=False, reasons=())
+    metrics.add_metric(name="DischargesThreatened", unit="Count", value=1)
+    store.record_audit(
+        AuditEntry(
+            instance_id=inp.instance_id,
+            at=now,
+            actor=ACTOR,
+            action="discharge_threatened",
+            reason="; ".join(evaluation.reasons),
+            policy_version=inp.policy.policy_version,
+            detail={"predicted": [d.model_dump() for d in evaluation.predicted]},
+        )
+    )
+    task = CaseManagerTaskSpec(
+        purpose="discharge-threatened",
+        title=(
+            f"Discharge of encounter {inp.encounter_id} threatened for "
+            f"{inp.policy.expected_discharge_at.isoformat()}"
+        ),
+        reasons=evaluation.reasons,
+        escalation_chain=inp.policy.escalation_chain,
+        allowed_decisions=inp.policy.case_manager_decisions,
+        subject_ref=f"encounter/{inp.encounter_id}",
+        facility_id=inp.facility_id,
+        policy_version=inp.policy.policy_version,
+    )
+    return Evaluated(threatened=True, reasons=evaluation.reasons, task=task)
+
+
+@step()
+def apply_case_manager_decision(inp: ApplyDecision, *, store: StateStore, now: datetime) -> Decided:
+    decision = inp.case_manager.decision
+    _milestone(store, inp.instance_id, "case_manager_decided", now, detail=decision)
+    return Decided(decision=decision)
+
+
+@step()
+def check_departure(inp: CheckDeparture, *, store: StateStore, now: datetime) -> Departure:
+    """The departure is the A03 that intake recorded on the instance (its milestone)."""
+    for m in store.milestones(inp.instance_id):
+        if m.name == DEPARTED:
+            return Departure(departed=True, departed_at=m.at)
+    return Departure(departed=False, gave_up=now >= inp.policy.give_up_at)
+
+
+@step()
+def finalize_discharge(inp: Finalize, *, store: StateStore, now: datetime) -> Finalized:
+    """DISCHARGED with its order-to-departure time and its delays by cause, or
+    NOT_DISCHARGED when no departure came before the policy gave up."""
+    from careflow.observability import metrics
+
+    policy, departure = inp.policy, inp.departure
+    entries: list[Milestone | AuditEntry] = []
+    delays: tuple[r.Delay, ...] = ()
+    seconds = noon = None
+    reasons: tuple[str, ...]
+    if departure.departed and departure.departed_at is not None:
+        outcome = "DISCHARGED"
+        departed_at = departure.departed_at
+        delays = r.delays(inp.dependencies, policy, departed_at)
+        seconds = r.order_to_departure_s(inp.ordered_at, departed_at)
+        noon = r.before_noon(departed_at, policy)
+        late = max(0, int((departed_at - policy.expected_discharge_at).total_seconds() // 60))
+        reasons = (f"departed {late} min after the expected discharge" if late else "on time",)
+        metrics.add_metric(name="Discharged", unit="Count", value=1)
+        metrics.add_metric(name="OrderToDepartureSeconds", unit="Seconds", value=seconds)
+        if noon:
+            metrics.add_metric(name="DischargedBeforeNoon", unit="Count", value=1)
+    else:
+        outcome = "NOT_DISCHARGED"
+        reasons = ("no departure (A03) before the policy stopped waiting",)
+    if inp.escalation_exhausted:
+        reasons = (*reasons, "no decision from the escalation chain before its last SLA")
+    for delay in delays:  # by cause: the delay_recorded audit entries and the event
+        metrics.add_metric(name="DischargeDelayMinutes", unit="Count", value=delay.minutes)
+        entries.append(
+            AuditEntry(
+                instance_id=inp.instance_id,
+                at=now,
+                actor=ACTOR,
+                action="delay_recorded",
+                reason=delay.cause,
+                policy_version=policy.policy_version,
+                detail=delay.model_dump(),
+            )
+        )
+    entries.append(
+        Milestone(
+            instance_id=inp.instance_id,
+            name="discharge_concluded",
+            at=now,
+            status="DONE" if outcome == "DISCHARGED" else "FAILED",
+            detail=outcome,
+        )
+    )
+    finish_instance(
+        store,
+        inp.instance_id,
+        status=InstanceStatus.COMPLETED,
+        outcome=outcome,
+        reasons=reasons,
+        entries=entries,
+        now=now,
+    )
+    detail = envelope(
+        event_id=f"{inp.instance_id}:{outcome}",
+        idempotency_key=f"{inp.instance_id}:outcome",
+        facility_id=inp.facility_id,
+        occurred_at=now,
+        correlation_id=inp.correlation_id,
+        data={
+            "encounter_id": inp.encounter_id,
+            "instance_id": inp.instance_id,
+            "outcome": outcome,
+            "expected_discharge_at": policy.expected_discharge_at.isoformat(),
+            "departed_at": departure.departed_at.isoformat() if departure.departed_at else None,
+            "order_to_departure_seconds": seconds,
+            "before_noon": noon,
+            "delays": [d.model_dump() for d in delays],
+        },
+    )
+    return Finalized(
+        outcome=outcome,
+        reasons=reasons,
+        delays=delays,
+        detail_type="Discharge.Concluded",
+        detail=detail,
+    )

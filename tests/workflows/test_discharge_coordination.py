@@ -1,0 +1,194 @@
+"""Discharge coordination: the real ASL on the local cloud with the real handlers.
+
+Every encounter event goes through EventBridge (intake's rules), as the HL7 v2 adapter
+would publish it. Few tests, each reaching an outcome: discharged on time; discharged late
+with its delay causes after an escalated task was completed; stopped by A11 and by A13; an
+A03 before its A16.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+
+from careflow import wiring
+from careflow.adapters.sandbox import sandbox
+from careflow.domain.intake import instance_id_for
+from careflow.domain.records import InstanceStatus
+from tests.workflows.harness import Case, advance_through_timer, claim_and_complete
+
+WORKFLOW = "discharge-coordination"
+SOURCE = "careflow.ehr"
+_numbers = itertools.count(8101)
+
+
+@pytest.fixture(autouse=True)
+def _leads():
+    sb = sandbox()
+    transport, pharmacy = dict(sb.transport_lead), dict(sb.pharmacy_lead)
+    yield sb
+    sb.transport_lead, sb.pharmacy_lead = transport, pharmacy
+
+
+def _data(encounter_id: str, **more) -> dict:
+    return {
+        "encounter_id": encounter_id,
+        "patient_id": f"MRN{encounter_id[1:]}",
+        "patient_id_authority": "NVMC",
+        **more,
+    }
+
+
+def pending(cloud, *, facility="fac-north", disposition="01", expected_in=timedelta(hours=4)):
+    encounter_id = f"V{next(_numbers)}"
+    key = f"encounter:{encounter_id}:A16"
+    expected = cloud.clock.now() + expected_in
+    cloud.put_event(
+        SOURCE,
+        "Encounter.DischargePending",
+        facility_id=facility,
+        idempotency_key=key,
+        data=_data(
+            encounter_id, disposition=disposition, expected_discharge_at=expected.isoformat()
+        ),
+    )
+    case = Case(cloud, encounter_id, instance_id_for(WORKFLOW, key), WORKFLOW).started()
+    case.facility = facility  # type: ignore[attr-defined]
+    case.expected = expected  # type: ignore[attr-defined]
+    return case
+
+
+def encounter_event(cloud, case_or_id, detail_type: str, facility="fac-north", **more) -> None:
+    encounter_id = case_or_id if isinstance(case_or_id, str) else case_or_id.case_id
+    verb = detail_type.rsplit(".", 1)[-1]
+    cloud.put_event(
+        SOURCE,
+        detail_type,
+        facility_id=facility,
+        idempotency_key=f"encounter:{encounter_id}:{verb}",
+        data=_data(encounter_id, **more),
+    )
+
+
+def discharged(cloud, case, facility="fac-north") -> None:
+    encounter_event(
+        cloud,
+        case,
+        "Encounter.Discharged",
+        facility,
+        discharged_at=cloud.clock.now().isoformat(),
+        disposition="01",
+    )
+    case.wait_milestone("discharged")
+
+
+def test_a_home_discharge_with_everything_in_time_ends_discharged_on_time(cloud):
+    case = pending(cloud)
+    case.wait_milestone("dependencies_arranged")
+    assert {"transport_arranged", "pharmacy_arranged"} <= set(case.milestone_names())
+    cloud.clock.advance(timedelta(hours=3, minutes=50))
+    discharged(cloud, case)
+    result = case.drive(step=timedelta(minutes=15))
+    assert result["status"] == "SUCCEEDED", result
+    instance = case.instance()
+    assert (instance.status, instance.outcome) == (InstanceStatus.COMPLETED, "DISCHARGED")
+    assert instance.outcome_reasons == ("on time",)
+    assert not [a for a in case.store.audit_trail(case.instance_id) if a.action == "delay_recorded"]
+    assert not case.tasks()
+
+
+def test_a_threatened_discharge_escalates_to_the_charge_nurse_then_records_its_delays(
+    cloud, _leads
+):
+    _leads.pharmacy_lead["fac-south"] = timedelta(minutes=15)
+    # home health: transport (2 h at fac-south), meds, a walker (3 h) and the home-care
+    # authorization (a person's), for a discharge expected in 90 min
+    case = pending(cloud, facility="fac-south", disposition="06", expected_in=timedelta(minutes=90))
+    task = case.open_task()
+    assert task.queue == "case_manager"
+    assert task.escalation_chain == ("case_manager", "charge_nurse", "department_director")
+    # nobody acts within the case manager's hour: the task goes up to the charge nurse
+    advance_through_timer(cloud, timedelta(hours=1))
+    task = case.open_task(level=1)
+    assert task.queue == "charge_nurse"
+    claim_and_complete(cloud, task, "ACCEPT_DELAY", actor="user:charge-rn-okeller")
+    case.wait_milestone("case_manager_decided")
+    cloud.clock.advance(timedelta(hours=3, minutes=30))
+    discharged(cloud, case, "fac-south")
+    result = case.drive(step=timedelta(minutes=15))
+    assert result["status"] == "SUCCEEDED", result
+    instance = case.instance()
+    assert instance.outcome == "DISCHARGED"
+    delays = {
+        a.detail["dependency"]: (a.reason, a.detail["owner"], a.detail["minutes"])
+        for a in case.store.audit_trail(case.instance_id)
+        if a.action == "delay_recorded"
+    }
+    assert delays["transport"][:2] == ("awaiting transport", "case_manager")
+    assert delays["dme"][:2] == ("DME", "case_manager")
+    assert delays["post_acute_authorization"][:2] == (
+        "payer authorization",
+        "utilization_review_nurse",
+    )
+    assert "pharmacy" not in delays
+    assert 25 <= delays["transport"][2] <= 35 and 85 <= delays["dme"][2] <= 95
+    assert {
+        "CaseManagerTask",
+        "EscalateCaseManagerTask",
+        "ApplyCaseManagerDecision",
+        "AwaitDeparture",
+    } <= (case.entered_states())
+
+
+@pytest.mark.parametrize(
+    "detail_type", ["Encounter.AdmitCancelled", "Encounter.DischargeCancelled"]
+)
+def test_a11_or_a13_stops_the_coordination(cloud, detail_type):
+    case = pending(cloud)
+    case.wait_milestone("dependencies_arranged")
+    encounter_event(cloud, case, detail_type)
+    result = case.finish()
+    assert result["status"] == "ABORTED"
+    cloud.wait_for(
+        lambda: case.instance().status == InstanceStatus.CANCELLED, 10, "cancelled instance"
+    )
+
+
+def test_an_a03_before_its_a16_starts_nothing_and_is_kept_as_unrouted(cloud):
+    encounter_id = f"V{next(_numbers)}"
+    encounter_event(
+        cloud,
+        encounter_id,
+        "Encounter.Discharged",
+        discharged_at=cloud.clock.now().isoformat(),
+    )
+    store = wiring.store()
+
+    def kept():
+        return [
+            p
+            for p in store.parked_events()
+            if p.detail_type == "Encounter.Discharged"
+            and p.kind == "unrouted"
+            and "no instance of discharge-coordination" in p.reason
+        ]
+
+    assert cloud.wait_for(kept, 10, "the early A03 kept as unrouted")
+    assert store.get_subject(WORKFLOW, "fac-north", encounter_id) is None
+
+
+def test_an_a13_after_the_a03_withdraws_the_departure(cloud):
+    """The patient is back: the concluded instance is marked CANCELLED, so the departure
+    leaves the discharged counts (docs/decisions.md 33; reopening is left to the kit)."""
+    case = pending(cloud)
+    case.wait_milestone("dependencies_arranged")
+    discharged(cloud, case)
+    assert case.drive(step=timedelta(minutes=15))["status"] == "SUCCEEDED"
+    encounter_event(cloud, case, "Encounter.DischargeCancelled")
+    cloud.wait_for(
+        lambda: case.instance().status == InstanceStatus.CANCELLED, 10, "withdrawn departure"
+    )
+    case.wait_milestone("dischargecancelled")
+    assert case.instance().outcome == "DISCHARGED"
