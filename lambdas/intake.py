@@ -25,7 +25,12 @@ def _config() -> Any:
     # before the first event.
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-    return IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=7 * 86400)
+    # Per workflow and key: an event two workflows take (Encounter.Discharged starts a
+    # staffing check and concludes a discharge) reaches intake once per rule, and each
+    # workflow must have it once, not only the first to arrive.
+    return IdempotencyConfig(
+        event_key_jmespath="[workflow_id, idempotency_key]", expires_after_seconds=7 * 86400
+    )
 
 
 class _NotTaken(Exception):

@@ -192,6 +192,9 @@ class EnvironmentConfig:
     ehr_base_url: str | None = None
     payer_base_url: str | None = None
     erp_base_url: str | None = None
+    # Optional (``-c workforce_base_url=...``), with the three above: without it the
+    # workforce sandbox serves staffing gap detection.
+    workforce_base_url: str | None = None
     api: ApiConfig | None = None
     hl7: Hl7Config = field(default_factory=Hl7Config)
 
@@ -208,6 +211,8 @@ class EnvironmentConfig:
         if len(given) != len(urls):
             missing = sorted(set(urls) - set(given))
             raise ValueError(f"connector URLs are all or nothing; missing {missing}")
+        if self.workforce_base_url:
+            given["WORKFORCE_BASE_URL"] = self.workforce_base_url
         return {"CAREFLOW_CONNECTORS": "http", **given}
 
     @property
@@ -258,6 +263,7 @@ def load(node: Node) -> EnvironmentConfig:
         "ehr_base_url",
         "payer_base_url",
         "erp_base_url",
+        "workforce_base_url",
         "api_callback_urls",
         "api_cors_origins",
     )
@@ -291,6 +297,7 @@ def load(node: Node) -> EnvironmentConfig:
         ehr_base_url=url("ehr_base_url"),
         payer_base_url=url("payer_base_url"),
         erp_base_url=url("erp_base_url"),
+        workforce_base_url=url("workforce_base_url"),
         api=api,
         hl7=hl7_config(hl7_settings),
         **settings,

@@ -16,6 +16,7 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.bus_access import BusAccess
 from stacks.constructs.event_routing import EventRouting
 from stacks.constructs.mllp_listener import mllp_role_arn
+from stacks.constructs.schedules import Schedules
 from stacks.data_stack import DataStack
 from stacks.workflows_stack import WorkflowsStack
 
@@ -59,6 +60,7 @@ class EventsStack(Stack):
                 api_role_arn(self, config),
                 *([mllp_role_arn(self, config)] if config.hl7.mllp_enabled else []),
             ],
+            scheduled_sources=sorted({s.source for wf in CATALOG for s in wf.schedules}),
         )
         # events.Archive, not bus.archive(), which drops kms_key (aws-cdk-lib 2.275).
         events.Archive(
@@ -94,6 +96,17 @@ class EventsStack(Stack):
                 description=f"{sub.detail_type} from {sub.source} goes to {sub.function}",
                 pattern=sub.pattern(),
                 function=workflows.functions[sub.function].function,
+            )
+        # Pre-shift checks and other timed starts (EventBridge Scheduler, in a time zone).
+        scheduled = [s for wf in CATALOG for s in wf.schedules]
+        if scheduled:
+            self.schedules = Schedules(
+                self,
+                "Schedules",
+                bus=self.bus,
+                schedules=scheduled,
+                publisher_roles=self.access.publisher_roles,
+                prefix=config.prefix,
             )
         # The complement of every rule above: intake records what no workflow takes.
         self.unrouted = self.routing.route(

@@ -39,6 +39,7 @@ TASKS_BY_INSTANCE = "ITASK#"  # GSI1's partition key of a task: its instance
 INSTANCES_BY_SUBJECT = "SUBJ#"  # GSI1's partition key of an instance: its subject
 OPEN_TASKS = "OPEN#"  # GSI2's partition key of an open task: OPEN#queue#facility
 INSTANCES_BY_STATUS = "WFST#"  # GSI3's partition key of an instance: WFST#workflow#status
+CENSUS = "CENSUS#"  # a facility's census, one item per encounter
 
 GET, QUERY, PUT = "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"
 UPDATE, DELETE = "dynamodb:UpdateItem", "dynamodb:DeleteItem"
@@ -83,6 +84,15 @@ WORKFLOW_RECORDS = ItemGrant("WorkflowRecords", (GET, PUT, QUERY), (INSTANCES, T
 POLICY_VERSIONS = ItemGrant("PolicyVersions", (GET, QUERY), (POLICIES,))
 TASK_TOKEN_WAITS = ItemGrant("TaskTokenWaits", (DELETE, PUT), (WAITS,))
 PARKED_EVENTS = ItemGrant("ParkedEvents", (PUT,), (PARKED,))
+
+# What a step's spec may ask beyond its port's grant (``FunctionSpec.store_access``).
+STORE_ACCESS: dict[str, ItemGrant] = {
+    "census": ItemGrant("Census", (GET, PUT, QUERY), (CENSUS,)),
+    "open_tasks": ItemGrant("OpenTasksByQueueAndFacility", (QUERY,), (OPEN_TASKS,), index="GSI2"),
+    "instances_by_status": ItemGrant(
+        "InstancesByWorkflowAndStatus", (QUERY,), (INSTANCES_BY_STATUS,), index="GSI3"
+    ),
+}
 
 # The functions with handlers of their own (lambdas/intake.py, lambdas/payer_decision.py).
 HANDLER_ACCESS: dict[str, Access] = {
@@ -184,10 +194,16 @@ def access_of(spec: FunctionSpec) -> Access:
             f"{spec.name} uses the engine port: set answers_task_tokens or starts_workflows"
         )
     items: list[ItemGrant] = []
+    if spec.store_access and "store" not in ports:
+        raise CatalogPermissionError(f"{spec.name} asks for store_access without the store port")
     if "store" in ports:
         items.append(WORKFLOW_RECORDS)
         if spec.answers_task_tokens:
             items.append(TASK_TOKEN_WAITS)
+        for name in spec.store_access:
+            if name not in STORE_ACCESS:
+                raise CatalogPermissionError(f"{spec.name}: no store access named {name!r}")
+            items.append(STORE_ACCESS[name])
     if "policies" in ports:
         items.append(POLICY_VERSIONS)
     sources = (WORKFLOW_SOURCE,) if "publisher" in ports else ()

@@ -7,6 +7,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from careflow.canonical.workforce import (
+    CensusEntry,
+    RecordedDecision,
+    RosterEntry,
+    StaffingDecision,
+    StaffingOption,
+    Unit,
+)
 from careflow.domain.records import (
     AuditEntry,
     HumanTask,
@@ -29,6 +37,7 @@ class InMemoryStateStore:
         self.answers: dict[str, dict[str, Any]] = {}
         self.parked: list[ParkedEvent] = []
         self.subjects: dict[tuple[str, str, str], SubjectRecord] = {}
+        self.census_entries: dict[tuple[str, str], CensusEntry] = {}
         self._lock = threading.Lock()
 
     def put_instance(self, instance: Instance, *, with_entries=()) -> None:
@@ -176,6 +185,21 @@ class InMemoryStateStore:
             self.subjects[key] = new
             return new
 
+    def census_entry(self, facility_id: str, encounter_id: str) -> CensusEntry | None:
+        return self.census_entries.get((facility_id, encounter_id))
+
+    def put_census_entry(self, entry: CensusEntry) -> bool:
+        with self._lock:
+            key = (entry.facility_id, entry.encounter_id)
+            stored = self.census_entries.get(key)
+            if stored is not None and stored.as_of >= entry.as_of:
+                return False
+            self.census_entries[key] = entry
+            return True
+
+    def census(self, facility_id: str) -> list[CensusEntry]:
+        return [e for (f, _), e in self.census_entries.items() if f == facility_id]
+
 
 class FakeEngine:
     def __init__(self) -> None:
@@ -298,6 +322,32 @@ class FakeErp:
             requisition_id=f"REQ-{len(self.requisitions)}",
             status="submitted",
             expected_delivery=self.expected_delivery or request.needed_by,
+        )
+
+
+class FakeWorkforce:
+    """Units, a roster and options set by the test; decisions kept as recorded."""
+
+    def __init__(self, units=(), roster=(), options=()) -> None:
+        self._units: list[Unit] = list(units)
+        self._roster: list[RosterEntry] = list(roster)
+        self._options: list[StaffingOption] = list(options)
+        self.decisions: dict[str, StaffingDecision] = {}
+
+    def units(self, facility_id: str) -> list[Unit]:
+        return [u for u in self._units if u.facility_id == facility_id]
+
+    def roster(self, facility_id: str, unit_id: str, shift_start: datetime) -> list[RosterEntry]:
+        return [r for r in self._roster if r.unit_id == unit_id and r.shift_start == shift_start]
+
+    def staffing_options(self, facility_id, unit_id, shift_start, skill) -> list[StaffingOption]:
+        return list(self._options)
+
+    def record_decision(self, decision: StaffingDecision) -> RecordedDecision:
+        seen = decision.decision_id in self.decisions
+        self.decisions.setdefault(decision.decision_id, decision)
+        return RecordedDecision(
+            decision_id=decision.decision_id, status="DUPLICATE" if seen else "ACCEPTED"
         )
 
 

@@ -26,6 +26,17 @@ def partner_system(source: str) -> str:
     return source.removeprefix("careflow.")
 
 
+def _trust(stack: Stack, scheduled: bool) -> iam.IPrincipal:
+    root = iam.AccountRootPrincipal()
+    if not scheduled:
+        return root
+    schedules = iam.ServicePrincipal(
+        "scheduler.amazonaws.com",
+        conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+    )
+    return iam.CompositePrincipal(root, schedules)
+
+
 class BusAccess(Construct):
     def __init__(
         self,
@@ -37,9 +48,13 @@ class BusAccess(Construct):
         prefix: str,
         careflow_role_arn_patterns: Sequence[str],
         relay_role_arns: Sequence[str] = (),
+        scheduled_sources: Sequence[str] = (),
     ) -> None:
         """``relay_role_arns``: careflow roles that put partner events on a partner's
-        behalf once they have authenticated it (the ``/v1`` API's function)."""
+        behalf once they have authenticated it (the ``/v1`` API's function).
+        ``scheduled_sources``: sources an EventBridge Scheduler schedule of the catalog puts
+        (``stacks/constructs/schedules.py``): their publisher role is also assumable by the
+        scheduler, for this account's schedules only."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         # Built from the name: the bus's own ARN in its policy would be a circular reference.
@@ -53,7 +68,7 @@ class BusAccess(Construct):
                 role_name=f"{prefix}-{system}-publisher",
                 # Who in this account may assume it (the interface engine's role, the payer
                 # notification relay) is granted in IAM by the account's administrators.
-                assumed_by=iam.AccountRootPrincipal(),
+                assumed_by=_trust(stack, source in scheduled_sources),
                 description=f"publishes {source} events on the careflow bus, nothing else",
             )
             iam.ManagedPolicy(

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from careflow.catalog import CATALOG
 from careflow.localcloud.cloud import free_port, free_port_run
 from tests.e2e.support import AWS, CAREFLOW, ENV, ROOT, run_demo
 
@@ -39,6 +40,8 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
         "pa-2005": ("prior-authorization", "DENIED"),  # appeal task
         "enc-5001": ("discharge-coordination", "DISCHARGED"),  # on time
         "enc-5002": ("discharge-coordination", "DISCHARGED"),  # held by transport and DME
+        "surge-4W": ("staffing-gaps", "FILLED"),  # admission surge, float pool
+        "or-day": ("staffing-gaps", "FILLED"),  # PACU short on an OR day, overtime
     }
     for c in cases.values():
         assert c["execution_arn"].startswith("arn:aws:states:us-east-1:")
@@ -168,7 +171,7 @@ def test_the_aws_cli_works_against_careflow_up_and_the_example_event_starts_one_
 ):
     port, proc = running_cloud
     machines = aws(port, "stepfunctions", "list-state-machines")["stateMachines"]
-    assert sorted(m["name"] for m in machines) == ["PriorAuthorization", "SurgicalCaseReadiness"]
+    assert sorted(m["name"] for m in machines) == sorted(wf.name for wf in CATALOG)
     for _ in range(2):  # the same event twice starts one execution
         result = aws(
             port,

@@ -60,14 +60,17 @@ def test_dead_letter_queues_accept_only_their_own_rule(dev: Synth) -> None:
 def test_each_trigger_sends_the_whole_event_to_intake_tagged_with_the_workflow(
     dev: Synth, workflow, trigger
 ) -> None:
-    (rule,) = _rules_matching(dev, trigger.pattern())
-    (target,) = rule["Targets"]
-    assert render(target["Arn"]).startswith("<import:careflow-dev-workflows:")
-    assert f"{INTAKE.name}Function" in render(target["Arn"])
-    transformer = target["InputTransformer"]
-    (variable,) = [name for name, path in transformer["InputPathsMap"].items() if path == "$"]
-    delivered = json.loads(transformer["InputTemplate"].replace(f"<{variable}>", '{"id": "e1"}'))
-    assert delivered == {"workflow_id": workflow.id, "event": {"id": "e1"}}
+    # Two workflows may take one detail-type (Encounter.Discharged): a rule each.
+    delivered = []
+    for rule in _rules_matching(dev, trigger.pattern()):
+        (target,) = rule["Targets"]
+        assert render(target["Arn"]).startswith("<import:careflow-dev-workflows:")
+        assert f"{INTAKE.name}Function" in render(target["Arn"])
+        transformer = target["InputTransformer"]
+        (variable,) = [n for n, path in transformer["InputPathsMap"].items() if path == "$"]
+        template = transformer["InputTemplate"].replace(f"<{variable}>", '{"id": "e1"}')
+        delivered.append(json.loads(template))
+    assert delivered.count({"workflow_id": workflow.id, "event": {"id": "e1"}}) == 1
 
 
 @pytest.mark.parametrize(("workflow", "sub"), SUBSCRIPTIONS, ids=lambda x: getattr(x, "id", ""))
@@ -143,3 +146,37 @@ def test_each_event_on_the_bus_matches_a_workflow_rule_or_the_catch_all_exactly_
     ]
     assert (catch_all in matched) == unrouted
     assert len(matched) <= 1
+
+
+SCHEDULES = [s for wf in CATALOG for s in wf.schedules]
+
+
+def test_each_catalog_schedule_puts_its_event_through_its_sources_publisher_role(
+    dev: Synth,
+) -> None:
+    schedules = {
+        r["Properties"]["Name"]: r["Properties"]
+        for r in dev.resources("events", "AWS::Scheduler::Schedule").values()
+    }
+    assert len(schedules) == len(SCHEDULES) > 0
+    roles = dev.resources("events", "AWS::IAM::Role")
+    for sch in SCHEDULES:
+        props = schedules[f"careflow-dev-{sch.name}"]
+        assert props["ScheduleExpressionTimezone"] == sch.time_zone
+        target = props["Target"]
+        assert target["EventBridgeParameters"] == {
+            "DetailType": sch.detail_type,
+            "Source": sch.source,
+        }
+        detail = json.loads(target["Input"])
+        assert detail["metadata"]["facility_id"] == sch.facility_id
+        assert "<aws.scheduler.scheduled-time>" in detail["metadata"]["idempotency_key"]
+        role_id = render(target["RoleArn"]).strip("<>").split(".")[0]
+        role = roles[role_id]["Properties"]
+        assert role["RoleName"].endswith(f"-{sch.source.removeprefix('careflow.')}-publisher")
+        services = [
+            s["Principal"].get("Service")
+            for s in role["AssumeRolePolicyDocument"]["Statement"]
+            if isinstance(s["Principal"], dict)
+        ]
+        assert "scheduler.amazonaws.com" in services

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -242,6 +243,8 @@ def test_connectors_are_sandboxes_unless_all_hospital_urls_are_given() -> None:
         "PAYER_PAS_BASE_URL": "https://payer.example/fhir",
         "ERP_BASE_URL": "https://erp.example/v1",
     }
+    with_workforce = dataclasses.replace(full, workforce_base_url="https://wfm.example/v1")
+    assert with_workforce.connector_environment["WORKFORCE_BASE_URL"] == "https://wfm.example/v1"
     with pytest.raises(ValueError, match="all or nothing"):
         _ = EnvironmentConfig(**base, ehr_base_url="https://ehr.example/fhir").connector_environment
 

@@ -60,3 +60,48 @@ def test_single_milestones_and_audit_entries_are_appended_the_same_way() -> None
     assert all(
         kwargs["ConditionExpression"] == "attribute_not_exists(PK)" for _, kwargs in client.calls
     )
+
+
+def test_a_census_entry_is_written_only_by_a_newer_event() -> None:
+    """Keyed by encounter, conditional on ``as_of``: a repeated or older ADT event changes
+    nothing (moto evaluates the condition as DynamoDB does)."""
+    from datetime import timedelta
+
+    import boto3
+    from moto import mock_aws
+
+    from careflow.canonical.workforce import CensusEntry
+
+    at = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+    def entry(hours: int, present: bool = True) -> CensusEntry:
+        return CensusEntry(
+            facility_id="fac-north",
+            encounter_id="V1",
+            unit="4W",
+            present=present,
+            as_of=at + timedelta(hours=hours),
+            event="Encounter.Admitted",
+        )
+
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        db.create_table(
+            TableName="t",
+            KeySchema=[
+                {"AttributeName": "PK", "KeyType": "HASH"},
+                {"AttributeName": "SK", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "PK", "AttributeType": "S"},
+                {"AttributeName": "SK", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        store = DynamoStateStore(db, "t")
+        assert store.put_census_entry(entry(0))
+        assert not store.put_census_entry(entry(0))  # the same event again
+        assert store.put_census_entry(entry(2, present=False))  # discharged
+        assert not store.put_census_entry(entry(1))  # an older transfer, late
+        assert store.census_entry("fac-north", "V1") == entry(2, present=False)
+        assert store.census("fac-north") == [entry(2, present=False)]

@@ -61,6 +61,8 @@ BUILT_IN: tuple[Actor, ...] = (
     Actor(id="user:urn-pkaur", roles=("utilization_review_nurse",)),
     Actor(id="user:urn-sbrown", roles=("utilization_review_nurse",)),
     Actor(id="user:ur-lead-hcohen", roles=("utilization_review_nurse", "utilization_review_lead")),
+    Actor(id="user:staffing-jortiz", roles=("staffing_coordinator",)),
+    Actor(id="user:house-sup-kwalsh", roles=("house_supervisor",)),
     Actor(id="user:director-rsingh", roles=("department_director",)),
 )
 

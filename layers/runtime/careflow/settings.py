@@ -21,6 +21,7 @@ class Settings(BaseModel):
     ehr_base_url: str = Field(default="", alias="EHR_FHIR_BASE_URL")
     payer_base_url: str = Field(default="", alias="PAYER_PAS_BASE_URL")
     erp_base_url: str = Field(default="", alias="ERP_BASE_URL")
+    workforce_base_url: str = Field(default="", alias="WORKFORCE_BASE_URL")
     # SMART Backend Services for the EHR; the key is a PEM (on AWS: from a secret).
     ehr_smart_client_id: str = Field(default="", alias="EHR_SMART_CLIENT_ID")
     ehr_smart_token_url: str = Field(default="", alias="EHR_SMART_TOKEN_URL")

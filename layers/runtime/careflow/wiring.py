@@ -124,6 +124,18 @@ def erp() -> Any:
 
 
 @lru_cache(maxsize=1)
+def workforce() -> Any:
+    s = settings()
+    if s.connectors != "http" or not s.workforce_base_url:
+        from careflow.localcloud.sandboxes.workforce_seed import workforce_sandbox
+
+        return workforce_sandbox()
+    from careflow.adapters.workforce_rest import WorkforceRestAdapter
+
+    return WorkforceRestAdapter(_http("workforce", s.workforce_base_url))
+
+
+@lru_cache(maxsize=1)
 def policies() -> Any:
     """The policy versions in force: the state table's published versions over the
     packaged files (see careflow.policies.runtime)."""
@@ -156,5 +168,5 @@ def reset() -> None:
     from careflow import settings as settings_module
 
     settings_module.settings.cache_clear()
-    for fn in (client, store, engine, publisher, parking, ehr, payer, erp, policies):
+    for fn in (client, store, engine, publisher, parking, ehr, payer, erp, workforce, policies):
         fn.cache_clear()

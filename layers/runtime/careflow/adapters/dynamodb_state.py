@@ -13,6 +13,7 @@ payer wait         WAIT#key / TOKEN
 early answer       WAIT#key / ANSWER
 parked event       PARKED#id / META                                GSI3 PARKED / parked_at
 subject            SUBJECT#wf#fac#id / META
+census entry       CENSUS#fac / ENC#encounter  (``as_of``: an older event never overwrites)
 idempotency        idempotency#fn / h   (Powertools)
 =================  ===================  =========================  ==========================
 
@@ -32,6 +33,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from careflow.canonical.workforce import CensusEntry
 from careflow.domain.records import (
     AuditEntry,
     HumanTask,
@@ -399,3 +401,27 @@ class DynamoStateStore:
             values={":v": _s(str(record.version))},
         )
         return new
+
+    # -- census (one entry per facility and encounter) ----------------------------------------
+    def census_entry(self, facility_id: str, encounter_id: str) -> CensusEntry | None:
+        return self._get(f"CENSUS#{facility_id}", f"ENC#{encounter_id}", CensusEntry)
+
+    def put_census_entry(self, entry: CensusEntry) -> bool:
+        keys = {
+            "PK": f"CENSUS#{entry.facility_id}",
+            "SK": f"ENC#{entry.encounter_id}",
+            "as_of": _iso(entry.as_of.astimezone(UTC)),
+        }
+        try:
+            self._put(
+                keys,
+                entry,
+                condition="attribute_not_exists(PK) OR as_of < :a",
+                values={":a": _s(keys["as_of"])},
+            )
+        except ConcurrentUpdate:
+            return False
+        return True
+
+    def census(self, facility_id: str) -> list[CensusEntry]:
+        return self._query(CensusEntry, "PK = :p", {":p": _s(f"CENSUS#{facility_id}")})

@@ -51,6 +51,10 @@ class FunctionSpec:
     answers_task_tokens: bool = False
     # Starts executions of other workflows' state machines (by workflow id).
     starts_workflows: tuple[str, ...] = ()
+    # What the step reaches in the state table beyond instances and tasks by key (the CDK
+    # app grants it; see stacks/permissions.py STORE_ACCESS): "census", "open_tasks",
+    # "instances_by_status".
+    store_access: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.step is None) == (self.handler == STEP_HANDLER):
@@ -111,6 +115,39 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """An EventBridge Scheduler schedule that puts ``detail_type`` on the bus for a facility
+    (one of the workflow's triggers then starts it). The event's id, idempotency key and
+    time come from the schedule's run (``<aws.scheduler.execution-id>``,
+    ``<aws.scheduler.scheduled-time>``); locally, put the same event (the partner API's
+    ``POST /v1/events`` or ``LocalCloud.put_event``)."""
+
+    name: str  # PascalCase, unique across the catalog: the schedule's logical id
+    expression: str  # "cron(0 3,15 * * ? *)", in ``time_zone``
+    time_zone: str
+    source: str
+    detail_type: str
+    facility_id: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def detail(self) -> dict[str, Any]:
+        """The event's ``detail``, with the scheduler's context attributes."""
+        run, at = "<aws.scheduler.execution-id>", "<aws.scheduler.scheduled-time>"
+        return {
+            "metadata": {
+                "event_id": run,
+                "idempotency_key": f"schedule:{self.name}:{at}",
+                "facility_id": self.facility_id,
+                "occurred_at": at,
+                "schema_version": "1.0",
+                "correlation_id": run,
+            },
+            "data": dict(self.data),
+        }
+
+
+@dataclass(frozen=True)
 class Sla:
     name: str
     seconds: int
@@ -158,6 +195,7 @@ class Workflow:
     kpis: tuple[Kpi, ...] = ()
     publishes: tuple[str, ...] = ()  # detail-types it puts on the bus
     subscriptions: tuple[Subscription, ...] = ()
+    schedules: tuple[Schedule, ...] = ()  # EventBridge Scheduler schedules that start it
     # Data models of the detail-types it consumes (triggers and subscriptions), by detail-type.
     event_schemas: Mapping[str, builtins.type] = field(default_factory=dict)
     subject_type: str = "subject"

@@ -31,6 +31,8 @@ from careflow.adapters.sandbox import Sandbox, reset_sandbox
 from careflow.events.envelope import envelope
 from careflow.events.routing import UNROUTED_ROUTE, unrouted_pattern
 from careflow.localcloud.endpoint import REGION
+from careflow.localcloud.sandboxes.workforce_seed import reset_workforce_sandbox
+from careflow.localcloud.sandboxes.workforce_server import WorkforceSandboxServer
 from careflow.policies import seed as seed_policies
 from careflow.policies.store_dynamodb import DynamoPolicyStore
 
@@ -251,6 +253,7 @@ class LocalCloud:
         self.ehr_server: Any = None
         self.payer_server: Any = None
         self.erp_server: Any = None
+        self.workforce_server: Any = None
         self.notifications: Any = None
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._specs = catalog.all_functions()
@@ -311,6 +314,7 @@ class LocalCloud:
         self._configure_handlers()
         self.deploy()
         sandbox = reset_sandbox(self._sandbox or Sandbox.seeded(self.clock.now()))
+        reset_workforce_sandbox()
         if self.connectors == "http":
             assert sandbox is not None
             self._start_protocol_sandboxes(sandbox)
@@ -376,7 +380,14 @@ class LocalCloud:
             self._switch_interval = None
         if self._ticker:
             self._ticker.join(timeout=2)
-        for server in (self.ehr_server, self.payer_server, self.erp_server, self.notifications):
+        servers = (
+            self.ehr_server,
+            self.payer_server,
+            self.erp_server,
+            self.workforce_server,
+            self.notifications,
+        )
+        for server in servers:
             if server is not None:
                 server.stop()
         patched_moto.uninstall()
@@ -452,6 +463,8 @@ class LocalCloud:
         if erp_server_class is not None:
             self.erp_server = erp_server_class().start()
             env["ERP_BASE_URL"] = self.erp_server.base_url
+        self.workforce_server = WorkforceSandboxServer().start()
+        env["WORKFORCE_BASE_URL"] = self.workforce_server.base_url
         os.environ.update(env)
         wiring.reset()
 

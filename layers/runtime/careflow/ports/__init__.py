@@ -20,6 +20,14 @@ from careflow.canonical.payer import (
 )
 from careflow.canonical.services import ServiceBooking, ServiceRequest
 from careflow.canonical.supply import Requisition, RequisitionRequest, StockPosition, TrayStatus
+from careflow.canonical.workforce import (
+    CensusEntry,
+    RecordedDecision,
+    RosterEntry,
+    StaffingDecision,
+    StaffingOption,
+    Unit,
+)
 from careflow.domain.records import (
     AuditEntry,
     HumanTask,
@@ -62,6 +70,29 @@ class ErpPort(Protocol):
 
 class SterileProcessingPort(Protocol):
     def tray_status(self, facility_id: str, tray_ids: Sequence[str]) -> Sequence[TrayStatus]: ...
+
+
+class WorkforcePort(Protocol):
+    """The workforce management system: units, the roster, who else could work a shift."""
+
+    def units(self, facility_id: str) -> Sequence[Unit]: ...
+
+    def roster(
+        self, facility_id: str, unit_id: str, shift_start: datetime
+    ) -> Sequence[RosterEntry]:
+        """Who is rostered on the unit for the shift starting at ``shift_start``."""
+        ...
+
+    def staffing_options(
+        self, facility_id: str, unit_id: str, shift_start: datetime, skill: str
+    ) -> Sequence[StaffingOption]:
+        """Float pool, agency, overtime and flex census for the shift, with cost and lead
+        time (float pool and agency by skill; overtime: eligible staff of the unit)."""
+        ...
+
+    def record_decision(self, decision: StaffingDecision) -> RecordedDecision:
+        """Idempotent on ``decision_id``."""
+        ...
 
 
 class TransportPort(Protocol):
@@ -173,6 +204,17 @@ class StateStore(Protocol):
 
     def update_subject(self, record: SubjectRecord) -> SubjectRecord:
         """Writes if the stored version is ``record.version``; returns it with version + 1."""
+        ...
+
+    def census_entry(self, facility_id: str, encounter_id: str) -> CensusEntry | None: ...
+
+    def put_census_entry(self, entry: CensusEntry) -> bool:
+        """Writes the encounter's entry unless the stored one is as new or newer
+        (``as_of``); True if written (a repeated or older event changes nothing)."""
+        ...
+
+    def census(self, facility_id: str) -> Sequence[CensusEntry]:
+        """The facility's census entries (present or not), every unit."""
         ...
 
 
