@@ -62,15 +62,15 @@ def test_single_milestones_and_audit_entries_are_appended_the_same_way() -> None
     )
 
 
-def test_a_census_entry_is_written_only_by_a_newer_event() -> None:
+def test_a_census_entry_is_written_only_by_a_newer_event(cloud) -> None:
     """Keyed by encounter, conditional on ``as_of``: a repeated or older ADT event changes
-    nothing (moto evaluates the condition as DynamoDB does)."""
+    nothing (moto evaluates the condition as DynamoDB does). A table of its own on the
+    suite's cloud: ``mock_aws`` would reset moto's process-wide backends under it."""
+    import uuid
     from datetime import timedelta
 
-    import boto3
-    from moto import mock_aws
-
     from careflow.canonical.workforce import CensusEntry
+    from careflow.localcloud.cloud import state_table_definition
 
     at = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
@@ -84,24 +84,16 @@ def test_a_census_entry_is_written_only_by_a_newer_event() -> None:
             event="Encounter.Admitted",
         )
 
-    with mock_aws():
-        db = boto3.client("dynamodb", region_name="us-east-1")
-        db.create_table(
-            TableName="t",
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        store = DynamoStateStore(db, "t")
+    name = f"census-test-{uuid.uuid4().hex[:8]}"
+    db = cloud.client("dynamodb")
+    db.create_table(**state_table_definition(name))
+    try:
+        store = DynamoStateStore(db, name)
         assert store.put_census_entry(entry(0))
         assert not store.put_census_entry(entry(0))  # the same event again
         assert store.put_census_entry(entry(2, present=False))  # discharged
         assert not store.put_census_entry(entry(1))  # an older transfer, late
         assert store.census_entry("fac-north", "V1") == entry(2, present=False)
         assert store.census("fac-north") == [entry(2, present=False)]
+    finally:
+        db.delete_table(TableName=name)
