@@ -6,6 +6,7 @@ handler's unit tests, here through the gateway with real tokens."""
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -57,7 +58,22 @@ def _poll(read: Any, until: Any, what: str, timeout: float = 60.0) -> Any:
         time.sleep(0.25)
 
 
-def test_a_partner_starts_a_case_a_buyer_works_its_escalated_task_and_it_finishes(api, cloud):
+@pytest.fixture
+def stock_restored():
+    """The flow transfers a stem into fac-south; later tests on this worker expect the
+    sandbox's seeded stock (surgical readiness's implant shortage there)."""
+    sb = sandbox()
+    with sb.lock:
+        saved = copy.deepcopy(sb.stock)
+    yield
+    with sb.lock:
+        sb.stock.clear()
+        sb.stock.update(saved)
+
+
+def test_a_partner_starts_a_case_a_buyer_works_its_escalated_task_and_it_finishes(
+    api, cloud, stock_restored
+):
     started_at = time.perf_counter()
     case = sandbox().cases[CASE]
     assert case.facility_id == "fac-south"
