@@ -30,6 +30,8 @@ def test_bench_prices_each_workflow_measures_both_modes_and_ends_with_the_ratio_
             "2",
             "--api-requests",
             "2",
+            "--mllp-messages",
+            "20",
         ],
         cwd=ROOT,
         env=ENV,
@@ -71,6 +73,16 @@ def test_bench_prices_each_workflow_measures_both_modes_and_ends_with_the_ratio_
     )
     assert measured, api
     assert 0 < float(measured[1]) <= float(measured[2])
+    mllp = [
+        re.fullmatch(
+            rf"mllp messages=20 msg_per_s=(\d+) ack_p50_ms={NUMBER} ack_p99_ms={NUMBER}",
+            line,
+        )
+        for line in lines
+        if line.startswith("mllp ")
+    ]
+    assert len(mllp) == 1 and mllp[0], [line for line in lines if line.startswith("mllp")]
+    assert int(mllp[0][1]) > 0 and 0 < float(mllp[0][2]) <= float(mllp[0][3])
 
     happy = [m for m in costs if m and (m[1], m[2]) == ("surgical-case-readiness", "appt-1001")]
     assert len(happy) == 1

@@ -14,7 +14,9 @@ per workflow with a demo, and one for the surgical happy path (``... case=appt-1
 
 Then (unless ``--no-api``) the local ``/v1`` API under 32 concurrent clients:
 ``api route=GET/v1/instances/{id} clients=32 requests=<n> p50_ms=<x> p99_ms=<x>
-req_per_s=<n> target_p99_ms=50``.
+req_per_s=<n> target_p99_ms=50``; and (unless ``--no-mllp``) HL7 v2 over MLLP on loopback
+into the local cloud, one sender waiting for each ACK:
+``mllp messages=<n> msg_per_s=<n> ack_p50_ms=<x> ack_p99_ms=<x>``.
 
 The last line is ``ratio=<local/stock> local_exec_per_s=<n> stock_exec_per_s=<n>``.
 """
@@ -27,6 +29,7 @@ import logging
 import os
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -261,6 +264,54 @@ def api_latency(requests_per_client: int = 20, clients_in: str = "process") -> d
     }
 
 
+MLLP_MESSAGES = 300  # ADT A01s on one connection, each waiting for its ACK, as a sender does
+
+
+def mllp_throughput(messages: int = MLLP_MESSAGES) -> dict[str, float]:
+    """HL7 v2 over MLLP on loopback into the local cloud: each message recorded in the
+    state table before its AA, its event put on the bus; one sender that waits for each
+    ACK (as interface engines do). Messages per second and p50/p99 ACK latency (ms)."""
+    import socket
+    import statistics
+
+    from careflow.adapters.hl7v2.mllp import END, MllpServer, frame
+    from careflow.adapters.hl7v2.mllp_service import handler
+
+    a01 = (
+        "MSH|^~\\&|ADT|NVMC|CAREFLOW|CAREFLOW|20261130080000||ADT^A01^ADT_A01|{id}|P|2.5.1\r"
+        "PID|1||MRN{n}^^^NVMC^MR\r"
+        "PV1|1|I|4W^401^A||||||||||||||||V{n}|||||||||||||||||||||||||20261130075500\r"
+    )
+    with (
+        LocalCloud(free_port(), payer_ticker=False, fill_gaps=True),
+        MllpServer(free_port(), handler()) as listener,
+        socket.create_connection(("127.0.0.1", listener.port), timeout=30) as conn,
+    ):
+        run = uuid.uuid4().hex[:8]
+        times = []
+        t0 = time.perf_counter()
+        for n in range(messages):
+            started = time.perf_counter()
+            conn.sendall(frame(a01.format(id=f"B{run}{n}", n=n)))
+            answer = b""
+            while not answer.endswith(END):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise SystemExit("mllp: the listener closed the connection")
+                answer += chunk
+            times.append((time.perf_counter() - started) * 1000)
+            if b"MSA|AA|" not in answer:
+                raise SystemExit(f"mllp: message {n} was not acknowledged AA")
+        elapsed = time.perf_counter() - t0
+    cuts = statistics.quantiles(times, n=100)
+    return {
+        "messages": messages,
+        "msg_per_s": messages / elapsed,
+        "p50_ms": statistics.median(times),
+        "p99_ms": cuts[98],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--executions", type=int, default=60)
@@ -277,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         "--no-cost", action="store_true", help="skip the cost per case (demo histories) section"
     )
     p.add_argument("--no-api", action="store_true", help="skip the local API's latency line")
+    p.add_argument("--no-mllp", action="store_true", help="skip the MLLP line")
+    p.add_argument("--mllp-messages", type=int, default=MLLP_MESSAGES)
     p.add_argument(
         "--api-requests", type=int, default=20, help="requests per API client (32 clients)"
     )
@@ -312,6 +365,13 @@ def main(argv: list[str] | None = None) -> int:
             f"api route=GET/v1/instances/{{id}} clients={API_CLIENTS} requests={api['requests']} "
             f"p50_ms={api['p50_ms']:.1f} p99_ms={api['p99_ms']:.1f} "
             f"req_per_s={api['req_per_s']:.0f} target_p99_ms={API_TARGET_P99_MS:.0f}",
+            flush=True,
+        )
+    if not args.no_mllp:
+        mllp = mllp_throughput(args.mllp_messages)
+        print(
+            f"mllp messages={mllp['messages']:.0f} msg_per_s={mllp['msg_per_s']:.0f} "
+            f"ack_p50_ms={mllp['p50_ms']:.1f} ack_p99_ms={mllp['p99_ms']:.1f}",
             flush=True,
         )
     stock = measure("stock", args.stock_executions)
