@@ -13,9 +13,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from careflow.adapters.http import HttpClient, NotFound, Rejected, parse_json
+from careflow.adapters.http import HttpClient, call_model
 from careflow.canonical.supply import Requisition, RequisitionRequest, StockPosition
 from careflow.ports import ConnectorUnavailable
 
@@ -153,48 +153,4 @@ class ErpRestAdapter:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
     ) -> W:
-        method, template = op
-        response = self.http.request(
-            method, path, params=params, json_body=body, allow=CLIENT_ERRORS
-        )
-        if response.status_code >= 400:
-            reason = problem_reason(response.status_code, _json_or_none(response))
-            error = NotFound if response.status_code in (404, 410) else Rejected
-            raise error(f"{self.http.system}: {method} {template} returned {reason}")
-        raw = parse_json(self.http.system, response)
-        try:
-            return shape.model_validate(raw)
-        except ValidationError as exc:
-            where = ", ".join(
-                sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()})
-            )
-            raise ConnectorUnavailable(
-                f"{self.http.system}: {method} {template} answered an unexpected shape at {where}"
-            ) from None
-
-
-def _json_or_none(response: Any) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _short(value: Any) -> str:
-    return str(value)[:80]
-
-
-def problem_reason(status: int, body: Any) -> str:
-    """``status type: in path (code); ...`` from RFC 9457 problem details; no ``detail``."""
-    if not isinstance(body, Mapping):
-        return str(status)
-    out = str(status)
-    if isinstance(body.get("type"), str):
-        out += f" {_short(body['type'])}"
-    fields = [
-        f"{_short(e.get('in', 'body'))} {_short(e.get('path', '?'))} "
-        f"({_short(e.get('code', 'invalid'))})"
-        for e in body.get("errors") or []
-        if isinstance(e, Mapping)
-    ]
-    return out + (": " + "; ".join(fields) if fields else "")
+        return call_model(self.http, op, path, shape, CLIENT_ERRORS, params=params, body=body)

@@ -13,9 +13,10 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from careflow import clock
 from careflow.ports import ConnectorError, ConnectorUnavailable
@@ -196,4 +197,58 @@ def parse_json(system: str, response: httpx.Response) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ConnectorUnavailable(
             f"{system}: malformed response body ({response.headers.get('content-type', 'no type')})"
+        ) from None
+
+
+def _short(value: Any) -> str:
+    return str(value)[:80]
+
+
+def problem_reason(status: int, body: Any) -> str:
+    """``status type: in path (code); ...`` from RFC 9457 problem details; no ``detail``."""
+    if not isinstance(body, Mapping):
+        return str(status)
+    out = str(status)
+    if isinstance(body.get("type"), str):
+        out += f" {_short(body['type'])}"
+    fields = [
+        f"{_short(e.get('in', 'body'))} {_short(e.get('path', '?'))} "
+        f"({_short(e.get('code', 'invalid'))})"
+        for e in body.get("errors") or []
+        if isinstance(e, Mapping)
+    ]
+    return out + (": " + "; ".join(fields) if fields else "")
+
+
+W = TypeVar("W", bound=BaseModel)
+
+
+def call_model(
+    http: HttpClient,
+    op: tuple[str, str],
+    path: str,
+    shape: type[W],
+    client_errors: frozenset[int],
+    *,
+    params: Mapping[str, Any] | None = None,
+    body: Any = None,
+) -> W:
+    """One call of a REST connector whose errors are problem details (ERP, workforce): a
+    client error is ``NotFound`` (404, 410) or ``Rejected`` naming the fields, never their
+    values; an answer of another shape is ``ConnectorUnavailable`` naming where."""
+    method, template = op
+    response = http.request(method, path, params=params, json_body=body, allow=client_errors)
+    if response.status_code >= 400:
+        reason = problem_reason(response.status_code, _json_or_none(response))
+        error = NotFound if response.status_code in (404, 410) else Rejected
+        raise error(f"{http.system}: {method} {template} returned {reason}")
+    raw = parse_json(http.system, response)
+    try:
+        return shape.model_validate(raw)
+    except ValidationError as exc:
+        where = ", ".join(
+            sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()})
+        )
+        raise ConnectorUnavailable(
+            f"{http.system}: {method} {template} answered an unexpected shape at {where}"
         ) from None

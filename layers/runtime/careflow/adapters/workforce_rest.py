@@ -15,10 +15,9 @@ from decimal import Decimal
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from careflow.adapters.erp_rest import problem_reason
-from careflow.adapters.http import HttpClient, NotFound, Rejected, parse_json
+from careflow.adapters.http import HttpClient, call_model
 from careflow.canonical.workforce import (
     RecordedDecision,
     RosterEntry,
@@ -152,25 +151,4 @@ class WorkforceRestAdapter:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
     ) -> W:
-        method, template = op
-        response = self.http.request(
-            method, path, params=params, json_body=body, allow=CLIENT_ERRORS
-        )
-        if response.status_code >= 400:
-            try:
-                problem = response.json()
-            except ValueError:
-                problem = None
-            reason = problem_reason(response.status_code, problem)
-            error = NotFound if response.status_code in (404, 410) else Rejected
-            raise error(f"{self.http.system}: {method} {template} returned {reason}")
-        raw = parse_json(self.http.system, response)
-        try:
-            return shape.model_validate(raw)
-        except ValidationError as exc:
-            where = ", ".join(
-                sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()})
-            )
-            raise ConnectorUnavailable(
-                f"{self.http.system}: {method} {template} answered an unexpected shape at {where}"
-            ) from None
+        return call_model(self.http, op, path, shape, CLIENT_ERRORS, params=params, body=body)

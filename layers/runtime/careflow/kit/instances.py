@@ -90,3 +90,17 @@ def finish_instance(
         ),
         with_entries=entries,
     )
+
+
+def milestone(
+    store: StateStore,
+    instance_id: str,
+    name: str,
+    now: datetime,
+    status: str = "DONE",
+    detail: str = "",
+) -> None:
+    """Records one milestone of the instance (what every workflow's steps write)."""
+    store.record_milestone(
+        Milestone(instance_id=instance_id, name=name, at=now, status=status, detail=detail)
+    )

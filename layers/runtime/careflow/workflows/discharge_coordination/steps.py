@@ -16,6 +16,7 @@ from careflow.canonical.supply import RequisitionLine, RequisitionRequest
 from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
 from careflow.events.envelope import envelope
 from careflow.kit.instances import finish_instance, start_instance
+from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ports import ErpPort, PharmacyPort, StateStore, TransportPort
 from careflow.workflows.discharge_coordination import rules as r
@@ -148,19 +149,6 @@ class Finalized(StepOutput):
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _milestone(
-    store: StateStore,
-    instance_id: str,
-    name: str,
-    now: datetime,
-    status: str = "DONE",
-    detail: str = "",
-) -> None:
-    store.record_milestone(
-        Milestone(instance_id=instance_id, name=name, at=now, status=status, detail=detail)
-    )
-
-
 def _arranged(store: StateStore, inp: Arrange, dep: r.Dependency, now: datetime) -> r.Dependency:
     ready = dep.ready_at.isoformat() if dep.ready_at else "not yet"
     _milestone(

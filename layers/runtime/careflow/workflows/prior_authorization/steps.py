@@ -20,6 +20,7 @@ from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milest
 from careflow.domain.tasks import open_task
 from careflow.events.envelope import envelope
 from careflow.kit.instances import finish_instance, start_instance
+from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ports import EhrPort, EventPublisher, PayerPort, StateStore, WorkflowEngine
 from careflow.workflows.prior_authorization import rules as r
@@ -225,10 +226,6 @@ class Concluded(StepOutput):
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _milestone(store: StateStore, instance_id: str, name: str, now: datetime, **kw: str) -> None:
-    store.record_milestone(Milestone(instance_id=instance_id, name=name, at=now, **kw))
-
-
 def _subject_refs(request: IncomingRequest, ehr: EhrPort) -> dict[str, str]:
     """The request's patient and coverage: as the event gave them, or from the EHR."""
     if request.patient_ref and request.coverage_ref:

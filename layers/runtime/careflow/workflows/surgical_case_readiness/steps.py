@@ -32,6 +32,7 @@ from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
 from careflow.domain.tasks import open_task
 from careflow.events.envelope import envelope
 from careflow.kit.instances import finish_instance, start_instance
+from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ports import (
     EhrPort,
@@ -208,19 +209,6 @@ class Finalized(StepOutput):
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _milestone(
-    store: StateStore,
-    instance_id: str,
-    name: str,
-    now: datetime,
-    status: str = "DONE",
-    detail: str = "",
-) -> None:
-    store.record_milestone(
-        Milestone(instance_id=instance_id, name=name, at=now, status=status, detail=detail)
-    )
-
-
 def _checked(
     store: StateStore,
     instance_id: str,
