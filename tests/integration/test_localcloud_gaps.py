@@ -442,6 +442,40 @@ def test_stop_execution_ends_a_task_token_wait_aborted_without_its_catch(cloud, 
     assert caught == []  # the stop ran no Catch
 
 
+def test_stop_execution_right_after_the_start_aborts_it(cloud, functions, monkeypatch):
+    """A StopExecution that comes before moto's worker thread has built the program's
+    environment (or run its first state) stops the execution, as on AWS: it was an
+    InternalFailure (AttributeError) or, a little later, ignored."""
+    sfn = cloud["stepfunctions"]
+    ran: list[Any] = []
+    functions.handlers["step"] = lambda event: ran.append(event) or {}
+    machine = create_state_machine(
+        sfn,
+        {
+            "StartAt": "Hold",
+            "States": {
+                "Hold": {"Type": "Wait", "Seconds": 3600, "Next": "Step"},
+                "Step": {"Type": "Task", "Resource": function_arn("step"), "End": True},
+            },
+        },
+    )
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    parse = ExecutionWorker._get_evaluation_entrypoint
+
+    def slow_parse(worker: Any) -> Any:  # the stop comes before the environment exists
+        time.sleep(0.1)
+        return parse(worker)
+
+    monkeypatch.setattr(ExecutionWorker, "_get_evaluation_entrypoint", slow_parse)
+    for _ in range(5):
+        execution = start(sfn, machine, {})
+        sfn.stop_execution(executionArn=execution, error="Cancelled", cause="rebooked")
+        assert finish(sfn, execution)["status"] == "ABORTED"
+        assert history_types(sfn, execution)[-1] == "ExecutionAborted"
+    assert ran == []
+
+
 def test_task_timeout_seconds_path_and_machine_timeout(cloud, functions, vclock):
     sfn = cloud["stepfunctions"]
     release = threading.Event()

@@ -7,6 +7,7 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -225,3 +226,36 @@ def test_moto_check_is_its_own_target_outside_make_test():
     assert "$(VENV)" not in recipe and ".venv" not in recipe
     assert "pip install -U 'moto[server]'" in recipe.replace("--quiet ", "")
     assert "careflow.localcloud.moto.check" in recipe
+
+
+def test_a_stop_waits_for_the_program_to_begin_then_stops_it():
+    """``fidelity._make_stop``: moto's worker builds the environment in its own thread;
+    the stop waits for it rather than failing on ``None.set_stop``."""
+    import threading
+    from types import SimpleNamespace
+
+    from careflow.localcloud.moto import fidelity
+
+    worker = SimpleNamespace(env=None)
+    stopped: list[Any] = []
+
+    def original(execution: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        stopped.append((execution.exec_worker.env._program_state, error, cause))
+
+    def begin() -> None:
+        worker.env = SimpleNamespace(_program_state=None)
+        worker.env._program_state = "running"
+
+    threading.Timer(0.05, begin).start()
+    fidelity._make_stop(original)(SimpleNamespace(exec_worker=worker), None, "E", "C")
+    assert stopped == [("running", "E", "C")]
+
+
+def test_a_stop_of_an_execution_with_no_worker_does_not_wait():
+    from types import SimpleNamespace
+
+    from careflow.localcloud.moto import fidelity
+
+    calls: list[Any] = []
+    fidelity._make_stop(lambda *a: calls.append(a))(SimpleNamespace(exec_worker=None), 1, 2, 3)
+    assert len(calls) == 1

@@ -21,7 +21,10 @@ Patched (paths under ``moto/stepfunctions/parser/``):
   as moto records an interrupted wait), and the execution ends ABORTED with
   ``ExecutionAborted``; ``asl/eval/environment.py`` ``Environment.set_error`` and
   ``set_timed_out``: a stopped program stays stopped (moto let the interrupted state's
-  failure turn an ABORTED execution into FAILED).
+  failure turn an ABORTED execution into FAILED). A StopExecution right after the
+  start waits (at most ``STOP_START_WAIT_S``) for the program to begin: moto failed
+  with ``AttributeError`` before the worker had built its environment, and ignored
+  the stop before the first state ran.
 
 Child executions (``states:startExecution``) are :mod:`.children`.
 """
@@ -29,6 +32,7 @@ Child executions (``states:startExecution``) are :mod:`.children`.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -98,8 +102,29 @@ def _make_evaluation_environment(original: Callable[..., Any]) -> Callable[..., 
     return _get_evaluation_environment
 
 
+#: How long a StopExecution waits for a just-started execution's program to begin.
+STOP_START_WAIT_S = 5.0
+
+
+def _await_program_start(worker: Any, wait_s: float = STOP_START_WAIT_S) -> None:
+    """Returns once ``worker``'s program has begun (or ``wait_s`` passed).
+
+    moto starts an execution's program in a thread that builds its environment, and
+    only the first state marks the program running: a StopExecution that came before
+    either failed (``None.set_stop``: an InternalFailure) or was ignored (the program
+    then ran on, RUNNING after the stop). AWS stops such an execution.
+    """
+    deadline = time.monotonic() + wait_s
+    while worker is not None and time.monotonic() < deadline:
+        env = getattr(worker, "env", None)
+        if env is not None and getattr(env, "_program_state", None) is not None:
+            return
+        time.sleep(0.001)
+
+
 def _make_stop(original: Callable[..., None]) -> Callable[..., None]:
     def stop(self: Any, stop_date: datetime, error: str | None, cause: str | None) -> None:
+        _await_program_start(getattr(self, "exec_worker", None))
         original(self, stop_date, error, cause)
         env = getattr(getattr(self, "exec_worker", None), "env", None)
         pool = getattr(getattr(env, "callback_pool_manager", None), "_pool", None)
