@@ -21,6 +21,18 @@ class AuthDecision(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
+class EncounterCoverage(Model):
+    """Who an inpatient encounter is for and what pays for it, as the EHR records them:
+    the references a post-acute authorization or a billing check needs, no more.
+    ``coverage_ref`` and ``payer_id`` are None when the EHR holds no active coverage for
+    the patient (self-pay)."""
+
+    encounter_id: str
+    patient_ref: str  # the EHR's reference, e.g. ``Patient/123``
+    coverage_ref: str | None = None  # e.g. ``Coverage/9876B1``
+    payer_id: str | None = None  # the payer Organization's id
+
+
 class PriorAuthRequest(Model):
     case_id: str
     patient_ref: str

@@ -15,6 +15,7 @@ from careflow.canonical.cases import Participant, SurgicalCase
 from careflow.canonical.payer import (
     EligibilityRequest,
     EligibilityResponse,
+    EncounterCoverage,
     PriorAuthRequest,
     PriorAuthResponse,
 )
@@ -50,6 +51,12 @@ class EhrPort(Protocol):
     def get_surgical_case(self, appointment_id: str) -> SurgicalCase: ...
 
     def appointment_participants(self, appointment_id: str) -> Sequence[Participant]: ...
+
+    def encounter_coverage(self, encounter_id: str) -> EncounterCoverage | None:
+        """The encounter's patient and primary active coverage, by the encounter's visit
+        number (PV1-19, the FHIR Encounter's identifier); None if the EHR has no such
+        encounter. Raises ConnectorError when the EHR cannot be read."""
+        ...
 
 
 class PayerPort(Protocol):
