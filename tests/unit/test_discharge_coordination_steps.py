@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from careflow.canonical.payer import EligibilityResponse, EncounterCoverage
 from careflow.domain.records import Milestone
 from careflow.kit.registry import workflow
 from careflow.kit.runtime import invoke
 from careflow.policies import FilePolicyStore, resolve
 from careflow.workflows.discharge_coordination import rules as r
-from tests.fakes import FakeErp, FakeServices, InMemoryStateStore
+from careflow.workflows.prior_authorization.steps import IncomingRequest
+from tests.fakes import FakeErp, FakePayer, FakeServices, InMemoryStateStore
 
 NOW = datetime(2026, 11, 29, 14, 0, tzinfo=UTC)  # 08:00 in Chicago
 CHICAGO = ZoneInfo("America/Chicago")
@@ -35,8 +37,28 @@ def policy(disposition: str | None = "01", expected: datetime | None = EXPECTED)
     )
 
 
+class CoverageEhr:
+    """The EHR's encounters and their coverage, by visit number (None: no such encounter)."""
+
+    def __init__(self, **encounters: EncounterCoverage | None) -> None:
+        self.encounters = encounters
+        self.asked: list[str] = []
+
+    def encounter_coverage(self, encounter_id: str) -> EncounterCoverage | None:
+        self.asked.append(encounter_id)
+        return self.encounters.get(encounter_id)
+
+
+COVERED = EncounterCoverage(
+    encounter_id="V100", patient_ref="Patient/p1", coverage_ref="Coverage/c1", payer_id="payer-a"
+)
+SELF_PAY = COVERED.model_copy(update={"coverage_ref": None, "payer_id": None})
+
+
 def ports(**given):
     base = {
+        "ehr": CoverageEhr(V100=COVERED),
+        "payer": FakePayer(eligibility=EligibilityResponse(active=True, covered=True)),
         "store": InMemoryStateStore(),
         "policies": POLICIES,
         "now": NOW,
@@ -72,10 +94,11 @@ def test_without_an_expected_time_the_policy_expects_11_00_the_next_day_facility
 @pytest.mark.parametrize(
     ("disposition", "needs"),
     [
-        ("01", ("transport", "pharmacy")),
-        ("06", ("transport", "pharmacy", "dme", "post_acute_authorization")),
-        ("03", ("transport", "post_acute_authorization")),
-        (None, ("transport", "pharmacy")),
+        ("01", ("transport", "pharmacy", "billing")),
+        ("06", ("transport", "pharmacy", "dme", "post_acute_authorization", "billing")),
+        ("03", ("transport", "post_acute_authorization", "billing")),
+        ("07", ("billing",)),
+        (None, ("transport", "pharmacy", "billing")),
     ],
 )
 def test_the_disposition_decides_the_dependencies(disposition, needs):
@@ -137,6 +160,7 @@ def test_register_discharge_pins_the_policy_and_keeps_the_patient_off_the_state(
         "pharmacy": True,
         "dme": True,
         "post_acute_authorization": True,
+        "billing": True,
     }
     assert "MRN123" not in str(out)
     instance = used["store"].get_instance("dc-1")
@@ -171,9 +195,131 @@ def test_order_dme_is_an_erp_requisition_idempotent_on_the_encounter():
     assert out["status"] == r.LATE and out["reference"] == "REQ-1"
 
 
-def test_post_acute_authorization_is_pending_on_a_person():
-    out, _ = run("request_post_acute_authorization", arrange_input(policy("06")))
-    assert out["status"] == r.PENDING and out["ready_at"] is None
+def test_post_acute_authorization_goes_to_the_prior_authorization_workflow_as_a_child():
+    p = policy("06")
+    out, used = run("request_post_acute_authorization", arrange_input(p))
+    assert out["route"] == "CHILD" and out["auth_instance_id"] == "dc-1-auth"
+    request = out["auth_request"]
+    assert request == {
+        "request_id": "dc-1-auth",
+        "encounter_id": "V100",
+        "service_line": "post-acute",
+        "payer_id": "payer-a",
+        "procedure_codes": [
+            {
+                "system": "https://www.nubc.org/CodeSystem/RevenueCodes",
+                "code": "0023",
+                "display": "Home health prospective payment system",
+            }
+        ],
+        "service_date": p.expected_discharge_at.isoformat(),
+        "priority": "expedited",
+    }
+    # the child takes it as it is; no patient or coverage reference enters the state
+    assert IncomingRequest.model_validate(request).encounter_id == "V100"
+    assert "Patient/" not in str(out) and "Coverage/" not in str(out)
+    [m] = used["store"].milestones("dc-1")
+    assert (m.name, m.status) == ("post_acute_authorization_requested", "PENDING")
+
+
+@pytest.mark.parametrize(
+    ("ehr", "disposition", "why"),
+    [
+        (CoverageEhr(), "06", "the EHR does not know the encounter"),
+        (CoverageEhr(V100=SELF_PAY), "03", "no active coverage with a payer"),
+        (CoverageEhr(V100=COVERED), "99", "the policy has no service code"),
+    ],
+)
+def test_post_acute_authorization_is_pending_on_a_person_without_coverage_or_code(
+    ehr, disposition, why
+):
+    out, _ = run("request_post_acute_authorization", arrange_input(policy(disposition)), ehr=ehr)
+    assert out["route"] == "PERSON" and out["auth_request"] is None
+    dep = out["dependency"]
+    assert dep["status"] == r.PENDING and dep["reason"].startswith(why)
+    assert r.evaluate([r.Dependency.model_validate(dep)], policy()).threatened == (
+        "post_acute_authorization",
+    )
+
+
+def test_the_post_acute_wait_ends_at_the_threat_line():
+    p = policy("06")
+    assert p.post_acute_wait_s == int((p.threat_at - NOW).total_seconds())
+    assert policy("06", expected=NOW).post_acute_wait_s == 60  # never less than a minute
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [
+        ("APPROVED", r.MET),
+        ("MODIFIED", r.MET),
+        ("NOT_REQUIRED", r.MET),
+        ("DENIED", r.DENIED),
+        ("PARTIAL", r.PENDING),
+        ("EXPIRED", r.PENDING),
+        ("ERROR", r.PENDING),
+    ],
+)
+def test_the_childs_outcome_is_the_post_acute_dependency(outcome, status):
+    store = InMemoryStateStore()
+    store.record_milestone(Milestone(instance_id="dc-1-auth", name="submitted", at=NOW))
+    store.record_milestone(Milestone(instance_id="dc-1-auth", name="pended", at=NOW))
+    out, _ = run(
+        "record_post_acute_authorization",
+        {
+            "instance_id": "dc-1",
+            "policy": policy("06").model_dump(mode="json"),
+            "auth": {"outcome": outcome, "preauth_ref": "PA-1", "instance_id": "dc-1-auth"},
+        },
+        store=store,
+    )
+    assert out["dependency"] == "post_acute_authorization" and out["status"] == status
+    names = [m.name for m in store.milestones("dc-1")]
+    assert names == [
+        "post_acute_authorization_submitted",
+        "post_acute_authorization_pended",
+        "post_acute_authorization_arranged",
+    ]
+    if status == r.MET:
+        assert out["reference"] == "PA-1" and datetime.fromisoformat(out["ready_at"]) == NOW
+    else:  # a denial or an open authorization threatens the discharge
+        assert r.evaluate([r.Dependency.model_validate(out)], policy("06")).threatened
+
+
+@pytest.mark.parametrize(
+    ("ehr", "eligibility", "status", "why"),
+    [
+        (CoverageEhr(V100=COVERED), EligibilityResponse(active=True, covered=True), r.MET, ""),
+        (
+            CoverageEhr(V100=COVERED),
+            EligibilityResponse(active=False, covered=False, reason="member termed 2026-10-31"),
+            r.PENDING,
+            "coverage not active",
+        ),
+        (CoverageEhr(V100=SELF_PAY), None, r.PENDING, "no active coverage (self-pay)"),
+        (CoverageEhr(), None, r.PENDING, "the EHR does not know the encounter"),
+    ],
+)
+def test_billing_readiness_is_the_encounters_coverage_active_with_its_payer(
+    ehr, eligibility, status, why
+):
+    payer = FakePayer(eligibility=eligibility)
+    out, used = run("check_billing_readiness", arrange_input(policy()), ehr=ehr, payer=payer)
+    assert out["dependency"] == "billing" and out["status"] == status
+    assert out["reason"].startswith(why)
+    assert "termed" not in str(out)  # the payer's free text is not kept
+    assert len(payer.checked) == (1 if eligibility is not None else 0)
+    if payer.checked:
+        assert payer.checked[0].coverage_ref == "Coverage/c1"
+    [m] = used["store"].milestones("dc-1")
+    assert m.name == ("billing_ready" if status == r.MET else "billing_not_ready")
+
+
+def test_billing_never_holds_the_patient_nor_counts_as_a_delay():
+    p = policy()
+    billing = r.Dependency(dependency="billing", status=r.PENDING, reason="self-pay")
+    assert r.evaluate([billing], p).threatened == ()
+    assert r.delays([billing], p, p.expected_discharge_at + timedelta(hours=3)) == ()
 
 
 def test_a_failed_arrangement_is_recorded_as_error():
@@ -268,8 +414,33 @@ def test_finalize_discharge_records_each_delay_with_cause_owner_and_minutes():
     data = out["detail"]["data"]
     assert data["order_to_departure_seconds"] == int((departed - NOW).total_seconds())
     assert data["before_noon"] is False
+    assert data["billing_readiness"] is None  # not checked
     delays = [a for a in used["store"].audit_trail("dc-1") if a.action == "delay_recorded"]
     assert [(a.reason, a.detail["minutes"]) for a in delays] == [("awaiting transport", 120)]
+
+
+def test_finalize_discharge_reports_billing_not_ready_without_holding_the_outcome():
+    p = policy()
+    deps = [
+        r.arranged("transport", "T", p.threat_at, p),
+        r.Dependency(dependency="billing", status=r.PENDING, reason="self-pay: counseling"),
+    ]
+    out, _ = run(
+        "finalize_discharge",
+        {
+            "instance_id": "dc-1",
+            "correlation_id": "c-1",
+            "facility_id": "fac-north",
+            "encounter_id": "V100",
+            "ordered_at": NOW.isoformat(),
+            "policy": p.model_dump(mode="json"),
+            "dependencies": [d.model_dump(mode="json") for d in deps],
+            "departure": {"departed": True, "departed_at": p.expected_discharge_at.isoformat()},
+        },
+    )
+    assert out["outcome"] == "DISCHARGED" and out["delays"] == []
+    assert out["reasons"] == ["on time", "billing not ready: self-pay: counseling"]
+    assert out["detail"]["data"]["billing_readiness"] == "PENDING"
 
 
 def test_every_step_of_the_spec_is_tested_here():

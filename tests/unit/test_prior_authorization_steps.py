@@ -230,6 +230,30 @@ def test_a_surgical_case_s_request_reads_its_patient_and_coverage_from_the_ehr()
         World().register(patient_ref=None, coverage_ref=None)
 
 
+def test_a_discharge_s_post_acute_request_reads_its_patient_and_coverage_by_encounter():
+    from careflow.canonical.payer import EncounterCoverage
+    from tests.unit.test_discharge_coordination_steps import CoverageEhr
+
+    world = World()
+    world.ehr = CoverageEhr(
+        V7=EncounterCoverage(
+            encounter_id="V7",
+            patient_ref="Patient/p7",
+            coverage_ref="Coverage/c7",
+            payer_id="payer-a",
+        )
+    )
+    world.register(
+        patient_ref=None, coverage_ref=None, encounter_id="V7", service_line="post-acute"
+    )
+    instance = world.store.get_instance("i-1")
+    assert instance.subject_refs == {"patient": "Patient/p7", "coverage": "Coverage/c7"}
+    world = World()
+    world.ehr = CoverageEhr()
+    with pytest.raises(Exception, match="does not know the encounter"):
+        world.register(patient_ref=None, coverage_ref=None, encounter_id="V8")
+
+
 def test_an_invalid_request_is_refused_by_field_never_by_value():
     """The message is the task's error cause in the history: it names no value."""
     from careflow.kit.runtime import StepDataInvalid

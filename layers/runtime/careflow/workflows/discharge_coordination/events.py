@@ -59,3 +59,5 @@ class DischargeConcluded(BaseModel):
     order_to_departure_seconds: int | None
     before_noon: bool | None
     delays: list[DelayRecord]
+    # MET, PENDING (patient financial services acts) or ERROR; None when not checked
+    billing_readiness: str | None = None

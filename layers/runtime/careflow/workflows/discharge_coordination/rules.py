@@ -19,7 +19,12 @@ TRANSPORT = "transport"
 PHARMACY = "pharmacy"
 DME = "dme"
 POST_ACUTE_AUTHORIZATION = "post_acute_authorization"
-DEPENDENCIES = (TRANSPORT, PHARMACY, DME, POST_ACUTE_AUTHORIZATION)
+BILLING = "billing"
+DEPENDENCIES = (TRANSPORT, PHARMACY, DME, POST_ACUTE_AUTHORIZATION, BILLING)
+# What the patient's departure waits for. Billing readiness is tracked and owned, but a
+# patient is never held in a bed for it: it neither threatens the discharge nor counts
+# as a delay.
+HOLDS_DEPARTURE = (TRANSPORT, PHARMACY, DME, POST_ACUTE_AUTHORIZATION)
 
 # DOMAIN.md's delay causes: a fixed list, so delays can be counted.
 DELAY_CAUSES = (
@@ -39,6 +44,7 @@ DELAY_CAUSES = (
 MET = "MET"  # ready in time
 LATE = "LATE"  # booked, but ready after the threat line
 PENDING = "PENDING"  # nothing booked yet (no system answered): a person must act
+DENIED = "DENIED"  # the payer refused: the disposition needs a person (appeal, other placement)
 NOT_NEEDED = "NOT_NEEDED"
 ERROR = "ERROR"
 
@@ -48,6 +54,16 @@ class Owner(BaseModel):
 
     cause: str
     owner: str
+
+
+class PostAcuteService(BaseModel):
+    """The service a post-acute authorization asks the payer for (a code the payer knows)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str
+    code: str
+    display: str | None = None
 
 
 class Policy(BaseModel):
@@ -69,6 +85,13 @@ class Policy(BaseModel):
     give_up_at: datetime  # no departure by then: NOT_DISCHARGED
     noon_hour: int
     time_zone: str
+    # The post-acute authorization: the service asked for (None: the disposition has no
+    # code, a person requests it), its priority, and how long the coordination waits for
+    # the payer's decision before a pending authorization threatens the discharge (the
+    # prior authorization goes on by itself).
+    post_acute_service: PostAcuteService | None = None
+    post_acute_priority: str = "expedited"
+    post_acute_wait_s: int = 60
 
 
 def default_expected_discharge(received_at: datetime, zone: ZoneInfo, hour: int) -> datetime:
@@ -95,6 +118,8 @@ def discharge_policy(
     if unknown:
         raise ValueError(f"policy dependencies names unknown dependencies {sorted(unknown)}")
     dme = snapshot.table("dme_items").decide({"disposition": code}).outputs
+    service = snapshot.table("post_acute_services").decide({"disposition": code}).outputs
+    threat_at = expected - timedelta(minutes=int(snapshot.value("threat_lead_minutes")))
     owners = {}
     for dep in DEPENDENCIES:
         out = snapshot.table("delay_owner").decide({"dependency": dep}).outputs
@@ -104,7 +129,7 @@ def discharge_policy(
     return Policy(
         policy_version=snapshot.version,
         expected_discharge_at=expected,
-        threat_at=expected - timedelta(minutes=int(snapshot.value("threat_lead_minutes"))),
+        threat_at=threat_at,
         needs=needs,
         dme_items=tuple(dme["items"]),
         dme_supplier=str(dme["supplier"]),
@@ -116,6 +141,17 @@ def discharge_policy(
         give_up_at=expected + timedelta(seconds=int(snapshot.value("departure_wait_seconds"))),
         noon_hour=int(snapshot.value("noon_hour")),
         time_zone=str(zone.key),
+        post_acute_service=(
+            PostAcuteService(
+                system=str(service["system"]),
+                code=str(service["code"]),
+                display=str(service.get("display") or "") or None,
+            )
+            if service.get("code")
+            else None
+        ),
+        post_acute_priority=str(snapshot.value("post_acute_priority")),
+        post_acute_wait_s=max(60, int((threat_at - received_at).total_seconds())),
     )
 
 
@@ -164,7 +200,7 @@ def evaluate(dependencies: Iterable[Dependency], policy: Policy) -> Evaluation:
     """Which dependencies threaten the expected discharge time, and by how much."""
     threatened, predicted, reasons = [], [], []
     for dep in dependencies:
-        if dep.status in (MET, NOT_NEEDED):
+        if dep.status in (MET, NOT_NEEDED) or dep.dependency not in HOLDS_DEPARTURE:
             continue
         owner = policy.owners[dep.dependency]
         threatened.append(dep.dependency)
@@ -176,7 +212,8 @@ def evaluate(dependencies: Iterable[Dependency], policy: Policy) -> Evaluation:
                 f"{late} min past the expected discharge"
             )
         else:
-            reasons.append(f"{dep.dependency} not arranged ({dep.status}): {owner.cause}")
+            why = f" ({dep.reason})" if dep.reason else ""
+            reasons.append(f"{dep.dependency} not arranged ({dep.status}){why}: {owner.cause}")
     return Evaluation(
         threatened=tuple(threatened), predicted=tuple(predicted), reasons=tuple(reasons)
     )
@@ -189,7 +226,7 @@ def delays(
     (counted up to the departure), or never arranged while the patient left late."""
     found = []
     for dep in dependencies:
-        if dep.status == NOT_NEEDED:
+        if dep.status == NOT_NEEDED or dep.dependency not in HOLDS_DEPARTURE:
             continue
         ready = dep.ready_at if dep.ready_at is not None else departed_at
         ready = min(ready, departed_at)
@@ -206,3 +243,47 @@ def before_noon(departed_at: datetime, policy: Policy) -> bool:
 
 def order_to_departure_s(ordered_at: datetime, departed_at: datetime) -> int:
     return max(0, int((departed_at - ordered_at).total_seconds()))
+
+
+# The prior authorization workflow's outcomes (its child execution's output), as the
+# post-acute authorization dependency takes them.
+AUTHORIZED = frozenset({"APPROVED", "MODIFIED", "NOT_REQUIRED"})
+
+
+def post_acute_authorization(
+    outcome: str, preauth_ref: str | None, policy: Policy, decided_at: datetime
+) -> Dependency:
+    """MET (or LATE) once the payer authorized it, DENIED when it refused, else PENDING on
+    the utilization review nurse (partial, expired clocks, documents missing, an answer
+    careflow does not act on, an error)."""
+    if outcome in AUTHORIZED:
+        return arranged(POST_ACUTE_AUTHORIZATION, preauth_ref or outcome, decided_at, policy)
+    if outcome == "DENIED":
+        return Dependency(
+            dependency=POST_ACUTE_AUTHORIZATION,
+            status=DENIED,
+            reference=preauth_ref,
+            reason="the payer denied it: appeal or another placement",
+        )
+    return Dependency(
+        dependency=POST_ACUTE_AUTHORIZATION,
+        status=PENDING,
+        reference=preauth_ref,
+        reason=f"the prior authorization ended {outcome}: a person settles it",
+    )
+
+
+def billing_readiness(*, known: bool, coverage_ref: str | None, active: bool | None) -> Dependency:
+    """MET when the encounter's coverage is active with the payer; otherwise PENDING on
+    patient financial services (self-pay, inactive coverage, an encounter the EHR does not
+    know). Never holds the departure (:data:`HOLDS_DEPARTURE`). The payer's own wording is
+    not kept: it is free text."""
+    if not known:
+        why = "the EHR does not know the encounter: billing cannot be checked"
+    elif coverage_ref is None:
+        why = "no active coverage (self-pay): financial counseling before the patient leaves"
+    elif not active:
+        why = "coverage not active with the payer: financial counseling before the patient leaves"
+    else:
+        return Dependency(dependency=BILLING, status=MET, reason="coverage active")
+    return Dependency(dependency=BILLING, status=PENDING, reason=why)

@@ -60,7 +60,17 @@ SPEC = Workflow(
         _step(
             "RequestPostAcuteAuthorization",
             "request_post_acute_authorization",
-            "Home-care or facility authorization: with the payer, through a person for now",
+            "Home-care or facility authorization: the coverage, then a child or a person",
+        ),
+        _step(
+            "RecordPostAcuteAuthorization",
+            "record_post_acute_authorization",
+            "The prior authorization workflow's outcome as the dependency",
+        ),
+        _step(
+            "CheckBillingReadiness",
+            "check_billing_readiness",
+            "The encounter's coverage, active with its payer",
         ),
         _step(
             "RecordDischargeDependency", "record_dependency_error", "Records a failed arrangement"
@@ -101,6 +111,7 @@ SPEC = Workflow(
         Kpi("DischargesThreatened", "Count", "discharges whose expected time was threatened"),
         Kpi("HumanTasksEscalated", "Count", "tasks escalated for breaching their SLA"),
     ),
+    children=("prior-authorization",),
     publishes=(CONCLUDED,),
     demo="careflow.workflows.discharge_coordination.demo:run",
 )

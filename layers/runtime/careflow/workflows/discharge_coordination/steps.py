@@ -8,9 +8,10 @@ record (``subject_refs``), in the encrypted table.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from careflow import facilities
+from careflow.canonical.payer import EligibilityRequest
 from careflow.canonical.services import ServiceRequest
 from careflow.canonical.supply import RequisitionLine, RequisitionRequest
 from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
@@ -18,7 +19,7 @@ from careflow.events.envelope import envelope
 from careflow.kit.instances import finish_instance, start_instance
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
-from careflow.ports import ErpPort, PharmacyPort, StateStore, TransportPort
+from careflow.ports import EhrPort, ErpPort, PayerPort, PharmacyPort, StateStore, TransportPort
 from careflow.workflows.discharge_coordination import rules as r
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class Needs(StepOutput):
     pharmacy: bool
     dme: bool
     post_acute_authorization: bool
+    billing: bool
 
 
 class Registered(StepOutput):
@@ -69,6 +71,31 @@ class Arrange(StepInput):
     facility_id: str
     encounter_id: str
     policy: r.Policy
+
+
+class PostAcuteRoute(StepOutput):
+    """How the post-acute authorization is had: CHILD (the prior authorization workflow,
+    whose execution is ``auth_instance_id``; it reads the patient and coverage from the
+    EHR by the encounter), or PERSON (``dependency`` says why)."""
+
+    route: Literal["CHILD", "PERSON"]
+    auth_instance_id: str | None = None
+    auth_request: dict[str, Any] | None = None
+    dependency: r.Dependency | None = None
+
+
+class ChildOutcome(StepInput):
+    """What the prior authorization workflow returns (its execution's output)."""
+
+    outcome: str
+    preauth_ref: str | None = None
+    instance_id: str | None = None
+
+
+class RecordPostAcute(StepInput):
+    instance_id: str
+    policy: r.Policy
+    auth: ChildOutcome
 
 
 class DependencyFailed(StepInput):
@@ -265,17 +292,117 @@ def order_dme(inp: Arrange, *, store: StateStore, erp: ErpPort, now: datetime) -
 
 @step()
 def request_post_acute_authorization(
-    inp: Arrange, *, store: StateStore, now: datetime
+    inp: Arrange, *, store: StateStore, ehr: EhrPort, now: datetime
+) -> PostAcuteRoute:
+    """Home-health, SNF or rehab authorization, through the prior authorization workflow
+    (a child execution) when the EHR holds the encounter's coverage and the policy a
+    service code for the disposition; otherwise PENDING on the utilization review nurse."""
+    service = inp.policy.post_acute_service
+    coverage = ehr.encounter_coverage(inp.encounter_id)
+    if coverage is None:
+        why = "the EHR does not know the encounter: a person requests the authorization"
+    elif coverage.coverage_ref is None or coverage.payer_id is None:
+        why = "no active coverage with a payer on the encounter: a person arranges it"
+    elif service is None:
+        why = "the policy has no service code for the disposition: a person requests it"
+    else:
+        auth_instance_id = f"{inp.instance_id}-auth"
+        _milestone(
+            store,
+            inp.instance_id,
+            "post_acute_authorization_requested",
+            now,
+            status="PENDING",
+            detail=f"{service.code} with {coverage.payer_id}: {auth_instance_id}",
+        )
+        return PostAcuteRoute(
+            route="CHILD",
+            auth_instance_id=auth_instance_id,
+            auth_request={
+                "request_id": auth_instance_id,
+                "encounter_id": inp.encounter_id,
+                "service_line": "post-acute",
+                "payer_id": coverage.payer_id,
+                "procedure_codes": [service.model_dump(exclude_none=True)],
+                "service_date": inp.policy.expected_discharge_at.isoformat(),
+                "priority": inp.policy.post_acute_priority,
+            },
+        )
+    dep = r.Dependency(dependency=r.POST_ACUTE_AUTHORIZATION, status=r.PENDING, reason=why)
+    return PostAcuteRoute(route="PERSON", dependency=_arranged(store, inp, dep, now))
+
+
+# The child's milestones, as the discharge's timeline names them.
+CHILD_MILESTONES = {
+    "submitted": "post_acute_authorization_submitted",
+    "documents_requested": "post_acute_authorization_documents_requested",
+    "resubmitted": "post_acute_authorization_resubmitted",
+    "pended": "post_acute_authorization_pended",
+    "pend_escalated": "post_acute_authorization_escalated",
+}
+
+
+@step()
+def record_post_acute_authorization(
+    inp: RecordPostAcute, *, store: StateStore, now: datetime
 ) -> r.Dependency:
-    """Home-care or SNF authorization. No port gives an encounter's coverage yet, so the
-    authorization cannot be submitted to the payer from here: it is PENDING, owned by the
-    utilization review nurse, and threatens the discharge until a person settles it."""
-    dep = r.Dependency(
-        dependency=r.POST_ACUTE_AUTHORIZATION,
-        status=r.PENDING,
-        reason="the encounter's coverage is not known to careflow: a person requests it",
+    """The dependency from the prior authorization workflow's outcome, with the child's
+    milestones mirrored on the discharge's timeline."""
+    auth = inp.auth
+    dep = r.post_acute_authorization(auth.outcome, auth.preauth_ref, inp.policy, now)
+    mirrored: list[Milestone | AuditEntry] = []
+    if auth.instance_id:
+        for m in store.milestones(auth.instance_id):
+            name = CHILD_MILESTONES.get(m.name)
+            if name:
+                mirrored.append(m.model_copy(update={"instance_id": inp.instance_id, "name": name}))
+    store.record(*mirrored)
+    status = "DONE" if dep.status == r.MET else "PENDING" if dep.status != r.DENIED else "FAILED"
+    _milestone(
+        store,
+        inp.instance_id,
+        "post_acute_authorization_arranged",
+        now,
+        status=status,
+        detail=f"{auth.outcome} {dep.reference or '-'}",
     )
-    return _arranged(store, inp, dep, now)
+    return dep
+
+
+@step()
+def check_billing_readiness(
+    inp: Arrange, *, store: StateStore, ehr: EhrPort, payer: PayerPort, now: datetime
+) -> r.Dependency:
+    """Billing readiness: the encounter's coverage, active with its payer (eligibility).
+    Tracked and owned by patient financial services; it never holds the patient."""
+    coverage = ehr.encounter_coverage(inp.encounter_id)
+    active = None
+    if coverage is not None and coverage.coverage_ref is not None:
+        answer = payer.check_eligibility(
+            EligibilityRequest(
+                case_id=inp.encounter_id,
+                patient_ref=coverage.patient_ref,
+                coverage_ref=coverage.coverage_ref,
+                payer_id=coverage.payer_id,
+                service_date=inp.policy.expected_discharge_at,
+                procedure_codes=(),
+            )
+        )
+        active = answer.active
+    dep = r.billing_readiness(
+        known=coverage is not None,
+        coverage_ref=coverage.coverage_ref if coverage is not None else None,
+        active=active,
+    )
+    _milestone(
+        store,
+        inp.instance_id,
+        "billing_ready" if dep.status == r.MET else "billing_not_ready",
+        now,
+        status="DONE" if dep.status == r.MET else "PENDING",
+        detail=dep.reason,
+    )
+    return dep
 
 
 @step()
@@ -388,6 +515,9 @@ def finalize_discharge(inp: Finalize, *, store: StateStore, now: datetime) -> Fi
         reasons = ("no departure (A03) before the policy stopped waiting",)
     if inp.escalation_exhausted:
         reasons = (*reasons, "no decision from the escalation chain before its last SLA")
+    billing = next((d for d in inp.dependencies if d.dependency == r.BILLING), None)
+    if billing is not None and billing.status not in (r.MET, r.NOT_NEEDED):
+        reasons = (*reasons, f"billing not ready: {billing.reason or billing.status}")
     for delay in delays:  # by cause: the delay_recorded audit entries and the event
         metrics.add_metric(name="DischargeDelayMinutes", unit="Count", value=delay.minutes)
         entries.append(
@@ -434,6 +564,9 @@ def finalize_discharge(inp: Finalize, *, store: StateStore, now: datetime) -> Fi
             "order_to_departure_seconds": seconds,
             "before_noon": noon,
             "delays": [d.model_dump() for d in delays],
+            "billing_readiness": (
+                billing.status if billing is not None and billing.status != r.NOT_NEEDED else None
+            ),
         },
     )
     return Finalized(

@@ -31,7 +31,7 @@ class PriorAuthRequested(BaseModel):
     request_id: str = Field(
         min_length=1, max_length=64, pattern=_ID, description="the order's request id"
     )
-    service_line: Literal["imaging", "infusion", "surgery", "other"]
+    service_line: Literal["imaging", "infusion", "surgery", "post-acute", "other"]
     patient_ref: str = Field(pattern=_REF, max_length=128)
     coverage_ref: str = Field(pattern=_REF, max_length=128)
     payer_id: str = Field(min_length=1, max_length=64, pattern=_ID)

@@ -44,7 +44,7 @@ class Request(StepInput):
     or coverage (they are on the instance, in the state table)."""
 
     request_id: str = Field(min_length=1, max_length=64, pattern=_ID)
-    service_line: Literal["imaging", "infusion", "surgery", "other"]
+    service_line: Literal["imaging", "infusion", "surgery", "post-acute", "other"]
     payer_id: str = Field(min_length=1, max_length=64, pattern=_ID)
     procedure_codes: tuple[ProcedureCode, ...] = Field(min_length=1, max_length=25)
     service_date: AwareDatetime
@@ -52,6 +52,9 @@ class Request(StepInput):
     # A surgical case's request (a parent's child execution): its patient and coverage
     # are read from the EHR by the case's id.
     case_id: str | None = Field(default=None, max_length=64, pattern=_ID)
+    # A discharge's post-acute request (a parent's child execution): its patient and
+    # coverage are read from the EHR by the encounter's visit number.
+    encounter_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
 
 
 class IncomingRequest(Request):
@@ -230,7 +233,9 @@ def _subject_refs(request: IncomingRequest, ehr: EhrPort) -> dict[str, str]:
     """The request's patient and coverage: as the event gave them, or from the EHR."""
     if request.patient_ref and request.coverage_ref:
         # the event's own contract checks them (PriorAuthRequested)
-        PriorAuthRequested.model_validate(request.model_dump(mode="json", exclude={"case_id"}))
+        PriorAuthRequested.model_validate(
+            request.model_dump(mode="json", exclude={"case_id", "encounter_id"})
+        )
         return {"patient": request.patient_ref, "coverage": request.coverage_ref}
     if request.case_id:
         case = ehr.get_surgical_case(request.case_id)
@@ -238,7 +243,17 @@ def _subject_refs(request: IncomingRequest, ehr: EhrPort) -> dict[str, str]:
         if case.coverage_ref:
             refs["coverage"] = case.coverage_ref
         return refs
-    raise ValueError("request: patient_ref and coverage_ref, or case_id, are required")
+    if request.encounter_id:
+        coverage = ehr.encounter_coverage(request.encounter_id)
+        if coverage is None:
+            raise ValueError("request: the EHR does not know the encounter")
+        refs = {"patient": coverage.patient_ref}
+        if coverage.coverage_ref:
+            refs["coverage"] = coverage.coverage_ref
+        return refs
+    raise ValueError(
+        "request: patient_ref and coverage_ref, or case_id, or encounter_id, are required"
+    )
 
 
 def _payer_request(
