@@ -264,17 +264,24 @@ class FakeParking:
 
 
 class FakeEhr:
-    """Cases and their appointment participants, by appointment id."""
+    """Cases and their appointment participants, by appointment id; encounters' coverage
+    (``EncounterCoverage``) by visit number, None for an encounter it does not hold."""
 
-    def __init__(self, cases=(), participants=None) -> None:
+    def __init__(self, cases=(), participants=None, encounters=None) -> None:
         self.cases = {c.appointment_id: c for c in cases}
         self.participants = dict(participants or {})
+        self.encounters = dict(encounters or {})
+        self.encounters_asked: list[str] = []
 
     def get_surgical_case(self, appointment_id: str):
         return self.cases[appointment_id]
 
     def appointment_participants(self, appointment_id: str):
         return self.participants.get(appointment_id, ())
+
+    def encounter_coverage(self, encounter_id: str):
+        self.encounters_asked.append(encounter_id)
+        return self.encounters.get(encounter_id)
 
 
 class FakePayer:

@@ -88,7 +88,29 @@ def rest_hook() -> dict:
         }
 
 
+def encounter_coverage() -> dict:
+    """The FHIR adapter, SMART token and all, reads encounters' coverage from the EHR sandbox
+    server as the in-process sandbox holds them (covered, self-pay, unknown)."""
+    logging.basicConfig(level=logging.ERROR)
+    with LocalCloud(free_port(), connectors="http", payer_ticker=False) as cloud:
+        assert cloud.ehr_server is not None
+        sandbox().set_self_pay("V2002")
+        sandbox().set_unknown_encounter("V2003")
+        out = {}
+        for visit in ("V2001", "V2002", "V2003"):
+            over_http = wiring.ehr().encounter_coverage(visit)
+            in_process = sandbox().encounter_coverage(visit)
+            out[visit] = {
+                "adapter": type(wiring.ehr()).__name__,
+                "same": over_http == in_process,
+                "found": over_http.model_dump() if over_http is not None else None,
+            }
+        return out
+
+
 def main(fault: str) -> dict:
+    if fault == "encounter-coverage":
+        return encounter_coverage()
     if fault == "id-only-fixture":
         return id_only_fixture()
     if fault == "rest-hook":

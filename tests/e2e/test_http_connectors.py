@@ -37,6 +37,15 @@ def test_a_flaky_ehr_is_absorbed_by_retries():
     assert ["case_ready", "DONE"] in result["milestones"]
 
 
+def test_encounter_coverage_reads_over_fhir_as_the_sandbox_holds_it():
+    result = scenario("encounter-coverage")
+    assert {v["adapter"] for v in result.values()} == {"FhirEhrAdapter"}
+    assert all(v["same"] for v in result.values())
+    assert result["V2001"]["found"]["coverage_ref"] == "Coverage/cov-enc-V2001"
+    assert result["V2002"]["found"]["coverage_ref"] is None
+    assert result["V2003"]["found"] is None
+
+
 def test_a_payer_that_stays_down_becomes_a_coordinator_task_not_a_stuck_execution():
     result = scenario("payer-down")
     assert result["status"] == "RUNNING"  # waiting on a visible task

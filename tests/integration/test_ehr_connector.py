@@ -52,3 +52,39 @@ def test_an_unknown_appointment_is_not_found(world):
     _, _, adapter = world
     with pytest.raises(NotFound):
         adapter.get_surgical_case("appt-0000")
+
+
+@pytest.fixture
+def encounters():
+    """The EHR server making encounters on demand from the in-process sandbox, as the local
+    cloud runs it."""
+    sandbox = Sandbox.seeded(NOW)
+    server = FhirSandboxServer(
+        FhirStore(), on_search_miss=ehr_seed.encounters_on_demand(sandbox.encounter_record)
+    ).start()
+    adapter = FhirEhrAdapter(FhirRestClient(HttpClient("ehr", server.base_url)))
+    yield sandbox, server, adapter
+    server.stop()
+
+
+def test_an_encounter_reads_back_as_the_sandbox_holds_it(encounters):
+    sandbox, _, adapter = encounters
+    sandbox.set_self_pay("V2002")
+    sandbox.set_unknown_encounter("V2003")
+    for visit in ("V2001", "V2002", "V2003", "4471|2"):
+        assert adapter.encounter_coverage(visit) == sandbox.encounter_coverage(visit)
+    assert adapter.encounter_coverage("V2001").coverage_ref == "Coverage/cov-enc-V2001"
+    assert adapter.encounter_coverage("V2002").coverage_ref is None
+    assert adapter.encounter_coverage("V2003") is None
+
+
+def test_the_served_encounter_carries_the_visit_number_and_the_patient(encounters):
+    _, server, adapter = encounters
+    adapter.encounter_coverage("V2004")
+    encounter = server.store.get("Encounter", "enc-V2004")
+    assert encounter is not None
+    assert encounter["identifier"][0]["value"] == "V2004"
+    assert encounter["subject"] == {"reference": "Patient/pat-enc-V2004"}
+    assert server.store.get("Coverage", "cov-enc-V2004")["payor"] == [
+        {"reference": "Organization/payer-summit"}
+    ]

@@ -2,6 +2,10 @@
 based on, its Coverage, its room's managing Organization, and the SupplyRequests the
 ServiceRequest lists (the preference card: implants, supplies, instrument trays).
 
+An inpatient encounter's coverage is two searches: ``Encounter?identifier=<visit number>``
+(HL7 v2 PV1-19 is the Encounter's identifier value) for its subject Patient, then
+``Coverage?beneficiary=<Patient reference>&status=active`` for the primary coverage.
+
 Each resource is read with ``fhir.resources.R4B`` and mapped to its canonical record
 (:mod:`careflow.adapters.fhir.mappers`, which applies the identifier allow-list); the case
 is composed from those records only, never from the raw documents.
@@ -25,11 +29,15 @@ from careflow.canonical.cases import (
 )
 from careflow.canonical.datatypes import Coding, Concept, Ref
 from careflow.canonical.identifiers import DEFAULT_POLICY, IdentifierPolicy
+from careflow.canonical.payer import EncounterCoverage
 from careflow.ports import ConnectorError
 
 SUPPLY_CATEGORY = "urn:careflow:supply-category"
 ROLE_BY_PARTICIPATION = {"PPRF": "surgeon", "SPRF": "anesthesia", "ATND": "surgeon"}
 URGENT = {"urgent", "asap", "stat"}
+SELF_PAY_TYPES = "http://terminology.hl7.org/CodeSystem/coverage-selfpay"
+# Who pays a Coverage when it is not an insurer: the patient, or a related person.
+SELF_PAYORS = frozenset({"Patient", "RelatedPerson"})
 
 R = TypeVar("R")
 
@@ -45,6 +53,36 @@ def _first_coding(concept: Concept | None) -> Coding | None:
 
 def _reference_to(refs: Sequence[Ref | None], target: str) -> str | None:
     return next((r.reference for r in refs if r and r.reference and r.target_type == target), None)
+
+
+def _token(value: str) -> str:
+    """A token search value with FHIR's escapes (``\\``, ``\\|``, ``\\,``, ``\\$``)."""
+    for char in ("\\", "|", ",", "$"):
+        value = value.replace(char, "\\" + char)
+    return value
+
+
+def _same_target(a: str, b: str) -> bool:
+    """Two references to the same resource (relative or absolute)."""
+    return _ref_id(a) == _ref_id(b)
+
+
+def _self_pay(coverage: rec.Coverage) -> bool:
+    """A self-pay agreement (type from the coverage-selfpay code system, or paid by the
+    patient or a related person): careflow reads it as no coverage."""
+    if coverage.type is not None and any(c.system == SELF_PAY_TYPES for c in coverage.type.codings):
+        return True
+    first = coverage.payors[0] if coverage.payors else None
+    return first is not None and first.target_type in SELF_PAYORS
+
+
+def _payer_id(coverage: rec.Coverage) -> str | None:
+    """The id of the Organization in ``Coverage.payor[0]`` (None if it is anyone else, or
+    a logical reference without a literal one)."""
+    first = coverage.payors[0] if coverage.payors else None
+    if first is None or not first.reference or first.target_type != "Organization":
+        return None
+    return _ref_id(first.reference)[1]
 
 
 class FhirEhrAdapter:
@@ -93,8 +131,7 @@ class FhirEhrAdapter:
         coverage_ref = next((r.reference for r in order.insurance if r.reference), None)
         payer_id = None
         if coverage_ref:
-            payors = self._read(coverage_ref, mappers.coverage).payors
-            payer_id = _ref_id(payors[0].reference)[1] if payors and payors[0].reference else None
+            payer_id = _payer_id(self._read(coverage_ref, mappers.coverage))
         supplies: list[SupplyNeed] = []
         trays: list[str] = []
         for info in order.supporting_info:
@@ -161,3 +198,54 @@ class FhirEhrAdapter:
                 )
             )
         return out
+
+    def encounter_coverage(self, encounter_id: str) -> EncounterCoverage | None:
+        """The encounter found by its visit number, its subject Patient, and the primary
+        of the patient's active coverages: the lowest ``Coverage.order``, coverages
+        without one after those with one, then in the EHR's order. Self-pay agreements
+        are not coverage: with only those (or none), ``coverage_ref`` and ``payer_id``
+        are None. ``Coverage.period`` is not compared with the encounter: the EHR's
+        ``status=active`` is taken as it is."""
+        system = self.fhir.http.system
+        if not encounter_id.strip():
+            raise ConnectorError(f"{system}: encounter_coverage needs a visit number")
+        found: dict[str, rec.Encounter] = {}
+        for raw in self.fhir.search("Encounter", {"identifier": _token(encounter_id)}):
+            match = self._map(raw, mappers.encounter)
+            found.setdefault(match.reference or f"#{len(found)}", match)  # once per id
+        if not found:
+            return None
+        where = f"Encounter?identifier (visit number {encounter_id})"
+        if len(found) > 1:
+            raise ConnectorError(f"{system}: {where}: {len(found)} Encounters match, not one")
+        encounter = next(iter(found.values()))
+        subject = encounter.subject
+        if subject is None or not subject.reference or subject.target_type != "Patient":
+            raise ConnectorError(
+                f"{system}: {encounter.reference or where}: Encounter.subject is not a Patient"
+            )
+        patient = subject.reference
+        candidates: list[tuple[tuple[int, int], int, rec.Coverage]] = []
+        params = {"beneficiary": patient, "status": "active"}
+        for index, raw in enumerate(self.fhir.search("Coverage", params)):
+            record: rec.Coverage = self._map(raw, mappers.coverage)
+            beneficiary = record.beneficiary.reference
+            if not beneficiary or not _same_target(beneficiary, patient):
+                # an EHR that ignored the search parameter: another patient's coverage
+                raise ConnectorError(
+                    f"{system}: {record.reference or 'Coverage'}: Coverage.beneficiary is not "
+                    "the encounter's patient"
+                )
+            if record.status != "active" or _self_pay(record):
+                continue
+            rank = (0, record.order) if record.order is not None else (1, 0)
+            candidates.append((rank, index, record))
+        if not candidates:
+            return EncounterCoverage(encounter_id=encounter_id, patient_ref=patient)
+        primary = min(candidates, key=lambda c: (c[0], c[1]))[2]
+        return EncounterCoverage(
+            encounter_id=encounter_id,
+            patient_ref=patient,
+            coverage_ref=primary.reference,
+            payer_id=_payer_id(primary),
+        )

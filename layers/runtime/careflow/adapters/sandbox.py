@@ -10,7 +10,9 @@ virtual time. Faults can be switched on per port.
 
 from __future__ import annotations
 
+import re
 import threading
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +30,7 @@ from careflow.canonical.payer import (
     AuthDecision,
     EligibilityRequest,
     EligibilityResponse,
+    EncounterCoverage,
     PriorAuthItem,
     PriorAuthRequest,
     PriorAuthResponse,
@@ -108,6 +111,31 @@ STOCK: dict[str, dict[str, tuple[int, int, int]]] = {
         "SUP-CEMENT-40": (6, 0, 5),
     },
 }
+
+
+def _payer_for(key: str) -> str:
+    """The payer the sandbox gives a case or an encounter: by the parity of its number (as
+    ``Sandbox.add_case`` does), or of a stable hash when it has no trailing digits."""
+    digits = re.search(r"(\d+)$", key)
+    number = int(digits.group(1)) if digits else zlib.crc32(key.encode())
+    return "payer-lakeshore" if number % 2 else "payer-summit"
+
+
+def fhir_id(value: str) -> str:
+    """A visit number as part of a FHIR id (``[A-Za-z0-9.-]``, at most 64 with a prefix)."""
+    return re.sub(r"[^A-Za-z0-9.-]", "-", value)[:56]
+
+
+def default_encounter_coverage(encounter_id: str) -> EncounterCoverage:
+    """What the sandbox EHR holds for an encounter nobody set up: a patient of its own and
+    one active coverage with a demo payer."""
+    key = fhir_id(encounter_id)
+    return EncounterCoverage(
+        encounter_id=encounter_id,
+        patient_ref=f"Patient/pat-enc-{key}",
+        coverage_ref=f"Coverage/cov-enc-{key}",
+        payer_id=_payer_for(encounter_id),
+    )
 
 
 @dataclass(frozen=True)
@@ -258,6 +286,9 @@ class Sandbox:
     transport_lead: dict[str, timedelta] = field(default_factory=lambda: dict(TRANSPORT_LEAD))
     pharmacy_lead: dict[str, timedelta] = field(default_factory=lambda: dict(PHARMACY_LEAD))
     bookings: dict[str, ServiceBooking] = field(default_factory=dict)
+    # Encounters set up by a demo or a test (by visit number); None: unknown to the EHR.
+    # Any other encounter has the default coverage (``default_encounter_coverage``).
+    encounters: dict[str, EncounterCoverage | None] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
@@ -329,6 +360,43 @@ class Sandbox:
         self._fault("ehr", "appointment_participants")
         with self.lock:
             return tuple(self.participants.get(appointment_id, ()))
+
+    def encounter_coverage(self, encounter_id: str) -> EncounterCoverage | None:
+        self._fault("ehr", "encounter_coverage")
+        return self.encounter_record(encounter_id)
+
+    def encounter_record(self, encounter_id: str) -> EncounterCoverage | None:
+        """What the EHR holds for an encounter, without faults (the FHIR sandbox server
+        serves it too)."""
+        if not encounter_id.strip():
+            raise ConnectorError("encounter_coverage needs a visit number")
+        with self.lock:
+            if encounter_id in self.encounters:
+                return self.encounters[encounter_id]
+        return default_encounter_coverage(encounter_id)
+
+    def set_encounter(self, coverage: EncounterCoverage) -> EncounterCoverage:
+        """Sets what the EHR holds for ``coverage.encounter_id``."""
+        with self.lock:
+            self.encounters[coverage.encounter_id] = coverage
+        return coverage
+
+    def set_self_pay(self, encounter_id: str) -> EncounterCoverage:
+        """The encounter's patient has no active coverage: coverage and payer None."""
+        default = default_encounter_coverage(encounter_id)
+        return self.set_encounter(
+            default.model_copy(update={"coverage_ref": None, "payer_id": None})
+        )
+
+    def set_unknown_encounter(self, encounter_id: str) -> None:
+        """The EHR has no such encounter: ``encounter_coverage`` answers None."""
+        with self.lock:
+            self.encounters[encounter_id] = None
+
+    def reset_encounter(self, encounter_id: str) -> None:
+        """Back to the default coverage."""
+        with self.lock:
+            self.encounters.pop(encounter_id, None)
 
     # -- payer (Da Vinci PAS and CoverageEligibility) -------------------------------------------
     def submit_prior_auth(self, request: PriorAuthRequest) -> PriorAuthResponse:

@@ -188,6 +188,14 @@ class NotificationEndpoint:
         self._server.stop()
 
 
+def _sandbox_encounter(encounter_id: str) -> Any:
+    """What the process's in-process sandbox holds for an encounter (read at the time of
+    the search: a reset replaces the sandbox)."""
+    from careflow.adapters.sandbox import sandbox
+
+    return sandbox().encounter_record(encounter_id)
+
+
 def _smart_key_pair() -> tuple[str, Any]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -440,7 +448,11 @@ class LocalCloud:
         # careflow's client is made here and its public half registered with the EHR.
         private_pem, public_key = _smart_key_pair()
         self.ehr_server = FhirSandboxServer(
-            store, require_token=True, client_keys={"careflow-local": public_key}
+            store,
+            require_token=True,
+            client_keys={"careflow-local": public_key},
+            # encounters come by HL7 v2 with any visit number: made when first searched
+            on_search_miss=ehr_seed.encounters_on_demand(_sandbox_encounter),
         ).start()
         self.payer_server = PayerSandboxServer().start()
         self.notifications = NotificationEndpoint(self).start()

@@ -7,9 +7,11 @@ must never reach a log (a test reads the logs of a whole demo for them).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from careflow.canonical.cases import SurgicalCase
+from careflow.canonical.payer import EncounterCoverage
 from careflow.localcloud.sandboxes.fhir_server import FhirStore
 
 FACILITY = "urn:careflow:facility"
@@ -19,6 +21,8 @@ PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 MRN = "urn:oid:2.16.840.1.113883.3.careflow.mrn"
 MEMBER = "urn:careflow:payer:member-id"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+VISIT = "urn:oid:2.16.840.1.113883.3.careflow.visit"
+V3_ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 # Synthetic people: made up, but shaped like PHI, so a leak would be visible.
 PEOPLE = {
@@ -196,3 +200,64 @@ def seed(store: FhirStore, cases: dict[str, SurgicalCase], participants: dict[st
                 part["status"] = by_ref[ref].status.value
         store.put(appointment)
     return count
+
+
+def encounter_resources(record: EncounterCoverage) -> list[dict[str, Any]]:
+    """An inpatient encounter as the EHR holds it: the Encounter (its visit number the
+    identifier), its Patient, and the patient's active Coverage unless self-pay."""
+    from careflow.adapters.sandbox import fhir_id
+
+    patient_id = record.patient_ref.split("/")[-1]
+    number = patient_id.removeprefix("pat-enc-")
+    given, family, birth = patient_demographics(number)
+    resources: list[dict[str, Any]] = [
+        {
+            "resourceType": "Patient",
+            "id": patient_id,
+            "identifier": [{"system": MRN, "value": f"MRN-E-{number}", "type": _v2_type("MR")}],
+            "name": [{"family": family, "given": [given]}],
+            "birthDate": birth,
+            "gender": "unknown",
+        },
+        {
+            "resourceType": "Encounter",
+            "id": f"enc-{fhir_id(record.encounter_id)}",
+            "identifier": [{"system": VISIT, "value": record.encounter_id, "type": _v2_type("VN")}],
+            "status": "in-progress",
+            "class": {"system": V3_ACT, "code": "IMP", "display": "inpatient encounter"},
+            "subject": {"reference": record.patient_ref},
+        },
+    ]
+    if record.coverage_ref is not None:
+        coverage: dict[str, Any] = {
+            "resourceType": "Coverage",
+            "id": record.coverage_ref.split("/")[-1],
+            "status": "active",
+            "order": 1,
+            "beneficiary": {"reference": record.patient_ref},
+            "payor": [{"reference": f"Organization/{record.payer_id}"}]
+            if record.payer_id
+            else [{"display": "unknown payer"}],
+        }
+        resources.append(coverage)
+    return resources
+
+
+def encounters_on_demand(
+    lookup: Callable[[str], EncounterCoverage | None],
+) -> Callable[[str, Mapping[str, str]], list[dict[str, Any]]]:
+    """For ``FhirSandboxServer(on_search_miss=...)``: an ``Encounter?identifier=`` search
+    that finds nothing gets the encounter ``lookup`` (the in-process sandbox's
+    ``encounter_record``) holds, with its Patient and Coverage; nothing if it holds none."""
+    from careflow.localcloud.sandboxes.fhir_server import split_token
+
+    def miss(resource_type: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        if resource_type != "Encounter" or set(params) != {"identifier"}:
+            return []
+        system, visit_number = split_token(params["identifier"])
+        if system not in ("", VISIT) or not visit_number.strip():
+            return []
+        record = lookup(visit_number)
+        return encounter_resources(record) if record is not None else []
+
+    return miss

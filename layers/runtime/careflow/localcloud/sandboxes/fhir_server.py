@@ -11,7 +11,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -37,6 +37,26 @@ def outcome(code: str, diagnostics: str, expression: str | None = None) -> dict[
     if expression:
         issue["expression"] = [expression]
     return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def split_token(wanted: str) -> tuple[str, str]:
+    """``system|value`` of a token search value, with FHIR's escapes (``\\|`` is a bar in
+    the value, ``\\\\`` a backslash); no bar: any system."""
+    parts, current, escaped, bars = [], "", False, 0
+    for char in wanted:
+        if escaped:
+            current, escaped = current + char, False
+        elif char == "\\":
+            escaped = True
+        elif char == "|":
+            parts.append(current)
+            current, bars = "", bars + 1
+        else:
+            current += char
+    parts.append(current)
+    if bars == 0:
+        return "", parts[0]
+    return parts[-2], parts[-1]
 
 
 def _values(node: Any, path: str) -> Iterable[Any]:
@@ -93,7 +113,7 @@ class FhirStore:
         if name == "_id":
             return resource.get("id") == wanted
         if name == "identifier":
-            system, _, value = wanted.rpartition("|")
+            system, value = split_token(wanted)
             return any(
                 i.get("value") == value and (not system or i.get("system") == system)
                 for i in resource.get("identifier") or []
@@ -118,7 +138,12 @@ class FhirStore:
 
 
 class FhirSandboxServer(LoopbackServer):
-    """``start()`` listens on 127.0.0.1 (a free port unless given); ``base_url`` ends in /fhir."""
+    """``start()`` listens on 127.0.0.1 (a free port unless given); ``base_url`` ends in /fhir.
+
+    ``on_search_miss(resource_type, params)``, when given, is asked for resources to add to
+    the store when a search finds nothing (the local cloud makes the Encounters it is asked
+    for by visit number, as the in-process sandbox holds them); then the search runs again.
+    """
 
     def __init__(
         self,
@@ -128,8 +153,11 @@ class FhirSandboxServer(LoopbackServer):
         require_token: bool = False,
         client_keys: Mapping[str, Any] | None = None,
         page_size: int = 50,
+        on_search_miss: Callable[[str, Mapping[str, str]], Iterable[Mapping[str, Any]]]
+        | None = None,
     ) -> None:
         super().__init__(port)
+        self.on_search_miss = on_search_miss
         self.store = store or FhirStore()
         self.faults = FaultPlan()
         self.require_token = require_token
@@ -318,6 +346,10 @@ class FhirSandboxServer(LoopbackServer):
         offset = int(params.get("_offset", 0))
         filters = {k: v for k, v in params.items() if not k.startswith("_") or k == "_id"}
         matches = self.store.search(rtype, filters)
+        if not matches and self.on_search_miss is not None:
+            added = [self.store.put(r) for r in self.on_search_miss(rtype, filters)]
+            if added:
+                matches = self.store.search(rtype, filters)
         page = matches[offset : offset + count]
         query = "&".join(f"{k}={v}" for k, v in filters.items())
         links = [
