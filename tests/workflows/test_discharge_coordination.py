@@ -3,7 +3,7 @@
 Every encounter event goes through EventBridge (intake's rules), as the HL7 v2 adapter
 would publish it. Few tests, each reaching an outcome: discharged on time; discharged late
 with its delay causes after an escalated task was completed; stopped by A11 and by A13; an
-A03 before its A16.
+A03 before its A16; an A13 after the A03, then a new A16 that starts a second coordination.
 """
 
 from __future__ import annotations
@@ -179,9 +179,10 @@ def test_an_a03_before_its_a16_starts_nothing_and_is_kept_as_unrouted(cloud):
     assert store.get_subject(WORKFLOW, "fac-north", encounter_id) is None
 
 
-def test_an_a13_after_the_a03_withdraws_the_departure(cloud):
+def test_an_a13_after_the_a03_withdraws_the_departure_and_a_new_a16_starts_again(cloud):
     """The patient is back: the concluded instance is marked CANCELLED, so the departure
-    leaves the discharged counts (docs/decisions.md 33; reopening is left to the kit)."""
+    leaves the discharged counts; the discharge planned again (a new A16, later than the
+    A13) starts a second coordination for the encounter (docs/decisions.md 34)."""
     case = pending(cloud)
     case.wait_milestone("dependencies_arranged")
     discharged(cloud, case)
@@ -192,3 +193,34 @@ def test_an_a13_after_the_a03_withdraws_the_departure(cloud):
     )
     case.wait_milestone("dischargecancelled")
     assert case.instance().outcome == "DISCHARGED"
+
+    cloud.clock.advance(timedelta(hours=2))
+    key = f"encounter:{case.case_id}:A16:again"
+    cloud.put_event(
+        SOURCE,
+        "Encounter.DischargePending",
+        facility_id="fac-north",
+        idempotency_key=key,
+        data=_data(
+            case.case_id,
+            disposition="01",
+            expected_discharge_at=(cloud.clock.now() + timedelta(hours=4)).isoformat(),
+        ),
+    )
+    again = Case(cloud, case.case_id, instance_id_for(WORKFLOW, key), WORKFLOW).started()
+    assert again.instance_id != case.instance_id
+    again.wait_milestone("dependencies_arranged")
+    subject = wiring.store().get_subject(WORKFLOW, "fac-north", case.case_id)
+    assert subject is not None and subject.instance_id == again.instance_id and subject.reopened
+    assert "reopened" in {a.action for a in wiring.store().audit_trail(again.instance_id)}
+    assert case.instance().status == InstanceStatus.CANCELLED  # the first keeps its end
+
+    cloud.clock.advance(timedelta(minutes=5))
+    cloud.put_event(
+        SOURCE,
+        "Encounter.AdmitCancelled",
+        facility_id="fac-north",
+        idempotency_key=f"encounter:{case.case_id}:A11:again",
+        data=_data(case.case_id),
+    )
+    assert again.finish()["status"] == "ABORTED"

@@ -23,7 +23,13 @@ from careflow.domain.records import (
 )
 from careflow.events.envelope import EnvelopeError, parse_event
 from careflow.kit.spec import Trigger
-from careflow.ports import DuplicateExecution, ParkingLot, StateStore, WorkflowEngine
+from careflow.ports import (
+    ConcurrentUpdate,
+    DuplicateExecution,
+    ParkingLot,
+    StateStore,
+    WorkflowEngine,
+)
 
 
 class StartRequest(BaseModel):
@@ -38,6 +44,8 @@ class StartRequest(BaseModel):
     event_id: str = ""
     facility_id: str = ""
     subject_id: str | None = None
+    occurred_at: datetime | None = None  # the event's metadata.occurred_at
+    reopens: bool = False  # its trigger's: a cancelled subject may be started again
 
 
 class SubjectChange(BaseModel):
@@ -54,6 +62,7 @@ class SubjectChange(BaseModel):
     facility_id: str
     subject_id: str
     values: dict[str, Any] = {}
+    occurred_at: datetime | None = None  # the event's metadata.occurred_at
 
 
 class Parked(BaseModel):
@@ -139,6 +148,7 @@ def accept(
             facility_id=meta.facility_id,
             subject_id=str(subject_id),
             values=values,
+            occurred_at=meta.occurred_at,
         )
     instance_id = instance_id_for(workflow_id, meta.idempotency_key)
     payload = {
@@ -159,6 +169,8 @@ def accept(
         event_id=meta.event_id,
         facility_id=meta.facility_id,
         subject_id=subject_id,
+        occurred_at=meta.occurred_at,
+        reopens=trigger.reopens,
     )
 
 
@@ -174,8 +186,9 @@ def start(
     With a subject, a subject record is claimed first (first writer wins) and the
     execution is named after the instance it names: a start that failed after the claim
     is retried under that same name, and any later event for the subject, whatever its
-    idempotency key, meets ``ExecutionAlreadyExists``. A subject cancelled before anything
-    started it is refused."""
+    idempotency key, meets ``ExecutionAlreadyExists``. A cancelled subject is refused,
+    unless the trigger ``reopens`` and the event occurred after the cancellation: then the
+    record names this event's instance (see :func:`_reopen`)."""
     instance_id = request.instance_id
     if request.subject_id is not None:
         if store is None or now is None:
@@ -188,16 +201,16 @@ def start(
                 instance_id=instance_id,
                 event_id=request.event_id,
                 at=now,
+                occurred_at=request.occurred_at,
             )
         )
-        if claimed.status == "CANCELLED" or claimed.instance_id is None:
-            return {
-                "status": "refused",
-                "reason": (
-                    f"the subject of this event was cancelled before it started: "
-                    f"{request.workflow_id} starts no instance for a cancelled subject"
-                ),
-            }
+        if claimed.status == "CANCELLED":
+            reopened = _reopen(request, claimed, store=store, now=now)
+            if isinstance(reopened, str):
+                return {"status": "refused", "reason": reopened}
+            claimed = reopened
+        if claimed.instance_id is None:
+            return {"status": "refused", "reason": _cancelled_before_start(request)}
         instance_id = claimed.instance_id
     payload = {**request.input, "instance_id": instance_id}
     try:
@@ -207,6 +220,81 @@ def start(
             _audit_duplicate(store, instance_id, request.event_id, now, "no second instance")
         return {"status": "duplicate", "instance_id": instance_id}
     return {"status": "started", "instance_id": instance_id, "execution_arn": arn}
+
+
+def _cancelled_before_start(request: StartRequest) -> str:
+    return (
+        "the subject of this event was cancelled before it started: "
+        f"{request.workflow_id} starts no instance for a cancelled subject"
+    )
+
+
+_REOPEN_ATTEMPTS = 3  # then ConcurrentUpdate: the event is retried
+
+
+def _reopen(
+    request: StartRequest, record: SubjectRecord, *, store: StateStore, now: datetime
+) -> SubjectRecord | str:
+    """A start for a cancelled subject: the subject's record, now naming this event's
+    instance, if the trigger ``reopens`` and the event occurred after the cancellation;
+    otherwise the reason it is refused.
+
+    The write is conditional on the version read, so of two racing starts one names the
+    instance; the other reads the record again and goes on with what it names (its start
+    is then a duplicate). The cancelled instance keeps its records; the new one's audit
+    says why it exists."""
+    for _ in range(_REOPEN_ATTEMPTS):
+        if record.status != "CANCELLED":
+            return record  # another start reopened it meanwhile
+        if not request.reopens:
+            return _cancelled_before_start(request)
+        if record.occurred_at is None or request.occurred_at is None:
+            return (
+                "the subject of this event was cancelled, and when is not on record: "
+                f"{request.workflow_id} starts a cancelled subject again only for a start "
+                "that occurred after its cancellation"
+            )
+        if request.occurred_at <= record.occurred_at:
+            return (
+                "the subject of this event was cancelled after this event occurred: "
+                f"{request.workflow_id} starts a cancelled subject again only for a start "
+                "that occurred after its cancellation (a late start of the cancelled one "
+                "is refused)"
+            )
+        try:
+            reopened = store.update_subject(
+                record.model_copy(
+                    update={
+                        "instance_id": request.instance_id,
+                        "status": "STARTED",
+                        "event_id": request.event_id,
+                        "occurred_at": request.occurred_at,
+                        "reopened": True,
+                        "at": now,
+                    }
+                )
+            )
+        except ConcurrentUpdate:
+            current = store.get_subject(record.workflow_id, record.facility_id, record.subject_id)
+            assert current is not None  # subject records are never deleted
+            record = current
+            continue
+        detail = {"event_id": request.event_id, "cancelled_by": record.event_id}
+        if record.instance_id is not None:
+            detail["previous_instance_id"] = record.instance_id
+        store.record(
+            AuditEntry(
+                instance_id=request.instance_id,
+                at=now,
+                actor="system:intake",
+                action="reopened",
+                reason="a start that occurred after the subject's cancellation: a new "
+                "instance for the subject",
+                detail=detail,
+            )
+        )
+        return reopened
+    raise ConcurrentUpdate(f"{request.workflow_id} subject changed {_REOPEN_ATTEMPTS} times")
 
 
 def _audit_duplicate(
@@ -231,9 +319,24 @@ def change(
     """Applies an ``update`` or ``stop`` event to the subject's running instance.
 
     ``stop`` before any start leaves a cancelled subject record, so a late start is
-    refused; ``update`` with no instance is unrouted (no workflow runs for the subject)."""
+    refused; ``update`` with no instance is unrouted (no workflow runs for the subject).
+    On a subject started again after a cancellation, an event that occurred before the
+    start that reopened it belongs to the cancelled instance: refused."""
     record = store.get_subject(request.workflow_id, request.facility_id, request.subject_id)
     verb = request.detail_type.rsplit(".", 1)[-1].lower()
+    if (
+        record is not None
+        and record.reopened
+        and record.status != "CANCELLED"
+        and record.occurred_at is not None
+        and request.occurred_at is not None
+        and request.occurred_at < record.occurred_at
+    ):
+        return {
+            "status": "refused",
+            "reason": f"{request.detail_type} occurred before the subject was started "
+            "again: it belongs to the cancelled instance, not to the subject's new one",
+        }
     if request.effect == "stop":
         if record is None:
             record = store.claim_subject(
@@ -245,6 +348,7 @@ def change(
                     status="CANCELLED",
                     event_id=request.event_id,
                     at=now,
+                    occurred_at=request.occurred_at,
                 )
             )
             if record.event_id == request.event_id:
@@ -257,7 +361,13 @@ def change(
             return {"status": "duplicate", "instance_id": record.instance_id}
         if record.status != "CANCELLED":
             store.update_subject(
-                record.model_copy(update={"status": "CANCELLED", "event_id": request.event_id})
+                record.model_copy(
+                    update={
+                        "status": "CANCELLED",
+                        "event_id": request.event_id,
+                        "occurred_at": request.occurred_at,
+                    }
+                )
             )
         if record.instance_id is None:
             return {"status": "cancelled", "instance_id": None}

@@ -131,7 +131,13 @@ class SubjectRecord(Record):
     Written (conditionally, first writer wins) before the execution starts; the execution
     name is its ``instance_id``, so a start that failed after the write is retried under
     the same name, and a second event for the subject finds the execution already there.
-    ``CANCELLED`` with no instance: the subject was cancelled before anything started it."""
+    ``CANCELLED`` with no instance: the subject was cancelled before anything started it.
+
+    ``occurred_at`` is when the event that wrote it occurred (its ``metadata.occurred_at``):
+    on a ``CANCELLED`` record, the cancellation's, which a start trigger that ``reopens``
+    compares with its own (only a later start starts a new instance). ``reopened``: the
+    record was started again after a cancellation (it names the new instance). Both are
+    optional: records written before they were kept read as ``None`` and ``False``."""
 
     workflow_id: str
     facility_id: str
@@ -141,3 +147,5 @@ class SubjectRecord(Record):
     event_id: str  # the event that wrote it
     at: datetime
     version: int = 0
+    occurred_at: datetime | None = None  # when the event that wrote it occurred
+    reopened: bool = False

@@ -98,6 +98,12 @@ class Trigger:
     appointment id, the order's request id): one instance per workflow, facility and
     subject, whatever the idempotency key. Without it (a ``start`` only), the
     idempotency key alone de-duplicates.
+
+    ``reopens`` (a ``start`` with a ``subject`` only; off by default): a subject that was
+    cancelled may be started again. A start event that occurred after the cancelling
+    event (``metadata.occurred_at``, strictly later) starts a new instance, named after
+    its own idempotency key; one that occurred before or at it (a late start of the
+    cancelled episode) is refused, as it always is without ``reopens``.
     """
 
     source: str
@@ -106,6 +112,13 @@ class Trigger:
     build_input: Callable[[Any], dict[str, Any]] | None = None
     subject: Callable[[Any], str] | None = None
     effect: Literal["start", "update", "stop"] = "start"
+    reopens: bool = False
+
+    def __post_init__(self) -> None:
+        if self.reopens and (self.effect != "start" or self.subject is None):
+            raise ValueError(
+                f"{self.detail_type}: only a start trigger with a subject reopens a subject"
+            )
 
     def pattern(self) -> dict[str, Any]:
         pattern: dict[str, Any] = {"source": [self.source], "detail-type": [self.detail_type]}

@@ -86,6 +86,7 @@ SPEC = Workflow(
             detail_type=DISCHARGE_PENDING,
             build_input=_input,
             subject=_encounter,
+            reopens=True,  # a new A16 after an A13 (the patient is back) starts again
         ),
         # A03 records the departure on the running instance (a milestone the execution
         # looks for); with no instance (an A03 before its A16) it is kept as unrouted.
