@@ -447,3 +447,30 @@ def test_every_step_of_the_spec_is_tested_here():
     source = Path(__file__).read_text(encoding="utf-8")
     for fn in SPEC.steps:
         assert f'"{fn.step.split(":")[1]}"' in source, fn.name
+
+
+def test_finalize_discharge_records_the_order_and_departure_times_for_the_kpis():
+    p = policy()
+    departed = datetime(2026, 11, 29, 10, 30, tzinfo=CHICAGO)
+    event = {
+        "instance_id": "dc-1",
+        "correlation_id": "c-1",
+        "facility_id": "fac-north",
+        "encounter_id": "V100",
+        "ordered_at": NOW.isoformat(),
+        "policy": p.model_dump(mode="json"),
+        "dependencies": [],
+        "departure": {"departed": True, "departed_at": departed.isoformat()},
+    }
+    _, used = run("finalize_discharge", event)
+    (measured,) = [a for a in used["store"].audit_trail("dc-1") if a.action == "discharge_measured"]
+    assert measured.detail == {
+        "ordered_at": NOW.isoformat(),
+        "departed_at": departed.isoformat(),
+        "order_to_departure_seconds": int((departed - NOW).total_seconds()),
+        "before_noon": True,
+        "noon_hour": p.noon_hour,
+    }
+    gone = {**event, "departure": {"departed": False, "gave_up": True}}
+    _, used = run("finalize_discharge", gone)
+    assert not [a for a in used["store"].audit_trail("dc-1") if a.action == "discharge_measured"]

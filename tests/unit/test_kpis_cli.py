@@ -85,3 +85,23 @@ def test_a_refused_window_is_one_line(faked, monkeypatch, capsys):
     assert capsys.readouterr().err.strip() == (
         "error: careflow kpis: 400 window is not like P7D or PT12H."
     )
+
+
+def test_a_workflows_own_kpis_are_printed_a_line_each_whatever_the_workflow():
+    row = {
+        "workflow_id": "discharge-coordination",
+        **dict.fromkeys(("started", "completed", "failed", "cancelled", "running"), 0),
+        "escalation_rate": None,
+        "sla_adherence": None,
+        "open_tasks": [],
+        "order_to_departure": {"discharges": 3, "p50_minutes": 240.0, "p90_minutes": 600.0},
+        "discharged_before_noon": {"discharges": 4, "before_noon": 3, "share": 0.75},
+        "delay_minutes_by_cause": {"awaiting transport": 45, "pharmacy": 0, "DME": 20},
+        "gaps_unfilled_at_shift_start": 1,
+        "overtime_hours": 36.5,
+    }
+    out = cli.kpi_table({**REPORT, "workflows": [row]})
+    assert "  order to departure: 3 discharges, p50 240 min, p90 600 min" in out
+    assert "  discharged before noon: 4 discharges, 3 before noon, 75%" in out
+    assert "  delay minutes by cause: awaiting transport 45, DME 20" in out
+    assert "  gaps unfilled at shift start: 1\n  overtime hours: 36.5" in out

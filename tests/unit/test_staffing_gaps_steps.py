@@ -241,3 +241,33 @@ def test_a_change_just_before_a_shift_is_assessed_for_the_next_one():
     w.ports["now"] = SHIFT - timedelta(minutes=10)  # 06:50: the debounce ends after 07:00
     started = w.admit("V1", SHIFT - timedelta(minutes=10))
     assert datetime.fromisoformat(started["shift_start"]) == SHIFT_END  # the 19:00 shift
+
+
+def test_the_last_step_records_a_gaps_numbers_for_the_kpis():
+    w = World(roster=nurses(0))
+    w.admit("V1", NOW - timedelta(hours=1))
+    state = w.assess()
+    w.run("finish_assessment", {"instance_id": "i-1", **state, "escalation_exhausted": True})
+    (measured,) = [a for a in w.store.audit_trail("i-1") if a.action == "staffing_measured"]
+    assert measured.reason == "UNFILLED"
+    assert measured.detail == {
+        "unit": "4W",
+        "shift_start": SHIFT.isoformat(),
+        "found_early": state["assessment"]["found_early"],
+        "unfilled_at_shift_start": True,
+        "overtime_hours": 0.0,
+    }
+    overtime = {"outcome": "FILLED", "option": "overtime", "staff_count": 2}
+    w.run("finish_assessment", {"instance_id": "i-1", **state, "recorded": overtime})
+    last = [a for a in w.store.audit_trail("i-1") if a.action == "staffing_measured"][-1]
+    assert last.detail["overtime_hours"] == 24.0  # 2 nurses x 07:00-19:00
+    assert last.detail["unfilled_at_shift_start"] is False
+
+
+def test_an_assessment_without_a_new_gap_records_no_numbers():
+    w = World(roster=nurses(0))
+    w.admit("V1", NOW - timedelta(hours=1))
+    state = w.assess()
+    extra = {"assessment": {"has_gap": False}}
+    w.run("finish_assessment", {"instance_id": "i-1", **state, **extra})
+    assert not [a for a in w.store.audit_trail("i-1") if a.action == "staffing_measured"]

@@ -317,7 +317,9 @@ def cmd_kpis(args: argparse.Namespace) -> int:
 
 
 def kpi_table(report: dict[str, Any]) -> str:
-    """The report as text: the window, then a block per workflow."""
+    """The report as text: the window, then a block per workflow (the generic KPIs, then
+    the workflow's own, each on a line)."""
+    from careflow.kpis import DEFINITIONS
 
     def share(value: float | None) -> str:
         return "-" if value is None else f"{value:.0%}"
@@ -325,6 +327,25 @@ def kpi_table(report: dict[str, Any]) -> str:
     def minutes(value: float | None) -> str:
         return "-" if value is None else f"{value:g}"
 
+    def part(key: str, value: Any) -> str:
+        if key.endswith("_minutes"):
+            return f"{key.removesuffix('_minutes')} {minutes(value)} min"
+        if key == "share":
+            return share(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value} {key.replace('_', ' ')}"
+        return f"{key.replace('_', ' ')} {'-' if value is None else value}"
+
+    def own(value: Any) -> str:
+        """A record (``{"decisions": 4, "p50_minutes": 90}``: "4 decisions, p50 90 min"),
+        a tally by label (``{"pharmacy": 30}``: its non-zero entries), or a number."""
+        if not isinstance(value, dict):
+            return "-" if value is None else f"{value:g}"
+        if all(re.fullmatch(r"[a-z0-9_]+", k) for k in value):
+            return ", ".join(part(k, v) for k, v in value.items())
+        return ", ".join(f"{k} {v:g}" for k, v in value.items() if v) or "none"
+
+    generic = {"workflow_id", *DEFINITIONS}
     window = report["window"]
     lines = [f"KPIs {window['since']} .. {window['until']} at {', '.join(report['facilities'])}"]
     for wf in report["workflows"]:
@@ -339,13 +360,9 @@ def kpi_table(report: dict[str, Any]) -> str:
             lines.append(
                 f"  open in {q['queue']}: {q['count']}, oldest {q['oldest_age_minutes']} min"
             )
-        turnaround = wf.get("authorization_turnaround")
-        if turnaround:
-            lines.append(
-                f"  authorization turnaround: {turnaround['decisions']} decisions, "
-                f"p50 {minutes(turnaround['p50_minutes'])} min, "
-                f"p90 {minutes(turnaround['p90_minutes'])} min"
-            )
+        for name, value in wf.items():  # the workflow's own KPIs
+            if name not in generic:
+                lines.append(f"  {name.replace('_', ' ')}: {own(value)}")
     return "\n".join(lines)
 
 

@@ -1,47 +1,38 @@
 """The workflows' KPIs over a window, for a set of facilities, read through the state
 store port (no boto3 here): the foundation the KPI catalogue and its dashboards extend.
 
-Each KPI is a :class:`KpiDefinition` in :data:`CATALOGUE` (name, unit, definition,
-owner, lineage), served with its value so a reader never guesses what a number means;
-docs/kpis.md is the same catalogue for people. Adding a KPI is a definition here and a
-line in :func:`workflow_kpis`.
+Each KPI is a :class:`KpiDefinition` (name, unit, definition, owner, lineage), served with
+its value so a reader never guesses what a number means; docs/kpis.md is the same
+catalogue for people. :data:`CATALOGUE` holds the generic ones every workflow has; a
+workflow's own KPIs live in its package, declared on its spec (``served_kpis``, computed
+by its ``kpi_values`` function: :mod:`careflow.kit.kpis`), and this module calls them
+without naming any workflow. :func:`catalogue` is the whole of it.
 
 What is read: per workflow and status, the instances last updated within the window
-(GSI3, a key range), kept to the caller's facilities; for each, its human tasks; for a
-concluded prior authorization, its milestones. The window is bounded (:data:`MAX_WINDOW`)
-so the reads are too.
+(GSI3, a key range), kept to the caller's facilities; for each, its human tasks; then
+whatever a workflow's own KPIs read of those instances (milestones, audit entries). The
+window is bounded (:data:`MAX_WINDOW`) so the reads are too.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, create_model
 
 from careflow.domain.records import HumanTask, Instance, InstanceStatus, TaskStatus
+from careflow.kit.kpis import KpiDefinition, ratio
 from careflow.ports import StateStore
 
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_WINDOW = timedelta(days=31)
-PRIOR_AUTHORIZATION = "prior-authorization"
 
 ENDED = frozenset({InstanceStatus.COMPLETED, InstanceStatus.FAILED, InstanceStatus.CANCELLED})
 OPEN = frozenset({TaskStatus.OPEN, TaskStatus.CLAIMED})
 _DURATION = re.compile(r"^P(?:(\d{1,3})D)?(?:T(?:(\d{1,4})H)?(?:(\d{1,6})M)?)?$")
-
-
-@dataclass(frozen=True)
-class KpiDefinition:
-    name: str
-    unit: str
-    definition: str
-    owner: str
-    lineage: str
 
 
 CATALOGUE: tuple[KpiDefinition, ...] = (
@@ -105,17 +96,30 @@ CATALOGUE: tuple[KpiDefinition, ...] = (
         "queue owners",
         "human_task.queue, status, created_at",
     ),
-    KpiDefinition(
-        "authorization_turnaround",
-        "minutes",
-        "prior authorizations concluded within the window: minutes from the request "
-        "(instance.started_at, milestone request_received) to the decision (milestone "
-        "concluded_<outcome>); p50 and p90 by nearest rank; null when none concluded",
-        "revenue cycle (utilization review)",
-        "instance.started_at, milestone concluded_*.at",
-    ),
 )
-DEFINITIONS: dict[str, str] = {k.name: k.definition for k in CATALOGUE}
+DEFINITIONS: dict[str, str] = {k.name: k.definition for k in CATALOGUE}  # the generic ones
+
+
+def _workflows(workflow_ids: Iterable[str] | None = None) -> list[Any]:
+    from careflow.kit.registry import workflows
+
+    wanted = None if workflow_ids is None else set(workflow_ids)
+    return [wf for wf in workflows() if wanted is None or wf.id in wanted]
+
+
+def catalogue(workflow_ids: Iterable[str] | None = None) -> tuple[KpiDefinition, ...]:
+    """The generic KPIs, then each registered workflow's own (of ``workflow_ids`` only, if
+    given), in workflow order."""
+    own = [k for wf in _workflows(workflow_ids) for k in wf.served_kpis]
+    generic = {k.name for k in CATALOGUE}
+    clash = [k.name for k in own if k.name in generic]
+    if clash:
+        raise ValueError(f"a workflow's KPI is named like a generic one: {clash}")
+    return (*CATALOGUE, *own)
+
+
+def definitions(workflow_ids: Iterable[str] | None = None) -> dict[str, str]:
+    return {k.name: k.definition for k in catalogue(workflow_ids)}
 
 
 class KpiQuery(BaseModel):
@@ -140,13 +144,7 @@ class QueueLoad(_View):
     oldest_age_minutes: int
 
 
-class Turnaround(_View):
-    decisions: int
-    p50_minutes: float | None
-    p90_minutes: float | None
-
-
-class WorkflowKpis(_View):
+class GenericKpis(_View):
     workflow_id: str
     started: int
     completed: int
@@ -156,7 +154,6 @@ class WorkflowKpis(_View):
     escalation_rate: float | None
     sla_adherence: float | None
     open_tasks: list[QueueLoad]
-    authorization_turnaround: Turnaround | None = None  # prior authorization only
 
 
 class KpiWindow(_View):
@@ -164,13 +161,38 @@ class KpiWindow(_View):
     until: datetime
 
 
-class KpiReport(_View):
-    """``GET /v1/kpis``'s answer (the OpenAPI document's model of it)."""
-
+class _Report(_View):
     window: KpiWindow
     facilities: list[str]
     definitions: dict[str, str]
-    workflows: list[WorkflowKpis]
+
+
+def report_model() -> type[BaseModel]:
+    """``GET /v1/kpis``'s answer (the OpenAPI document's model of it): per workflow, the
+    generic KPIs and every registered workflow's own, each optional (a workflow's row
+    carries its own only)."""
+    own: dict[str, Any] = {
+        k.name: ((Any if k.model is None else k.model | None), None) for k in catalogue()
+    }
+    for name in DEFINITIONS:
+        own.pop(name)
+    row = create_model(
+        "WorkflowKpis",
+        __base__=GenericKpis,
+        __module__=__name__,
+        **own,
+    )
+    report: type[BaseModel] = create_model(
+        "KpiReport",
+        __base__=_Report,
+        __module__=__name__,
+        __doc__="``GET /v1/kpis``'s answer (the OpenAPI document's model of it).",
+        workflows=(list[row], ...),
+    )
+    return report
+
+
+KpiReport = report_model()
 
 
 class WindowError(ValueError):
@@ -213,15 +235,6 @@ def window_start(since: datetime | None, window: str | None, now: datetime) -> d
     return start
 
 
-def _nearest_rank(values: Sequence[float], percent: int) -> float:
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(percent / 100 * len(ordered))) - 1]
-
-
-def _ratio(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
 def _sla(tasks: Iterable[HumanTask], now: datetime) -> float | None:
     met = missed = 0
     for t in tasks:
@@ -232,7 +245,7 @@ def _sla(tasks: Iterable[HumanTask], now: datetime) -> float | None:
                 missed += 1
         elif t.due_at <= now:  # open past due, or closed (escalated) once due
             missed += 1
-    return _ratio(met, met + missed)
+    return ratio(met, met + missed)
 
 
 def _open_by_queue(tasks: Iterable[HumanTask], now: datetime) -> list[dict[str, Any]]:
@@ -249,21 +262,6 @@ def _open_by_queue(tasks: Iterable[HumanTask], now: datetime) -> list[dict[str, 
         }
         for queue, found in sorted(queues.items())
     ]
-
-
-def _turnaround(store: StateStore, concluded: Iterable[Instance]) -> dict[str, Any]:
-    minutes: list[float] = []
-    for instance in concluded:
-        decided = [
-            m.at for m in store.milestones(instance.instance_id) if m.name.startswith("concluded_")
-        ]
-        if decided:
-            minutes.append((min(decided) - instance.started_at).total_seconds() / 60)
-    return {
-        "decisions": len(minutes),
-        "p50_minutes": round(_nearest_rank(minutes, 50), 1) if minutes else None,
-        "p90_minutes": round(_nearest_rank(minutes, 90), 1) if minutes else None,
-    }
 
 
 def workflow_kpis(
@@ -297,7 +295,7 @@ def workflow_kpis(
         "failed": by_status[InstanceStatus.FAILED],
         "cancelled": by_status[InstanceStatus.CANCELLED],
         "running": sum(n for s, n in by_status.items() if s not in ENDED),
-        "escalation_rate": _ratio(escalated, len(cohort)),
+        "escalation_rate": ratio(escalated, len(cohort)),
         "sla_adherence": _sla((t for i in cohort for t in tasks[i.instance_id]), now),
         "open_tasks": _open_by_queue(
             (
@@ -309,12 +307,29 @@ def workflow_kpis(
             now,
         ),
     }
-    if workflow_id == PRIOR_AUTHORIZATION:
-        concluded = [
-            i for i in seen if i.status is InstanceStatus.COMPLETED and i.updated_at >= since
-        ]
-        found["authorization_turnaround"] = _turnaround(store, concluded)
+    found.update(_own_kpis(store, workflow_id, seen, since=since, now=now))
     return found
+
+
+def _own_kpis(
+    store: StateStore, workflow_id: str, seen: Sequence[Instance], *, since: datetime, now: datetime
+) -> dict[str, Any]:
+    """What the workflow's package computes of its own KPIs (nothing if it declares none),
+    checked against what it declared."""
+    from careflow.kit.registry import workflows
+
+    wf = next((w for w in workflows() if w.id == workflow_id), None)
+    fn = wf.kpi_function() if wf is not None else None
+    if wf is None or fn is None:
+        return {}
+    values = dict(fn(store, seen, since, now))
+    declared = {k.name for k in wf.served_kpis}
+    if set(values) != declared:
+        raise ValueError(
+            f"{workflow_id}: its KPI function answered {sorted(values)}, "
+            f"it declares {sorted(declared)}"
+        )
+    return values
 
 
 def kpis(
@@ -326,12 +341,10 @@ def kpis(
     now: datetime,
 ) -> dict[str, Any]:
     """The KPIs of each workflow at ``facilities``, with the window and each definition."""
-    at = sorted(set(facilities))
+    at, ids = sorted(set(facilities)), sorted(workflow_ids)
     return {
         "window": {"since": since.isoformat(), "until": now.isoformat()},
         "facilities": at,
-        "definitions": DEFINITIONS,
-        "workflows": [
-            workflow_kpis(store, wf, at, since=since, now=now) for wf in sorted(workflow_ids)
-        ],
+        "definitions": definitions(ids),
+        "workflows": [workflow_kpis(store, wf, at, since=since, now=now) for wf in ids],
     }

@@ -64,6 +64,13 @@ def _check(found: list[Workflow]) -> None:
         for fn in wf.functions:
             if functions.setdefault(fn.name, fn) != fn:
                 raise RegistryError(f"function {fn.name} is declared twice, differently")
+    served: dict[str, object] = {}
+    for wf in found:
+        if bool(wf.served_kpis) != (wf.kpi_values is not None):
+            raise RegistryError(f"{wf.id}: served_kpis and kpi_values go together")
+        for kpi in wf.served_kpis:
+            if served.setdefault(kpi.name, kpi) != kpi:
+                raise RegistryError(f"KPI {kpi.name} is declared twice, differently")
     schemas: dict[str, type] = {}
     for wf in found:
         for detail_type, model in wf.event_schemas.items():

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from careflow.kit import asl
 from careflow.kit.asl import PLACEHOLDER
+from careflow.kit.kpis import KpiDefinition, KpiValues
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 STATEMACHINES_DIR = REPO_ROOT / "statemachines"
@@ -205,7 +206,11 @@ class Workflow:
     steps: tuple[FunctionSpec, ...]
     triggers: tuple[Trigger, ...] = ()
     slas: tuple[Sla, ...] = ()
-    kpis: tuple[Kpi, ...] = ()
+    kpis: tuple[Kpi, ...] = ()  # CloudWatch metrics its steps emit
+    # KPIs of its own that GET /v1/kpis serves beside the generic ones (careflow.kit.kpis):
+    # their definitions, and "<module>:<name>" of the KpiValues function computing them.
+    served_kpis: tuple[KpiDefinition, ...] = ()
+    kpi_values: str | None = None
     publishes: tuple[str, ...] = ()  # detail-types it puts on the bus
     subscriptions: tuple[Subscription, ...] = ()
     schedules: tuple[Schedule, ...] = ()  # EventBridge Scheduler schedules that start it
@@ -240,6 +245,16 @@ class Workflow:
         """Its steps and the kit's functions its expanded definition uses."""
         used = self.placeholders()
         return (*self.steps, *(fn for fn in KIT_FUNCTIONS if fn.placeholder in used))
+
+    def kpi_function(self) -> KpiValues | None:
+        """The function computing its :attr:`served_kpis` (imported), if it has one."""
+        if self.kpi_values is None:
+            return None
+        import importlib
+
+        module, name = self.kpi_values.split(":")
+        fn: KpiValues = getattr(importlib.import_module(module), name)
+        return fn
 
     def sla(self, name: str) -> Sla:
         for sla in self.slas:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from careflow.kit.spec import Kpi, Sla, Trigger, Workflow, step_function
+from careflow.workflows.discharge_coordination import kpis
 from careflow.workflows.discharge_coordination.events import (
     ADMIT_CANCELLED,
     CONCLUDED,
@@ -113,6 +114,8 @@ SPEC = Workflow(
         Kpi("HumanTasksEscalated", "Count", "tasks escalated for breaching their SLA"),
     ),
     children=("prior-authorization",),
+    served_kpis=kpis.DEFINITIONS,
+    kpi_values="careflow.workflows.discharge_coordination.kpis:values",
     publishes=(CONCLUDED,),
     demo="careflow.workflows.discharge_coordination.demo:run",
 )

@@ -487,6 +487,10 @@ def check_departure(inp: CheckDeparture, *, store: StateStore, now: datetime) ->
     return Departure(departed=False, gave_up=now >= inp.policy.give_up_at)
 
 
+# The audit entry finalize writes for a departure: its times, in numbers (GET /v1/kpis).
+MEASURED = "discharge_measured"
+
+
 @step()
 def finalize_discharge(inp: Finalize, *, store: StateStore, now: datetime) -> Finalized:
     """DISCHARGED with its order-to-departure time and its delays by cause, or
@@ -529,6 +533,24 @@ def finalize_discharge(inp: Finalize, *, store: StateStore, now: datetime) -> Fi
                 reason=delay.cause,
                 policy_version=policy.policy_version,
                 detail=delay.model_dump(),
+            )
+        )
+    if seconds is not None and departure.departed_at is not None:  # what /v1/kpis reads
+        entries.append(
+            AuditEntry(
+                instance_id=inp.instance_id,
+                at=now,
+                actor=ACTOR,
+                action=MEASURED,
+                reason=outcome,
+                policy_version=policy.policy_version,
+                detail={
+                    "ordered_at": inp.ordered_at.isoformat(),
+                    "departed_at": departure.departed_at.isoformat(),
+                    "order_to_departure_seconds": seconds,
+                    "before_noon": noon,
+                    "noon_hour": policy.noon_hour,
+                },
             )
         )
     entries.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from careflow.kit.spec import Kpi, Sla, Subscription, Trigger, Workflow, step_function
+from careflow.workflows.prior_authorization import kpis
 from careflow.workflows.prior_authorization.events import PriorAuthDecided, PriorAuthRequested
 
 _STEPS = "careflow.workflows.prior_authorization.steps"
@@ -79,6 +80,8 @@ SPEC = Workflow(
         Kpi("PriorAuthClockBreached", "Count", "decision clocks that ran out"),
         Kpi("PriorAuthConcluded", "Count", "requests concluded"),
     ),
+    served_kpis=kpis.DEFINITIONS,
+    kpi_values="careflow.workflows.prior_authorization.kpis:values",
     publishes=("PriorAuth.Concluded",),
     subscriptions=(Subscription("careflow.payer", "PriorAuth.Decided", "PayerDecision"),),
     demo="careflow.workflows.prior_authorization.demo:run",

@@ -6,6 +6,7 @@ from typing import Any
 
 from careflow.canonical import encounters as enc
 from careflow.kit.spec import Kpi, Schedule, Sla, Trigger, Workflow, step_function
+from careflow.workflows.staffing_gaps import kpis
 from careflow.workflows.staffing_gaps.events import CHECK_DUE, SOURCE, StaffingCheckDue
 
 _STEPS = "careflow.workflows.staffing_gaps.steps"
@@ -131,5 +132,7 @@ SPEC = Workflow(
         Kpi("StaffingGapsUnfilledAtShiftStart", "Count", "gaps still open when the shift began"),
         Kpi("OvertimeHours", "Count", "overtime hours the coordinator's decisions booked"),
     ),
+    served_kpis=kpis.DEFINITIONS,
+    kpi_values="careflow.workflows.staffing_gaps.kpis:values",
     demo="careflow.workflows.staffing_gaps.demo:run",
 )

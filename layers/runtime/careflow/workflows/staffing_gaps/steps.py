@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from careflow.canonical.workforce import StaffingDecision
-from careflow.domain.records import InstanceStatus, Milestone
+from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
 from careflow.kit.human_tasks import TaskSpec
 from careflow.kit.instances import finish_instance, start_instance
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ports import EhrPort, StateStore, WorkforcePort
 from careflow.workflows.staffing_gaps import rules as r
+from careflow.workflows.staffing_gaps.kpis import MEASURED
 
 if TYPE_CHECKING:
     from careflow.policies import PolicyReader
@@ -119,6 +120,7 @@ class Recorded(StepOutput):
 class AssessmentSoFar(StepInput):
     has_gap: bool
     duplicate: bool = False
+    found_early: bool = False
 
 
 class RecordedSoFar(StepInput):
@@ -386,15 +388,39 @@ def finish_assessment(inp: Finish, *, store: StateStore, now: datetime) -> Finis
         outcome = inp.recorded.outcome
     else:
         outcome = "UNFILLED"
+    overtime, unfilled = 0.0, False
     if outcome == "FILLED":
         _metric("StaffingGapsFilled")
         rec = inp.recorded
         begin, end = inp.start.shift_start, inp.start.shift_end
         if rec is not None and rec.option == "overtime" and begin and end:
             hours = (end - begin).total_seconds() / 3600
-            _metric("OvertimeHours", rec.staff_count * hours)
+            overtime = rec.staff_count * hours
+            _metric("OvertimeHours", overtime)
     if outcome == "UNFILLED" and (inp.escalation_exhausted or inp.recorded is None):
+        unfilled = True
         _metric("StaffingGapsUnfilledAtShiftStart")
+    entries: list[Milestone | AuditEntry] = []
+    if outcome in ("FILLED", "UNFILLED") and inp.assessment is not None:  # a new gap
+        entries.append(  # what GET /v1/kpis reads: numbers and the unit-shift, no patient
+            AuditEntry(
+                instance_id=inp.instance_id,
+                at=now,
+                actor="system:staffing",
+                action=MEASURED,
+                reason=outcome,
+                policy_version=inp.start.policy.policy_version,
+                detail={
+                    "unit": inp.start.unit,
+                    "shift_start": inp.start.shift_start.isoformat()
+                    if inp.start.shift_start
+                    else None,
+                    "found_early": inp.assessment.found_early,
+                    "unfilled_at_shift_start": unfilled,
+                    "overtime_hours": overtime,
+                },
+            )
+        )
     # Ended whatever the outcome (an unfilled gap's shift has begun): COMPLETED, the
     # workflow's own word in ``outcome`` (KPIs count it ended, not running).
     finish_instance(
@@ -404,12 +430,13 @@ def finish_assessment(inp: Finish, *, store: StateStore, now: datetime) -> Finis
         outcome=outcome,
         reasons=(outcome.lower(),),
         entries=[
+            *entries,
             Milestone(
                 instance_id=inp.instance_id,
                 name=f"assessment_{outcome.lower()}",
                 at=now,
                 status="FAILED" if outcome == "UNFILLED" else "DONE",
-            )
+            ),
         ],
         now=now,
     )
