@@ -40,6 +40,7 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
         "pa-2005": ("prior-authorization", "DENIED"),  # appeal task
         "enc-5001": ("discharge-coordination", "DISCHARGED"),  # on time
         "enc-5002": ("discharge-coordination", "DISCHARGED"),  # held by transport and DME
+        "enc-5003": ("discharge-coordination", "DISCHARGED"),  # home health, payer pended
         "surge-4W": ("staffing-gaps", "FILLED"),  # admission surge, float pool
         "or-day": ("staffing-gaps", "FILLED"),  # PACU short on an OR day, overtime
     }
@@ -85,6 +86,14 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
         "delay: awaiting transport (transport), 60 min, owner case manager",
     }
     assert cases["enc-5001"]["reasons"] == ["on time"]
+    assert cases["enc-5001"]["notes"] == []  # the departure is not "still being worked"
+    home_health = {m["name"] for m in cases["enc-5003"]["milestones"]}
+    assert {
+        "post_acute_authorization_pended",
+        "post_acute_authorization_arranged",
+        "dependencies_arranged",
+    } <= home_health
+    assert cases["enc-5003"]["reasons"] == ["on time"]
     silent_notes = cases["pa-2004"]["notes"]
     assert any(n.startswith("The payer's decision clock ran out at ") for n in silent_notes)
 

@@ -331,6 +331,22 @@ def test_a_failed_arrangement_is_recorded_as_error():
     assert used["store"].milestones("dc-1")[0].name == "transport_failed"
 
 
+def test_a_post_acute_authorization_still_with_the_payer_at_the_threat_line_is_pending():
+    out, used = run(
+        "record_dependency_error",
+        {
+            "instance_id": "dc-1",
+            "dependency": "post_acute_authorization",
+            "error": {"Error": "States.Timeout"},
+        },
+    )
+    assert out["status"] == r.PENDING and out["reason"].startswith("no decision by the threat")
+    assert [m.name for m in used["store"].milestones("dc-1")] == [
+        "post_acute_authorization_waiting"
+    ]
+    assert used["store"].audit_trail("dc-1") == []
+
+
 def test_evaluate_discharge_opens_a_case_manager_task_spec_when_threatened():
     p = policy()
     late = r.arranged("transport", "T", p.expected_discharge_at + timedelta(hours=1), p)

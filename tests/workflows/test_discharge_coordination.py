@@ -14,7 +14,8 @@ from datetime import timedelta
 import pytest
 
 from careflow import wiring
-from careflow.adapters.sandbox import sandbox
+from careflow.adapters.sandbox import PayerRule, sandbox
+from careflow.canonical.payer import AuthDecision
 from careflow.domain.intake import instance_id_for
 from careflow.domain.records import InstanceStatus
 from tests.workflows.harness import Case, advance_through_timer, claim_and_complete
@@ -41,9 +42,21 @@ def _data(encounter_id: str, **more) -> dict:
     }
 
 
-def pending(cloud, *, facility="fac-north", disposition="01", expected_in=timedelta(hours=4)):
+def pending(
+    cloud,
+    *,
+    facility="fac-north",
+    disposition="01",
+    expected_in=timedelta(hours=4),
+    payer: PayerRule | None = None,
+    self_pay: bool = False,
+):
     encounter_id = f"V{next(_numbers)}"
     key = f"encounter:{encounter_id}:A16"
+    if payer is not None:  # the payer's answer to the post-acute authorization (the child's)
+        sandbox().payer_rules[f"{instance_id_for(WORKFLOW, key)}-auth"] = payer
+    if self_pay:
+        sandbox().set_self_pay(encounter_id)
     expected = cloud.clock.now() + expected_in
     cloud.put_event(
         SOURCE,
@@ -104,7 +117,8 @@ def test_a_threatened_discharge_escalates_to_the_charge_nurse_then_records_its_d
 ):
     _leads.pharmacy_lead["fac-south"] = timedelta(minutes=15)
     # home health: transport (2 h at fac-south), meds, a walker (3 h) and the home-care
-    # authorization (a person's), for a discharge expected in 90 min
+    # authorization (the prior authorization workflow: the payer approves at once), for a
+    # discharge expected in 90 min
     case = pending(cloud, facility="fac-south", disposition="06", expected_in=timedelta(minutes=90))
     task = case.open_task()
     assert task.queue == "case_manager"
@@ -128,11 +142,15 @@ def test_a_threatened_discharge_escalates_to_the_charge_nurse_then_records_its_d
     }
     assert delays["transport"][:2] == ("awaiting transport", "case_manager")
     assert delays["dme"][:2] == ("DME", "case_manager")
-    assert delays["post_acute_authorization"][:2] == (
-        "payer authorization",
-        "utilization_review_nurse",
-    )
-    assert "pharmacy" not in delays
+    assert "pharmacy" not in delays and "post_acute_authorization" not in delays
+    child = case.child()
+    assert child.instance().outcome == "APPROVED"
+    assert {
+        "post_acute_authorization_requested",
+        "post_acute_authorization_submitted",
+        "post_acute_authorization_arranged",
+        "billing_ready",
+    } <= set(case.milestone_names())
     assert 25 <= delays["transport"][2] <= 35 and 85 <= delays["dme"][2] <= 95
     assert {
         "CaseManagerTask",
@@ -140,6 +158,51 @@ def test_a_threatened_discharge_escalates_to_the_charge_nurse_then_records_its_d
         "ApplyCaseManagerDecision",
         "AwaitDeparture",
     } <= (case.entered_states())
+
+
+def test_a_payer_still_deciding_at_the_threat_line_threatens_the_discharge(cloud):
+    """The snf authorization pends with the payer past the threat line: the branch stops
+    waiting (the prior authorization goes on by itself) and a case manager is asked."""
+    case = pending(
+        cloud,
+        disposition="03",
+        expected_in=timedelta(hours=3),
+        payer=PayerRule(AuthDecision.PENDED),  # the payer never answers
+    )
+    child = case.child().started()
+    child.wait_milestone("pended")
+    advance_through_timer(cloud, timedelta(hours=2, minutes=1))  # the threat line: 2 h
+    task = case.open_task()
+    assert any(
+        "post_acute_authorization not arranged (PENDING) (no decision by the threat line" in r
+        for r in task.reasons
+    )
+    assert cloud.describe(child.arn)["status"] == "RUNNING"  # the child goes on
+    assert "post_acute_authorization_waiting" in case.milestone_names()
+    sfn = cloud.client("stepfunctions")
+    for arn in (case.arn, child.arn):  # leave no timers to the session's other tests
+        sfn.stop_execution(executionArn=arn)
+
+
+def test_a_self_pay_patient_leaves_on_time_with_billing_not_ready(cloud):
+    """No coverage: the home-health authorization is a person's (threatening the time) and
+    billing readiness is pending on patient financial services, which holds no one."""
+    case = pending(cloud, disposition="06", self_pay=True, expected_in=timedelta(hours=6))
+    task = case.open_task()
+    assert any("no active coverage" in r for r in task.reasons)
+    assert not any(r.startswith("billing") for r in task.reasons)
+    claim_and_complete(cloud, task, "ACCEPT_DELAY", actor="user:casemgr-lrossi")
+    case.wait_milestone("case_manager_decided")
+    cloud.clock.advance(timedelta(hours=5))
+    discharged(cloud, case)
+    assert case.drive(step=timedelta(minutes=15))["status"] == "SUCCEEDED"
+    instance = case.instance()
+    assert instance.outcome == "DISCHARGED"
+    assert any(
+        r.startswith("billing not ready: no active coverage") for r in instance.outcome_reasons
+    )
+    assert "billing_not_ready" in case.milestone_names()
+    assert "ObtainPostAcuteAuthorization" not in case.entered_states()
 
 
 @pytest.mark.parametrize(

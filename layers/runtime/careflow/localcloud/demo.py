@@ -55,6 +55,9 @@ class Wording:
     # milestone name -> the note it earns: a deadline that passed ("decision clock ran out")
     deadlines: Mapping[str, str] = field(default_factory=dict)
     start: str = "start"  # what the scheduled start is: "case start", "service date"
+    # milestones that belong after the start (a discharge's departure and its conclusion):
+    # not "still being worked"
+    after_start: frozenset[str] = frozenset()
 
     def label(self, milestone: str) -> str:
         return (
@@ -324,7 +327,7 @@ def deadline_notes(
             notes.append(f"SLA passed at {when(m.at)}: {label[:1].lower()}{label[1:]}")
         if m.name in words.deadlines:
             notes.append(f"{words.deadlines[m.name]} at {when(m.at)}")
-    late = [m for m in milestones if m.at > scheduled_start]
+    late = [m for m in milestones if m.at > scheduled_start and m.name not in words.after_start]
     if late:
         last = late[-1]
         notes.append(

@@ -409,8 +409,14 @@ def check_billing_readiness(
 def record_dependency_error(
     inp: DependencyFailed, *, store: StateStore, now: datetime
 ) -> r.Dependency:
-    """An arrangement's Catch: the dependency is ERROR (a person arranges it by hand)."""
+    """An arrangement's Catch: the dependency is ERROR (a person arranges it by hand); a
+    post-acute authorization still with the payer at the threat line (``States.Timeout``
+    of the child's wait) is PENDING: the prior authorization goes on by itself."""
     name = str(inp.error.get("Error", "Error"))
+    if name == "States.Timeout":
+        reason = "no decision by the threat line: the prior authorization goes on"
+        _milestone(store, inp.instance_id, f"{inp.dependency}_waiting", now, "PENDING")
+        return r.Dependency(dependency=inp.dependency, status=r.PENDING, reason=reason)
     _milestone(store, inp.instance_id, f"{inp.dependency}_failed", now, "FAILED", detail=name)
     store.record_audit(
         AuditEntry(
