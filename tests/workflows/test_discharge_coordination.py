@@ -129,6 +129,9 @@ def test_a_threatened_discharge_escalates_to_the_charge_nurse_then_records_its_d
     assert task.queue == "charge_nurse"
     claim_and_complete(cloud, task, "ACCEPT_DELAY", actor="user:charge-rn-okeller")
     case.wait_milestone("case_manager_decided")
+    # the coordination polls for the departure (AwaitDeparture, 15 min) before it comes
+    poll = cloud.clock.wait_for_timer(timedelta(minutes=14), timedelta(minutes=15), timeout=20)
+    assert poll is not None, "no departure poll started"
     cloud.clock.advance(timedelta(hours=3, minutes=30))
     discharged(cloud, case, "fac-south")
     result = case.drive(step=timedelta(minutes=15))
