@@ -104,3 +104,20 @@ def milestone(
     store.record_milestone(
         Milestone(instance_id=instance_id, name=name, at=now, status=status, detail=detail)
     )
+
+
+def child_milestones(
+    store: StateStore,
+    child_instance_id: str | None,
+    parent_instance_id: str,
+    names: Mapping[str, str],
+) -> list[Milestone]:
+    """A child execution's milestones as its parent's timeline names them (``names``: the
+    child's name -> the parent's; others are left out), for the parent to record."""
+    if not child_instance_id:
+        return []
+    return [
+        m.model_copy(update={"instance_id": parent_instance_id, "name": names[m.name]})
+        for m in store.milestones(child_instance_id)
+        if m.name in names
+    ]

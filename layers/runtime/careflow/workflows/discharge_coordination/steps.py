@@ -16,7 +16,7 @@ from careflow.canonical.services import ServiceRequest
 from careflow.canonical.supply import RequisitionLine, RequisitionRequest
 from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
 from careflow.events.envelope import envelope
-from careflow.kit.instances import finish_instance, start_instance
+from careflow.kit.instances import child_milestones, finish_instance, start_instance
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ports import EhrPort, ErpPort, PayerPort, PharmacyPort, StateStore, TransportPort
@@ -350,13 +350,7 @@ def record_post_acute_authorization(
     milestones mirrored on the discharge's timeline."""
     auth = inp.auth
     dep = r.post_acute_authorization(auth.outcome, auth.preauth_ref, inp.policy, now)
-    mirrored: list[Milestone | AuditEntry] = []
-    if auth.instance_id:
-        for m in store.milestones(auth.instance_id):
-            name = CHILD_MILESTONES.get(m.name)
-            if name:
-                mirrored.append(m.model_copy(update={"instance_id": inp.instance_id, "name": name}))
-    store.record(*mirrored)
+    store.record(*child_milestones(store, auth.instance_id, inp.instance_id, CHILD_MILESTONES))
     status = "DONE" if dep.status == r.MET else "PENDING" if dep.status != r.DENIED else "FAILED"
     _milestone(
         store,

@@ -31,7 +31,7 @@ from careflow.canonical.supply import RequisitionRequest
 from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
 from careflow.domain.tasks import open_task
 from careflow.events.envelope import envelope
-from careflow.kit.instances import finish_instance, start_instance
+from careflow.kit.instances import child_milestones, finish_instance, start_instance
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ports import (
@@ -312,12 +312,9 @@ def record_authorization(
     auth = inp.auth
     hours = auth.decision_clock_s / 3600 if auth.decision_clock_s else None
     result = r.authorization_result(auth.outcome, auth.preauth_ref, decision_clock_hours=hours)
-    mirrored: list[Milestone | AuditEntry] = []
-    if auth.instance_id:
-        for m in store.milestones(auth.instance_id):
-            name = CHILD_MILESTONES.get(m.name)
-            if name:
-                mirrored.append(m.model_copy(update={"instance_id": inp.instance_id, "name": name}))
+    mirrored: list[Milestone | AuditEntry] = [
+        *child_milestones(store, auth.instance_id, inp.instance_id, CHILD_MILESTONES)
+    ]
     if not auth.instance_id or auth.outcome == "NOT_REQUIRED":
         mirrored.append(
             Milestone(
