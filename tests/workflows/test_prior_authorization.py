@@ -70,7 +70,11 @@ def advance_once_waiting(cloud, case: Case, timer: timedelta, by: timedelta | No
     assert found is not None, f"no timer of {timer} started"
     cloud.clock.advance(by or timer)
     cloud.wait_for(
-        lambda: case.milestone_names().count("inquired") > before, 20, "the next inquiry"
+        # a day's jump wakes every waiting execution of the session's cloud: on a busy
+        # machine the inquiry can take more than 20 s to show
+        lambda: case.milestone_names().count("inquired") > before,
+        60,
+        "the next inquiry",
     )
 
 
@@ -201,7 +205,7 @@ def advance_once_waiting_for(cloud, case: Case, timer: timedelta, by: timedelta)
     found = cloud.clock.wait_for_timer(timer - timedelta(minutes=5), timer, timeout=20)
     assert found is not None, f"no timer of {timer} started"
     cloud.clock.advance(by)
-    case.wait_milestone("payer_decided")
+    case.wait_milestone("payer_decided", timeout=60)
 
 
 def test_a_decision_on_an_authorization_the_payer_does_not_know_is_parked(cloud):
