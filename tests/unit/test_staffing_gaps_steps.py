@@ -112,6 +112,30 @@ def test_a_census_change_is_applied_once_and_never_by_an_older_event():
     assert w.store.get_instance("i-V1-1100").subject_type == "unit_shift"
 
 
+def test_an_a08_changes_the_census_only_with_a_new_unit_or_acuity_of_a_present_encounter():
+    w = World()
+    updated = "Encounter.Updated"
+    # an A08 for an encounter the census does not hold admits no one
+    assert w.admit("V9", NOW - timedelta(hours=2), kind=updated)["next"] == "UNCHANGED"
+    assert w.store.census("fac-north") == []
+    w.admit("V1", NOW - timedelta(hours=1), acuity=2)
+    # demographics only (same unit and acuity): no census write, no assessment
+    assert w.admit("V1", NOW - timedelta(minutes=50), acuity=2, kind=updated)["next"] == (
+        "UNCHANGED"
+    )
+    # the acuity rose: the census takes it, the unit is assessed after the debounce
+    out = w.admit("V1", NOW - timedelta(minutes=40), acuity=4, kind=updated)
+    assert out["next"] == "DEBOUNCE" and out["unit"] == "4W"
+    [entry] = w.store.census("fac-north")
+    assert (entry.present, entry.acuity, entry.event) == (True, 4, updated)
+    # after the departure, a late A08 does not bring the patient back
+    w.admit("V1", NOW - timedelta(minutes=30), kind="Encounter.Discharged")
+    assert w.admit("V1", NOW - timedelta(minutes=20), acuity=5, kind=updated)["next"] == (
+        "UNCHANGED"
+    )
+    assert [e.present for e in w.store.census("fac-north")] == [False]
+
+
 def test_the_debounce_lets_the_last_change_assess():
     w = World()
     w.admit("V1", NOW - timedelta(minutes=10))

@@ -32,6 +32,9 @@ PRESENT_AFTER = {
     enc.DISCHARGE_CANCELLED: True,
     enc.DISCHARGED: False,
     enc.ADMIT_CANCELLED: False,
+    # A08 admits no one: it changes a present encounter's unit or acuity (see
+    # update_matters); its presence stays the stored one
+    enc.UPDATED: True,
 }
 CENSUS_EVENTS = tuple(PRESENT_AFTER)
 
@@ -101,6 +104,17 @@ def census_entry(
         present=PRESENT_AFTER[detail_type],
         as_of=occurred_at,
         event=detail_type,
+    )
+
+
+def update_matters(stored: CensusEntry | None, *, unit: str | None, acuity: int | None) -> bool:
+    """Whether an A08 (``Encounter.Updated``) changes the census: only for an encounter
+    the census holds as present, and only a new unit or a new acuity. Most A08s carry
+    demographics (a new address, a corrected name): they change no staffing."""
+    if stored is None or not stored.present:
+        return False
+    return (unit is not None and unit != stored.unit) or (
+        acuity is not None and acuity != stored.acuity
     )
 
 

@@ -18,6 +18,7 @@ CENSUS_EVENTS = (
     enc.DISCHARGED,
     enc.ADMIT_CANCELLED,
     enc.DISCHARGE_CANCELLED,
+    enc.UPDATED,  # A08: a new unit or acuity of an encounter on the census
 )
 
 

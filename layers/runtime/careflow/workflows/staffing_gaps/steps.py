@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
+from careflow.canonical import encounters as enc
 from careflow.canonical.workforce import StaffingDecision
 from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
 from careflow.kit.human_tasks import TaskSpec
@@ -181,17 +182,24 @@ def start_assessment(
     unit, as_of, written = inp.unit, None, True
     if inp.trigger == "census" and inp.change is not None:
         change = inp.change
-        entry = r.census_entry(
-            inp.facility_id,
-            change.detail_type,
-            change.encounter_id,
-            unit=change.unit,
-            acuity=change.acuity,
-            occurred_at=inp.occurred_at,
-            stored=store.census_entry(inp.facility_id, change.encounter_id),
-        )
-        written = store.put_census_entry(entry)
-        unit, as_of = entry.unit, entry.as_of
+        stored = store.census_entry(inp.facility_id, change.encounter_id)
+        if change.detail_type == enc.UPDATED and not r.update_matters(
+            stored, unit=change.unit, acuity=change.acuity
+        ):
+            written = False  # an A08 of demographics, or of someone not on a unit
+            unit = stored.unit if stored is not None else change.unit
+        else:
+            entry = r.census_entry(
+                inp.facility_id,
+                change.detail_type,
+                change.encounter_id,
+                unit=change.unit,
+                acuity=change.acuity,
+                occurred_at=inp.occurred_at,
+                stored=stored,
+            )
+            written = store.put_census_entry(entry)
+            unit, as_of = entry.unit, entry.as_of
     units = {u.unit_id: u for u in workforce.units(inp.facility_id)}
     zone = _zone(inp.facility_id)
     if inp.shift_start is not None:
