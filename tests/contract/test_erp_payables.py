@@ -123,7 +123,7 @@ def test_the_three_way_match_over_http_finds_the_seeded_price_variance(server, e
     receipts = erp.receipts(po.po_id)
     assert receipts and all(x.po_id == po.po_id for x in receipts)
     snapshot = resolve(r.POLICY, po.facility_id, at=NOW, store=FilePolicyStore())
-    policy = r.invoice_policy(snapshot, received_at=NOW, time_zone="UTC")
+    policy = r.invoice_policy(snapshot, time_zone="UTC")
     contracts = {
         x.item_id: c
         for x in invoice.lines

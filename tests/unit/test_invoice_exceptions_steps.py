@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -34,9 +35,9 @@ D = Decimal
 RATE = 0.6667  # 2 of 3, as careflow.kit.kpis.ratio rounds it
 
 
-def policy(received_at: datetime = NOW) -> r.Policy:
+def policy() -> r.Policy:
     snapshot = resolve(r.POLICY, "fac-north", at=NOW, store=POLICIES)
-    return r.invoice_policy(snapshot, received_at=received_at, time_zone="America/Chicago")
+    return r.invoice_policy(snapshot, time_zone="America/Chicago")
 
 
 def po(*lines: tuple[str, int, str], po_id: str = "PO-1") -> PurchaseOrder:
@@ -112,7 +113,7 @@ def test_the_policy_keeps_money_as_decimal_and_maps_every_cause_to_a_queue():
     assert set(p.queues) == set(r.CAUSES)
     assert p.queues[r.PRICE_VARIANCE] == "ap_pricing"
     assert p.queues[r.QUANTITY_VARIANCE] == "ap_receiving"
-    assert p.receipt_deadline == NOW + timedelta(days=5)
+    assert p.receipt_wait_s == 5 * 86400
     assert p.exception_task_s == 7 * 86400
     assert p.escalation_chain == ("ap_supervisor", "ap_manager", "controller")
     # in the execution's state, amounts travel as decimal strings, never floats
@@ -281,8 +282,8 @@ def test_register_invoice_pins_the_policy_and_records_the_instance():
         },
     )
     assert out["policy"]["policy_version"].startswith("invoice-exceptions@")
-    deadline = datetime.fromisoformat(out["policy"]["receipt_deadline"])
-    assert deadline == NOW + timedelta(days=5)  # the receipt waited for 5 days
+    assert out["policy"]["receipt_wait_s"] == 5 * 86400
+    assert out["received_at"].startswith("2026-11-29T15:00:00")
     instance = used["store"].get_instance("ie-1")
     assert (instance.subject_type, instance.subject_id) == ("invoice", "INV-1")
     assert [m.name for m in used["store"].milestones("ie-1")] == ["invoice_received"]
@@ -307,6 +308,7 @@ def test_match_invoice_routes_an_exception_to_its_queue_and_holds_it_in_the_erp(
     assert task["escalation_chain"] == ["ap_pricing", "ap_supervisor", "ap_manager", "controller"]
     assert task["allowed_decisions"] == ["ACCEPT_VARIANCE", "REQUEST_CREDIT_MEMO", "RETURN"]
     assert task["subject_ref"] == "invoice/INV-1"
+    assert out["task_due_s"] == 3 * 86400 + 15 * 3600  # the 8-30 bucket, 2026-12-03
     [hold] = erp.ap.actions
     assert (hold.action, hold.causes, hold.queue, hold.variance) == (
         "HOLD",
@@ -319,6 +321,27 @@ def test_match_invoice_routes_an_exception_to_its_queue_and_holds_it_in_the_erp(
     ]
     # invoiced 2026-11-25, today 2026-11-29 in Chicago: 4 days, the first bucket
     assert raised.detail["age_days"] == 4 and raised.detail["bucket"] == "0-7"
+
+
+@pytest.mark.parametrize(
+    ("invoice_date", "now", "due_s"),
+    [
+        # dated 2026-11-25, now 2026-11-29 09:00 Chicago: the 8-30 bucket from 2026-12-03
+        # 00:00 Chicago, 3 days 15 hours away
+        (date(2026, 11, 25), NOW, 3 * 86400 + 15 * 3600),
+        # a week old: midnight tonight, 15 hours away
+        (date(2026, 11, 22), NOW, 15 * 3600),
+        # 8-30 enters 31-60 on 2026-12-30: more than 7 days away, the policy's 7 days
+        (date(2026, 11, 29), NOW, 7 * 86400),
+        # in the last bucket: the policy's 7 days
+        (date(2026, 8, 1), NOW, 7 * 86400),
+        # the boundary 10 minutes away: at least an hour
+        (date(2026, 11, 22), datetime(2026, 11, 30, 5, 50, tzinfo=UTC), 3600),
+    ],
+)
+def test_an_exception_task_is_due_when_the_invoice_enters_its_next_bucket(invoice_date, now, due_s):
+    chicago = ZoneInfo("America/Chicago")
+    assert r.task_due_s(invoice_date, now, chicago, policy()) == due_s
 
 
 def test_match_invoice_finds_an_implants_quantity_off_by_one():
@@ -339,8 +362,13 @@ def test_match_invoice_waits_for_the_receipt_then_gives_up_at_the_policys_limit(
     out, used = run("match_invoice", match_input(), erp=erp)
     assert out["result"] == "AWAITING_RECEIPT"
     assert "awaiting_receipt" in [m.name for m in used["store"].milestones("ie-1")]
-    late = policy(received_at=NOW - timedelta(days=5))  # the deadline is now
-    out, _ = run("match_invoice", match_input(late), erp=erp)
+    # five days after AP received the invoice (the ERP's received_at): no more waiting
+    late = erp_with(
+        invoice(("SUP-X", 1, "10.00"), received_at=NOW - timedelta(days=5)),
+        po(("SUP-X", 1, "10.00")),
+        [],
+    )
+    out, _ = run("match_invoice", match_input(), erp=late)
     assert (out["result"], out["causes"], out["queue"]) == (
         "NO_RECEIPT",
         ["no_receipt"],

@@ -93,7 +93,7 @@ SEED: tuple[InvoiceCase, ...] = (
         (Line("SUP-DRAPE-ORTHO", 30, "38.50", invoice_price="41.25"),),
         invoice_age_days=3,
     ),
-    # quantity variance on an implant: three hip stems invoiced, two received
+    # quantity variance on an implant: three hip stems invoiced, two received, a week old
     InvoiceCase(
         "INV-S-1003",
         "fac-south",
@@ -101,7 +101,7 @@ SEED: tuple[InvoiceCase, ...] = (
         "JW-20931",
         "PO-S-2003",
         (Line("IMP-THA-STEM-12", 3, "1980.00", received=2),),
-        invoice_age_days=4,
+        invoice_age_days=7,  # enters the 8-30 day bucket at midnight: escalates then
     ),
     # contract price variance: cups at the PO's 1450.00, contract 1420.00 (120.00 over,
     # tolerance 2 % of 5680.00 = 113.60)
@@ -113,7 +113,7 @@ SEED: tuple[InvoiceCase, ...] = (
         "PO-N-2004",
         (Line("IMP-THA-CUP-52", 4, "1450.00"),),
     ),
-    # no receipt ever posted
+    # no receipt ever posted (AP received the invoice 4 days ago)
     InvoiceCase(
         "INV-N-1005",
         "fac-north",
@@ -121,7 +121,9 @@ SEED: tuple[InvoiceCase, ...] = (
         "ORTHO-58840",
         "PO-N-2005",
         (Line("SUP-CEMENT-40", 20, "92.00"),),
+        invoice_age_days=5,
         receipt=False,
+        received_days_ago=4,  # the 5-day wait for the receipt ends tomorrow
     ),
     # the receipt is posted late (the demo posts it): matched after the wait
     InvoiceCase(
@@ -248,6 +250,18 @@ class PayablesSandbox:
                 )
             state.invoices[case.invoice_id] = invoice
         return invoice
+
+    def add_duplicate_invoice(self, invoice_id: str, original_id: str, *, now: datetime) -> None:
+        """The supplier sends ``original_id`` again: a new invoice with its number and total."""
+        state = self.payables
+        with self.lock:
+            state.invoices[invoice_id] = state.invoices[original_id].model_copy(
+                update={
+                    "invoice_id": invoice_id,
+                    "status": "RECEIVED",
+                    "received_at": now.replace(microsecond=0),
+                }
+            )
 
     def post_receipt(
         self, po_id: str, at: datetime, quantities: dict[int, int] | None = None

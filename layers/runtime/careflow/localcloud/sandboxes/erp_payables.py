@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from careflow.adapters.sandbox_payables import ACTION_STATUS, CONTRACT_PRICES
+from careflow.adapters.sandbox_payables import ACTION_STATUS, CONTRACT_PRICES, InvoiceCase
 
 _Id = Field(min_length=1, max_length=128)
 
@@ -57,6 +57,8 @@ class PayablesRoutes:
         lock: threading.RLock
         invoices: dict[str, dict[str, Any]]
         suppliers: list[str]
+        purchase_orders: dict[str, dict[str, Any]]
+        goods_receipts: dict[str, dict[str, Any]]
 
         def page(self, rows: Sequence[Any], query: Mapping[str, list[str]]) -> dict[str, Any]: ...
 
@@ -74,6 +76,122 @@ class PayablesRoutes:
                 }
         self.invoice_approvals: dict[str, dict[str, Any]] = {}
         self.invoice_actions: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    # -- demo and test controls (the in-process sandbox has the same) ---------------------------
+    def add_invoice_case(self, case: InvoiceCase, *, now: datetime) -> dict[str, Any]:
+        """A purchase order, its receipt (unless ``case.receipt`` is false) and the invoice,
+        as the ERP holds them."""
+        from careflow.localcloud.sandboxes.erp_server import cost_center, iso, money
+
+        today = now.date()
+        invoice_date = today - timedelta(days=case.invoice_age_days)
+        lines: list[dict[str, Any]] = []
+        total = Decimal(0)
+        for n, x in enumerate(case.lines, start=1):
+            qty = x.invoiced if x.invoiced is not None else x.quantity
+            price = Decimal(x.invoice_price or x.po_price)
+            lines.append(
+                {
+                    "line_number": n,
+                    "po_line_number": n,
+                    "item_id": x.item_id,
+                    "quantity": qty,
+                    "unit_price": money(price),
+                    "amount": money(price * qty),
+                }
+            )
+            total += price * qty
+        invoice = {
+            "invoice_id": case.invoice_id,
+            "supplier_id": case.supplier_id,
+            "supplier_invoice_number": case.invoice_number,
+            "po_id": case.po_id,
+            "status": "RECEIVED",
+            "invoice_date": invoice_date.isoformat(),
+            "received_at": iso(
+                (now - timedelta(days=case.received_days_ago)).replace(microsecond=0)
+            ),
+            "due_date": (invoice_date + timedelta(days=30)).isoformat(),
+            "lines": lines,
+            "total": money(total),
+            "exceptions": [],
+        }
+        with self.lock:
+            self.purchase_orders[case.po_id] = {
+                "po_id": case.po_id,
+                "requisition_id": None,
+                "status": "OPEN",
+                "supplier_id": case.supplier_id,
+                "facility_id": case.facility_id,
+                "cost_center_id": cost_center(case.facility_id),
+                "ordered_at": iso(now - timedelta(days=case.invoice_age_days + 5)),
+                "lines": [
+                    {
+                        "line_number": n,
+                        "item_id": x.item_id,
+                        "quantity": x.quantity,
+                        "unit_price": money(Decimal(x.po_price)),
+                        "received_quantity": 0,
+                    }
+                    for n, x in enumerate(case.lines, start=1)
+                ],
+                "total": money(
+                    sum((Decimal(x.po_price) * x.quantity for x in case.lines), Decimal(0))
+                ),
+            }
+            if case.receipt:
+                self.post_receipt(
+                    case.po_id,
+                    now - timedelta(days=case.invoice_age_days + 1),
+                    {
+                        n: x.received if x.received is not None else x.quantity
+                        for n, x in enumerate(case.lines, start=1)
+                    },
+                )
+            self.invoices[case.invoice_id] = invoice
+        return invoice
+
+    def add_duplicate_invoice(self, invoice_id: str, original_id: str, *, now: datetime) -> None:
+        """The supplier sends ``original_id`` again: a new invoice with its number and total."""
+        from careflow.localcloud.sandboxes.erp_server import iso
+
+        with self.lock:
+            copy = json.loads(json.dumps(self.invoices[original_id]))
+            copy |= {"invoice_id": invoice_id, "status": "RECEIVED", "exceptions": []}
+            copy["received_at"] = iso(now.replace(microsecond=0))
+            self.invoices[invoice_id] = copy
+
+    def post_receipt(
+        self, po_id: str, at: datetime, quantities: dict[int, int] | None = None
+    ) -> dict[str, Any]:
+        """Receiving posts a goods receipt (every line's full quantity by default)."""
+        from careflow.localcloud.sandboxes.erp_server import iso
+
+        with self.lock:
+            po = self.purchase_orders[po_id]
+            wanted = quantities or {x["line_number"]: x["quantity"] for x in po["lines"]}
+            n = sum(1 for g in self.goods_receipts.values() if g["po_id"] == po_id) + 1
+            receipt = {
+                "receipt_id": f"GR-{po_id}-{n}",
+                "po_id": po_id,
+                "facility_id": po["facility_id"],
+                "received_at": iso(at.replace(microsecond=0)),
+                "received_at_use": False,
+                "lines": [
+                    {"po_line_number": x["line_number"], "item_id": x["item_id"], "quantity": q}
+                    for x in po["lines"]
+                    if (q := wanted.get(x["line_number"], 0)) > 0
+                ],
+            }
+            for x in po["lines"]:
+                x["received_quantity"] += wanted.get(x["line_number"], 0)
+            po["status"] = (
+                "RECEIVED"
+                if all(x["received_quantity"] >= x["quantity"] for x in po["lines"])
+                else "PARTIALLY_RECEIVED"
+            )
+            self.goods_receipts[receipt["receipt_id"]] = receipt
+            return receipt
 
     def handle_payables(
         self,

@@ -14,9 +14,10 @@ when it has one for the item, else the PO's price.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
@@ -70,7 +71,7 @@ class Policy(BaseModel):
     exact_quantity: dict[str, bool]  # item category -> invoiced must equal received
     queues: dict[str, str]  # cause -> AP queue
     receipt_poll_s: int
-    receipt_deadline: datetime  # no receipt by then: NO_RECEIPT
+    receipt_wait_s: int  # after AP received the invoice (the ERP's received_at): NO_RECEIPT
     exception_task_s: int
     escalation_chain: tuple[str, ...]
     exception_decisions: tuple[str, ...]
@@ -81,7 +82,7 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
-def invoice_policy(snapshot: Any, *, received_at: datetime, time_zone: str) -> Policy:
+def invoice_policy(snapshot: Any, *, time_zone: str) -> Policy:
     exact = {
         category: bool(
             snapshot.table("quantity_match").decide({"category": category}).outputs["exact"]
@@ -92,7 +93,6 @@ def invoice_policy(snapshot: Any, *, received_at: datetime, time_zone: str) -> P
         cause: str(snapshot.table("exception_queue").decide({"cause": cause}).outputs["queue"])
         for cause in CAUSES
     }
-    wait_days = int(snapshot.value("receipt_wait_days"))
     return Policy(
         policy_version=snapshot.version,
         price_tolerance_percent=_decimal(snapshot.value("price_tolerance_percent")),
@@ -100,7 +100,7 @@ def invoice_policy(snapshot: Any, *, received_at: datetime, time_zone: str) -> P
         exact_quantity=exact,
         queues=queues,
         receipt_poll_s=int(snapshot.value("receipt_poll_seconds")),
-        receipt_deadline=received_at + timedelta(days=wait_days),
+        receipt_wait_s=int(snapshot.value("receipt_wait_days")) * 86400,
         exception_task_s=int(snapshot.value("exception_task_seconds")),
         escalation_chain=tuple(snapshot.value("escalation_chain")),
         exception_decisions=tuple(snapshot.value("exception_decisions")),
@@ -236,6 +236,24 @@ def bucket(days: int) -> str:
         if days >= first and (last is None or days <= last):
             return label
     return BUCKETS[0][0]
+
+
+def receipt_deadline(invoice: Invoice, policy: Policy) -> datetime:
+    """No goods receipt by then (from when AP received the invoice): NO_RECEIPT."""
+    return invoice.received_at + timedelta(seconds=policy.receipt_wait_s)
+
+
+def task_due_s(invoice_date: date, now: datetime, zone: ZoneInfo, policy: Policy) -> int:
+    """An exception's task is due when the invoice enters its next aging bucket, at most
+    the policy's ``exception_task_seconds`` and at least an hour from now (the kit's
+    human-task loop gives every escalation level the same time)."""
+    days = age_days(invoice_date, now.astimezone(zone).date())
+    nxt = next((first for _, first, _ in BUCKETS if first > days), None)
+    if nxt is None:
+        return policy.exception_task_s
+    boundary = datetime.combine(invoice_date + timedelta(days=nxt), time(0), tzinfo=zone)
+    seconds = int((boundary - now).total_seconds())
+    return max(3600, min(policy.exception_task_s, seconds))
 
 
 def queue_for(causes: Sequence[str], policy: Policy) -> str:

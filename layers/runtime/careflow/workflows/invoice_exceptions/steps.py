@@ -111,6 +111,7 @@ class Matched(StepOutput):
     invoice_date: str | None = None
     duplicate_of: str | None = None
     task: ExceptionTaskSpec | None = None
+    task_due_s: int | None = None  # until the invoice enters its next aging bucket
 
 
 class ApAnswer(StepInput):
@@ -205,7 +206,7 @@ def register_invoice(
     if facility is None:  # intake takes only known facilities; a replay may not
         raise ValueError(f"facility {inp.facility_id} is not served")
     snapshot = resolve(r.POLICY, inp.facility_id, at=now, store=policies)
-    policy = r.invoice_policy(snapshot, received_at=inp.occurred_at, time_zone=facility.zone.key)
+    policy = r.invoice_policy(snapshot, time_zone=facility.zone.key)
     start_instance(
         store,
         workflow_id=WORKFLOW_ID,
@@ -283,10 +284,11 @@ def match_invoice(inp: MatchInput, *, store: StateStore, erp: ErpPort, now: date
     else:
         receipts = erp.receipts(po.po_id)
         if not receipts:
-            if now < policy.receipt_deadline:
+            deadline = r.receipt_deadline(invoice, policy)
+            if now < deadline:
                 _milestone(store, inp.instance_id, "awaiting_receipt", now, "PENDING", po.po_id)
                 return Matched(result=r.AWAITING_RECEIPT, invoice_date=invoice_date)
-            reason = f"no goods receipt for {po.po_id} by {policy.receipt_deadline.isoformat()}"
+            reason = f"no goods receipt for {po.po_id} by {deadline.isoformat()}"
             _milestone(store, inp.instance_id, "no_receipt", now, "FAILED", detail=po.po_id)
             return Matched(
                 result=r.NO_RECEIPT_RESULT,
@@ -354,7 +356,8 @@ def match_invoice(inp: MatchInput, *, store: StateStore, erp: ErpPort, now: date
         facility_id=inp.facility_id,
         policy_version=policy.policy_version,
     )
-    return matched.model_copy(update={"task": task})
+    due = r.task_due_s(invoice.invoice_date, now, ZoneInfo(policy.time_zone), policy)
+    return matched.model_copy(update={"task": task, "task_due_s": due})
 
 
 @step()
