@@ -3,8 +3,8 @@
 Every invoice arrives as ``careflow.erp`` / ``Invoice.Received`` through EventBridge
 (intake's rules); the ERP is the in-process sandbox's (``adapters/sandbox_payables.py``).
 Each test reaches an outcome: MATCHED (at once, and after waiting for a late receipt),
-CREDIT_MEMO_REQUESTED, RETURNED after an escalation, RESOLVED_ACCEPTED, NO_RECEIPT,
-DUPLICATE and UNRESOLVED.
+CREDIT_MEMO_REQUESTED, RETURNED (after an escalation; for a missing PO), RESOLVED_ACCEPTED,
+NO_RECEIPT, DUPLICATE and UNRESOLVED.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def received(
     invoice_id = invoice_id or f"INV-T-{n}"
     number = number or f"T-{n}"
     po_id = po_id or f"PO-T-{n}"
-    if sandbox().purchase_order(po_id) is None:
+    if sandbox().invoice(invoice_id) is None:  # else placed in the ERP by the test
         sandbox().add_invoice_case(
             InvoiceCase(invoice_id, facility, supplier, number, po_id, lines, receipt=receipt),
             now=cloud.clock.now(),
@@ -184,3 +184,23 @@ def test_an_exception_nobody_decides_is_unresolved_after_the_whole_chain(cloud):
     assert case.instance().outcome_reasons[-1] == (
         "no decision from the escalation chain before its last SLA"
     )
+
+
+def test_an_invoice_for_a_po_the_erp_does_not_know_goes_to_purchasing(cloud):
+    template = received(cloud, Line("SUP-DRAPE-ORTHO", 5, "38.50"))
+    concluded(template, "MATCHED")
+    orphan_id = f"{template.case_id}-NOPO"
+    original = sandbox().payables.invoices[template.case_id]
+    sandbox().payables.invoices[orphan_id] = original.model_copy(
+        update={
+            "invoice_id": orphan_id,
+            "invoice_number": f"{template.case_id}-X",
+            "po_id": "PO-UNKNOWN",
+            "status": "RECEIVED",
+        }
+    )
+    case = received(cloud, invoice_id=orphan_id, number=f"{template.case_id}-X", po_id="PO-UNKNOWN")
+    task = case.open_task()
+    assert task.queue == "ap_purchasing" and "missing po" in task.title
+    claim_and_complete(cloud, task, "RETURN", actor="user:buyer-jlee")
+    concluded(case, "RETURNED")
