@@ -331,6 +331,62 @@ class FakeErp:
             expected_delivery=self.expected_delivery or request.needed_by,
         )
 
+    # -- payables (issue 11) --
+    @property
+    def ap(self) -> Any:
+        """Invoices, POs, receipts and contract prices set by the test; AP's records kept."""
+        from types import SimpleNamespace
+
+        if "_ap" not in self.__dict__:
+            self._ap = SimpleNamespace(
+                invoices={}, pos={}, receipts={}, contracts={}, approvals=[], actions=[]
+            )
+        return self._ap
+
+    def add_invoice(self, invoice, po=None, receipts=(), contracts=()) -> None:
+        self.ap.invoices[invoice.invoice_id] = invoice
+        if po is not None:
+            self.ap.pos[po.po_id] = po
+            self.ap.receipts[po.po_id] = list(receipts)
+        for c in contracts:
+            self.ap.contracts[(c.supplier_id, c.item_id)] = c
+
+    def invoice(self, invoice_id: str):
+        return self.ap.invoices.get(invoice_id)
+
+    def supplier_invoices(self, supplier_id: str, invoice_number: str):
+        return [
+            i
+            for i in self.ap.invoices.values()
+            if i.supplier_id == supplier_id and i.invoice_number == invoice_number
+        ]
+
+    def purchase_order(self, po_id: str):
+        return self.ap.pos.get(po_id)
+
+    def receipts(self, po_id: str):
+        return list(self.ap.receipts.get(po_id, []))
+
+    def contract_price(self, supplier_id: str, item_id: str):
+        return self.ap.contracts.get((supplier_id, item_id))
+
+    def approve_invoice(self, approval):
+        from careflow.canonical.payables import InvoiceStatusChange
+
+        self.ap.approvals.append(approval)
+        return InvoiceStatusChange(
+            invoice_id=approval.invoice_id, status="APPROVED", action_id="APR-1"
+        )
+
+    def record_invoice_exception_action(self, action):
+        from careflow.canonical.payables import InvoiceStatusChange
+
+        self.ap.actions.append(action)
+        status = "REJECTED" if action.action in ("RETURN", "REJECT") else "EXCEPTION"
+        return InvoiceStatusChange(
+            invoice_id=action.invoice_id, status=status, action_id=f"APX-{len(self.ap.actions)}"
+        )
+
 
 class FakeWorkforce:
     """Units, a roster and options set by the test; decisions kept as recorded."""

@@ -43,6 +43,14 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
         "enc-5003": ("discharge-coordination", "DISCHARGED"),  # home health, payer pended
         "surge-4W": ("staffing-gaps", "FILLED"),  # admission surge, float pool
         "or-day": ("staffing-gaps", "FILLED"),  # PACU short on an OR day, overtime
+        # -- payables (issue 11) --
+        "INV-N-1001": ("invoice-exceptions", "MATCHED"),  # first pass
+        "INV-S-1002": ("invoice-exceptions", "CREDIT_MEMO_REQUESTED"),  # price variance
+        "INV-S-1003": ("invoice-exceptions", "RETURNED"),  # implant qty, escalated
+        "INV-N-1004": ("invoice-exceptions", "RESOLVED_ACCEPTED"),  # over contract price
+        "INV-N-1005": ("invoice-exceptions", "NO_RECEIPT"),  # never received
+        "INV-S-1006": ("invoice-exceptions", "MATCHED"),  # receipt posted late
+        "INV-N-1007": ("invoice-exceptions", "DUPLICATE"),  # INV-N-1001 again
     }
     for c in cases.values():
         assert c["execution_arn"].startswith("arn:aws:states:us-east-1:")

@@ -64,6 +64,12 @@ BUILT_IN: tuple[Actor, ...] = (
     Actor(id="user:staffing-jortiz", roles=("staffing_coordinator",)),
     Actor(id="user:house-sup-kwalsh", roles=("house_supervisor",)),
     Actor(id="user:director-rsingh", roles=("department_director",)),
+    # -- payables (issue 11) --
+    Actor(id="user:ap-clerk-mgarcia", roles=("ap_clerk",)),
+    Actor(id="user:ap-clerk-dokoro", roles=("ap_clerk",)),
+    Actor(id="user:ap-sup-tbrooks", roles=("ap_clerk", "ap_supervisor")),
+    Actor(id="user:ap-mgr-lchen", roles=("ap_supervisor", "ap_manager")),
+    Actor(id="user:controller-nhall", roles=("ap_manager", "controller")),
 )
 
 

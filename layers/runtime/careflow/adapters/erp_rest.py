@@ -10,12 +10,26 @@ shape are :class:`ConnectorUnavailable`.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import date  # payables (issue 11)
+from decimal import Decimal  # payables (issue 11)
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from careflow.adapters.http import HttpClient, call_model
+from careflow.adapters.http import HttpClient, NotFound, call_model
+from careflow.canonical.payables import (  # payables (issue 11)
+    ContractPrice,
+    GoodsReceipt,
+    Invoice,
+    InvoiceApproval,
+    InvoiceExceptionAction,
+    InvoiceLine,
+    InvoiceStatusChange,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    ReceiptLine,
+)
 from careflow.canonical.supply import Requisition, RequisitionRequest, StockPosition
 from careflow.ports import ConnectorUnavailable
 
@@ -154,3 +168,266 @@ class ErpRestAdapter:
         body: Any = None,
     ) -> W:
         return call_model(self.http, op, path, shape, CLIENT_ERRORS, params=params, body=body)
+
+    # -- payables (issue 11) --
+    def invoice(self, invoice_id: str) -> Invoice | None:
+        path = _path(GET_INVOICE, invoice_id=invoice_id)
+        try:
+            return _invoice(self._call(GET_INVOICE, path, _InvoiceW))
+        except NotFound:
+            return None
+
+    def supplier_invoices(self, supplier_id: str, invoice_number: str) -> Sequence[Invoice]:
+        path = _path(SUPPLIER_INVOICES, supplier_id=supplier_id)
+        params = {"supplier_invoice_number": invoice_number}
+        try:
+            pages = list(self._payables_pages(SUPPLIER_INVOICES, path, _InvoicePage, params))
+        except NotFound:
+            return []
+        return [_invoice(w) for w in pages]
+
+    def purchase_order(self, po_id: str) -> PurchaseOrder | None:
+        try:
+            wire = self._call(GET_PURCHASE_ORDER, _path(GET_PURCHASE_ORDER, po_id=po_id), _PoW)
+        except NotFound:
+            return None
+        categories = {i: self._category(i) for i in dict.fromkeys(x.item_id for x in wire.lines)}
+        return PurchaseOrder(
+            po_id=wire.po_id,
+            supplier_id=wire.supplier_id,
+            facility_id=wire.facility_id,
+            status=wire.status,
+            lines=tuple(
+                PurchaseOrderLine(
+                    line_number=x.line_number,
+                    item_id=x.item_id,
+                    quantity=x.quantity,
+                    unit_price=x.unit_price.decimal,
+                    category=categories[x.item_id],
+                )
+                for x in wire.lines
+            ),
+        )
+
+    def receipts(self, po_id: str) -> Sequence[GoodsReceipt]:
+        path = _path(GOODS_RECEIPTS)
+        found = []
+        for w in self._payables_pages(GOODS_RECEIPTS, path, _ReceiptPage, {"po_id": po_id}):
+            if w.po_id != po_id:
+                raise ConnectorUnavailable(f"{self.http.system}: receipts of another PO")
+            found.append(
+                GoodsReceipt(
+                    receipt_id=w.receipt_id,
+                    po_id=w.po_id,
+                    received_at=w.received_at,
+                    lines=tuple(
+                        ReceiptLine(
+                            po_line_number=x.po_line_number, item_id=x.item_id, quantity=x.quantity
+                        )
+                        for x in w.lines
+                    ),
+                )
+            )
+        return found
+
+    def contract_price(self, supplier_id: str, item_id: str) -> ContractPrice | None:
+        path = _path(CONTRACT_PRICE, supplier_id=supplier_id, item_id=item_id)
+        try:
+            w = self._call(CONTRACT_PRICE, path, _ContractW)
+        except NotFound:
+            return None
+        return ContractPrice(
+            supplier_id=w.supplier_id,
+            item_id=w.item_id,
+            contract_id=w.contract_id,
+            unit_price=w.unit_price.decimal,
+        )
+
+    def approve_invoice(self, approval: InvoiceApproval) -> InvoiceStatusChange:
+        body = {
+            "reference": approval.reference,
+            "approved_by": approval.approved_by,
+            "reason": approval.reason,
+        }
+        path = _path(APPROVE_INVOICE, invoice_id=approval.invoice_id)
+        return self._change(self._call(APPROVE_INVOICE, path, _ChangeW, body=body), approval)
+
+    def record_invoice_exception_action(
+        self, action: InvoiceExceptionAction
+    ) -> InvoiceStatusChange:
+        body = {
+            "reference": action.reference,
+            "action": action.action,
+            "causes": list(action.causes),
+            "queue": action.queue,
+            "actor": action.actor,
+            "variance": {"amount": str(action.variance.quantize(CENT)), "currency": "USD"},
+            "reason": action.reason,
+        }
+        path = _path(EXCEPTION_ACTIONS, invoice_id=action.invoice_id)
+        return self._change(self._call(EXCEPTION_ACTIONS, path, _ChangeW, body=body), action)
+
+    def _change(
+        self, wire: _ChangeW, asked: InvoiceApproval | InvoiceExceptionAction
+    ) -> InvoiceStatusChange:
+        if (wire.invoice_id, wire.reference) != (asked.invoice_id, asked.reference):
+            raise ConnectorUnavailable(f"{self.http.system}: answered for another invoice")
+        return InvoiceStatusChange(
+            invoice_id=wire.invoice_id, status=wire.status, action_id=wire.action_id
+        )
+
+    def _category(self, item_id: str) -> str:
+        try:
+            item = self._call(GET_ITEM, _path(GET_ITEM, item_id=item_id), _ItemW)
+        except NotFound:
+            return "supply"
+        return item.category
+
+    def _payables_pages(
+        self, op: tuple[str, str], path: str, shape: type[_Paged], params: Mapping[str, Any]
+    ) -> Iterator[Any]:
+        cursor: str | None = None
+        for _ in range(self.max_pages):
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            page = self._call(op, path, shape, params=query)
+            yield from page.data
+            if not page.next:
+                return
+            cursor = page.next
+        raise ConnectorUnavailable(f"{self.http.system}: more than {self.max_pages} pages")
+
+
+# -- payables (issue 11) --------------------------------------------------------------------
+GET_INVOICE = ("GET", "/invoices/{invoice_id}")
+SUPPLIER_INVOICES = ("GET", "/suppliers/{supplier_id}/invoices")
+GET_PURCHASE_ORDER = ("GET", "/purchase-orders/{po_id}")
+GOODS_RECEIPTS = ("GET", "/goods-receipts")
+GET_ITEM = ("GET", "/items/{item_id}")
+CONTRACT_PRICE = ("GET", "/suppliers/{supplier_id}/contract-prices/{item_id}")
+APPROVE_INVOICE = ("POST", "/invoices/{invoice_id}/approval")
+EXCEPTION_ACTIONS = ("POST", "/invoices/{invoice_id}/exception-actions")
+PAYABLES_OPERATIONS = (
+    GET_INVOICE,
+    SUPPLIER_INVOICES,
+    GET_PURCHASE_ORDER,
+    GOODS_RECEIPTS,
+    GET_ITEM,
+    CONTRACT_PRICE,
+    APPROVE_INVOICE,
+    EXCEPTION_ACTIONS,
+)
+CENT = Decimal("0.01")
+
+
+class _MoneyW(_Wire):
+    amount: str = Field(pattern=r"^-?\d{1,15}(\.\d{1,4})?$")
+    currency: str
+
+    @property
+    def decimal(self) -> Decimal:
+        return Decimal(self.amount)
+
+
+class _InvoiceLineW(_Wire):
+    line_number: int
+    po_line_number: int | None = None
+    item_id: str
+    quantity: int
+    unit_price: _MoneyW
+    amount: _MoneyW
+
+
+class _InvoiceW(_Wire):
+    invoice_id: str
+    supplier_id: str
+    supplier_invoice_number: str
+    po_id: str | None = None
+    status: str
+    invoice_date: date
+    received_at: AwareDatetime
+    total: _MoneyW
+    lines: list[_InvoiceLineW]
+
+
+class _Paged(_Wire):
+    data: list[Any]
+    next: str | None = None
+
+
+class _InvoicePage(_Paged):
+    data: list[_InvoiceW]
+
+
+class _PoLineW(_Wire):
+    line_number: int
+    item_id: str
+    quantity: int
+    unit_price: _MoneyW
+
+
+class _PoW(_Wire):
+    po_id: str
+    supplier_id: str
+    facility_id: str
+    status: str
+    lines: list[_PoLineW]
+
+
+class _ReceiptLineW(_Wire):
+    po_line_number: int
+    item_id: str
+    quantity: int
+
+
+class _ReceiptW(_Wire):
+    receipt_id: str
+    po_id: str
+    received_at: AwareDatetime
+    lines: list[_ReceiptLineW]
+
+
+class _ReceiptPage(_Paged):
+    data: list[_ReceiptW]
+
+
+class _ItemW(_Wire):
+    item_id: str
+    category: str
+
+
+class _ContractW(_Wire):
+    supplier_id: str
+    item_id: str
+    contract_id: str
+    unit_price: _MoneyW
+
+
+class _ChangeW(_Wire):
+    invoice_id: str
+    reference: str
+    action_id: str
+    status: str
+
+
+def _invoice(w: _InvoiceW) -> Invoice:
+    return Invoice(
+        invoice_id=w.invoice_id,
+        supplier_id=w.supplier_id,
+        invoice_number=w.supplier_invoice_number,
+        po_id=w.po_id,
+        status=w.status,
+        invoice_date=w.invoice_date,
+        received_at=w.received_at,
+        total=w.total.decimal,
+        lines=tuple(
+            InvoiceLine(
+                line_number=x.line_number,
+                po_line_number=x.po_line_number,
+                item_id=x.item_id,
+                quantity=x.quantity,
+                unit_price=x.unit_price.decimal,
+                amount=x.amount.decimal,
+            )
+            for x in w.lines
+        ),
+    )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from careflow.adapters.sandbox_payables import PayablesSandbox  # payables (issue 11)
 from careflow.canonical.cases import (
     Participant,
     ParticipantStatus,
@@ -273,7 +274,7 @@ class _Pend:
 
 
 @dataclass
-class Sandbox:
+class Sandbox(PayablesSandbox):  # payables (issue 11): adapters/sandbox_payables.py
     seeded_at: datetime
     cases: dict[str, SurgicalCase] = field(default_factory=dict)
     participants: dict[str, list[Participant]] = field(default_factory=dict)

@@ -12,6 +12,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from careflow.canonical.cases import Participant, SurgicalCase
+from careflow.canonical.payables import (  # payables (issue 11)
+    ContractPrice,
+    GoodsReceipt,
+    Invoice,
+    InvoiceApproval,
+    InvoiceExceptionAction,
+    InvoiceStatusChange,
+    PurchaseOrder,
+)
 from careflow.canonical.payer import (
     EligibilityRequest,
     EligibilityResponse,
@@ -73,6 +82,29 @@ class ErpPort(Protocol):
     ) -> Sequence[StockPosition]: ...
 
     def create_requisition(self, request: RequisitionRequest) -> Requisition: ...
+
+    # -- payables (issue 11) --
+    def invoice(self, invoice_id: str) -> Invoice | None: ...
+
+    def supplier_invoices(self, supplier_id: str, invoice_number: str) -> Sequence[Invoice]:
+        """The supplier's invoices with its own number ``invoice_number`` (duplicates)."""
+        ...
+
+    def purchase_order(self, po_id: str) -> PurchaseOrder | None: ...
+
+    def receipts(self, po_id: str) -> Sequence[GoodsReceipt]: ...
+
+    def contract_price(self, supplier_id: str, item_id: str) -> ContractPrice | None: ...
+
+    def approve_invoice(self, approval: InvoiceApproval) -> InvoiceStatusChange:
+        """Approves for payment; idempotent on ``approval.reference``."""
+        ...
+
+    def record_invoice_exception_action(
+        self, action: InvoiceExceptionAction
+    ) -> InvoiceStatusChange:
+        """Records an exception's cause and AP's action; idempotent on reference + action."""
+        ...
 
 
 class SterileProcessingPort(Protocol):

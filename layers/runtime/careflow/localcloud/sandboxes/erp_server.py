@@ -25,6 +25,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from careflow import clock
 from careflow.adapters.sandbox import FACILITIES, ITEMS, STOCK
+from careflow.localcloud.sandboxes.erp_payables import PayablesRoutes  # payables (issue 11)
 from careflow.localcloud.sandboxes.faults import FaultPlan
 from careflow.localcloud.sandboxes.http_base import LoopbackServer, SandboxHandler
 from careflow.ports import ConnectorError
@@ -175,7 +176,7 @@ class _RequisitionIn(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
-class ErpSandboxServer(LoopbackServer):
+class ErpSandboxServer(PayablesRoutes, LoopbackServer):  # payables (issue 11)
     """``start()`` listens on 127.0.0.1 (a free port unless given); ``base_url`` ends in
     /erp/v1. With ``token`` set, requests need ``Authorization: Bearer <token>``."""
 
@@ -215,6 +216,7 @@ class ErpSandboxServer(LoopbackServer):
                 table.clear()
             self._created = 0
             self._seed_history(clock.now())
+            self.reset_payables()  # payables (issue 11): erp_payables.py
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -356,6 +358,9 @@ class ErpSandboxServer(LoopbackServer):
         """One request, past faults and auth: (status, JSON body, headers); raises Problem."""
         now = clock.now()
         route = tuple(parts)
+        routed = self.handle_payables(method, parts, query, body, now)  # payables (issue 11)
+        if routed is not None:
+            return routed
         if method == "POST" and route == ("requisitions",):
             return self.create_requisition(body, now)
         if method != "GET":

@@ -1,0 +1,488 @@
+"""Invoice exception handling, one registered step per state-machine task.
+
+What a step returns enters the execution's state and history: ids, causes, statuses,
+decimal strings and dates. The invoice, its PO and its receipts are re-read from the ERP
+(the system of record) by id whenever a step needs them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from careflow import facilities
+from careflow.canonical.payables import (
+    ContractPrice,
+    InvoiceApproval,
+    InvoiceExceptionAction,
+)
+from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
+from careflow.events.envelope import envelope
+from careflow.kit.instances import finish_instance, start_instance
+from careflow.kit.instances import milestone as _milestone
+from careflow.kit.steps import StepInput, StepOutput, step
+from careflow.ports import ErpPort, StateStore
+from careflow.workflows.invoice_exceptions import rules as r
+
+if TYPE_CHECKING:
+    from careflow.policies import PolicyReader
+
+WORKFLOW_ID = "invoice-exceptions"
+ACTOR = "system:invoice-match"
+PURPOSE = "invoice-exception"
+# The audit entries the KPIs read (kpis.py).
+RAISED = "invoice_exception_raised"
+MEASURED = "invoice_measured"
+
+# Outcomes.
+MATCHED = "MATCHED"
+RESOLVED_ACCEPTED = "RESOLVED_ACCEPTED"
+CREDIT_MEMO_REQUESTED = "CREDIT_MEMO_REQUESTED"
+RETURNED = "RETURNED"
+DUPLICATE = "DUPLICATE"
+NO_RECEIPT = "NO_RECEIPT"
+UNRESOLVED = "UNRESOLVED"
+# AP's decision -> the outcome it concludes.
+DECISION_OUTCOMES = {
+    "ACCEPT_VARIANCE": RESOLVED_ACCEPTED,
+    "REQUEST_CREDIT_MEMO": CREDIT_MEMO_REQUESTED,
+    "RETURN": RETURNED,
+}
+RESOLVED = frozenset(DECISION_OUTCOMES.values())
+
+
+# -- inputs and outputs --------------------------------------------------------------------
+class RegisterInvoice(StepInput):
+    workflow_id: str = WORKFLOW_ID
+    instance_id: str
+    correlation_id: str
+    facility_id: str
+    occurred_at: datetime
+    invoice_id: str
+    vendor_id: str
+    invoice_number: str
+    po_id: str | None = None
+
+
+class Registered(StepOutput):
+    """The execution's state from here on: ids and the pinned policy."""
+
+    workflow_id: str
+    instance_id: str
+    correlation_id: str
+    facility_id: str
+    invoice_id: str
+    vendor_id: str
+    invoice_number: str
+    po_id: str | None
+    received_at: datetime
+    policy: r.Policy
+
+
+class MatchInput(StepInput):
+    instance_id: str
+    facility_id: str
+    invoice_id: str
+    vendor_id: str
+    invoice_number: str
+    po_id: str | None = None
+    policy: r.Policy
+
+
+class ExceptionTaskSpec(StepOutput):
+    purpose: str
+    title: str
+    reasons: tuple[str, ...]
+    escalation_chain: tuple[str, ...]
+    allowed_decisions: tuple[str, ...]
+    subject_ref: str
+    facility_id: str
+    policy_version: str
+
+
+class Matched(StepOutput):
+    result: str  # MATCHED | EXCEPTION | DUPLICATE | AWAITING_RECEIPT | NO_RECEIPT
+    causes: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    variance: str = "0.00"
+    queue: str | None = None
+    invoice_date: str | None = None
+    duplicate_of: str | None = None
+    task: ExceptionTaskSpec | None = None
+    task_due_s: int | None = None  # until the invoice enters its next aging bucket
+
+
+class ApAnswer(StepInput):
+    """What completing the human task sends back."""
+
+    decision: str
+    actor: str = ""
+    note: str = ""
+    task_id: str | None = None
+
+
+class ApplyDecision(StepInput):
+    instance_id: str
+    invoice_id: str
+    policy: r.Policy
+    match: Matched
+    ap: ApAnswer
+
+
+class Decided(StepOutput):
+    decision: str
+    outcome: str
+    actor: str
+    status: str  # the invoice's status in the ERP afterwards
+
+
+class Finalize(StepInput):
+    instance_id: str
+    correlation_id: str
+    facility_id: str
+    invoice_id: str
+    policy: r.Policy
+    match: Matched
+    decision: Decided | None = None
+    escalation_exhausted: bool = False
+
+
+class Finalized(StepOutput):
+    outcome: str
+    reasons: tuple[str, ...]
+    detail_type: str
+    detail: dict[str, Any]
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _today(now: datetime, policy: r.Policy) -> date:
+    return now.astimezone(ZoneInfo(policy.time_zone)).date()
+
+
+def _contracts(erp: ErpPort, supplier_id: str, items: set[str]) -> dict[str, ContractPrice]:
+    found = {}
+    for item in sorted(items):
+        price = erp.contract_price(supplier_id, item)
+        if price is not None:
+            found[item] = price
+    return found
+
+
+def _action(
+    erp: ErpPort,
+    inp: Any,
+    action: str,
+    match: Matched,
+    *,
+    actor: str,
+    reason: str,
+) -> str:
+    change = erp.record_invoice_exception_action(
+        InvoiceExceptionAction(
+            invoice_id=inp.invoice_id,
+            reference=inp.instance_id,
+            action=action,
+            causes=match.causes,
+            queue=match.queue or "ap_general",
+            actor=actor,
+            variance=Decimal(match.variance),
+            reason=reason,
+        )
+    )
+    return change.status
+
+
+# -- steps ---------------------------------------------------------------------------------
+@step()
+def register_invoice(
+    inp: RegisterInvoice, *, store: StateStore, policies: PolicyReader, now: datetime
+) -> Registered:
+    """Records the instance and pins the invoice policy in force for the facility."""
+    from careflow.policies import resolve
+
+    facility = facilities.facility(inp.facility_id)
+    if facility is None:  # intake takes only known facilities; a replay may not
+        raise ValueError(f"facility {inp.facility_id} is not served")
+    snapshot = resolve(r.POLICY, inp.facility_id, at=now, store=policies)
+    policy = r.invoice_policy(snapshot, time_zone=facility.zone.key)
+    start_instance(
+        store,
+        workflow_id=WORKFLOW_ID,
+        instance_id=inp.instance_id,
+        subject_type="invoice",
+        subject_id=inp.invoice_id,
+        facility_id=inp.facility_id,
+        correlation_id=inp.correlation_id,
+        policy=snapshot,
+        started="invoice_received",
+        detail=(
+            f"invoice {inp.invoice_id} ({inp.vendor_id} {inp.invoice_number}) "
+            f"for {inp.po_id or 'no PO'}"
+        ),
+        actor=ACTOR,
+        now=now,
+        subject_refs={"vendor": inp.vendor_id, "po": inp.po_id or ""},
+    )
+    return Registered(
+        workflow_id=inp.workflow_id,
+        instance_id=inp.instance_id,
+        correlation_id=inp.correlation_id,
+        facility_id=inp.facility_id,
+        invoice_id=inp.invoice_id,
+        vendor_id=inp.vendor_id,
+        invoice_number=inp.invoice_number,
+        po_id=inp.po_id,
+        received_at=inp.occurred_at,
+        policy=policy,
+    )
+
+
+@step()
+def match_invoice(inp: MatchInput, *, store: StateStore, erp: ErpPort, now: datetime) -> Matched:
+    """The invoice as the ERP holds it: a duplicate, waiting for its receipt (until the
+    policy's limit: NO_RECEIPT), matched, or an exception routed to its AP queue (recorded
+    as HOLD in the ERP) with the task AP works."""
+    from careflow.observability import metrics
+
+    policy = inp.policy
+    invoice = erp.invoice(inp.invoice_id)
+    if invoice is None:
+        raise ValueError(f"the ERP does not know invoice {inp.invoice_id}")
+    if (invoice.supplier_id, invoice.invoice_number) != (inp.vendor_id, inp.invoice_number):
+        raise ValueError(f"invoice {inp.invoice_id} is another supplier's or number in the ERP")
+    invoice_date = invoice.invoice_date.isoformat()
+    original = r.duplicate_of(
+        invoice, erp.supplier_invoices(invoice.supplier_id, invoice.invoice_number)
+    )
+    if original is not None:
+        total = r.money(invoice.total)
+        _milestone(store, inp.instance_id, "duplicate_found", now, "FAILED", detail=original)
+        return Matched(
+            result=r.DUPLICATE,
+            causes=(r.DUPLICATE_INVOICE,),
+            reasons=(f"repeats {original}: same supplier, number and total {total}",),
+            variance=total,
+            queue=policy.queues[r.DUPLICATE_INVOICE],
+            invoice_date=invoice_date,
+            duplicate_of=original,
+        )
+    po_id = invoice.po_id or inp.po_id
+    po = erp.purchase_order(po_id) if po_id else None
+    if po is None:
+        match = r.Match(
+            findings=(
+                r.LineFinding(
+                    line_number=1,
+                    cause=r.MISSING_PO,
+                    variance=invoice.total,
+                    reason=f"no purchase order {po_id or '(none on the invoice)'} in the ERP",
+                ),
+            )
+        )
+    else:
+        receipts = erp.receipts(po.po_id)
+        if not receipts:
+            deadline = r.receipt_deadline(invoice, policy)
+            if now < deadline:
+                _milestone(store, inp.instance_id, "awaiting_receipt", now, "PENDING", po.po_id)
+                return Matched(result=r.AWAITING_RECEIPT, invoice_date=invoice_date)
+            reason = f"no goods receipt for {po.po_id} by {deadline.isoformat()}"
+            _milestone(store, inp.instance_id, "no_receipt", now, "FAILED", detail=po.po_id)
+            return Matched(
+                result=r.NO_RECEIPT_RESULT,
+                causes=(r.NO_RECEIPT,),
+                reasons=(reason,),
+                variance=r.money(invoice.total),
+                queue=policy.queues[r.NO_RECEIPT],
+                invoice_date=invoice_date,
+            )
+        contracts = _contracts(erp, invoice.supplier_id, {x.item_id for x in invoice.lines})
+        match = r.three_way_match(invoice, po, receipts, contracts, policy)
+    if not match.findings:
+        _milestone(store, inp.instance_id, "matched", now, detail=f"{r.money(invoice.total)} USD")
+        return Matched(result=r.MATCHED, invoice_date=invoice_date)
+    causes = match.causes
+    queue = r.queue_for(causes, policy)
+    variance = r.money(match.variance)
+    reasons = tuple(f.reason for f in match.findings)
+    days = r.age_days(invoice.invoice_date, _today(now, policy))
+    metrics.add_metric(name="InvoiceExceptions", unit="Count", value=1)
+    matched = Matched(
+        result=r.EXCEPTION,
+        causes=causes,
+        reasons=reasons,
+        variance=variance,
+        queue=queue,
+        invoice_date=invoice_date,
+    )
+    _action(erp, inp, "HOLD", matched, actor=ACTOR, reason="; ".join(causes))
+    store.record(
+        Milestone(
+            instance_id=inp.instance_id,
+            name="exception_raised",
+            at=now,
+            status="PENDING",
+            detail=f"{', '.join(causes)}: {variance} USD to {queue}",
+        ),
+        AuditEntry(
+            instance_id=inp.instance_id,
+            at=now,
+            actor=ACTOR,
+            action=RAISED,
+            reason=", ".join(causes),
+            policy_version=policy.policy_version,
+            detail={
+                "causes": list(causes),
+                "queue": queue,
+                "variance": variance,
+                "invoice_date": invoice_date,
+                "age_days": days,
+                "bucket": r.bucket(days),
+            },
+        ),
+    )
+    task = ExceptionTaskSpec(
+        purpose=PURPOSE,
+        title=(
+            f"Invoice {inp.invoice_id} ({inp.vendor_id} {inp.invoice_number}): "
+            f"{', '.join(c.replace('_', ' ') for c in causes)}, {variance} USD"
+        ),
+        reasons=reasons,
+        escalation_chain=(queue, *(q for q in policy.escalation_chain if q != queue)),
+        allowed_decisions=policy.exception_decisions,
+        subject_ref=f"invoice/{inp.invoice_id}",
+        facility_id=inp.facility_id,
+        policy_version=policy.policy_version,
+    )
+    due = r.task_due_s(invoice.invoice_date, now, ZoneInfo(policy.time_zone), policy)
+    return matched.model_copy(update={"task": task, "task_due_s": due})
+
+
+@step()
+def apply_invoice_decision(
+    inp: ApplyDecision, *, store: StateStore, erp: ErpPort, now: datetime
+) -> Decided:
+    """AP's decision recorded on the invoice in the ERP: accepting the variance approves
+    the invoice for payment (the person who accepted it its approver); a credit memo
+    request or a return keeps it from payment."""
+    decision = inp.ap.decision
+    outcome = DECISION_OUTCOMES.get(decision)
+    if outcome is None:
+        raise ValueError(f"{decision!r} is not a decision on an invoice exception")
+    actor = inp.ap.actor or "unknown"
+    status = _action(erp, inp, decision, inp.match, actor=actor, reason=inp.ap.note)
+    if decision == "ACCEPT_VARIANCE":
+        status = erp.approve_invoice(
+            InvoiceApproval(
+                invoice_id=inp.invoice_id,
+                reference=inp.instance_id,
+                approved_by=actor,
+                reason=f"variance {inp.match.variance} USD accepted",
+            )
+        ).status
+    _milestone(store, inp.instance_id, "exception_decided", now, detail=f"{decision} by {actor}")
+    return Decided(decision=decision, outcome=outcome, actor=actor, status=status)
+
+
+@step()
+def finalize_invoice(inp: Finalize, *, store: StateStore, erp: ErpPort, now: datetime) -> Finalized:
+    """The outcome: MATCHED (approved for payment now), DUPLICATE (rejected in the ERP),
+    NO_RECEIPT (held), AP's resolution, or UNRESOLVED when the chain gave no decision."""
+    from careflow.observability import metrics
+
+    match, policy = inp.match, inp.policy
+    reasons: tuple[str, ...] = match.reasons
+    days_to_resolve: int | None = None
+    if match.result == r.MATCHED:
+        outcome = MATCHED
+        erp.approve_invoice(
+            InvoiceApproval(
+                invoice_id=inp.invoice_id,
+                reference=inp.instance_id,
+                approved_by=ACTOR,
+                reason="three-way match within tolerance",
+            )
+        )
+        reasons = ("three-way match within tolerance: approved for payment",)
+        metrics.add_metric(name="InvoicesMatchedFirstPass", unit="Count", value=1)
+    elif match.result == r.DUPLICATE:
+        outcome = DUPLICATE
+        _action(erp, inp, "REJECT", match, actor=ACTOR, reason=f"duplicate of {match.duplicate_of}")
+    elif match.result == r.NO_RECEIPT_RESULT:
+        outcome = NO_RECEIPT
+        _action(erp, inp, "HOLD", match, actor=ACTOR, reason="no goods receipt")
+    elif inp.decision is not None:
+        outcome = inp.decision.outcome
+        reasons = (*reasons, f"{inp.decision.decision} by {inp.decision.actor}")
+    else:
+        outcome = UNRESOLVED
+        why = "no decision from the escalation chain before its last SLA"
+        reasons = (*reasons, why if inp.escalation_exhausted else "no decision")
+    raised = next((a for a in store.audit_trail(inp.instance_id) if a.action == RAISED), None)
+    if raised is not None and outcome in RESOLVED:
+        days_to_resolve = max(0, (now - raised.at).days)
+        metrics.add_metric(name="InvoiceDaysToResolve", unit="Count", value=days_to_resolve)
+    today = _today(now, policy)
+    age = (
+        r.age_days(datetime.fromisoformat(match.invoice_date).date(), today)
+        if match.invoice_date
+        else None
+    )
+    entries: list[Milestone | AuditEntry] = [
+        AuditEntry(
+            instance_id=inp.instance_id,
+            at=now,
+            actor=ACTOR,
+            action=MEASURED,
+            reason=outcome,
+            policy_version=policy.policy_version,
+            detail={
+                "first_pass": outcome == MATCHED,
+                "causes": list(match.causes),
+                "queue": match.queue,
+                "variance": match.variance,
+                "invoice_date": match.invoice_date,
+                "raised_at": raised.at.isoformat() if raised is not None else None,
+                "days_to_resolve": days_to_resolve,
+                "bucket": r.bucket(age) if age is not None else None,
+            },
+        ),
+        Milestone(
+            instance_id=inp.instance_id,
+            name="invoice_concluded",
+            at=now,
+            status="DONE" if outcome in (MATCHED, *RESOLVED) else "FAILED",
+            detail=outcome,
+        ),
+    ]
+    finish_instance(
+        store,
+        inp.instance_id,
+        status=InstanceStatus.COMPLETED,
+        outcome=outcome,
+        reasons=reasons,
+        entries=entries,
+        now=now,
+    )
+    detail = envelope(
+        event_id=f"{inp.instance_id}:{outcome}",
+        idempotency_key=f"{inp.instance_id}:outcome",
+        facility_id=inp.facility_id,
+        occurred_at=now,
+        correlation_id=inp.correlation_id,
+        data={
+            "invoice_id": inp.invoice_id,
+            "instance_id": inp.instance_id,
+            "outcome": outcome,
+            "causes": list(match.causes),
+            "variance": match.variance,
+            "queue": match.queue,
+            "first_pass": outcome == MATCHED,
+            "days_to_resolve": days_to_resolve,
+        },
+    )
+    return Finalized(
+        outcome=outcome, reasons=reasons, detail_type="Invoice.Concluded", detail=detail
+    )

@@ -1,0 +1,206 @@
+"""Invoice exception handling: the real ASL on the local cloud with the real handlers.
+
+Every invoice arrives as ``careflow.erp`` / ``Invoice.Received`` through EventBridge
+(intake's rules); the ERP is the in-process sandbox's (``adapters/sandbox_payables.py``).
+Each test reaches an outcome: MATCHED (at once, and after waiting for a late receipt),
+CREDIT_MEMO_REQUESTED, RETURNED (after an escalation; for a missing PO), RESOLVED_ACCEPTED,
+NO_RECEIPT, DUPLICATE and UNRESOLVED.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from careflow.adapters.sandbox import sandbox
+from careflow.adapters.sandbox_payables import InvoiceCase, Line
+from careflow.domain.intake import instance_id_for
+from careflow.domain.records import InstanceStatus
+from tests.workflows.harness import Case, advance_through_timer, claim_and_complete
+
+WORKFLOW = "invoice-exceptions"
+SOURCE = "careflow.erp"
+_numbers = itertools.count(61001)
+
+
+def received(
+    cloud,
+    *lines: Line,
+    facility: str = "fac-north",
+    supplier: str = "sup-medline",
+    receipt: bool = True,
+    invoice_id: str | None = None,
+    number: str | None = None,
+    po_id: str | None = None,
+) -> Case:
+    """A PO (with its receipt unless ``receipt`` is false) and its invoice in the ERP, then
+    the ERP's ``Invoice.Received``."""
+    n = next(_numbers)
+    invoice_id = invoice_id or f"INV-T-{n}"
+    number = number or f"T-{n}"
+    po_id = po_id or f"PO-T-{n}"
+    if sandbox().invoice(invoice_id) is None:  # else placed in the ERP by the test
+        sandbox().add_invoice_case(
+            InvoiceCase(invoice_id, facility, supplier, number, po_id, lines, receipt=receipt),
+            now=cloud.clock.now(),
+        )
+    key = f"invoice:{invoice_id}"
+    cloud.put_event(
+        SOURCE,
+        "Invoice.Received",
+        facility_id=facility,
+        idempotency_key=key,
+        data={
+            "invoice_id": invoice_id,
+            "vendor_id": supplier,
+            "invoice_number": number,
+            "po_id": po_id,
+        },
+    )
+    case = Case(cloud, invoice_id, instance_id_for(WORKFLOW, key), WORKFLOW).started()
+    case.po_id = po_id  # type: ignore[attr-defined]
+    return case
+
+
+def concluded(case: Case, outcome: str) -> None:
+    result = case.drive(step=timedelta(hours=6))
+    assert result["status"] == "SUCCEEDED", result
+    instance = case.instance()
+    assert (instance.status, instance.outcome) == (InstanceStatus.COMPLETED, outcome), (
+        instance.outcome_reasons
+    )
+
+
+def test_an_invoice_within_tolerance_is_approved_for_payment(cloud):
+    # drapes invoiced as ordered, cement $2.50 a unit over on a $920 line: within $50
+    case = received(
+        cloud,
+        Line("SUP-DRAPE-ORTHO", 30, "38.50"),
+        Line("SUP-CEMENT-40", 10, "92.00", invoice_price="94.50"),
+    )
+    concluded(case, "MATCHED")
+    assert sandbox().invoice(case.case_id).status == "APPROVED"
+    assert not case.tasks()
+    assert "matched" in case.milestone_names()
+
+
+def test_a_price_variance_goes_to_ap_pricing_and_a_credit_memo_is_requested(cloud):
+    case = received(cloud, Line("SUP-DRAPE-ORTHO", 30, "38.50", invoice_price="41.25"))
+    task = case.open_task()
+    assert task.queue == "ap_pricing"
+    assert task.escalation_chain == ("ap_pricing", "ap_supervisor", "ap_manager", "controller")
+    assert "82.50 USD" in task.title
+    assert sandbox().invoice(case.case_id).status == "EXCEPTION"  # held in the ERP
+    claim_and_complete(cloud, task, "REQUEST_CREDIT_MEMO", actor="user:ap-clerk-mgarcia")
+    concluded(case, "CREDIT_MEMO_REQUESTED")
+    actions = [a.action for a in sandbox().invoice_actions(case.case_id)]
+    assert actions == ["HOLD", "REQUEST_CREDIT_MEMO"]
+
+
+def test_an_implants_quantity_variance_escalates_as_it_ages_then_is_returned(cloud):
+    case = received(
+        cloud,
+        Line("IMP-THA-STEM-12", 3, "1980.00", received=2),
+        supplier="sup-jointworks",
+        facility="fac-south",
+    )
+    task = case.open_task()
+    assert task.queue == "ap_receiving"
+    # due when the invoice (dated two days ago) enters the 8-30 day bucket, at midnight
+    due = task.due_at - cloud.clock.now()
+    assert timedelta(days=5) < due < timedelta(days=7)
+    # nobody decides by then: the AP supervisor has it
+    advance_through_timer(cloud, due, slack=timedelta(hours=1))
+    task = case.open_task(level=1)
+    assert task.queue == "ap_supervisor"
+    claim_and_complete(cloud, task, "RETURN", actor="user:ap-sup-tbrooks")
+    concluded(case, "RETURNED")
+    assert sandbox().invoice(case.case_id).status == "REJECTED"
+    assert {"ExceptionTask", "EscalateExceptionTask", "ApplyInvoiceDecision"} <= (
+        case.entered_states()
+    )
+    measured = [
+        a for a in case.store.audit_trail(case.instance_id) if a.action == "invoice_measured"
+    ]
+    assert due.days <= measured[0].detail["days_to_resolve"] <= due.days + 1
+
+
+def test_a_contract_price_variance_accepted_by_ap_is_approved_with_its_approver(cloud):
+    # the PO says 1450.00, the supplier's contract 1420.00: 4 cups, 120.00 over (2 %: 113.60)
+    case = received(cloud, Line("IMP-THA-CUP-52", 4, "1450.00"), supplier="sup-jointworks")
+    task = case.open_task()
+    assert task.queue == "ap_pricing" and "contract price variance" in task.title
+    claim_and_complete(cloud, task, "ACCEPT_VARIANCE", actor="user:ap-clerk-dokoro")
+    concluded(case, "RESOLVED_ACCEPTED")
+    assert sandbox().invoice(case.case_id).status == "APPROVED"
+    [accepted] = [
+        a for a in sandbox().invoice_actions(case.case_id) if a.action == "ACCEPT_VARIANCE"
+    ]
+    assert accepted.actor == "user:ap-clerk-dokoro"
+
+
+def test_an_invoice_waits_for_its_receipt_and_matches_once_it_is_posted(cloud):
+    case = received(cloud, Line("SUP-CEMENT-40", 20, "92.00"), receipt=False)
+    case.wait_milestone("awaiting_receipt")
+    advance_through_timer(cloud, timedelta(days=1), slack=timedelta(hours=1))
+    sandbox().post_receipt(case.po_id, cloud.clock.now())  # type: ignore[attr-defined]
+    concluded(case, "MATCHED")
+    assert "AwaitReceipt" in case.entered_states()
+
+
+def test_no_receipt_within_the_policys_limit_is_no_receipt(cloud):
+    case = received(cloud, Line("SUP-CEMENT-40", 20, "92.00"), receipt=False)
+    case.wait_milestone("awaiting_receipt")
+    concluded(case, "NO_RECEIPT")
+    assert [a.action for a in sandbox().invoice_actions(case.case_id)] == ["HOLD"]
+    assert sandbox().invoice(case.case_id).status == "EXCEPTION"
+
+
+def test_the_same_invoice_sent_again_is_a_duplicate(cloud):
+    first = received(cloud, Line("SUP-DRAPE-ORTHO", 10, "38.50"))
+    concluded(first, "MATCHED")
+    original = sandbox().invoice(first.case_id)
+    again_id = f"{first.case_id}-DUP"
+    sandbox().payables.invoices[again_id] = original.model_copy(
+        update={"invoice_id": again_id, "status": "RECEIVED", "received_at": cloud.clock.now()}
+    )
+    dup = received(
+        cloud,
+        invoice_id=again_id,
+        number=original.invoice_number,
+        po_id=original.po_id,
+    )
+    concluded(dup, "DUPLICATE")
+    assert sandbox().invoice(again_id).status == "REJECTED"
+    assert dup.instance().outcome_reasons[0].startswith(f"repeats {first.case_id}")
+
+
+def test_an_exception_nobody_decides_is_unresolved_after_the_whole_chain(cloud):
+    case = received(cloud, Line("SUP-DRAPE-ORTHO", 30, "38.50", invoiced=31))
+    for level in range(4):  # ap_receiving, ap_supervisor, ap_manager, controller
+        task = case.open_task(level=level)
+        advance_through_timer(cloud, task.due_at - cloud.clock.now(), slack=timedelta(hours=1))
+    concluded(case, "UNRESOLVED")
+    assert case.instance().outcome_reasons[-1] == (
+        "no decision from the escalation chain before its last SLA"
+    )
+
+
+def test_an_invoice_for_a_po_the_erp_does_not_know_goes_to_purchasing(cloud):
+    template = received(cloud, Line("SUP-DRAPE-ORTHO", 5, "38.50"))
+    concluded(template, "MATCHED")
+    orphan_id = f"{template.case_id}-NOPO"
+    original = sandbox().payables.invoices[template.case_id]
+    sandbox().payables.invoices[orphan_id] = original.model_copy(
+        update={
+            "invoice_id": orphan_id,
+            "invoice_number": f"{template.case_id}-X",
+            "po_id": "PO-UNKNOWN",
+            "status": "RECEIVED",
+        }
+    )
+    case = received(cloud, invoice_id=orphan_id, number=f"{template.case_id}-X", po_id="PO-UNKNOWN")
+    task = case.open_task()
+    assert task.queue == "ap_purchasing" and "missing po" in task.title
+    claim_and_complete(cloud, task, "RETURN", actor="user:buyer-jlee")
+    concluded(case, "RETURNED")
