@@ -64,6 +64,11 @@ BUILT_IN: tuple[Actor, ...] = (
     Actor(id="user:staffing-jortiz", roles=("staffing_coordinator",)),
     Actor(id="user:house-sup-kwalsh", roles=("house_supervisor",)),
     Actor(id="user:director-rsingh", roles=("department_director",)),
+    # -- procurement (issue 11): approvers and the item-master team --
+    Actor(id="user:dept-mgr-agarcia", roles=("department_manager",)),
+    Actor(id="user:cfo-mthompson", roles=("cfo",)),
+    Actor(id="user:capital-cmte-lchen", roles=("capital_committee",)),
+    Actor(id="user:item-master-bnovak", roles=("item_master_analyst",)),
 )
 
 

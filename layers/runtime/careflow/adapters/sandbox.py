@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from careflow.adapters.sandbox_procurement import ProcurementSandbox  # -- procurement (issue 11) --
 from careflow.canonical.cases import (
     Participant,
     ParticipantStatus,
@@ -273,7 +274,7 @@ class _Pend:
 
 
 @dataclass
-class Sandbox:
+class Sandbox(ProcurementSandbox):  # -- procurement (issue 11): its ERP side --
     seeded_at: datetime
     cases: dict[str, SurgicalCase] = field(default_factory=dict)
     participants: dict[str, list[Participant]] = field(default_factory=dict)

@@ -19,6 +19,15 @@ from careflow.canonical.payer import (
     PriorAuthRequest,
     PriorAuthResponse,
 )
+from careflow.canonical.procurement import (  # -- procurement (issue 11) --
+    Budget,
+    BudgetReservation,
+    BudgetReservationRequest,
+    ItemIdentifiers,
+    ItemMatch,
+    PurchaseOrder,
+    PurchaseOrderRequest,
+)
 from careflow.canonical.services import ServiceBooking, ServiceRequest
 from careflow.canonical.supply import Requisition, RequisitionRequest, StockPosition, TrayStatus
 from careflow.canonical.workforce import (
@@ -73,6 +82,27 @@ class ErpPort(Protocol):
     ) -> Sequence[StockPosition]: ...
 
     def create_requisition(self, request: RequisitionRequest) -> Requisition: ...
+
+    # -- procurement (issue 11) --
+    def crosswalk(self, identifiers: ItemIdentifiers) -> Sequence[ItemMatch]:
+        """Every item one of the identifiers names (each match says which), none if none."""
+        ...
+
+    def budget(self, cost_center_id: str) -> Budget | None:
+        """The cost center's budget this fiscal year; None for a cost center it does not know."""
+        ...
+
+    def reserve_budget(self, request: BudgetReservationRequest) -> BudgetReservation:
+        """Idempotent on the reference; INSUFFICIENT_FUNDS reserves nothing."""
+        ...
+
+    def release_budget(self, reservation_id: str) -> BudgetReservation: ...
+
+    def create_purchase_order(self, request: PurchaseOrderRequest) -> PurchaseOrder:
+        """Idempotent on the reference: a repeat returns the purchase order it created."""
+        ...
+
+    def purchase_order_status(self, po_id: str) -> PurchaseOrder: ...
 
 
 class SterileProcessingPort(Protocol):
