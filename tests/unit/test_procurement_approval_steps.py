@@ -136,6 +136,22 @@ def test_capital_threshold_and_capital_item_class():
     )
 
 
+def test_a_policy_naming_a_level_with_no_task_state_is_refused():
+    snapshot = resolve(r.POLICY, "fac-north", at=NOW, store=POLICIES)
+
+    class Renamed:
+        version = snapshot.version
+
+        def value(self, name):
+            return "vp_supply_chain" if name == "capital_review_level" else snapshot.value(name)
+
+        def table(self, name):
+            return snapshot.table(name)
+
+    with pytest.raises(ValueError, match="vp_supply_chain"):
+        r.procurement_policy(Renamed())
+
+
 def test_decisions():
     assert r.after_decision("APPROVE") is None
     assert r.after_decision("REJECT") == r.REJECTED
@@ -215,6 +231,7 @@ def test_plan_approvals_routes_by_the_facilitys_policy():
     assert route["pending"] == "department_manager" and route["capital"] is False
     assert route["task"]["escalation_chain"] == ["department_manager", "department_director"]
     assert route["due_in_seconds"] == 86400
+    assert route["task"]["purpose"] == "approval-department_manager"  # one task per level
     assert [a.action for a in used["store"].audit_trail("pa-1")] == ["approval_routed"]
 
 

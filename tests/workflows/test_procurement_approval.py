@@ -107,6 +107,13 @@ def test_capital_equipment_goes_through_every_level_and_capital_review(cloud):
         "cfo",
         "capital_committee",
     ]
+    # one task per level, each in its own queue
+    assert sorted(t.queue for t in case.tasks()) == [
+        "capital_committee",
+        "cfo",
+        "department_director",
+        "department_manager",
+    ]
 
 
 def test_the_director_rejects(cloud):

@@ -33,6 +33,9 @@ POLICY = "procurement-approval"
 TRUST_ORDER = ("manufacturer_catalog", "gtin", "local_code", "unspsc")
 IDENTIFYING = frozenset(TRUST_ORDER[:3])
 CENT = Decimal("0.01")
+# The approval levels the state machine has a task state for (each its own task, purpose
+# ``approval-<level>``); a policy naming another is refused when the requisition arrives.
+LEVELS = ("department_manager", "department_director", "cfo", "capital_committee")
 
 # Approver decisions (the policy lists which a level offers).
 APPROVE, REJECT, RETURN = "APPROVE", "REJECT", "RETURN"
@@ -100,6 +103,9 @@ def procurement_policy(snapshot: Any) -> Policy:
     bands.append((None, tuple(table.default["levels"])))
     capital_level = str(snapshot.value("capital_review_level"))
     names = {lv for _, lvs in bands for lv in lvs} | {capital_level}
+    unknown = names - set(LEVELS)
+    if unknown:
+        raise ValueError(f"policy names approval levels with no task state: {sorted(unknown)}")
     levels = {}
     for name in sorted(names):
         out = snapshot.table("approval_level").decide({"level": name}).outputs

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 WORKFLOW_ID = "procurement-approval"
 ACTOR = "system:procurement"
 ITEM_MASTER_PURPOSE = "item-master"
-APPROVAL_PURPOSE = "procurement-approval"
+APPROVAL_PURPOSE = "approval-{level}"  # one task per level (the ASL's task state's Purpose)
 # Audit actions GET /v1/kpis reads (kpis.py).
 APPROVAL_DECIDED = "approval_decided"
 MEASURED = "requisition_measured"
@@ -257,7 +257,7 @@ def _route_to(route: Route, inp: Plan | ApplyApproval) -> Route:
     spec = inp.policy.levels[level]
     label = level.replace("_", " ")
     task = _task(
-        purpose=APPROVAL_PURPOSE,
+        purpose=APPROVAL_PURPOSE.format(level=level),
         title=f"Approve requisition {inp.requisition_id} ({r.money(route.amount)}) as {label}",
         reasons=(
             f"{r.money(route.amount)} charged to {inp.cost_center_id}"
