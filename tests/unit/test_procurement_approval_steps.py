@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from pydantic import TypeAdapter
 
 from careflow.adapters.sandbox_procurement import CATALOG
 from careflow.canonical.procurement import ItemIdentifiers, ItemMatch
@@ -334,3 +335,40 @@ def test_finalize_requisition_ends_the_instance_and_tells_the_facility(outcome):
     assert (data["po_status"] == "OPEN") is (outcome == r.PO_CREATED)
     assert store.get_instance("pa-1").outcome == outcome
     assert "requisition_measured" in [a.action for a in store.audit_trail("pa-1")]
+
+
+def test_the_status_event_matches_its_model_and_the_kpis_read_the_audit_trail():
+    from datetime import timedelta
+
+    from careflow.workflows.procurement_approval import kpis
+    from careflow.workflows.procurement_approval.events import RequisitionStatusChanged
+
+    store, erp = InMemoryStateStore(), FakeErp()
+    state, route, _ = _planned()
+    registered(store=store)
+    approve = {**state, "route": route, "approval": {"decision": "APPROVE"}}
+    route2, _ = run("apply_approval_decision", approve, store=store)
+    later = NOW + timedelta(hours=30)
+    out, _ = run(
+        "finalize_requisition",
+        {**state, "route": route2, "verdict": {"outcome": "BUDGET_EXCEPTION", "reasons": ["x"]}},
+        store=store,
+        erp=erp,
+        now=later,
+    )
+    RequisitionStatusChanged.model_validate(out["detail"]["data"])
+    instance = store.get_instance("pa-1")
+    got = kpis.values(store, [instance], NOW, later)
+    assert got["requisition_cycle_time"] == {
+        "requisitions": 1,
+        "p50_hours": 30.0,
+        "p90_hours": 30.0,
+    }
+    assert got["approvals_by_level"] == {"department_manager": {"APPROVE": 1}}
+    assert got["budget_exceptions"] == {
+        "requisitions": 1,
+        "budget_exceptions": 1,
+        "amount": "5285.00",
+    }
+    for definition in kpis.DEFINITIONS:  # each value is its documented type
+        TypeAdapter(definition.model).validate_python(got[definition.name])
