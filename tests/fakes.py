@@ -387,6 +387,49 @@ class FakeErp:
             invoice_id=action.invoice_id, status=status, action_id=f"APX-{len(self.ap.actions)}"
         )
 
+    # -- procurement (issue 11) --
+    @property
+    def procurement(self):
+        """The sandbox's seeded item master, budgets and purchase orders, in memory."""
+        from datetime import UTC
+
+        from careflow.adapters.sandbox_procurement import ProcurementBook
+
+        if "_procurement" not in self.__dict__:
+            self.__dict__["_procurement"] = ProcurementBook()
+            self.procurement_calls: list[tuple[str, Any]] = []
+            self.procurement_now = datetime(2026, 3, 2, 14, 5, tzinfo=UTC)
+        return self.__dict__["_procurement"]
+
+    def crosswalk(self, identifiers):
+        matches = self.procurement.crosswalk(identifiers)
+        self.procurement_calls.append(("crosswalk", identifiers))
+        return matches
+
+    def budget(self, cost_center_id: str):
+        return self.procurement.budget(cost_center_id, self.procurement_now)
+
+    def reserve_budget(self, request):
+        held = self.procurement.reserve(request, self.procurement_now)
+        self.procurement_calls.append(("reserve_budget", request))
+        return held
+
+    def release_budget(self, reservation_id: str):
+        self.procurement_calls.append(("release_budget", reservation_id))
+        return self.procurement.release(reservation_id, self.procurement_now)
+
+    def create_purchase_order(self, request):
+        self.procurement_calls.append(("create_purchase_order", request))
+        return self.procurement.create_purchase_order(request, self.procurement_now)
+
+    def purchase_order_status(self, po_id: str):
+        from careflow.ports import ConnectorError
+
+        found = self.procurement.purchase_order(po_id)
+        if found is None:
+            raise ConnectorError(f"purchase order {po_id} is unknown")
+        return found
+
 
 class FakeWorkforce:
     """Units, a roster and options set by the test; decisions kept as recorded."""

@@ -51,6 +51,12 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
         "INV-N-1005": ("invoice-exceptions", "NO_RECEIPT"),  # never received
         "INV-S-1006": ("invoice-exceptions", "MATCHED"),  # receipt posted late
         "INV-N-1007": ("invoice-exceptions", "DUPLICATE"),  # INV-N-1001 again
+        # -- procurement (issue 11) --
+        "req-6001": ("procurement-approval", "PO_CREATED"),  # within the manager's limit
+        "req-6002": ("procurement-approval", "PO_CREATED"),  # capital, four levels
+        "req-6003": ("procurement-approval", "BUDGET_EXCEPTION"),  # cost center short
+        "req-6004": ("procurement-approval", "NOT_NORMALIZED"),  # refused by the item master
+        "req-6005": ("procurement-approval", "REJECTED"),  # the director rejects
     }
     for c in cases.values():
         assert c["execution_arn"].startswith("arn:aws:states:us-east-1:")

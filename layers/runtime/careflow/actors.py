@@ -70,6 +70,11 @@ BUILT_IN: tuple[Actor, ...] = (
     Actor(id="user:ap-sup-tbrooks", roles=("ap_clerk", "ap_supervisor")),
     Actor(id="user:ap-mgr-lchen", roles=("ap_supervisor", "ap_manager")),
     Actor(id="user:controller-nhall", roles=("ap_manager", "controller")),
+    # -- procurement (issue 11): approvers and the item-master team --
+    Actor(id="user:dept-mgr-agarcia", roles=("department_manager",)),
+    Actor(id="user:cfo-mthompson", roles=("cfo",)),
+    Actor(id="user:capital-cmte-lchen", roles=("capital_committee",)),
+    Actor(id="user:item-master-bnovak", roles=("item_master_analyst",)),
 )
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date  # payables (issue 11)
-from decimal import Decimal  # payables (issue 11)
-from typing import Any, TypeVar
+from decimal import Decimal  # payables, procurement (issue 11)
+from typing import Any, Literal, TypeVar  # Literal: procurement (issue 11)
 from urllib.parse import quote
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -30,6 +30,16 @@ from careflow.canonical.payables import (  # payables (issue 11)
     PurchaseOrderLine,
     ReceiptLine,
 )
+from careflow.canonical.procurement import (  # -- procurement (issue 11) --
+    Budget,
+    BudgetReservation,
+    BudgetReservationRequest,
+    CanonicalItem,
+    ItemIdentifiers,
+    ItemMatch,
+    PurchaseOrderRequest,
+    PurchaseOrderStatus,
+)
 from careflow.canonical.supply import Requisition, RequisitionRequest, StockPosition
 from careflow.ports import ConnectorUnavailable
 
@@ -37,7 +47,7 @@ from careflow.ports import ConnectorUnavailable
 STOCK = ("GET", "/facilities/{facility_id}/stock")
 CREATE_REQUISITION = ("POST", "/requisitions")
 GET_REQUISITION = ("GET", "/requisitions/{requisition_id}")
-OPERATIONS = (STOCK, CREATE_REQUISITION, GET_REQUISITION)
+OPERATIONS: tuple[tuple[str, str], ...] = (STOCK, CREATE_REQUISITION, GET_REQUISITION)
 
 # 4xx answers read here (for their problem details) instead of by the HttpClient; 401 (token
 # refresh) and 429 (retry) stay with it.
@@ -431,3 +441,191 @@ def _invoice(w: _InvoiceW) -> Invoice:
             for x in w.lines
         ),
     )
+
+    # -- procurement (issue 11) --
+    def crosswalk(self, identifiers: ItemIdentifiers) -> Sequence[ItemMatch]:
+        params = identifiers.model_dump(exclude_none=True)
+        system = self.http.system
+        out: list[ItemMatch] = []
+        cursor: str | None = None
+        for _ in range(20):
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            page = self._call(CROSSWALK, _path(CROSSWALK), _MatchPage, params=query)
+            for m in page.data:
+                item = m.item
+                out.append(
+                    ItemMatch(
+                        matched_on=m.matched_on,
+                        item=CanonicalItem(
+                            **item.model_dump(exclude={"contract_price"}),
+                            contract_price=item.contract_price.usd(system),
+                        ),
+                    )
+                )
+            if not page.next:
+                return out
+            cursor = page.next
+        raise ConnectorUnavailable(f"{system}: more than 20 pages of crosswalk matches")
+
+    def budget(self, cost_center_id: str) -> Budget | None:
+        path = _path(GET_BUDGET, cost_center_id=cost_center_id)
+        try:
+            wire = self._call(GET_BUDGET, path, _Budget)
+        except NotFound:
+            return None
+        system = self.http.system
+        return Budget(
+            cost_center_id=wire.cost_center_id,
+            facility_id=wire.facility_id,
+            fiscal_year=wire.fiscal_year,
+            budget=wire.budget.usd(system),
+            committed=wire.committed.usd(system),
+            spent=wire.spent.usd(system),
+            available=wire.available.usd(system),
+        )
+
+    def reserve_budget(self, request: BudgetReservationRequest) -> BudgetReservation:
+        """POSTs with the caller's reference: a retry returns the first answer."""
+        body = {
+            "reference": request.reference,
+            "cost_center_id": request.cost_center_id,
+            "facility_id": request.facility_id,
+            "requisition_id": request.requisition_id,
+            "amount": _money(request.amount),
+        }
+        wire = self._call(RESERVE_BUDGET, _path(RESERVE_BUDGET), _Reservation, body=body)
+        if wire.reference != request.reference:
+            raise ConnectorUnavailable(f"{self.http.system}: reserved for another reference")
+        return self._reservation(wire)
+
+    def release_budget(self, reservation_id: str) -> BudgetReservation:
+        path = _path(RELEASE_BUDGET, reservation_id=reservation_id)
+        return self._reservation(self._call(RELEASE_BUDGET, path, _Reservation, body={}))
+
+    def create_purchase_order(self, request: PurchaseOrderRequest) -> PurchaseOrderStatus:
+        """POSTs with the caller's reference: a retry returns the order the first created."""
+        body: dict[str, Any] = {
+            "reference": request.reference,
+            "facility_id": request.facility_id,
+            "supplier_id": request.supplier_id,
+            "cost_center_id": request.cost_center_id,
+            "reservation_id": request.reservation_id,
+            "lines": [
+                {"item_id": x.item_id, "quantity": x.quantity, "unit_price": _money(x.unit_price)}
+                for x in request.lines
+            ],
+        }
+        if request.needed_by is not None:
+            body["needed_by"] = request.needed_by.isoformat()
+        path = _path(CREATE_PURCHASE_ORDER)
+        return self._po(self._call(CREATE_PURCHASE_ORDER, path, _PurchaseOrder, body=body))
+
+    def purchase_order_status(self, po_id: str) -> PurchaseOrderStatus:
+        path = _path(GET_PURCHASE_ORDER, po_id=po_id)
+        return self._po(self._call(GET_PURCHASE_ORDER, path, _PurchaseOrder))
+
+    def _reservation(self, wire: _Reservation) -> BudgetReservation:
+        return BudgetReservation(
+            reservation_id=wire.reservation_id,
+            cost_center_id=wire.cost_center_id,
+            amount=wire.amount.usd(self.http.system),
+            status=wire.status,
+            available=wire.available.usd(self.http.system),
+        )
+
+    def _po(self, wire: _PurchaseOrder) -> PurchaseOrderStatus:
+        return PurchaseOrderStatus(
+            po_id=wire.po_id,
+            status=wire.status,
+            supplier_id=wire.supplier_id,
+            facility_id=wire.facility_id,
+            total=wire.total.usd(self.http.system),
+            ordered_at=wire.ordered_at,
+            expected_delivery=wire.expected_delivery,
+        )
+
+
+# -- procurement (issue 11) --
+# The procurement operations (docs/erp-openapi.yaml, tag procurement); the budget and the
+# purchase order's status read the ERP's existing resources.
+CROSSWALK = ("GET", "/item-crosswalk")
+GET_BUDGET = ("GET", "/cost-centers/{cost_center_id}/budget")
+RESERVE_BUDGET = ("POST", "/budget-reservations")
+RELEASE_BUDGET = ("POST", "/budget-reservations/{reservation_id}/release")
+CREATE_PURCHASE_ORDER = ("POST", "/purchase-orders")
+GET_PURCHASE_ORDER = ("GET", "/purchase-orders/{po_id}")
+PROCUREMENT_OPERATIONS = (
+    CROSSWALK,
+    GET_BUDGET,
+    RESERVE_BUDGET,
+    RELEASE_BUDGET,
+    CREATE_PURCHASE_ORDER,
+    GET_PURCHASE_ORDER,
+)
+OPERATIONS = (*OPERATIONS, *PROCUREMENT_OPERATIONS)
+
+
+class _Money(_Wire):
+    amount: Decimal
+    currency: str
+
+    def usd(self, system: str) -> Decimal:
+        if self.currency != "USD":
+            raise ConnectorUnavailable(f"{system}: an amount in {self.currency}, not USD")
+        return self.amount
+
+
+class _Item(_Wire):
+    item_id: str
+    description: str
+    manufacturer: str
+    catalog_number: str
+    gtin: str
+    unspsc: str
+    item_class: Literal["implant", "supply", "equipment", "capital_equipment"]
+    unit_of_measure: str
+    supplier_id: str
+    contract_price: _Money
+
+
+class _Match(_Wire):
+    matched_on: Literal["manufacturer_catalog", "gtin", "local_code", "unspsc"]
+    item: _Item
+
+
+class _MatchPage(_Wire):
+    data: list[_Match]
+    next: str | None = None
+
+
+class _Budget(_Wire):
+    cost_center_id: str
+    facility_id: str
+    fiscal_year: int
+    budget: _Money
+    committed: _Money
+    spent: _Money
+    available: _Money
+
+
+class _Reservation(_Wire):
+    reservation_id: str
+    reference: str
+    cost_center_id: str
+    amount: _Money
+    status: Literal["RESERVED", "INSUFFICIENT_FUNDS", "RELEASED", "CONSUMED"]
+    available: _Money
+
+
+class _PurchaseOrder(_Wire):
+    po_id: str
+    status: str
+    supplier_id: str
+    facility_id: str
+    ordered_at: AwareDatetime
+    expected_delivery: AwareDatetime | None = None
+    total: _Money
+
+
+def _money(amount: Decimal) -> dict[str, str]:
+    return {"amount": f"{amount.quantize(Decimal('0.01'))}", "currency": "USD"}

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from careflow.adapters.sandbox_payables import PayablesSandbox  # payables (issue 11)
+from careflow.adapters.sandbox_procurement import ProcurementSandbox  # -- procurement (issue 11) --
 from careflow.canonical.cases import (
     Participant,
     ParticipantStatus,
@@ -274,7 +275,9 @@ class _Pend:
 
 
 @dataclass
-class Sandbox(PayablesSandbox):  # payables (issue 11): adapters/sandbox_payables.py
+# issue 11: the ERP's payables (adapters/sandbox_payables.py) and procurement
+# (adapters/sandbox_procurement.py) sides
+class Sandbox(PayablesSandbox, ProcurementSandbox):
     seeded_at: datetime
     cases: dict[str, SurgicalCase] = field(default_factory=dict)
     participants: dict[str, list[Participant]] = field(default_factory=dict)

@@ -28,6 +28,15 @@ from careflow.canonical.payer import (
     PriorAuthRequest,
     PriorAuthResponse,
 )
+from careflow.canonical.procurement import (  # -- procurement (issue 11) --
+    Budget,
+    BudgetReservation,
+    BudgetReservationRequest,
+    ItemIdentifiers,
+    ItemMatch,
+    PurchaseOrderRequest,
+    PurchaseOrderStatus,
+)
 from careflow.canonical.services import ServiceBooking, ServiceRequest
 from careflow.canonical.supply import Requisition, RequisitionRequest, StockPosition, TrayStatus
 from careflow.canonical.workforce import (
@@ -105,6 +114,27 @@ class ErpPort(Protocol):
     ) -> InvoiceStatusChange:
         """Records an exception's cause and AP's action; idempotent on reference + action."""
         ...
+
+    # -- procurement (issue 11) --
+    def crosswalk(self, identifiers: ItemIdentifiers) -> Sequence[ItemMatch]:
+        """Every item one of the identifiers names (each match says which), none if none."""
+        ...
+
+    def budget(self, cost_center_id: str) -> Budget | None:
+        """The cost center's budget this fiscal year; None for a cost center it does not know."""
+        ...
+
+    def reserve_budget(self, request: BudgetReservationRequest) -> BudgetReservation:
+        """Idempotent on the reference; INSUFFICIENT_FUNDS reserves nothing."""
+        ...
+
+    def release_budget(self, reservation_id: str) -> BudgetReservation: ...
+
+    def create_purchase_order(self, request: PurchaseOrderRequest) -> PurchaseOrderStatus:
+        """Idempotent on the reference: a repeat returns the purchase order it created."""
+        ...
+
+    def purchase_order_status(self, po_id: str) -> PurchaseOrderStatus: ...
 
 
 class SterileProcessingPort(Protocol):

@@ -217,6 +217,7 @@ class ErpSandboxServer(PayablesRoutes, LoopbackServer):  # payables (issue 11)
             self._created = 0
             self._seed_history(clock.now())
             self.reset_payables()  # payables (issue 11): erp_payables.py
+            self.procurement_reset()  # -- procurement (issue 11) --
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -359,6 +360,8 @@ class ErpSandboxServer(PayablesRoutes, LoopbackServer):  # payables (issue 11)
         now = clock.now()
         route = tuple(parts)
         routed = self.handle_payables(method, parts, query, body, now)  # payables (issue 11)
+        if routed is None:  # -- procurement (issue 11)
+            routed = self.procurement_route(method, route, query, body, now)
         if routed is not None:
             return routed
         if method == "POST" and route == ("requisitions",):
@@ -657,6 +660,213 @@ class ErpSandboxServer(PayablesRoutes, LoopbackServer):  # payables (issue 11)
                 "exceptions": ([], ["price_variance"], ["no_receipt"])[scenario],
             }
 
+    # -- procurement (issue 11) --
+    # The item master's crosswalk, budget reservations and purchase orders, kept by the
+    # in-process sandbox's ProcurementBook (the same seed); the orders placed also go to
+    # ``purchase_orders``, so GET /purchase-orders/{po_id} reads them.
+    def procurement_reset(self) -> None:
+        from careflow.adapters.sandbox_procurement import ProcurementBook
+
+        self.procurement = ProcurementBook()
+
+    def procurement_route(
+        self,
+        method: str,
+        route: tuple[str, ...],
+        query: Mapping[str, list[str]],
+        body: bytes,
+        now: datetime,
+    ) -> tuple[int, Any, dict[str, str]] | None:
+        """A procurement request, or None for the routes above."""
+        match method, route:
+            case "GET", ("item-crosswalk",):
+                return 200, self.page(self._crosswalk(query), query), {}
+            case "GET", ("cost-centers", cc_id, "budget") if cc_id in self.procurement.budgets:
+                year = first(query, "fiscal_year") or str(now.year)
+                if year != str(now.year):
+                    raise not_found(f"the {year} budget of {cc_id}")
+                found = self.procurement.budget(cc_id, now)
+                assert found is not None
+                return 200, self._budget_json(found, now), {}
+            case "POST", ("budget-reservations",):
+                return self._reserve(body, now)
+            case "POST", ("budget-reservations", reservation_id, "release"):
+                if reservation_id not in self.procurement.reservations:
+                    raise not_found(f"budget reservation {reservation_id}")
+                held = self.procurement.release(reservation_id, now)
+                return 200, self._reservation_json(held), {}
+            case "POST", ("purchase-orders",):
+                return self._place_order(body, now)
+        return None
+
+    def _crosswalk(self, query: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        from careflow.canonical.procurement import ItemIdentifiers
+
+        facility = first(query, "facility_id")
+        if facility is None:
+            raise bad_parameter("facility_id", "missing", "facility_id is required")
+        if facility not in FACILITIES:
+            raise not_found(f"facility {facility}")
+        fields = ("local_code", "manufacturer", "catalog_number", "gtin", "unspsc")
+        ids = ItemIdentifiers(facility_id=facility, **{f: first(query, f) for f in fields})
+        return [
+            {
+                "matched_on": m.matched_on,
+                "item": {
+                    **m.item.model_dump(mode="json", exclude={"contract_price"}),
+                    "contract_price": money(m.item.contract_price),
+                },
+            }
+            for m in self.procurement.crosswalk(ids)
+        ]
+
+    @staticmethod
+    def _budget_json(found: Any, now: datetime) -> dict[str, Any]:
+        return {
+            "cost_center_id": found.cost_center_id,
+            "facility_id": found.facility_id,
+            "fiscal_year": found.fiscal_year,
+            "period_start": date(found.fiscal_year, 1, 1).isoformat(),
+            "period_end": date(found.fiscal_year, 12, 31).isoformat(),
+            "budget": money(found.budget),
+            "committed": money(found.committed),
+            "spent": money(found.spent),
+            "available": money(found.available),
+            "as_of": iso(now),
+        }
+
+    def _reservation_json(self, held: Any) -> dict[str, Any]:
+        reference = next(
+            (
+                ref
+                for ref, rid in self.procurement.reservation_refs.items()
+                if rid == held.reservation_id
+            ),
+            "",
+        )
+        return {
+            "reservation_id": held.reservation_id,
+            "reference": reference,
+            "cost_center_id": held.cost_center_id,
+            "amount": money(held.amount),
+            "status": held.status,
+            "available": money(held.available),
+        }
+
+    @staticmethod
+    def _body(model: type[BaseModel], body: bytes) -> Any:
+        try:
+            return model.model_validate_json(body or b"null")
+        except ValidationError as exc:
+            if any(e["type"] == "json_invalid" for e in exc.errors()):
+                raise Problem(
+                    400, "bad-request", "The request is malformed", "the body is not JSON"
+                ) from None
+            raise invalid(
+                [
+                    {
+                        "in": "body",
+                        "path": json_pointer(e["loc"]),
+                        "code": e["type"],
+                        "detail": e["msg"],
+                    }
+                    for e in exc.errors()
+                ]
+            ) from None
+
+    def _reserve(self, body: bytes, now: datetime) -> tuple[int, Any, dict[str, str]]:
+        from careflow.canonical.procurement import BudgetReservationRequest
+
+        req = self._body(_ReservationIn, body)
+        book = self.procurement
+        budget = book.budgets.get(req.cost_center_id)
+        if budget is None or budget[0] != req.facility_id:
+            raise invalid(
+                [{"in": "body", "path": "/cost_center_id", "code": "unknown_cost_center",
+                  "detail": "not one of the facility's cost centers"}]
+            )  # fmt: skip
+        repeat = req.reference in book.reservation_refs
+        held = book.reserve(
+            BudgetReservationRequest(
+                reference=req.reference,
+                cost_center_id=req.cost_center_id,
+                facility_id=req.facility_id,
+                amount=_amount(req.amount),
+                requisition_id=req.requisition_id,
+            ),
+            now,
+        )
+        return (200 if repeat else 201), self._reservation_json(held), {}
+
+    def _place_order(self, body: bytes, now: datetime) -> tuple[int, Any, dict[str, str]]:
+        from careflow.canonical.procurement import PurchaseOrderLine, PurchaseOrderRequest
+
+        req = self._body(_OrderIn, body)
+        book = self.procurement
+        errors = []
+        if req.facility_id not in FACILITIES:
+            errors.append(("/facility_id", "unknown_facility", "no such facility"))
+        if book.budgets.get(req.cost_center_id, ("",))[0] != req.facility_id:
+            errors.append(("/cost_center_id", "unknown_cost_center", "not the facility's"))
+        held = book.reservations.get(req.reservation_id or "")
+        if (
+            req.reservation_id is not None
+            and req.reference not in book.po_refs
+            and (held is None or held.status != "RESERVED")
+        ):
+            errors.append(("/reservation_id", "not_reserved", "no such reservation held"))
+        errors += [
+            (f"/lines/{i}/item_id", "unknown_item", "no such item")
+            for i, line in enumerate(req.lines)
+            if line.item_id not in book.catalog
+        ]
+        if errors:
+            raise invalid([{"in": "body", "path": p, "code": c, "detail": d} for p, c, d in errors])
+        repeat = req.reference in book.po_refs
+        po = book.create_purchase_order(
+            PurchaseOrderRequest(
+                reference=req.reference,
+                facility_id=req.facility_id,
+                supplier_id=req.supplier_id,
+                cost_center_id=req.cost_center_id,
+                reservation_id=req.reservation_id,
+                lines=tuple(
+                    PurchaseOrderLine(
+                        item_id=x.item_id, quantity=x.quantity, unit_price=_amount(x.unit_price)
+                    )
+                    for x in req.lines
+                ),
+                needed_by=req.needed_by,
+            ),
+            now,
+        )
+        with self.lock:
+            if po.po_id not in self.purchase_orders:
+                self.purchase_orders[po.po_id] = {
+                    "po_id": po.po_id,
+                    "requisition_id": None,
+                    "status": po.status,
+                    "supplier_id": po.supplier_id,
+                    "facility_id": po.facility_id,
+                    "cost_center_id": req.cost_center_id,
+                    "ordered_at": iso(po.ordered_at),
+                    "expected_delivery": iso(po.expected_delivery or po.ordered_at),
+                    "lines": [
+                        {
+                            "line_number": n,
+                            "item_id": x.item_id,
+                            "quantity": x.quantity,
+                            "unit_price": money(_amount(x.unit_price)),
+                            "received_quantity": 0,
+                        }
+                        for n, x in enumerate(req.lines, start=1)
+                    ],
+                    "total": money(po.total),
+                }
+            out = json.loads(json.dumps(self.purchase_orders[po.po_id]))
+        headers = {} if repeat else {"Location": f"{BASE_PATH}/purchase-orders/{po.po_id}"}
+        return (200 if repeat else 201), out, headers
+
 
 def _handler(server: ErpSandboxServer) -> type[BaseHTTPRequestHandler]:
     class Handler(SandboxHandler):
@@ -723,3 +933,45 @@ def _handler(server: ErpSandboxServer) -> type[BaseHTTPRequestHandler]:
             self._route("DELETE")
 
     return Handler
+
+
+# -- procurement (issue 11) --
+class _MoneyIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    amount: str = Field(pattern=r"^\d{1,15}(\.\d{1,4})?$")
+    currency: str = Field(pattern=r"^USD$")
+
+
+def _amount(value: _MoneyIn) -> Decimal:
+    return Decimal(value.amount)
+
+
+class _ReservationIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    reference: str = Field(min_length=1, max_length=128)
+    cost_center_id: str = Field(min_length=1)
+    facility_id: str = Field(min_length=1)
+    requisition_id: str = Field(min_length=1)
+    amount: _MoneyIn
+
+
+class _OrderLineIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    item_id: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=100_000)
+    unit_price: _MoneyIn
+
+
+class _OrderIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    reference: str = Field(min_length=1, max_length=128)
+    facility_id: str = Field(min_length=1)
+    supplier_id: str = Field(min_length=1)
+    cost_center_id: str = Field(min_length=1)
+    reservation_id: str | None = None
+    needed_by: AwareDatetime | None = None
+    lines: list[_OrderLineIn] = Field(min_length=1, max_length=200)
