@@ -306,6 +306,108 @@ class ErpRestAdapter:
             cursor = page.next
         raise ConnectorUnavailable(f"{self.http.system}: more than {self.max_pages} pages")
 
+    # -- procurement (issue 11) --
+    def crosswalk(self, identifiers: ItemIdentifiers) -> Sequence[ItemMatch]:
+        params = identifiers.model_dump(exclude_none=True)
+        system = self.http.system
+        out: list[ItemMatch] = []
+        cursor: str | None = None
+        for _ in range(20):
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            page = self._call(CROSSWALK, _path(CROSSWALK), _MatchPage, params=query)
+            for m in page.data:
+                item = m.item
+                out.append(
+                    ItemMatch(
+                        matched_on=m.matched_on,
+                        item=CanonicalItem(
+                            **item.model_dump(exclude={"contract_price"}),
+                            contract_price=item.contract_price.usd(system),
+                        ),
+                    )
+                )
+            if not page.next:
+                return out
+            cursor = page.next
+        raise ConnectorUnavailable(f"{system}: more than 20 pages of crosswalk matches")
+
+    def budget(self, cost_center_id: str) -> Budget | None:
+        path = _path(GET_BUDGET, cost_center_id=cost_center_id)
+        try:
+            wire = self._call(GET_BUDGET, path, _Budget)
+        except NotFound:
+            return None
+        system = self.http.system
+        return Budget(
+            cost_center_id=wire.cost_center_id,
+            facility_id=wire.facility_id,
+            fiscal_year=wire.fiscal_year,
+            budget=wire.budget.usd(system),
+            committed=wire.committed.usd(system),
+            spent=wire.spent.usd(system),
+            available=wire.available.usd(system),
+        )
+
+    def reserve_budget(self, request: BudgetReservationRequest) -> BudgetReservation:
+        """POSTs with the caller's reference: a retry returns the first answer."""
+        body = {
+            "reference": request.reference,
+            "cost_center_id": request.cost_center_id,
+            "facility_id": request.facility_id,
+            "requisition_id": request.requisition_id,
+            "amount": _money(request.amount),
+        }
+        wire = self._call(RESERVE_BUDGET, _path(RESERVE_BUDGET), _Reservation, body=body)
+        if wire.reference != request.reference:
+            raise ConnectorUnavailable(f"{self.http.system}: reserved for another reference")
+        return self._reservation(wire)
+
+    def release_budget(self, reservation_id: str) -> BudgetReservation:
+        path = _path(RELEASE_BUDGET, reservation_id=reservation_id)
+        return self._reservation(self._call(RELEASE_BUDGET, path, _Reservation, body={}))
+
+    def create_purchase_order(self, request: PurchaseOrderRequest) -> PurchaseOrderStatus:
+        """POSTs with the caller's reference: a retry returns the order the first created."""
+        body: dict[str, Any] = {
+            "reference": request.reference,
+            "facility_id": request.facility_id,
+            "supplier_id": request.supplier_id,
+            "cost_center_id": request.cost_center_id,
+            "reservation_id": request.reservation_id,
+            "lines": [
+                {"item_id": x.item_id, "quantity": x.quantity, "unit_price": _money(x.unit_price)}
+                for x in request.lines
+            ],
+        }
+        if request.needed_by is not None:
+            body["needed_by"] = request.needed_by.isoformat()
+        path = _path(CREATE_PURCHASE_ORDER)
+        return self._po(self._call(CREATE_PURCHASE_ORDER, path, _PurchaseOrder, body=body))
+
+    def purchase_order_status(self, po_id: str) -> PurchaseOrderStatus:
+        path = _path(GET_PURCHASE_ORDER, po_id=po_id)
+        return self._po(self._call(GET_PURCHASE_ORDER, path, _PurchaseOrder))
+
+    def _reservation(self, wire: _Reservation) -> BudgetReservation:
+        return BudgetReservation(
+            reservation_id=wire.reservation_id,
+            cost_center_id=wire.cost_center_id,
+            amount=wire.amount.usd(self.http.system),
+            status=wire.status,
+            available=wire.available.usd(self.http.system),
+        )
+
+    def _po(self, wire: _PurchaseOrder) -> PurchaseOrderStatus:
+        return PurchaseOrderStatus(
+            po_id=wire.po_id,
+            status=wire.status,
+            supplier_id=wire.supplier_id,
+            facility_id=wire.facility_id,
+            total=wire.total.usd(self.http.system),
+            ordered_at=wire.ordered_at,
+            expected_delivery=wire.expected_delivery,
+        )
+
 
 # -- payables (issue 11) --------------------------------------------------------------------
 GET_INVOICE = ("GET", "/invoices/{invoice_id}")
@@ -441,108 +543,6 @@ def _invoice(w: _InvoiceW) -> Invoice:
             for x in w.lines
         ),
     )
-
-    # -- procurement (issue 11) --
-    def crosswalk(self, identifiers: ItemIdentifiers) -> Sequence[ItemMatch]:
-        params = identifiers.model_dump(exclude_none=True)
-        system = self.http.system
-        out: list[ItemMatch] = []
-        cursor: str | None = None
-        for _ in range(20):
-            query = {**params, **({"cursor": cursor} if cursor else {})}
-            page = self._call(CROSSWALK, _path(CROSSWALK), _MatchPage, params=query)
-            for m in page.data:
-                item = m.item
-                out.append(
-                    ItemMatch(
-                        matched_on=m.matched_on,
-                        item=CanonicalItem(
-                            **item.model_dump(exclude={"contract_price"}),
-                            contract_price=item.contract_price.usd(system),
-                        ),
-                    )
-                )
-            if not page.next:
-                return out
-            cursor = page.next
-        raise ConnectorUnavailable(f"{system}: more than 20 pages of crosswalk matches")
-
-    def budget(self, cost_center_id: str) -> Budget | None:
-        path = _path(GET_BUDGET, cost_center_id=cost_center_id)
-        try:
-            wire = self._call(GET_BUDGET, path, _Budget)
-        except NotFound:
-            return None
-        system = self.http.system
-        return Budget(
-            cost_center_id=wire.cost_center_id,
-            facility_id=wire.facility_id,
-            fiscal_year=wire.fiscal_year,
-            budget=wire.budget.usd(system),
-            committed=wire.committed.usd(system),
-            spent=wire.spent.usd(system),
-            available=wire.available.usd(system),
-        )
-
-    def reserve_budget(self, request: BudgetReservationRequest) -> BudgetReservation:
-        """POSTs with the caller's reference: a retry returns the first answer."""
-        body = {
-            "reference": request.reference,
-            "cost_center_id": request.cost_center_id,
-            "facility_id": request.facility_id,
-            "requisition_id": request.requisition_id,
-            "amount": _money(request.amount),
-        }
-        wire = self._call(RESERVE_BUDGET, _path(RESERVE_BUDGET), _Reservation, body=body)
-        if wire.reference != request.reference:
-            raise ConnectorUnavailable(f"{self.http.system}: reserved for another reference")
-        return self._reservation(wire)
-
-    def release_budget(self, reservation_id: str) -> BudgetReservation:
-        path = _path(RELEASE_BUDGET, reservation_id=reservation_id)
-        return self._reservation(self._call(RELEASE_BUDGET, path, _Reservation, body={}))
-
-    def create_purchase_order(self, request: PurchaseOrderRequest) -> PurchaseOrderStatus:
-        """POSTs with the caller's reference: a retry returns the order the first created."""
-        body: dict[str, Any] = {
-            "reference": request.reference,
-            "facility_id": request.facility_id,
-            "supplier_id": request.supplier_id,
-            "cost_center_id": request.cost_center_id,
-            "reservation_id": request.reservation_id,
-            "lines": [
-                {"item_id": x.item_id, "quantity": x.quantity, "unit_price": _money(x.unit_price)}
-                for x in request.lines
-            ],
-        }
-        if request.needed_by is not None:
-            body["needed_by"] = request.needed_by.isoformat()
-        path = _path(CREATE_PURCHASE_ORDER)
-        return self._po(self._call(CREATE_PURCHASE_ORDER, path, _PurchaseOrder, body=body))
-
-    def purchase_order_status(self, po_id: str) -> PurchaseOrderStatus:
-        path = _path(GET_PURCHASE_ORDER, po_id=po_id)
-        return self._po(self._call(GET_PURCHASE_ORDER, path, _PurchaseOrder))
-
-    def _reservation(self, wire: _Reservation) -> BudgetReservation:
-        return BudgetReservation(
-            reservation_id=wire.reservation_id,
-            cost_center_id=wire.cost_center_id,
-            amount=wire.amount.usd(self.http.system),
-            status=wire.status,
-            available=wire.available.usd(self.http.system),
-        )
-
-    def _po(self, wire: _PurchaseOrder) -> PurchaseOrderStatus:
-        return PurchaseOrderStatus(
-            po_id=wire.po_id,
-            status=wire.status,
-            supplier_id=wire.supplier_id,
-            facility_id=wire.facility_id,
-            total=wire.total.usd(self.http.system),
-            ordered_at=wire.ordered_at,
-            expected_delivery=wire.expected_delivery,
-        )
 
 
 # -- procurement (issue 11) --
