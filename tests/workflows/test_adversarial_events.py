@@ -277,7 +277,8 @@ def test_the_cli_lists_both_kinds_shows_and_redrives_a_parked_event(cloud, capsy
         facility="fac-adv-new",
     )
     assert record(cloud, event_id).times_parked == 1
-    record(cloud, put_raw(cloud, "careflow.erp", "Invoice.Received", "{}", "unrouted"))
+    # nothing takes an item master update: unrouted
+    record(cloud, put_raw(cloud, "careflow.erp", "ItemMaster.Updated", "{}", "unrouted"))
     assert main(["parked", "list", "--json", *port]) == 0
     kinds = {r["event_id"]: r["kind"] for r in json.loads(capsys.readouterr().out)}
     assert kinds[event_id] == "parked" and "unrouted" in kinds.values()

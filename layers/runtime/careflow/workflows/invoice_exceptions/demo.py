@@ -81,6 +81,14 @@ def _erp(demo: Demo) -> Any:
     return server if server is not None else sandbox()
 
 
+# who works an escalated exception, by the queue it reached
+_ESCALATED_TO = {
+    "ap_supervisor": "user:ap-sup-tbrooks",
+    "ap_manager": "user:ap-mgr-lchen",
+    "controller": "user:controller-nhall",
+}
+
+
 def _until(demo: Demo, done: Any, what: str, step: timedelta = timedelta(hours=6)) -> None:
     """Moves the clock in steps until ``done()`` (a poll's or an SLA's timer fires)."""
     deadline = time.monotonic() + 60
@@ -165,8 +173,11 @@ def run(demo: Demo) -> list[CaseReport]:
     demo.say(
         f"  (k) undecided as it turned 8 days old: escalated to {task.queue.replace('_', ' ')}"
     )
-    demo.claim(task, "user:ap-sup-tbrooks")
-    demo.decide(task, "user:ap-sup-tbrooks", "RETURN", "bill only what was received")
+    # the days the other invoices waited may have aged it past more than one level (the
+    # bucket boundaries fall at local midnight): whoever holds its queue now decides
+    who = _ESCALATED_TO.get(task.queue, "user:ap-sup-tbrooks")
+    demo.claim(task, who)
+    demo.decide(task, who, "RETURN", "bill only what was received")
     for sc in SCENARIOS:
         _concluded(demo, sc.subject_id)
 
