@@ -43,6 +43,9 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
         "enc-5003": ("discharge-coordination", "DISCHARGED"),  # home health, payer pended
         "surge-4W": ("staffing-gaps", "FILLED"),  # admission surge, float pool
         "or-day": ("staffing-gaps", "FILLED"),  # PACU short on an OR day, overtime
+        "rr-south-1": ("supply-replenishment", "NO_ACTION"),  # shelves above reorder points
+        "rr-south-2": ("supply-replenishment", "REORDERED"),  # sutures, automatic requisition
+        "rr-north-1": ("supply-replenishment", "REORDERED_WITH_EXPEDITE"),  # knees, approved
     }
     for c in cases.values():
         assert c["execution_arn"].startswith("arn:aws:states:us-east-1:")

@@ -518,6 +518,28 @@ def place_orders(
     )
 
 
+def _reasons(inp: Finish, outcome: str) -> tuple[str, ...]:
+    """What a person reads beside the outcome: counts and identifiers."""
+    if outcome == "SUPERSEDED":
+        return ("a later schedule change at the facility runs the review",)
+    parts = [p for p in (inp.placed, inp.approved) if p is not None]
+    placed = [req for p in parts for req in p.requisitions]
+    out = []
+    if placed:
+        out.append(f"requisitions placed: {', '.join(placed)}")
+    if expedited := sum(p.expedited for p in parts):
+        out.append(f"{expedited} expedited for booked cases at risk")
+    if notices := sum(p.vendor_notices for p in parts):
+        out.append(f"{notices} consignment vendor(s) asked to replenish")
+    if inp.assessment is not None and (cases := {c.case_id for c in inp.assessment.plan.at_risk}):
+        out.append(f"booked cases at risk: {', '.join(sorted(cases))}")
+    if outcome == "APPROVAL_REJECTED":
+        out.append("the approver rejected the requisitions above the automatic threshold")
+    if outcome == "APPROVAL_EXPIRED":
+        out.append("no approval before the escalation chain ran out: not placed")
+    return tuple(out) or ("every shelf above its reorder point, no booked case short",)
+
+
 @step()
 def finish_review(inp: Finish, *, store: StateStore, now: datetime) -> Finished:
     """How the review ended: SUPERSEDED, NO_ACTION, REORDERED, REORDERED_WITH_EXPEDITE,
@@ -537,6 +559,7 @@ def finish_review(inp: Finish, *, store: StateStore, now: datetime) -> Finished:
             vendor_notices=sum(p.vendor_notices for p in parts),
             approval=approval,
         )
+    reasons = _reasons(inp, outcome)
     entries: list[Milestone | AuditEntry] = []
     if inp.assessment is not None and outcome != "SUPERSEDED":
         parts = [p for p in (inp.placed, inp.approved) if p is not None]
@@ -573,7 +596,7 @@ def finish_review(inp: Finish, *, store: StateStore, now: datetime) -> Finished:
         inp.instance_id,
         status=InstanceStatus.COMPLETED,
         outcome=outcome,
-        reasons=(outcome.lower(),),
+        reasons=reasons,
         entries=[
             *entries,
             Milestone(
