@@ -1,10 +1,11 @@
 """The replenishment demo: three daily reviews a perioperative materials manager knows.
 
-(a) rr-south-1, South Bay's review on a quiet morning: every shelf above its reorder point, no booked
-case short → no action.
-(b) rr-south-2, South Bay the next run: braided sutures down to 10 boxes at central supply (1.5 a day,
-2-day lead time: 7 expected, reorder point 12) → 29 boxes ordered up to par ($4,118, under
-the $5,000 automatic threshold); pedicle screws (consignment) low → the vendor is told.
+(a) rr-south-1, South Bay's review on a quiet morning: every shelf above its reorder
+point, no booked case short → no action.
+(b) rr-south-2, South Bay the next run: braided sutures down to 10 boxes at central supply
+(1.5 a day, 2-day lead time: 7 expected, reorder point 12) → 29 boxes ordered up to par
+($4,118, under the $5,000 automatic threshold); pedicle screws (consignment) low → the
+vendor is told.
 (c) rr-north-1, North Valley: two knee replacements booked for the day after tomorrow, and three
 femoral components quarantined on a lot recall (1 left, the supplier delivers in 3 days)
 → the cases are certain to be short: $26,950 of implants for the department director's
