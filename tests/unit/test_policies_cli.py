@@ -49,7 +49,7 @@ def tree(tmp_path: Path) -> Path:
 def test_validate_passes_the_packaged_policies():
     proc = careflow("validate")
     assert proc.returncode == 0, proc.stdout
-    assert proc.stdout.strip() == "6 policy file(s) valid"
+    assert proc.stdout.strip() == "7 policy file(s) valid"  # + supply-replenishment (issue 11)
 
 
 def test_validate_names_file_field_and_rule_once_per_problem(tree: Path):
