@@ -24,6 +24,8 @@ from careflow.workflows.supply_replenishment.events import (
     SUPPLY_AT_RISK,
     VENDOR_REPLENISHMENT,
     WORKFLOW_SOURCE,
+    SupplyAtRisk,
+    VendorReplenishment,
 )
 from careflow.workflows.supply_replenishment.kpis import MEASURED
 
@@ -368,17 +370,17 @@ def _announce_at_risk(
             facility_id=inp.facility_id,
             occurred_at=now,
             correlation_id=inp.correlation_id,
-            data={
-                "case_id": risk.case_id,
-                "item_id": risk.item_id,
-                "location_id": risk.location_id,
-                "case_start": risk.case_start.isoformat(),
-                "stockout_probability": risk.stockout_probability,
-                "action": risk.action,
-                "requisition_id": req_id,
-                "expected_delivery": delivery.isoformat() if delivery else None,
-                "replenishment_instance_id": inp.instance_id,
-            },
+            data=SupplyAtRisk(
+                case_id=risk.case_id,
+                item_id=risk.item_id,
+                location_id=risk.location_id,
+                case_start=risk.case_start,
+                stockout_probability=risk.stockout_probability,
+                action=risk.action,
+                requisition_id=req_id,
+                expected_delivery=delivery,
+                replenishment_instance_id=inp.instance_id,
+            ).model_dump(mode="json"),
         )
         publisher.publish(WORKFLOW_SOURCE, SUPPLY_AT_RISK, detail)
         readiness = inp.case_instances.get(risk.case_id)
@@ -477,15 +479,13 @@ def place_orders(
                 facility_id=inp.facility_id,
                 occurred_at=now,
                 correlation_id=inp.correlation_id,
-                data={
-                    "supplier_id": order.supplier_id,
-                    "location_id": order.location_id,
-                    "lines": [
-                        {"item_id": ln.item_id, "quantity": ln.quantity} for ln in order.lines
-                    ],
-                    "urgent_for_cases": list(order.cases),
-                    "replenishment_instance_id": inp.instance_id,
-                },
+                data=VendorReplenishment(
+                    supplier_id=order.supplier_id,
+                    location_id=order.location_id,
+                    lines=[{"item_id": ln.item_id, "quantity": ln.quantity} for ln in order.lines],
+                    urgent_for_cases=list(order.cases),
+                    replenishment_instance_id=inp.instance_id,
+                ).model_dump(mode="json"),
             ),
         )
         entries.append(
