@@ -331,6 +331,43 @@ class FakeErp:
             expected_delivery=self.expected_delivery or request.needed_by,
         )
 
+    # -- inventory (issue 11) --
+    def set_inventory(self, locations=(), par_levels=(), usage=()) -> FakeErp:
+        """Locations, par levels and usage history the test sets (canonical records)."""
+        self._locations = list(locations)
+        self._par_levels = list(par_levels)
+        self._usage = list(usage)
+        return self
+
+    def locations(self, facility_id: str):
+        return [x for x in getattr(self, "_locations", []) if x.facility_id == facility_id]
+
+    def par_levels(self, facility_id: str, location_id: str):
+        return [
+            p
+            for p in getattr(self, "_par_levels", [])
+            if p.facility_id == facility_id and p.location_id == location_id
+        ]
+
+    def usage_history(self, facility_id: str, item_ids, days: int):
+        return [
+            u.model_copy(update={"days": days, "quantity": round(u.daily_average * days)})
+            for u in getattr(self, "_usage", [])
+            if u.facility_id == facility_id and u.item_id in item_ids
+        ]
+
+    def expedite(self, requisition_id: str, reason: str):
+        from careflow.canonical.inventory import Expedite
+
+        self.expedited = [*getattr(self, "expedited", []), (requisition_id, reason)]
+        index = int(requisition_id.removeprefix("REQ-")) - 1
+        return Expedite(
+            requisition_id=requisition_id,
+            status="submitted",
+            expedited=True,
+            expected_delivery=self.requisitions[index].needed_by,
+        )
+
     # -- payables (issue 11) --
     @property
     def ap(self) -> Any:

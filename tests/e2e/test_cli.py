@@ -57,6 +57,9 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
         "req-6003": ("procurement-approval", "BUDGET_EXCEPTION"),  # cost center short
         "req-6004": ("procurement-approval", "NOT_NORMALIZED"),  # refused by the item master
         "req-6005": ("procurement-approval", "REJECTED"),  # the director rejects
+        "rr-south-1": ("supply-replenishment", "NO_ACTION"),  # shelves above reorder points
+        "rr-south-2": ("supply-replenishment", "REORDERED"),  # sutures, automatic requisition
+        "rr-north-1": ("supply-replenishment", "REORDERED_WITH_EXPEDITE"),  # knees, approved
     }
     for c in cases.values():
         assert c["execution_arn"].startswith("arn:aws:states:us-east-1:")

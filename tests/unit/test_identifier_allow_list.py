@@ -137,6 +137,8 @@ NAMED_THINGS = {
     "CostCenter",
     "CoverageClass",
     "BenefitItem",
+    # -- inventory (issue 11) --
+    "StorageLocation",  # a storage location's name ("OR sterile core")
 }
 DEMOGRAPHICS = {
     "name",

@@ -12,12 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date  # payables (issue 11)
 from decimal import Decimal  # payables, procurement (issue 11)
-from typing import Any, Literal, TypeVar  # Literal: procurement (issue 11)
+from typing import Any, Generic, Literal, TypeVar  # Literal: procurement, Generic: inventory
 from urllib.parse import quote
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from careflow.adapters.http import HttpClient, NotFound, call_model
+from careflow.canonical.inventory import (  # -- inventory (issue 11) --
+    Expedite,
+    ItemClass,
+    ParLevel,
+    StorageLocation,
+    UsageHistory,
+)
 from careflow.canonical.payables import (  # payables (issue 11)
     ContractPrice,
     GoodsReceipt,
@@ -178,6 +185,95 @@ class ErpRestAdapter:
         body: Any = None,
     ) -> W:
         return call_model(self.http, op, path, shape, CLIENT_ERRORS, params=params, body=body)
+
+    # -- inventory (issue 11) --
+    def locations(self, facility_id: str) -> Sequence[StorageLocation]:
+        path = _path(LOCATIONS, facility_id=facility_id)
+        return [
+            StorageLocation(
+                facility_id=w.facility_id,
+                location_id=w.location_id,
+                name=w.name,
+                supplies_cases=w.supplies_cases,
+            )
+            for w in self._list(LOCATIONS, path, _LocationPage, {})
+        ]
+
+    def par_levels(self, facility_id: str, location_id: str) -> Sequence[ParLevel]:
+        path = _path(PAR_LEVELS, facility_id=facility_id, location_id=location_id)
+        out = []
+        for w in self._list(PAR_LEVELS, path, _ParLevelPage, {}):
+            if (w.facility_id, w.location_id) != (facility_id, location_id):
+                raise ConnectorUnavailable(
+                    f"{self.http.system}: par levels answered for another location"
+                )
+            out.append(
+                ParLevel(
+                    facility_id=w.facility_id,
+                    location_id=w.location_id,
+                    item_id=w.item_id,
+                    description=w.description,
+                    item_class=w.item_class,
+                    on_hand=w.on_hand,
+                    on_order=w.on_order,
+                    par_level=w.par_level,
+                    reorder_point=w.reorder_point,
+                    supplier_id=w.primary_supplier.supplier_id,
+                    lead_time_days=w.primary_supplier.lead_time_days,
+                    unit_price=Decimal(w.unit_price.amount),
+                )
+            )
+        return out
+
+    def usage_history(
+        self, facility_id: str, item_ids: Sequence[str], days: int
+    ) -> Sequence[UsageHistory]:
+        wanted = list(dict.fromkeys(item_ids))
+        path = _path(USAGE, facility_id=facility_id)
+        out: list[UsageHistory] = []
+        for start in range(0, len(wanted), STOCK_BATCH):
+            params = {"item_id": wanted[start : start + STOCK_BATCH], "days": str(days)}
+            for w in self._list(USAGE, path, _UsagePage, params):
+                if w.facility_id != facility_id:
+                    raise ConnectorUnavailable(
+                        f"{self.http.system}: usage answered for another facility"
+                    )
+                out.append(
+                    UsageHistory(
+                        facility_id=w.facility_id,
+                        location_id=w.location_id,
+                        item_id=w.item_id,
+                        days=w.days,
+                        quantity=w.quantity,
+                    )
+                )
+        return out
+
+    def expedite(self, requisition_id: str, reason: str) -> Expedite:
+        """POST .../expedite: idempotent at the ERP (a repeat keeps the first new date)."""
+        path = _path(EXPEDITE, requisition_id=requisition_id)
+        wire = self._call(EXPEDITE, path, _Expedite, body={"reason": reason[:200]})
+        if wire.requisition_id != requisition_id:
+            raise ConnectorUnavailable(f"{self.http.system}: expedite answered for another")
+        return Expedite(
+            requisition_id=wire.requisition_id,
+            status=wire.status,
+            expedited=wire.expedited,
+            expected_delivery=wire.expected_delivery,
+        )
+
+    def _list(
+        self, op: tuple[str, str], path: str, shape: type[_Page[P]], params: Mapping[str, Any]
+    ) -> Iterator[P]:
+        cursor: str | None = None
+        for _ in range(self.max_pages):
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            page = self._call(op, path, shape, params=query)
+            yield from page.data
+            if not page.next:
+                return
+            cursor = page.next
+        raise ConnectorUnavailable(f"{self.http.system}: more than {self.max_pages} pages")
 
     # -- payables (issue 11) --
     def invoice(self, invoice_id: str) -> Invoice | None:
@@ -407,6 +503,74 @@ class ErpRestAdapter:
             ordered_at=wire.ordered_at,
             expected_delivery=wire.expected_delivery,
         )
+
+
+# -- inventory (issue 11) --
+LOCATIONS = ("GET", "/facilities/{facility_id}/locations")
+PAR_LEVELS = ("GET", "/facilities/{facility_id}/locations/{location_id}/par-levels")
+USAGE = ("GET", "/facilities/{facility_id}/usage")
+EXPEDITE = ("POST", "/requisitions/{requisition_id}/expedite")
+INVENTORY_OPERATIONS = (LOCATIONS, PAR_LEVELS, USAGE, EXPEDITE)
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class _Page(_Wire, Generic[P]):
+    data: list[P]
+    next: str | None = None
+
+
+class _Location(_Wire):
+    facility_id: str
+    location_id: str
+    name: str
+    supplies_cases: bool = False
+
+
+class _PriceW(_Wire):  # inventory's money: the amount as the wire's string
+    amount: str = Field(pattern=r"^-?\d+(\.\d+)?$")
+    currency: str
+
+
+class _ParLevel(_Wire):
+    facility_id: str
+    location_id: str
+    item_id: str
+    description: str = ""
+    item_class: ItemClass
+    on_hand: int = Field(ge=0)
+    on_order: int = Field(default=0, ge=0)
+    par_level: int = Field(ge=0)
+    reorder_point: int = Field(ge=0)
+    primary_supplier: _SupplierLeadTime
+    unit_price: _PriceW
+
+
+class _Usage(_Wire):
+    facility_id: str
+    location_id: str
+    item_id: str
+    days: int = Field(gt=0)
+    quantity: int = Field(ge=0)
+
+
+class _Expedite(_Wire):
+    requisition_id: str
+    status: str
+    expedited: bool
+    expected_delivery: AwareDatetime
+
+
+class _LocationPage(_Page[_Location]):
+    pass
+
+
+class _ParLevelPage(_Page[_ParLevel]):
+    pass
+
+
+class _UsagePage(_Page[_Usage]):
+    pass
 
 
 # -- payables (issue 11) --------------------------------------------------------------------

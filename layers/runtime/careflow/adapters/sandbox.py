@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from careflow.adapters.sandbox_inventory import InventorySandbox
 from careflow.adapters.sandbox_payables import PayablesSandbox  # payables (issue 11)
 from careflow.adapters.sandbox_procurement import ProcurementSandbox  # -- procurement (issue 11) --
 from careflow.canonical.cases import (
@@ -68,6 +69,9 @@ ITEMS: dict[str, tuple[str, str, float, bool]] = {
     # durable medical equipment, ordered for a discharge and delivered to the home or bedside
     "DME-WALKER-STD": ("Standard walker", "sup-homemed", 0.125, False),
     "DME-O2-CONC": ("Home oxygen concentrator", "sup-homemed", 0.25, False),
+    # -- inventory (issue 11) --
+    "SUP-SUT-VIC-0": ("Braided absorbable suture 0, box of 36", "sup-medline", 2, False),
+    "SUP-SUT-NYL-30": ("Nylon suture 3-0, box of 36", "sup-medline", 2, False),
 }
 
 # How long, per facility, a transport vendor and the pharmacy take from a request to
@@ -275,9 +279,9 @@ class _Pend:
 
 
 @dataclass
-# issue 11: the ERP's payables (adapters/sandbox_payables.py) and procurement
-# (adapters/sandbox_procurement.py) sides
-class Sandbox(PayablesSandbox, ProcurementSandbox):
+# issue 11: the ERP's payables (adapters/sandbox_payables.py), procurement
+# (adapters/sandbox_procurement.py) and inventory (adapters/sandbox_inventory.py) sides
+class Sandbox(PayablesSandbox, ProcurementSandbox, InventorySandbox):
     seeded_at: datetime
     cases: dict[str, SurgicalCase] = field(default_factory=dict)
     participants: dict[str, list[Participant]] = field(default_factory=dict)

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from careflow.canonical.cases import Participant, SurgicalCase
+from careflow.canonical.inventory import Expedite, ParLevel, StorageLocation, UsageHistory
 from careflow.canonical.payables import (  # payables (issue 11)
     ContractPrice,
     GoodsReceipt,
@@ -91,6 +92,25 @@ class ErpPort(Protocol):
     ) -> Sequence[StockPosition]: ...
 
     def create_requisition(self, request: RequisitionRequest) -> Requisition: ...
+
+    # -- inventory (issue 11) --
+    def locations(self, facility_id: str) -> Sequence[StorageLocation]:
+        """The facility's storage locations that keep par levels."""
+        ...
+
+    def par_levels(self, facility_id: str, location_id: str) -> Sequence[ParLevel]:
+        """Every item kept at the location: on hand, on order, par, reorder point, class."""
+        ...
+
+    def usage_history(
+        self, facility_id: str, item_ids: Sequence[str], days: int
+    ) -> Sequence[UsageHistory]:
+        """Units used outside scheduled cases over the last ``days``, per location and item."""
+        ...
+
+    def expedite(self, requisition_id: str, reason: str) -> Expedite:
+        """Asks the supplier to deliver the requisition sooner (idempotent)."""
+        ...
 
     # -- payables (issue 11) --
     def invoice(self, invoice_id: str) -> Invoice | None: ...

@@ -25,6 +25,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from careflow import clock
 from careflow.adapters.sandbox import FACILITIES, ITEMS, STOCK
+from careflow.adapters.sandbox_inventory import InventoryBook
+from careflow.canonical.inventory import ParLevel
 from careflow.localcloud.sandboxes.erp_payables import PayablesRoutes  # payables (issue 11)
 from careflow.localcloud.sandboxes.faults import FaultPlan
 from careflow.localcloud.sandboxes.http_base import LoopbackServer, SandboxHandler
@@ -216,6 +218,8 @@ class ErpSandboxServer(PayablesRoutes, LoopbackServer):  # payables (issue 11)
                 table.clear()
             self._created = 0
             self._seed_history(clock.now())
+            # -- inventory (issue 11) --
+            self.inventory = InventoryBook()
             self.reset_payables()  # payables (issue 11): erp_payables.py
             self.procurement_reset()  # -- procurement (issue 11) --
 
@@ -359,6 +363,10 @@ class ErpSandboxServer(PayablesRoutes, LoopbackServer):  # payables (issue 11)
         """One request, past faults and auth: (status, JSON body, headers); raises Problem."""
         now = clock.now()
         route = tuple(parts)
+        # -- inventory (issue 11) --
+        answer = self.inventory_route(method, route, query, body, now)
+        if answer is not None:
+            return answer
         routed = self.handle_payables(method, parts, query, body, now)  # payables (issue 11)
         if routed is None:  # -- procurement (issue 11)
             routed = self.procurement_route(method, route, query, body, now)
@@ -658,6 +666,97 @@ class ErpSandboxServer(PayablesRoutes, LoopbackServer):  # payables (issue 11)
                 "lines": inv_lines,
                 "total": money(sum((amount_of(x["amount"]) for x in inv_lines), Decimal(0))),
                 "exceptions": ([], ["price_variance"], ["no_receipt"])[scenario],
+            }
+
+    # -- inventory (issue 11) --
+    def inventory_book(self) -> InventoryBook:
+        return self.inventory
+
+    def inventory_route(
+        self,
+        method: str,
+        route: tuple[str, ...],
+        query: Mapping[str, list[str]],
+        body: bytes,
+        now: datetime,
+    ) -> tuple[int, Any, dict[str, str]] | None:
+        """Locations, par levels, usage history and expedites; None: not one of them."""
+        match (method, route):
+            case ("GET", ("facilities", facility_id, "locations")):
+                self._known_facility(facility_id)
+                rows = [
+                    loc.model_dump(mode="json") for loc in self.inventory.locations(facility_id)
+                ]
+                return 200, self.page(rows, query), {}
+            case ("GET", ("facilities", facility_id, "locations", location_id, "par-levels")):
+                self._known_facility(facility_id)
+                try:
+                    levels = self.inventory.par_levels(facility_id, location_id)
+                except ConnectorError:
+                    raise not_found(f"location {location_id}") from None
+                return 200, self.page([self.par_level(p) for p in levels], query), {}
+            case ("GET", ("facilities", facility_id, "usage")):
+                self._known_facility(facility_id)
+                items = list(dict.fromkeys(query.get("item_id") or ()))
+                if not items:
+                    raise bad_parameter("item_id", "missing", "name at least one item_id")
+                if len(items) > MAX_STOCK_ITEMS:
+                    raise bad_parameter(
+                        "item_id", "too_many", f"at most {MAX_STOCK_ITEMS} items a request"
+                    )
+                days_raw = first(query, "days") or "30"
+                if not days_raw.isdigit() or not 1 <= int(days_raw) <= 365:
+                    raise bad_parameter("days", "out_of_range", "days must be 1 to 365")
+                used = self.inventory.usage_history(facility_id, items, int(days_raw))
+                return 200, self.page([u.model_dump(mode="json") for u in used], query), {}
+            case ("POST", ("requisitions", req_id, "expedite")):
+                return 200, self.expedite_requisition(req_id, body, now), {}
+        return None
+
+    def _known_facility(self, facility_id: str) -> None:
+        if facility_id not in FACILITIES:
+            raise not_found(f"facility {facility_id}")
+
+    @staticmethod
+    def par_level(level: ParLevel) -> dict[str, Any]:
+        return {
+            "facility_id": level.facility_id,
+            "location_id": level.location_id,
+            "item_id": level.item_id,
+            "description": level.description,
+            "item_class": level.item_class,
+            "on_hand": level.on_hand,
+            "on_order": level.on_order,
+            "par_level": level.par_level,
+            "reorder_point": level.reorder_point,
+            "primary_supplier": {
+                "supplier_id": level.supplier_id,
+                "lead_time_days": level.lead_time_days,
+            },
+            "unit_price": money(level.unit_price),
+        }
+
+    def expedite_requisition(self, req_id: str, body: bytes, now: datetime) -> dict[str, Any]:
+        try:
+            reason = _ExpediteIn.model_validate_json(body or b"{}").reason
+        except ValidationError:
+            raise invalid(
+                [{"in": "body", "path": "/reason", "code": "invalid", "detail": "a string"}]
+            ) from None
+        with self.lock:
+            record = self.requisitions.get(req_id)
+            if record is None:
+                raise not_found(f"requisition {req_id}")
+            expected = datetime.fromisoformat(record["expected_delivery"])
+            when = self.inventory.expedite(req_id, expected, now)
+            record["expected_delivery"] = iso(when)
+            if reason:
+                record["reason"] = (record["reason"] + f"; expedite: {reason}")[:500]
+            return {
+                "requisition_id": req_id,
+                "status": record["status"],
+                "expedited": True,
+                "expected_delivery": iso(when),
             }
 
     # -- procurement (issue 11) --
@@ -975,3 +1074,10 @@ class _OrderIn(BaseModel):
     reservation_id: str | None = None
     needed_by: AwareDatetime | None = None
     lines: list[_OrderLineIn] = Field(min_length=1, max_length=200)
+
+
+# -- inventory (issue 11) --
+class _ExpediteIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    reason: str = Field(default="", max_length=200)
