@@ -198,8 +198,9 @@ def cost_lines() -> list[str]:
         text=True,
         check=False,
     )
-    if out.returncode != 0:
-        raise SystemExit(f"cost: exit {out.returncode}\n{out.stderr[-2000:]}")
+    if out.returncode != 0:  # an uncaught error is logged on stdout, as JSON, last
+        tail = "\n".join(out.stdout.splitlines()[-3:])[-3000:]
+        raise SystemExit(f"cost: exit {out.returncode}\n{tail}\n{out.stderr[-2000:]}")
     return out.stdout.strip().splitlines()
 
 
