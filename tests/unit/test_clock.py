@@ -226,6 +226,9 @@ def test_pending_deadlines_and_wait_for_timer():
         START + timedelta(hours=1),
         START + timedelta(hours=2),
     ]
+    # two of them within the first two hours; not three
+    assert vc.wait_for_timer(0, 3600, timeout=2, count=2) == START + timedelta(minutes=5)
+    assert vc.wait_for_timer(3000, 7200, timeout=0.05, count=3) is None
     vc.advance(7200)
     for waiter in (thread, sleeper, foreign):
         waiter.join(1)

@@ -168,9 +168,12 @@ class VirtualClock:
         at_least: float | timedelta = 0.0,
         at_most: float | timedelta | None = None,
         timeout: float = 5.0,
+        count: int = 1,
     ) -> datetime | None:
         """Block (real time) until a timed wait is pending whose deadline is between
         ``at_least`` and ``at_most`` from now; return that deadline (None on timeout).
+        With ``count``, until that many such waits are pending (two executions that start
+        the same timer: advancing after the first alone would skip the other's start).
 
         Lets a test or demo advance the clock only once a workflow's timer has started,
         e.g. ``clock.wait_for_timer(timedelta(hours=47), timedelta(hours=48))`` before
@@ -187,7 +190,7 @@ class VirtualClock:
                     for _, deadline in self._timers.values()
                     if deadline - now >= low and (high is None or deadline - now <= high)
                 )
-                if matching:
+                if len(matching) >= count:
                     return self._start + timedelta(seconds=matching[0])
                 remaining = give_up - time.monotonic()
                 if remaining <= 0:

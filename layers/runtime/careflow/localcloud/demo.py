@@ -193,11 +193,12 @@ class Demo:
             f"milestone {name} on {subject_id}",
         )
 
-    def advance(self, delta: timedelta, *, timer: timedelta | None = None) -> None:
-        """Advances the clock; with ``timer``, only once a timer of that length has started."""
+    def advance(self, delta: timedelta, *, timer: timedelta | None = None, timers: int = 1) -> None:
+        """Advances the clock; with ``timer``, only once ``timers`` timers of that length
+        have started."""
         if timer is not None:
             started = self.cloud.clock.wait_for_timer(
-                timer - timedelta(minutes=5), timer, timeout=30
+                timer - timedelta(minutes=5), timer, timeout=30, count=timers
             )
             if started is None:
                 raise TimeoutError(f"no {timer} timer started")

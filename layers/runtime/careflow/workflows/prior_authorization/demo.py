@@ -153,7 +153,8 @@ def run(demo: Demo) -> list[CaseReport]:
     demo.milestone("pa-2003", "pended")
     demo.milestone("pa-2004", "pended")
 
-    demo.advance(timedelta(days=1), timer=timedelta(hours=24))
+    # (c) and (d) both wait 24 h for the payer: advance once both waits have started
+    demo.advance(timedelta(days=1), timer=timedelta(hours=24), timers=2)
     demo.milestone("pa-2004", "inquired")
     demo.say("  (d) no notification after 24 h: the payer is asked once ($inquire)")
     demo.advance(timedelta(days=1), timer=timedelta(hours=24))
