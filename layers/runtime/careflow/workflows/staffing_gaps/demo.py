@@ -98,6 +98,10 @@ def _surge(demo: Demo) -> None:
         return any(e["type"] == "WaitStateEntered" for e in events)
 
     cloud.wait_for(waiting, 30, "the last admission's debounce")
+    # the Wait's timer starts just after its WaitStateEntered: advancing before it would
+    # leave the debounce waiting (on a busy machine, the coordinator's task never came)
+    if cloud.clock.wait_for_timer(0, timedelta(minutes=15), timeout=30) is None:
+        raise TimeoutError("no debounce timer started")
     demo.advance(timedelta(minutes=15))  # the census is quiet: the last change assesses
 
 
