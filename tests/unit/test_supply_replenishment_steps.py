@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from careflow.canonical.cases import SupplyNeed, SurgicalCase
 from careflow.canonical.inventory import ParLevel, StorageLocation, UsageHistory
 from careflow.domain.records import Instance, InstanceStatus
@@ -171,6 +173,35 @@ def test_assess_inventory_finds_nothing_to_do_on_full_shelves():
     assert out["needs_approval"] is False and out["task"] is None
     assert out["plan"]["orders"] == [] and out["plan"]["at_risk"] == []
     assert [i["stockout_risk"] for i in out["plan"]["items"]] == [0.0, 0.0]
+
+
+def test_a_case_the_ehr_no_longer_has_is_left_out_and_named_not_the_whole_review():
+    from careflow.ports import ConnectorError, ConnectorUnavailable
+
+    cases = [knee_case("appt-1", 20), knee_case("appt-2", 30)]
+    w = World([shelf(CORE, "IMP-TKA-FEM-5", on_hand=2, par_level=4)], cases)
+    real = w.ports["ehr"]
+
+    class Gone:
+        def get_surgical_case(self, case_id):
+            if case_id == "appt-2":
+                raise ConnectorError("Appointment/appt-2: not found")
+            return real.get_surgical_case(case_id)
+
+    w.ports["ehr"] = Gone()
+    w.assess(w.start())
+    [assessed] = [m for m in w.store.milestones("sr-1") if m.name == "inventory_assessed"]
+    assert "1 booked cases in 14 days" in assessed.detail  # appt-1 only
+    [m] = [m for m in w.store.milestones("sr-1") if m.name == "cases_unreadable"]
+    assert (m.status, m.detail) == ("FAILED", "appt-2")
+
+    class Down:
+        def get_surgical_case(self, case_id):
+            raise ConnectorUnavailable("EHR: 503")
+
+    w.ports["ehr"] = Down()
+    with pytest.raises(ConnectorUnavailable):  # the step's retries take it
+        w.assess(w.start(instance_id="sr-1"))
 
 
 def test_assess_inventory_reads_the_booked_cases_and_asks_for_approval_above_the_threshold():

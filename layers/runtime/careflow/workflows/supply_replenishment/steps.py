@@ -18,7 +18,14 @@ from careflow.events.envelope import envelope
 from careflow.kit.human_tasks import TaskSpec
 from careflow.kit.instances import finish_instance, start_instance
 from careflow.kit.steps import StepInput, StepOutput, step
-from careflow.ports import EhrPort, ErpPort, EventPublisher, StateStore
+from careflow.ports import (
+    ConnectorError,
+    ConnectorUnavailable,
+    EhrPort,
+    ErpPort,
+    EventPublisher,
+    StateStore,
+)
 from careflow.workflows.supply_replenishment import rules as r
 from careflow.workflows.supply_replenishment.events import (
     SUPPLY_AT_RISK,
@@ -231,10 +238,18 @@ def check_superseded(inp: CheckSuperseded, *, store: StateStore) -> SupersededOr
 
 
 def _booked_needs(
-    store: StateStore, ehr: EhrPort, facility_id: str, now: datetime, horizon_days: int
+    store: StateStore,
+    ehr: EhrPort,
+    facility_id: str,
+    now: datetime,
+    horizon_days: int,
+    unreadable: list[str] | None = None,
 ) -> tuple[list[r.CaseNeed], dict[str, str]]:
     """The preference-card lines of the facility's booked cases starting in the horizon,
-    and each case's readiness instance."""
+    and each case's readiness instance. A case the EHR no longer has (or answers
+    unusably) is left out and named in ``unreadable``, so one bad case does not stop the
+    facility's review; an EHR that cannot be reached (ConnectorUnavailable) still fails
+    the step, for its retries."""
     needs: list[r.CaseNeed] = []
     instances: dict[str, str] = {}
     end = now + r.DAY * horizon_days
@@ -244,7 +259,14 @@ def _booked_needs(
                 continue
             if inst.scheduled_start is not None and not now <= inst.scheduled_start < end:
                 continue
-            case = ehr.get_surgical_case(inst.subject_id)
+            try:
+                case = ehr.get_surgical_case(inst.subject_id)
+            except ConnectorUnavailable:
+                raise
+            except ConnectorError:
+                if unreadable is not None:
+                    unreadable.append(inst.subject_id)
+                continue
             start = inst.scheduled_start or case.scheduled_start
             if not now <= start < end:
                 continue
@@ -265,7 +287,8 @@ def assess_inventory(
     """Demand (booked cases' preference cards) and usage history against each location's
     shelf: the stockout risk per item, what to reorder, the booked cases at risk."""
     policy, horizon = inp.policy, inp.horizon_days
-    needs, case_instances = _booked_needs(store, ehr, inp.facility_id, now, horizon)
+    unreadable: list[str] = []
+    needs, case_instances = _booked_needs(store, ehr, inp.facility_id, now, horizon, unreadable)
     locations = list(erp.locations(inp.facility_id))
     levels = [lv for loc in locations for lv in erp.par_levels(inp.facility_id, loc.location_id)]
     item_ids = sorted({lv.item_id for lv in levels})
@@ -298,6 +321,16 @@ def assess_inventory(
             ),
         )
     ]
+    if unreadable:  # left out of the demand: a person checks them in the EHR
+        entries.append(
+            Milestone(
+                instance_id=inp.instance_id,
+                name="cases_unreadable",
+                at=now,
+                status="FAILED",
+                detail=", ".join(sorted(unreadable)[:20]),
+            )
+        )
     entries += [
         Milestone(
             instance_id=inp.instance_id,
