@@ -66,7 +66,19 @@ def advance_once_waiting(cloud, case: Case, timer: timedelta, by: timedelta | No
     """Advances the clock once the execution waits on a timer of ``timer`` and the inquiries
     so far are recorded (advancing earlier would jump past the next timer's start)."""
     before = case.milestone_names().count("inquired")
-    found = cloud.clock.wait_for_timer(timer - timedelta(minutes=5), timer, timeout=20)
+
+    def awaiting() -> bool:  # this execution waits again (once per inquiry so far, plus one)
+        entered = [
+            e
+            for e in case.history()
+            if e.get("stateEnteredEventDetails", {}).get("name") == "AwaitDecision"
+        ]
+        return len(entered) > before
+
+    # another execution of the session's cloud may hold a timer of the same length: gate
+    # on this one's own wait first
+    cloud.wait_for(awaiting, 30, "the execution's wait for the payer")
+    found = cloud.clock.wait_for_timer(timer - timedelta(minutes=1), timer, timeout=20)
     assert found is not None, f"no timer of {timer} started"
     cloud.clock.advance(by or timer)
     cloud.wait_for(
