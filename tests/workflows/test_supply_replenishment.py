@@ -133,7 +133,8 @@ def test_a_burst_of_schedule_changes_is_one_review_after_the_debounce(cloud):
         "fac-south",
         source="careflow.scheduling",
     )
-    cloud.clock.wait_for_timer(timedelta(minutes=29), timedelta(minutes=30), timeout=20)
+    first.wait_milestone("review_started")  # its debounce follows its instance record
+    assert cloud.clock.wait_for_timer(timedelta(minutes=29), timedelta(minutes=30), timeout=20)
     cloud.clock.advance(timedelta(minutes=5))
     second = _start(
         cloud,
@@ -142,6 +143,8 @@ def test_a_burst_of_schedule_changes_is_one_review_after_the_debounce(cloud):
         "fac-south",
         source="careflow.scheduling",
     )
+    # the first's check reads the second's instance record: it must exist before the jump
+    second.wait_milestone("review_started")
     advance_through_timer(cloud, timedelta(minutes=30), slack=timedelta(minutes=1))
     assert _outcome(first) == "SUPERSEDED"
     assert _outcome(second) == "NO_ACTION"
