@@ -287,7 +287,7 @@ class ErpRestAdapter:
         path = _path(SUPPLIER_INVOICES, supplier_id=supplier_id)
         params = {"supplier_invoice_number": invoice_number}
         try:
-            pages = list(self._payables_pages(SUPPLIER_INVOICES, path, _InvoicePage, params))
+            pages = list(self._list(SUPPLIER_INVOICES, path, _InvoicePage, params))
         except NotFound:
             return []
         return [_invoice(w) for w in pages]
@@ -318,7 +318,7 @@ class ErpRestAdapter:
     def receipts(self, po_id: str) -> Sequence[GoodsReceipt]:
         path = _path(GOODS_RECEIPTS)
         found = []
-        for w in self._payables_pages(GOODS_RECEIPTS, path, _ReceiptPage, {"po_id": po_id}):
+        for w in self._list(GOODS_RECEIPTS, path, _ReceiptPage, {"po_id": po_id}):
             if w.po_id != po_id:
                 raise ConnectorUnavailable(f"{self.http.system}: receipts of another PO")
             found.append(
@@ -388,19 +388,6 @@ class ErpRestAdapter:
         except NotFound:
             return "supply"
         return item.category
-
-    def _payables_pages(
-        self, op: tuple[str, str], path: str, shape: type[_Paged], params: Mapping[str, Any]
-    ) -> Iterator[Any]:
-        cursor: str | None = None
-        for _ in range(self.max_pages):
-            query = {**params, **({"cursor": cursor} if cursor else {})}
-            page = self._call(op, path, shape, params=query)
-            yield from page.data
-            if not page.next:
-                return
-            cursor = page.next
-        raise ConnectorUnavailable(f"{self.http.system}: more than {self.max_pages} pages")
 
     # -- procurement (issue 11) --
     def crosswalk(self, identifiers: ItemIdentifiers) -> Sequence[ItemMatch]:
@@ -625,13 +612,8 @@ class _InvoiceW(_Wire):
     lines: list[_InvoiceLineW]
 
 
-class _Paged(_Wire):
-    data: list[Any]
-    next: str | None = None
-
-
-class _InvoicePage(_Paged):
-    data: list[_InvoiceW]
+class _InvoicePage(_Page[_InvoiceW]):
+    pass
 
 
 class _PoLineW(_Wire):
@@ -662,8 +644,8 @@ class _ReceiptW(_Wire):
     lines: list[_ReceiptLineW]
 
 
-class _ReceiptPage(_Paged):
-    data: list[_ReceiptW]
+class _ReceiptPage(_Page[_ReceiptW]):
+    pass
 
 
 class _ItemW(_Wire):
@@ -717,7 +699,6 @@ GET_BUDGET = ("GET", "/cost-centers/{cost_center_id}/budget")
 RESERVE_BUDGET = ("POST", "/budget-reservations")
 RELEASE_BUDGET = ("POST", "/budget-reservations/{reservation_id}/release")
 CREATE_PURCHASE_ORDER = ("POST", "/purchase-orders")
-GET_PURCHASE_ORDER = ("GET", "/purchase-orders/{po_id}")
 PROCUREMENT_OPERATIONS = (
     CROSSWALK,
     GET_BUDGET,
