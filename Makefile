@@ -6,13 +6,34 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint synth bench up clean moto-check openapi
+.PHONY: demo test lint synth bench up clean moto-check openapi browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@$(MAKE) --no-print-directory browser-deps
 	touch $(STAMP)
+
+# The browser tests (tests/browser) drive Debian's headless Chromium through its own
+# chromedriver (never Selenium Manager: no downloads). Installed when missing; quiet when
+# present; one line saying what to install when apt cannot run (not root, no sudo).
+BROWSER_PACKAGES := chromium chromium-driver
+
+browser-deps:  ## Debian's chromium and chromium-driver, when missing
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+		exit 0; \
+	fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=sudo; \
+	else \
+		echo "browser-deps: cannot install Debian's $(BROWSER_PACKAGES) (not root, no sudo): install them (apt-get install chromium chromium-driver) for the browser tests"; \
+		exit 0; \
+	fi; \
+	echo "browser-deps: installing Debian's $(BROWSER_PACKAGES) ..."; \
+	if ! { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); } >/tmp/careflow-browser-deps.log 2>&1; then \
+		echo "browser-deps: apt-get could not install $(BROWSER_PACKAGES) (see /tmp/careflow-browser-deps.log): install them for the browser tests"; \
+	fi
 
 demo: $(STAMP)  ## the surgical readiness scenarios on the local cloud
 	$(VENV)/bin/careflow demo

@@ -9,7 +9,8 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from careflow.catalog import CATALOG, INTAKE, Subscription
+from careflow.catalog import CATALOG, EXECUTION_STATUS, INTAKE, Subscription
+from careflow.domain.executions import execution_status_pattern
 from careflow.events.routing import UNROUTED_ROUTE, unrouted_pattern
 from stacks.api_stack import api_role_arn
 from stacks.config import EnvironmentConfig
@@ -108,6 +109,17 @@ class EventsStack(Stack):
                 publisher_roles=self.access.publisher_roles,
                 prefix=config.prefix,
             )
+        # Step Functions announces an execution's end on the default bus: a careflow
+        # execution that failed, timed out or was aborted is marked on its instance.
+        self.execution_status = self.routing.route(
+            "ExecutionEndedBadly",
+            description="careflow executions that failed, timed out or were aborted",
+            pattern=execution_status_pattern(
+                [workflows.state_machine_arns[wf.id] for wf in CATALOG]
+            ),
+            function=workflows.functions[EXECUTION_STATUS.name].function,
+            bus=events.EventBus.from_event_bus_name(self, "DefaultBus", "default"),
+        )
         # The complement of every rule above: intake records what no workflow takes.
         self.unrouted = self.routing.route(
             "Unrouted",

@@ -1,4 +1,4 @@
-"""Alarms to the ops topic and the operations dashboard."""
+"""The ops topic, the dashboards (one per workflow, one executive) and the alarms."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from stacks.api_stack import ApiStack
 from stacks.config import EnvironmentConfig
 from stacks.constructs.api_alarms import ApiAlarms
 from stacks.constructs.hl7_alarms import Hl7Alarms
-from stacks.constructs.operations import Monitored, OpsAlarms, OpsDashboard, OpsTopic
+from stacks.constructs.monitoring import CareflowMonitoring, Monitored
+from stacks.constructs.operations import OpsTopic
 from stacks.data_stack import DataStack
 from stacks.events_stack import EventsStack
 from stacks.hl7_stack import Hl7Stack
@@ -32,6 +33,8 @@ class ObservabilityStack(Stack):
         hl7: Hl7Stack | None = None,
         **kwargs: Any,
     ) -> None:
+        # Nine dashboards and ~200 alarms: unindented, the template stays well under 1 MB.
+        kwargs.setdefault("suppress_template_indentation", True)
         super().__init__(scope, construct_id, **kwargs)
         monitored = Monitored(
             workflows={
@@ -49,6 +52,8 @@ class ObservabilityStack(Stack):
                 },
                 **{f"{route} dlq": q for route, q in events.routing.dead_letter_queues.items()},
             },
+            table=data.state.table,
+            api_stage=api.api.stage if api is not None else None,
         )
         self.topic = OpsTopic(
             self,
@@ -57,8 +62,9 @@ class ObservabilityStack(Stack):
             key=data.keys.messaging,
             email=config.alarm_email,
         ).topic
-        self.alarms = OpsAlarms(self, "Alarms", topic=self.topic, monitored=monitored)
-        alarms: list[Any] = list(self.alarms.alarms)
+        self.monitoring = CareflowMonitoring(
+            self, "Monitoring", prefix=config.prefix, topic=self.topic, monitored=monitored
+        )
         self.api_alarms = None
         if api is not None:
             self.api_alarms = ApiAlarms(
@@ -70,9 +76,6 @@ class ObservabilityStack(Stack):
                 throttled=api.api.throttled,
                 web_acl_name=api.api.web_acl.name or f"{config.prefix}-api",
             )
-            alarms += self.api_alarms.alarms.values()
         self.hl7_alarms = None
         if hl7 is not None:
             self.hl7_alarms = Hl7Alarms(self, "Hl7Alarms", topic=self.topic, listener=hl7.listener)
-            alarms += self.hl7_alarms.alarms.values()
-        OpsDashboard(self, "Dashboard", name=config.prefix, monitored=monitored, alarms=alarms)

@@ -1,7 +1,7 @@
 """What each catalog function may do to the state table and on the bus, derived from the
 catalog: a step's ports (its keyword parameters, ``careflow.kit.steps``), its spec's
-``answers_task_tokens``, and, for the two functions with handlers of their own (intake and
-the payer-decision callback), what those handlers call.
+``answers_task_tokens``, and, for the functions with handlers of their own (intake, the
+payer-decision callback, the execution-status watcher), what those handlers call.
 
 Key prefixes follow the key design at the top of ``careflow.adapters.dynamodb_state`` and
 ``careflow.policies.store_dynamodb``; ``dynamodb:LeadingKeys`` sees only the partition key.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from careflow.adapters.hl7v2.receive import IDEMPOTENCY_WORKFLOW as HL7_IDEMPOTENCY_WORKFLOW
-from careflow.catalog import INTAKE, PAYER_DECISION, FunctionSpec
+from careflow.catalog import EXECUTION_STATUS, INTAKE, PAYER_DECISION, FunctionSpec
 from careflow.domain.tasks import SOURCE as WORKFLOW_SOURCE
 from careflow.events.envelope import SOURCES
 from careflow.kit.steps import lookup
@@ -115,6 +115,16 @@ HANDLER_ACCESS: dict[str, Access] = {
         items=(
             ItemGrant("TaskTokenWaits", (DELETE, GET, PUT), (WAITS,)),
             ItemGrant("AuditEntry", (PUT,), (INSTANCES,)),
+            PARKED_EVENTS,
+        )
+    ),
+    # Reads the instance and its audit trail (a repeated delivery), writes the instance's
+    # new status with a milestone and an audit entry (conditional PutItem), closes its open
+    # tasks (found through GSI1 by instance); parks an event it cannot read.
+    EXECUTION_STATUS.name: Access(
+        items=(
+            WORKFLOW_RECORDS,
+            ItemGrant("TasksOfInstance", (QUERY,), (TASKS_BY_INSTANCE,), index="GSI1"),
             PARKED_EVENTS,
         )
     ),

@@ -8,7 +8,14 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from careflow.catalog import CATALOG, INTAKE, FunctionSpec, Workflow, all_functions
+from careflow.catalog import (
+    CATALOG,
+    EXECUTION_STATUS,
+    INTAKE,
+    FunctionSpec,
+    Workflow,
+    all_functions,
+)
 from stacks.config import EnvironmentConfig
 from stacks.constructs.catalog_function import CatalogFunction
 from stacks.constructs.catalog_state_machine import CatalogStateMachine
@@ -24,6 +31,7 @@ LAMBDAS_DIR = "lambdas"
 def event_targets() -> set[str]:
     """Functions EventBridge invokes (asynchronously): they get a DLQ and the parking queue."""
     targets = {INTAKE.name} if any(wf.triggers for wf in CATALOG) else set()
+    targets.add(EXECUTION_STATUS.name)  # Step Functions' status changes, on the default bus
     return targets | {sub.function for wf in CATALOG for sub in wf.subscriptions}
 
 

@@ -283,6 +283,24 @@ class FakeEhr:
         self.encounters_asked.append(encounter_id)
         return self.encounters.get(encounter_id)
 
+    # -- revenue cycle: completed cases (CaseBilling) by case id, and the claims received --
+    @property
+    def billing(self) -> dict[str, Any]:
+        return self.__dict__.setdefault("_billing", {})
+
+    @property
+    def claims(self) -> list[Any]:
+        return self.__dict__.setdefault("_claims", [])
+
+    def case_billing(self, case_id: str):
+        return self.billing.get(case_id)
+
+    def submit_claim(self, claim):
+        from careflow.canonical.revenue import ClaimReceipt
+
+        self.claims.append(dict(claim))
+        return ClaimReceipt(claim_id=str(claim["id"]), status="active")
+
 
 class FakePayer:
     """Answers prior authorizations and eligibility checks as scripted; records the requests."""
@@ -406,6 +424,28 @@ class FakeErp:
 
     def contract_price(self, supplier_id: str, item_id: str):
         return self.ap.contracts.get((supplier_id, item_id))
+
+    def post_goods_receipt(self, request):
+        """Posts once per reference (a repeat returns the first); every call is kept in
+        ``ap.receipt_requests``, the receipts in ``ap.posted`` by reference."""
+        from careflow.canonical.payables import GoodsReceipt
+
+        self.ap.__dict__.setdefault("receipt_requests", []).append(request)  # every call
+        posted = self.ap.__dict__.setdefault("posted", {})
+        if request.reference in posted:
+            return posted[request.reference]
+        held = self.ap.receipts.setdefault(request.po_id, [])
+        receipt = GoodsReceipt(
+            receipt_id=f"GR-{request.po_id}-{len(held) + 1}",
+            po_id=request.po_id,
+            received_at=request.received_at,
+            lines=request.lines,
+            received_at_use=request.received_at_use,
+            reference=request.reference,
+        )
+        held.append(receipt)
+        posted[request.reference] = receipt
+        return receipt
 
     def approve_invoice(self, approval):
         from careflow.canonical.payables import InvoiceStatusChange

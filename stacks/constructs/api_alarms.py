@@ -1,7 +1,8 @@
 """The ``/v1`` API's alarms, each with an action on the ops topic (alarm and OK).
 
-Hand-written with ``aws_cloudwatch`` like the rest of careflow's alarms (OpsAlarms): see
-docs/decisions.md on cdk-monitoring-constructs. Thresholds are :data:`THRESHOLDS`.
+Hand-written with ``aws_cloudwatch``, not cdk-monitoring-constructs (docs/decisions.md 29
+and 30): the executive dashboard shows the API through the library, without alarms.
+Thresholds are :data:`THRESHOLDS`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""EventBridge rules on the careflow bus, each target with retries and a DLQ of its own."""
+"""EventBridge rules on the careflow bus (and the default bus, for AWS services' events),
+each target with retries and a DLQ of its own."""
 
 from __future__ import annotations
 
@@ -60,7 +61,10 @@ class EventRouting(Construct):
         pattern: Mapping[str, Any],
         function: lambda_.IFunction,
         event: events.RuleTargetInput | None = None,
+        bus: events.IEventBus | None = None,
     ) -> events.Rule:
+        """A rule on the careflow bus (or ``bus``: the account's default bus, where AWS
+        services announce their events) to ``function``, with retries and its own DLQ."""
         dlq = event_target_dead_letter_queue(
             self,
             f"{route_id}DeadLetterQueue",
@@ -71,7 +75,7 @@ class EventRouting(Construct):
         rule = events.Rule(
             self,
             route_id,
-            event_bus=self._bus,
+            event_bus=bus or self._bus,
             description=description,
             event_pattern=event_pattern(pattern),
             targets=[

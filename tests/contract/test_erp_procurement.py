@@ -15,6 +15,7 @@ from careflow import clock
 from careflow.adapters.erp_rest import PROCUREMENT_OPERATIONS, ErpRestAdapter
 from careflow.adapters.http import HttpClient, RetryPolicy
 from careflow.adapters.sandbox import Sandbox
+from careflow.canonical.payables import GoodsReceiptRequest, ReceiptLine
 from careflow.canonical.procurement import (
     BudgetReservationRequest,
     ItemIdentifiers,
@@ -22,6 +23,7 @@ from careflow.canonical.procurement import (
     PurchaseOrderRequest,
 )
 from careflow.localcloud.sandboxes.erp_server import BASE_PATH, ErpSandboxServer
+from careflow.ports import ConnectorError, ConnectorUnavailable
 from tests.unit.test_erp_openapi import (
     _deref,
     _strict,
@@ -228,3 +230,130 @@ def test_reserve_order_and_release_over_http(erp):
     assert short.status == "INSUFFICIENT_FUNDS" and short.available == Decimal("2750.00")
     assert erp.release_budget(short.reservation_id).status == "INSUFFICIENT_FUNDS"
     assert erp.budget("cc-nowhere") is None
+
+
+# -- goods receipts at use (a bill-only PO) ---------------------------------------------------
+BILL_ONLY = PurchaseOrderRequest(
+    reference="rc-1:bill-only:sup-arthrex",
+    facility_id="fac-south",
+    supplier_id="sup-arthrex",
+    cost_center_id="cc-fac-south-ortho",
+    lines=(PurchaseOrderLine(item_id="IMP-ACL-SCR-9", quantity=2, unit_price=Decimal("410")),),
+)
+
+
+def _receipt_request(po_id: str, quantity: int = 2, reference: str = "") -> GoodsReceiptRequest:
+    return GoodsReceiptRequest(
+        reference=reference or f"rc-1:bill-only-receipt:{po_id}",
+        po_id=po_id,
+        facility_id="fac-south",
+        received_at=NOW,
+        received_at_use=True,
+        lines=(
+            ReceiptLine(
+                po_line_number=1,
+                item_id="IMP-ACL-SCR-9",
+                quantity=quantity,
+                lot_number="LOT-AS9-0466",
+                serial_number="SN-AS-90211",
+            ),
+        ),
+    )
+
+
+def test_the_adapter_posts_the_documented_goods_receipt():
+    erp, seen = documented()
+    request = _receipt_request("PO-6001").model_copy(
+        update={"reference": "rc-0a1b2c3d:bill-only-receipt:PO-6001"}
+    )
+    receipt = erp.post_goods_receipt(request)
+    assert (receipt.receipt_id, receipt.po_id, receipt.received_at_use) == (
+        "GR-PO-6001-1",
+        "PO-6001",
+        True,
+    )
+    assert receipt.lines == request.lines
+    assert [(q.method, q.url.path) for q in seen] == [("POST", "/careflow/v1/goods-receipts")]
+    with pytest.raises(ConnectorUnavailable, match="another reference"):
+        erp.post_goods_receipt(request.model_copy(update={"reference": "other"}))
+
+
+def test_a_bill_only_po_is_received_at_use_alike_over_http_and_in_process(erp):
+    in_process = Sandbox.seeded(NOW)
+    answers = []
+    for port in (erp, in_process):
+        po = port.create_purchase_order(BILL_ONLY)
+        request = _receipt_request(po.po_id)
+        receipt = port.post_goods_receipt(request)
+        assert port.post_goods_receipt(request) == receipt  # idempotent on the reference
+        assert port.purchase_order_status(po.po_id).status == "RECEIVED"
+        payables_po = port.purchase_order(po.po_id)
+        assert payables_po is not None and payables_po.lines[0].quantity == 2
+        assert list(port.receipts(po.po_id)) == [receipt]
+        answers.append(receipt)
+    http_receipt, local_receipt = answers
+    assert http_receipt == local_receipt
+    assert http_receipt.received_at_use and http_receipt.received_at == NOW
+    [line] = http_receipt.lines
+    assert (line.lot_number, line.serial_number) == ("LOT-AS9-0466", "SN-AS-90211")
+    for port in (erp, in_process):  # nothing is left open on the line now
+        with pytest.raises(ConnectorError):
+            port.post_goods_receipt(_receipt_request(http_receipt.po_id, 1, "rc-1:again"))
+        with pytest.raises(ConnectorError):
+            port.post_goods_receipt(_receipt_request("PO-0"))
+
+
+def test_goods_receipt_answers_over_http(server):
+    server.reset()
+    with httpx.Client(base_url=server.base_url + "/", transport=Checked()) as c:
+        order = c.post(
+            "purchase-orders",
+            json={
+                "reference": "rc-2:bill-only:sup-arthrex",
+                "facility_id": "fac-south",
+                "supplier_id": "sup-arthrex",
+                "cost_center_id": "cc-fac-south-ortho",
+                "lines": [
+                    {
+                        "item_id": "IMP-ACL-SCR-9",
+                        "quantity": 2,
+                        "unit_price": {"amount": "410.00", "currency": "USD"},
+                    }
+                ],
+            },
+        )
+        po_id = order.json()["po_id"]
+        body = json.loads(_receipt_request(po_id, 1).model_dump_json())
+        created = c.post("goods-receipts", json=body)
+        assert created.status_code == 201
+        assert created.json()["lines"][0]["lot_number"] == "LOT-AS9-0466"
+        repeat = c.post("goods-receipts", json=body)
+        assert (repeat.status_code, repeat.json()) == (200, created.json())
+        po = c.get(f"purchase-orders/{po_id}").json()
+        assert (po["status"], po["lines"][0]["received_quantity"]) == ("PARTIALLY_RECEIVED", 1)
+        unknown = c.post("goods-receipts", json=body | {"reference": "x", "po_id": "PO-0"})
+        assert unknown.status_code == 404
+        over = c.post(
+            "goods-receipts",
+            json=body | {"reference": "y", "lines": [body["lines"][0] | {"quantity": 2}]},
+        )
+        assert over.status_code == 409
+        assert [(e["path"], e["code"]) for e in over.json()["errors"]] == [
+            ("/lines/0/quantity", "over_receipt")
+        ]
+        other = c.post(
+            "goods-receipts",
+            json=body | {"reference": "z", "lines": [body["lines"][0] | {"item_id": "X"}]},
+        )
+        assert other.status_code == 409
+        assert other.json()["errors"][0]["code"] == "other_item"
+        bad = c.post(
+            "goods-receipts", json={"reference": "", "po_id": po_id, "lines": [{"quantity": 0}]}
+        )
+        assert bad.status_code == 422
+        paths = {e["path"] for e in bad.json()["errors"]}
+        assert {"/reference", "/facility_id", "/received_at", "/lines/0/quantity"} <= paths
+        assert c.post("goods-receipts", content=b"{").status_code == 400
+        rest = c.post("goods-receipts", json=body | {"reference": "w"})
+        assert rest.status_code == 201
+        assert c.get(f"purchase-orders/{po_id}").json()["status"] == "RECEIVED"

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from careflow.adapters.hl7v2 import receive
+from careflow.canonical import appointments as readiness
 from careflow.canonical.encounters import EVENT_SCHEMAS
 from careflow.events.envelope import parse_event
-from careflow.workflows.surgical_case_readiness import events as readiness
 from tests.fakes import FakePublisher, InMemoryStateStore
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "hl7v2"

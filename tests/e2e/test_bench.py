@@ -1,5 +1,7 @@
-"""``make bench`` prints a cost line per workflow, runs both modes to the end and prints its
-last line as documented."""
+"""``make bench`` prints a cost line per workflow, runs both modes to the end (surgical
+readiness alone, then the mix of every registered workflow) and prints its last line as
+documented. Every registered workflow is in the mix (the ones that wait for a person or a
+later event through their bench case's driver)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import re
 import subprocess
 import sys
 
+from careflow.kit.registry import workflows
 from careflow.localcloud.demo import demos
 from tests.e2e.support import ENV, ROOT
 
@@ -15,6 +18,23 @@ COST = re.compile(
     rf"cost workflow=(\S+)(?: case=(\S+))? transitions={NUMBER} "
     rf"lambda_invocations={NUMBER} usd_per_1000={NUMBER}"
 )
+
+
+MIX_MEASURED = re.compile(
+    rf"mix workflow=(\S+) local_exec_per_s={NUMBER} stock_exec_per_s={NUMBER} ratio={NUMBER}"
+)
+MIX_UNSUPPORTED = re.compile(
+    rf"mix workflow=(\S+) local_exec_per_s={NUMBER} stock=unsupported \((.+)\)"
+)
+MIX_EXCLUDED = re.compile(r"mix workflow=(\S+) excluded \((.+)\)")
+MIX_LAST = re.compile(
+    rf"ratio={NUMBER} local_exec_per_s={NUMBER} stock_exec_per_s={NUMBER} workflows=(\d+)"
+    r"(?: stock_unsupported=(\S+))?"
+)
+
+
+def _close(ratio: float, local: float, stock: float) -> bool:
+    return abs(ratio - local / stock) <= 0.1 + 0.05 * ratio  # printed values are rounded
 
 
 def test_bench_prices_each_workflow_measures_both_modes_and_ends_with_the_ratio_line():
@@ -32,25 +52,55 @@ def test_bench_prices_each_workflow_measures_both_modes_and_ends_with_the_ratio_
             "2",
             "--mllp-messages",
             "20",
+            "--mix-executions",
+            "2",
+            "--mix-stock-executions",
+            "1",
         ],
         cwd=ROOT,
         env=ENV,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=300,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.strip().splitlines()
-    assert re.fullmatch(r"stock\s+2\s+[\d.]+\s+[\d.]+", lines[-3].strip()), lines
-    assert re.fullmatch(r"local\s+4\s+[\d.]+\s+[\d.]+", lines[-2].strip()), lines
-    last = re.fullmatch(
-        r"ratio=([\d.]+) local_exec_per_s=([\d.]+) stock_exec_per_s=([\d.]+)", lines[-1]
+    table = lines.index(next(line for line in lines if line.startswith("mode ")))
+    assert re.fullmatch(r"stock\s+2\s+[\d.]+\s+[\d.]+", lines[table + 1].strip()), lines
+    assert re.fullmatch(r"local\s+4\s+[\d.]+\s+[\d.]+", lines[table + 2].strip()), lines
+    surgical = re.fullmatch(
+        r"surgical ratio=([\d.]+) local_exec_per_s=([\d.]+) stock_exec_per_s=([\d.]+)",
+        lines[table + 3],
     )
+    assert surgical, lines[table + 3]
+    ratio, local, stock = (float(g) for g in surgical.groups())
+    assert local > 0 and stock > 0 and _close(ratio, local, stock)
+
+    # one mix line per registered workflow, in the registry's order, then the mix's line
+    registered = workflows()
+    mix = lines[table + 4 : table + 4 + len(registered)]
+    assert len(mix) == len(registered) and lines[table + 4 + len(registered) :] == [lines[-1]]
+    measured, unsupported = {}, []
+    for wf, line in zip(registered, mix, strict=True):
+        # the mix is of every workflow: those that wait for people or events are driven
+        assert wf.bench is not None and not MIX_EXCLUDED.fullmatch(line), line
+        if m := MIX_MEASURED.fullmatch(line):
+            assert m[1] == wf.id, line
+            ratio, local, stock = float(m[4]), float(m[2]), float(m[3])
+            assert local > 0 and stock > 0 and _close(ratio, local, stock), line
+            measured[wf.id] = (local, stock)
+        else:
+            m = MIX_UNSUPPORTED.fullmatch(line)
+            assert m and m[1] == wf.id and float(m[2]) > 0, line
+            unsupported.append(wf.id)
+    assert measured, mix
+    last = MIX_LAST.fullmatch(lines[-1])
     assert last, lines[-1]
-    ratio, local, stock = (float(g) for g in last.groups())
-    assert local > 0 and stock > 0
-    assert abs(ratio - local / stock) <= 0.1 + 0.05 * ratio  # printed values are rounded
+    ratio, local, stock = float(last[1]), float(last[2]), float(last[3])
+    assert local > 0 and stock > 0 and _close(ratio, local, stock)
+    assert int(last[4]) == len(measured)
+    assert (last[5] or "") == ",".join(unsupported)
 
     costs = [
         m for line in lines if line.startswith("cost workflow=") for m in [COST.fullmatch(line)]

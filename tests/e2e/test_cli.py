@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from careflow.catalog import CATALOG
-from careflow.localcloud.cloud import free_port, free_port_run
+from careflow.localcloud.cloud import free_port_run
 from tests.e2e.support import AWS, CAREFLOW, ENV, ROOT, run_demo
 
 pytestmark = pytest.mark.slow
@@ -51,6 +51,14 @@ def test_demo_json_shows_the_four_required_outcomes_and_more():
         "INV-N-1005": ("invoice-exceptions", "NO_RECEIPT"),  # never received
         "INV-S-1006": ("invoice-exceptions", "MATCHED"),  # receipt posted late
         "INV-N-1007": ("invoice-exceptions", "DUPLICATE"),  # INV-N-1001 again
+        # -- post-procedure revenue cycle --
+        "case-7101": ("revenue-cycle", "CLAIM_SUBMITTED"),  # clean, authorized
+        "case-7102": ("revenue-cycle", "CLAIM_SUBMITTED_AFTER_REVIEW"),  # cup not charged
+        "case-7103": ("revenue-cycle", "CLAIM_SUBMITTED_AFTER_REVIEW"),  # note unsigned
+        "case-7104": ("revenue-cycle", "CLAIM_SUBMITTED"),  # bill-only PO after use
+        "case-7105": ("revenue-cycle", "HELD"),  # no authorization: DNFB
+        "case-7106": ("revenue-cycle", "WRITTEN_OFF"),  # account hold, charity care
+        "INV-S-1008": ("invoice-exceptions", "MATCHED"),  # case-7104's bill-only PO invoiced
         # -- procurement (issue 11) --
         "req-6001": ("procurement-approval", "PO_CREATED"),  # within the manager's limit
         "req-6002": ("procurement-approval", "PO_CREATED"),  # capital, four levels
@@ -141,7 +149,8 @@ def test_demo_prints_timelines_and_a_summary_in_words():
 
 @pytest.fixture
 def running_cloud():
-    port, api_port, mllp_port = free_port_run(), free_port(), free_port()
+    port = free_port_run(4)  # the API and MLLP listener on port + 2 and + 3: below the
+    api_port, mllp_port = port + 2, port + 3  # ephemeral range, no client socket takes them
     proc = subprocess.Popen(
         # the API and MLLP on free ports too: 8080 and 2575 may be another cloud's
         [
@@ -254,7 +263,9 @@ def test_the_aws_cli_works_against_careflow_up_and_the_example_event_starts_one_
     assert timedelta(days=2) <= gap < timedelta(days=2, minutes=1)
 
     proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=30)
+    # it stops in seconds; 90 s of margin for a machine also running the browser tests'
+    # seeded cloud and Chromium (a fresh clone's run once took over 30 s here)
+    output, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0
     assert "stopped" in output
 
@@ -373,3 +384,62 @@ def test_careflow_up_takes_hl7v2_over_mllp_and_parks_what_it_refuses(running_clo
     rows = json.loads(listed.stdout)
     assert any("no MSH segment" in row["reason"] for row in rows), rows
     assert "careflow MLLP listener" in proc.banner
+
+
+def test_careflow_kpis_after_up_seed_demo_prints_the_enterprise_five():
+    port = free_port_run(4)  # the API and MLLP listener on port + 2 and + 3: below the
+    api_port, mllp_port = port + 2, port + 3  # ephemeral range, no client socket takes them
+    ports = ["--port", str(port)]
+    others = ["--api-port", str(api_port), "--mllp-port", str(mllp_port)]
+    proc = subprocess.Popen(
+        [CAREFLOW, "up", *ports, "--seed-demo", *others],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "Ctrl-C to stop" in line or proc.poll() is not None:
+                break
+        out = "".join(lines)
+        assert proc.poll() is None, out
+        assert re.search(r"^seeded: \d+ demo case\(s\) of \d+ workflow\(s\)", out, re.M), out
+        kpis = subprocess.run(
+            [CAREFLOW, "kpis", *ports, "--api-port", str(api_port), "--json"],
+            cwd=ROOT,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert kpis.returncode == 0, kpis.stderr
+        enterprise = json.loads(kpis.stdout)["enterprise"]
+        assert list(enterprise) == [
+            "authorization_turnaround",
+            "discharge_delay_causes",
+            "stockout_risk",
+            "invoice_exception_aging",
+            "sla_adherence",
+        ]
+        for name, kpi in enterprise.items():
+            assert kpi["value"] is not None, name
+            assert kpi["sources"] and kpi["definition"] and kpi["owner"], name
+        assert enterprise["authorization_turnaround"]["value"]["decisions"] > 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            rest, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, _ = proc.communicate()
+    assert proc.returncode == 0, rest
+    assert "stopped" in rest
+    assert "Traceback" not in "".join(lines) + rest

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from careflow.catalog import CATALOG, INTAKE
+from careflow.catalog import CATALOG, EXECUTION_STATUS, INTAKE
+from careflow.domain.executions import DETAIL_TYPE, ENDED_BADLY
 from careflow.events.routing import unrouted_pattern
 from tests.infrastructure.infra_support import Synth, render
 
@@ -35,7 +36,8 @@ def test_bus_is_named_per_environment_and_archived(dev: Synth) -> None:
 
 def test_every_rule_target_retries_then_dead_letters_to_its_own_queue(dev: Synth) -> None:
     rules = _rules(dev)
-    assert len(rules) == len(TRIGGERS) + len(ROUTED_SUBSCRIPTIONS) + 1  # and the catch-all
+    # and the catch-all, and the executions' bad ends (on the default bus)
+    assert len(rules) == len(TRIGGERS) + len(ROUTED_SUBSCRIPTIONS) + 2
     dlqs = []
     for rule in rules:
         for target in rule["Targets"]:
@@ -83,7 +85,8 @@ def test_each_subscription_delivers_the_event_to_its_function(dev: Synth, workfl
 
 def test_eventbridge_may_invoke_exactly_the_routed_functions(dev: Synth) -> None:
     permissions = dev.resources("events", "AWS::Lambda::Permission").values()
-    assert len(permissions) == len(TRIGGERS) + len(ROUTED_SUBSCRIPTIONS) + 1  # the catch-all
+    # the catch-all and the executions' bad ends too
+    assert len(permissions) == len(TRIGGERS) + len(ROUTED_SUBSCRIPTIONS) + 2
     for permission in permissions:
         assert permission["Properties"]["Principal"] == "events.amazonaws.com"
         assert "SourceArn" in permission["Properties"]
@@ -189,3 +192,22 @@ def test_each_catalog_schedule_puts_its_event_through_its_sources_publisher_role
             if isinstance(s["Principal"], dict)
         ]
         assert "scheduler.amazonaws.com" in services
+
+
+def test_failed_timed_out_and_aborted_careflow_executions_go_to_execution_status(
+    dev: Synth,
+) -> None:
+    # Step Functions announces executions on the account's default bus, not careflow's.
+    (rule,) = [r for r in _rules(dev) if r["EventPattern"].get("detail-type") == [DETAIL_TYPE]]
+    assert "EventBusName" not in rule or render(rule["EventBusName"]) == "default"
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.states"]
+    assert pattern["detail"]["status"] == list(ENDED_BADLY)
+    machines = [render(arn) for arn in pattern["detail"]["stateMachineArn"]]
+    assert len(machines) == len(CATALOG)  # each of careflow's, no other
+    for wf in CATALOG:
+        assert any(m.endswith(f":stateMachine:careflow-dev-{wf.name}") for m in machines), wf.id
+    (target,) = rule["Targets"]
+    assert f"{EXECUTION_STATUS.name}Function" in render(target["Arn"])
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert "DeadLetterConfig" in target

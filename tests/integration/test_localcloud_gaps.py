@@ -7,6 +7,7 @@ rules delivering to Step Functions and Lambda targets.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import socket
@@ -67,13 +68,14 @@ def endpoint() -> Iterator[str]:
     # A session LocalCloud started earlier in this process has the patches installed: these
     # tests install and uninstall them, and hand them back to it at the end.
     running = state.current()
+    # every argument install takes (the execution_ended listener too: without it the
+    # session cloud stops hearing executions end, and its ExecutionStatus tests time out)
     handed_back = (
         None
         if running is None
         else {
-            "clock": running.clock,
-            "invoke": running.invoke,
-            "start_execution": running.start_execution,
+            name: getattr(running, name)
+            for name in inspect.signature(patched_moto.install).parameters
         }
     )
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
@@ -474,6 +476,54 @@ def test_stop_execution_right_after_the_start_aborts_it(cloud, functions, monkey
         assert finish(sfn, execution)["status"] == "ABORTED"
         assert history_types(sfn, execution)[-1] == "ExecutionAborted"
     assert ran == []
+
+
+def test_a_task_answer_while_another_execution_is_just_starting_reaches_its_execution(
+    cloud, functions, monkeypatch
+):
+    """SendTaskSuccess/Failure walk every execution; one whose worker had not built its
+    environment yet made them fail with AttributeError (InternalFailure), so a person's
+    decision was lost whenever another case had just started."""
+    sfn = cloud["stepfunctions"]
+    tokens: dict[str, str] = {}
+    functions.handlers["ask_slow"] = lambda event: (
+        tokens.update({event["case"]: event["token"]}) or {}
+    )
+    machine = create_state_machine(
+        sfn,
+        {
+            "StartAt": "Ask",
+            "States": {
+                "Ask": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "Parameters": {
+                        "FunctionName": function_arn("ask_slow"),
+                        "Payload": {"case.$": "$.case", "token.$": "$$.Task.Token"},
+                    },
+                    "End": True,
+                }
+            },
+        },
+    )
+    waiting = [start(sfn, machine, {"case": f"w{i}"}) for i in range(2)]
+    assert eventually(lambda: len(tokens) == 2)
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    parse = ExecutionWorker._get_evaluation_entrypoint
+
+    def slow_parse(worker: Any) -> Any:  # the newcomer has no environment for a while
+        time.sleep(0.3)
+        return parse(worker)
+
+    monkeypatch.setattr(ExecutionWorker, "_get_evaluation_entrypoint", slow_parse)
+    start(sfn, machine, {"case": "newcomer"})
+    sfn.send_task_success(taskToken=tokens["w0"], output=json.dumps({"ok": True}))
+    sfn.send_task_failure(taskToken=tokens["w1"], error="Declined", cause="by a person")
+    assert finish(sfn, waiting[0])["status"] == "SUCCEEDED"
+    assert finish(sfn, waiting[1])["status"] == "FAILED"
+    with pytest.raises(sfn.exceptions.InvalidToken):
+        sfn.send_task_success(taskToken="no-such-token", output="{}")
 
 
 def test_task_timeout_seconds_path_and_machine_timeout(cloud, functions, vclock):

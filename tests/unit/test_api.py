@@ -242,6 +242,40 @@ def test_an_instance_shows_status_milestones_and_open_tasks_without_free_text(wi
         assert free_text not in text
 
 
+def test_start_instance_stores_the_service_line_and_the_views_serve_it(wired):
+    from careflow.kit.instances import start_instance
+
+    for iid, line in (("scr-0901", "orthopedics"), ("scr-0902", None)):
+        start_instance(
+            wired.store,
+            workflow_id="surgical-case-readiness",
+            instance_id=iid,
+            subject_type="case",
+            subject_id=f"appt-{iid}",
+            facility_id="fac-north",
+            correlation_id=f"c-{iid}",
+            policy=SimpleNamespace(version="2026.12.0", hash="sha256:0"),
+            started="readiness_started",
+            detail=iid,
+            actor="system:readiness",
+            now=NOW,
+            service_line=line,
+        )
+        stored = wired.store.get_instance(iid)
+        assert stored is not None and stored.service_line == line
+    status, body, _ = call("GET", "/v1/instances/scr-0901", who=claims())
+    assert (status, body["service_line"]) == (200, "orthopedics")
+    status, body, _ = call("GET", "/v1/instances/scr-0902", who=claims())
+    assert (status, body["service_line"]) == (200, None)
+    query = {"workflow": "surgical-case-readiness"}
+    status, body, _ = call("GET", "/v1/instances", who=claims(), query=query)
+    assert status == 200
+    assert {i["instance_id"]: i["service_line"] for i in body["items"]} == {
+        "scr-0901": "orthopedics",
+        "scr-0902": None,
+    }
+
+
 def test_instances_page_with_an_opaque_next_token(wired):
     for n in range(1, 8):
         wired.store.put_instance(instance(n))

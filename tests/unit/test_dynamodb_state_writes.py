@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from careflow.adapters.dynamodb_state import DynamoStateStore
-from careflow.domain.records import AuditEntry, Milestone
+from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone
 
 
 class RecordingClient:
@@ -97,3 +97,33 @@ def test_a_census_entry_is_written_only_by_a_newer_event(cloud) -> None:
         assert store.census("fac-north") == [entry(2, present=False)]
     finally:
         db.delete_table(TableName=name)
+
+
+def test_an_instances_service_line_is_kept_in_its_document_and_read_back() -> None:
+    at = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    instance = Instance(
+        instance_id="i-1",
+        workflow_id="surgical-case-readiness",
+        subject_type="case",
+        subject_id="appt-1",
+        facility_id="fac-north",
+        status=InstanceStatus.RUNNING,
+        started_at=at,
+        updated_at=at,
+        correlation_id="c-1",
+        execution_name="i-1",
+        service_line="orthopedics",
+    )
+    client = RecordingClient()
+    DynamoStateStore(client, "t").put_instance(instance)
+    [(_, put)] = client.calls
+    item = put["Item"]
+
+    class Reading(RecordingClient):
+        def get_item(self, **kwargs: Any) -> dict[str, Any]:
+            return {"Item": item}
+
+    assert DynamoStateStore(Reading(), "t").get_instance("i-1") == instance
+    # a document written before the field was kept reads as None
+    older = instance.model_dump(mode="json", exclude={"service_line"})
+    assert Instance.model_validate(older).service_line is None

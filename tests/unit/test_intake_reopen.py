@@ -328,3 +328,60 @@ class TestWithoutReopens:
 
         reopening = {wf.id for wf in workflows() for t in wf.triggers if t.reopens}
         assert reopening == {DC}
+
+
+class TestRestartAfterABadEnd:
+    """A subject whose execution failed, timed out or was stopped outside careflow is
+    started again by a new start event (docs/decisions.md 42); a running, waiting or
+    concluded one is not."""
+
+    def _first(self, run: Intake, status: InstanceStatus) -> str:
+        first = run.handle(appointment("Appointment.Booked", key="b-1", minutes=0), SCR)
+        assert first["status"] == "started"
+        instance_id = str(first["instance_id"])
+        run.store.put_instance(
+            Instance(
+                instance_id=instance_id,
+                workflow_id=SCR,
+                subject_type="case",
+                subject_id="appt-7001",
+                facility_id="fac-north",
+                status=status,
+                started_at=NOW,
+                updated_at=NOW,
+                correlation_id="c-1",
+                execution_name=instance_id,
+            )
+        )
+        return instance_id
+
+    @pytest.mark.parametrize("status", [InstanceStatus.FAILED, InstanceStatus.CANCELLED])
+    def test_a_new_start_after_a_bad_end_starts_a_new_instance(self, status):
+        run = Intake()
+        first = self._first(run, status)
+        again = run.handle(appointment("Appointment.Booked", key="b-2", minutes=30), SCR)
+        second = intake.instance_id_for(SCR, "b-2")
+        assert again["status"] == "started" and again["instance_id"] == second != first
+        assert run.subject(SCR, "appt-7001").instance_id == second
+        (audit,) = run.store.audit_trail(second)
+        assert (audit.action, audit.detail["previous_instance_id"]) == ("restarted", first)
+        # the same retry delivered again is a duplicate of the new instance
+        repeat = run.handle(appointment("Appointment.Booked", key="b-2", minutes=30), SCR)
+        assert repeat["status"] == "duplicate" and repeat["instance_id"] == second
+
+    @pytest.mark.parametrize(
+        "status", [InstanceStatus.RUNNING, InstanceStatus.WAITING, InstanceStatus.READY]
+    )
+    def test_a_subject_whose_instance_works_or_concluded_keeps_it(self, status):
+        run = Intake()
+        first = self._first(run, status)
+        again = run.handle(appointment("Appointment.Booked", key="b-2", minutes=30), SCR)
+        assert again == {"status": "duplicate", "instance_id": first}
+        assert run.subject(SCR, "appt-7001").instance_id == first
+
+    def test_a_subject_cancelled_by_its_own_event_is_not_restarted_this_way(self):
+        run = Intake()
+        self._first(run, InstanceStatus.WAITING)
+        run.handle(appointment("Appointment.Cancelled", key="c-1", minutes=10), SCR)
+        again = run.handle(appointment("Appointment.Booked", key="b-2", minutes=30), SCR)
+        assert again["outcome"] == "refused"  # readiness does not reopen a cancelled case

@@ -629,3 +629,118 @@ def test_kpis_first_pass_rate_aging_by_bucket_and_days_to_resolve():
     assert got["days_to_resolve"]["resolved"] == 1
     assert got["days_to_resolve"]["p50_days"] == 12
     assert {d.name for d in SPEC.served_kpis} == set(got)
+
+
+# -- a second person for a large accepted variance -------------------------------------------
+@pytest.mark.parametrize(
+    ("variance", "second"),
+    [("500.00", False), ("500.01", True), ("-500.01", True), ("-500.00", False), ("0", False)],
+)
+def test_a_second_approval_is_needed_only_above_the_policys_limit(variance, second):
+    assert policy().variance_approval_usd == D("500.00")
+    assert r.needs_second_approval(D(variance), policy()) is second
+
+
+def large_match() -> dict:
+    task = {
+        "purpose": "invoice-exception",
+        "title": "Invoice INV-1: contract price variance, 600.00 USD",
+        "reasons": ["line 1: 600.00 over"],
+        "escalation_chain": ["ap_pricing", "ap_supervisor"],
+        "allowed_decisions": ["ACCEPT_VARIANCE", "REQUEST_CREDIT_MEMO", "RETURN"],
+        "subject_ref": "invoice/INV-1",
+        "facility_id": "fac-north",
+        "policy_version": policy().policy_version,
+    }
+    return exception_match() | {"variance": "600.00", "task": task}
+
+
+def test_accepting_a_variance_above_the_limit_asks_a_second_person_and_pays_nothing_yet():
+    erp = FakeErp()
+    out, used = run(
+        "apply_invoice_decision",
+        {
+            "instance_id": "ie-1",
+            "invoice_id": "INV-1",
+            "policy": policy().model_dump(mode="json"),
+            "match": large_match(),
+            "ap": {"decision": "ACCEPT_VARIANCE", "actor": "user:ap-clerk-dokoro"},
+        },
+        erp=erp,
+    )
+    assert (out["outcome"], out["awaits_approval"]) == ("AWAITING_APPROVAL", True)
+    task = out["approval_task"]
+    assert task["escalation_chain"] == ["ap_manager", "controller"]
+    assert task["allowed_decisions"] == ["APPROVE", "REJECT"]
+    assert task["excluded_actors"] == ["user:ap-clerk-dokoro"]
+    assert task["facility_id"] == "fac-north"
+    assert erp.ap.actions == [] and erp.ap.approvals == []  # the invoice stays held
+    [m] = [m for m in used["store"].milestones("ie-1") if m.name == "variance_approval_requested"]
+    assert m.status == "PENDING"
+
+
+def approval_input(decision: str, approver: str) -> dict:
+    return {
+        "instance_id": "ie-1",
+        "invoice_id": "INV-1",
+        "policy": policy().model_dump(mode="json"),
+        "match": large_match(),
+        "decision": {
+            "decision": "ACCEPT_VARIANCE",
+            "outcome": "AWAITING_APPROVAL",
+            "actor": "user:ap-clerk-dokoro",
+            "status": "HELD",
+            "awaits_approval": True,
+        },
+        "approval": {"decision": decision, "actor": approver},
+    }
+
+
+def test_approve_variance_records_the_acceptor_and_pays_with_the_approver():
+    erp = FakeErp()
+    out, used = run("approve_variance", approval_input("APPROVE", "user:ap-mgr-lchen"), erp=erp)
+    assert (out["outcome"], out["actor"], out["approved_by"]) == (
+        "RESOLVED_ACCEPTED",
+        "user:ap-clerk-dokoro",
+        "user:ap-mgr-lchen",
+    )
+    [action] = erp.ap.actions
+    assert (action.action, action.actor) == ("ACCEPT_VARIANCE", "user:ap-clerk-dokoro")
+    assert [a.approved_by for a in erp.ap.approvals] == ["user:ap-mgr-lchen"]
+    names = [m.name for m in used["store"].milestones("ie-1")]
+    assert "variance_approved" in names and "exception_decided" in names
+
+
+def test_a_rejected_approval_requests_a_credit_memo_and_pays_nothing():
+    erp = FakeErp()
+    out, _ = run("approve_variance", approval_input("REJECT", "user:controller-nhall"), erp=erp)
+    assert (out["decision"], out["outcome"]) == ("REQUEST_CREDIT_MEMO", "CREDIT_MEMO_REQUESTED")
+    [action] = erp.ap.actions
+    assert (action.action, action.actor) == ("REQUEST_CREDIT_MEMO", "user:controller-nhall")
+    assert erp.ap.approvals == []
+
+
+def test_the_acceptor_cannot_approve_their_own_acceptance_nor_answer_something_else():
+    with pytest.raises(Exception, match="may not approve"):
+        run("approve_variance", approval_input("APPROVE", "user:ap-clerk-dokoro"))
+    with pytest.raises(Exception, match="not a decision on a variance approval"):
+        run("approve_variance", approval_input("MAYBE", "user:ap-mgr-lchen"))
+
+
+def test_finalize_after_an_unanswered_approval_is_unresolved_with_the_acceptor_named():
+    decided = approval_input("APPROVE", "x")["decision"]
+    out, _ = run(
+        "finalize_invoice",
+        {
+            "instance_id": "ie-1",
+            "correlation_id": "c-1",
+            "facility_id": "fac-north",
+            "invoice_id": "INV-1",
+            "policy": policy().model_dump(mode="json"),
+            "match": large_match(),
+            "decision": decided,
+            "escalation_exhausted": True,
+        },
+    )
+    assert out["outcome"] == "UNRESOLVED"
+    assert any("accepted by user:ap-clerk-dokoro, no approval" in r_ for r_ in out["reasons"])

@@ -274,3 +274,73 @@ def test_no_core_module_names_a_workflow():
                 if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
                     offenders.append(f"{file.relative_to(REPO_ROOT)}: {name}")
     assert offenders == []
+
+
+def test_a_bench_case_resolves_and_a_workflow_gives_one_or_why_it_has_none_not_both():
+    from dataclasses import replace
+
+    from careflow.kit import registry
+    from careflow.kit.bench import load
+
+    for wf in workflows():
+        if wf.bench is not None:
+            assert callable(load(wf.bench)), wf.id
+    some = workflows()[0]
+    both = replace(some, bench="careflow.kit.bench:start_target", bench_excluded="why")
+    with pytest.raises(registry.RegistryError, match="not both"):
+        registry._check([both])
+
+
+def test_every_workflow_is_in_the_bench_mix_and_the_waiting_ones_are_driven():
+    """The mix is of every workflow: one that waits for a person or a later event has a
+    driver beside its case (careflow.kit.bench)."""
+    from careflow.kit.bench import load_driver
+
+    assert [wf.id for wf in workflows() if wf.bench is None] == []
+    driven = {wf.id for wf in workflows() if wf.bench and load_driver(wf.bench)}
+    assert {"procurement-approval", "discharge-coordination"} <= driven
+    for wf in workflows():
+        assert wf.bench is not None
+        driver = load_driver(wf.bench)
+        assert driver is None or callable(driver), wf.id
+
+
+def test_a_drivers_poll_returns_the_first_answer_times_out_and_stops_with_the_bench():
+    from careflow.kit import bench
+
+    answers = iter([None, False, "open"])
+    assert bench.poll(lambda: next(answers), "a task", pause=0) == "open"
+    with pytest.raises(TimeoutError, match="a task not seen after 0 s"):
+        bench.poll(lambda: None, "a task", timeout=0.01, pause=0)
+    bench.STOP.set()
+    try:
+        with pytest.raises(bench.DriverStopped, match="waiting for a task"):
+            bench.poll(lambda: None, "a task")
+    finally:
+        bench.STOP.clear()
+
+
+def test_pass_timers_moves_the_clock_to_a_pending_poll_timer_never_past_at_most():
+    import threading
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from careflow.clock import ClockEvent, VirtualClock
+    from careflow.kit.bench import pass_timers
+
+    clock = VirtualClock(datetime(2030, 1, 1, 8, tzinfo=UTC), speed=0)
+    cloud = SimpleNamespace(clock=clock)
+    assert not pass_timers(cloud, timedelta(minutes=15))  # no timer: nothing moves
+    sla = threading.Thread(target=clock.wait, args=(ClockEvent(clock), 86400), daemon=True)
+    sla.start()
+    assert clock.wait_for_timer(timeout=5)
+    assert not pass_timers(cloud, timedelta(minutes=15))  # an SLA's timer is not passed
+    assert clock.now() == datetime(2030, 1, 1, 8, tzinfo=UTC)
+    poll = threading.Thread(target=clock.wait, args=(ClockEvent(clock), 900), daemon=True)
+    poll.start()
+    assert clock.wait_for_timer(count=2, timeout=5)
+    assert pass_timers(cloud, timedelta(minutes=15))
+    assert clock.now() == datetime(2030, 1, 1, 8, 15, tzinfo=UTC)
+    poll.join(5)
+    assert not poll.is_alive()
+    clock.advance(timedelta(days=1))  # lets the SLA's wait end

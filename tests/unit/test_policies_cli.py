@@ -49,7 +49,7 @@ def tree(tmp_path: Path) -> Path:
 def test_validate_passes_the_packaged_policies():
     proc = careflow("validate")
     assert proc.returncode == 0, proc.stdout
-    assert proc.stdout.strip() == "10 policy file(s) valid"
+    assert proc.stdout.strip() == "11 policy file(s) valid"
 
 
 def test_validate_names_file_field_and_rule_once_per_problem(tree: Path):

@@ -253,7 +253,7 @@ def test_apply_approval_decision_moves_level_by_level_then_ends():
     assert returned["reasons"] == ["department director decided RETURN: wrong size"]
 
 
-def _reserve(cost_center: str, amount: str, erp=None):
+def _reserve(cost_center: str, amount: str, erp=None, **more):
     erp = erp or FakeErp()
     route = {"amount": amount, "capital": False, "levels": ["department_manager"], "done": True}
     event = {
@@ -262,6 +262,7 @@ def _reserve(cost_center: str, amount: str, erp=None):
         "requisition_id": "RQ-1",
         "cost_center_id": cost_center,
         "route": route,
+        **more,
     }
     out, used = run("reserve_budget", event, erp=erp)
     return out, used
@@ -281,6 +282,32 @@ def test_reserve_budget_short_of_funds_or_unknown_cost_center_is_an_exception():
     assert out["reasons"] == ["cc-fac-north-endo has $2,750.00 available, $4,900.00 needed"]
     unknown, _ = _reserve("cc-fac-south-ortho", "10.00")  # South Bay's, not North Valley's
     assert unknown["reserved"] is False and "not one of the facility's" in unknown["reasons"][0]
+
+
+def test_short_of_funds_under_a_budget_office_opens_its_task_once():
+    pinned = policy().model_dump(mode="json")
+    assert pinned["budget_office"]["chain"] == ["budget_office", "cfo"]
+    out, used = _reserve("cc-fac-north-endo", "4900.00", policy=pinned)
+    assert (out["reserved"], out["escalate"], out["attempt"]) == (False, True, 1)
+    assert out["task"]["escalation_chain"] == ["budget_office", "cfo"]
+    assert out["task"]["allowed_decisions"] == ["FUNDS_TRANSFERRED", "DECLINE"]
+    assert out["task"]["purpose"] == "budget-exception"
+    assert out["due_in_seconds"] == 172800
+    [short] = [m for m in used["store"].milestones("pa-1") if m.name == "budget_short"]
+    assert short.status == "PENDING"
+    # the second attempt (after a transfer) still short: the exception, no second task
+    again, used = _reserve("cc-fac-north-endo", "4900.00", policy=pinned, attempt=2)
+    assert (again["reserved"], again["escalate"], again["task"]) == (False, False, None)
+    assert "budget_exception" in [m.name for m in used["store"].milestones("pa-1")]
+
+
+def test_the_second_attempt_is_a_reservation_of_its_own():
+    erp = FakeErp()
+    first, _ = _reserve("cc-fac-north-ortho", "100.00", erp, policy=policy().model_dump())
+    second, _ = _reserve(
+        "cc-fac-north-ortho", "100.00", erp, policy=policy().model_dump(), attempt=2
+    )
+    assert first["reservation_id"] != second["reservation_id"]
 
 
 def test_create_purchase_orders_one_per_supplier_and_release_budget():

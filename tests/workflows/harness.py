@@ -132,13 +132,31 @@ def claim_and_complete(
     )
 
 
+WAITING_EVENTS = frozenset({"TaskSubmitted", "WaitStateEntered"})
+
+
 def advance_through_timer(
-    cloud: LocalCloud, length: timedelta, slack: timedelta = timedelta(minutes=5)
+    cloud: LocalCloud,
+    length: timedelta,
+    slack: timedelta = timedelta(minutes=5),
+    *,
+    case: Case | None = None,
 ) -> None:
     """Advances the clock by ``length`` once a timer of about that length has started.
 
     Advancing before the workflow's timer exists would start the timer after the jump.
+    The suite's cloud is shared: another execution may hold a timer of the same length.
+    With ``case``, the jump also waits until that execution itself waits (its history's
+    last event: a task waiting on its token, or a Wait state), as a human task's timer
+    starts only after its task record exists.
     """
+    if case is not None:
+        cloud.wait_for(
+            lambda: case.history()[-1]["type"] in WAITING_EVENTS,
+            20,
+            f"{case.case_id} waiting on its timer",
+        )
+        time.sleep(0.05)  # the timer registers right after the event is written
     deadline = cloud.clock.wait_for_timer(length - slack, length, timeout=20)
     assert deadline is not None, f"no timer of {length} started"
     cloud.clock.advance(length)

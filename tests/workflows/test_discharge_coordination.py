@@ -124,7 +124,7 @@ def test_a_threatened_discharge_escalates_to_the_charge_nurse_then_records_its_d
     assert task.queue == "case_manager"
     assert task.escalation_chain == ("case_manager", "charge_nurse", "department_director")
     # nobody acts within the case manager's hour: the task goes up to the charge nurse
-    advance_through_timer(cloud, timedelta(hours=1))
+    advance_through_timer(cloud, timedelta(hours=1), case=case)
     task = case.open_task(level=1)
     assert task.queue == "charge_nurse"
     claim_and_complete(cloud, task, "ACCEPT_DELAY", actor="user:charge-rn-okeller")
@@ -174,7 +174,7 @@ def test_a_payer_still_deciding_at_the_threat_line_threatens_the_discharge(cloud
     )
     child = case.child().started()
     child.wait_milestone("pended")
-    advance_through_timer(cloud, timedelta(hours=2, minutes=1))  # the threat line: 2 h
+    advance_through_timer(cloud, timedelta(hours=2, minutes=1), case=case)  # the threat line: 2 h
     task = case.open_task()
     assert any(
         "post_acute_authorization not arranged (PENDING) (no decision by the threat line" in r

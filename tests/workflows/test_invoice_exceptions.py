@@ -3,7 +3,9 @@
 Every invoice arrives as ``careflow.erp`` / ``Invoice.Received`` through EventBridge
 (intake's rules); the ERP is the in-process sandbox's (``adapters/sandbox_payables.py``).
 Each test reaches an outcome: MATCHED (at once, and after waiting for a late receipt),
-CREDIT_MEMO_REQUESTED, RETURNED (after an escalation; for a missing PO), RESOLVED_ACCEPTED,
+CREDIT_MEMO_REQUESTED (by AP, and when the second approver rejects a large accepted
+variance), RETURNED (after an escalation; for a missing PO), RESOLVED_ACCEPTED (by the
+acceptor, and above the policy's limit once a second person approves),
 NO_RECEIPT, DUPLICATE and UNRESOLVED.
 """
 
@@ -12,10 +14,14 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
+import pytest
+
+from careflow import wiring
 from careflow.adapters.sandbox import sandbox
 from careflow.adapters.sandbox_payables import InvoiceCase, Line
 from careflow.domain.intake import instance_id_for
 from careflow.domain.records import InstanceStatus
+from careflow.domain.tasks import TaskError, claim_task
 from tests.workflows.harness import Case, advance_through_timer, claim_and_complete
 
 WORKFLOW = "invoice-exceptions"
@@ -110,7 +116,7 @@ def test_an_implants_quantity_variance_escalates_as_it_ages_then_is_returned(clo
     due = task.due_at - cloud.clock.now()
     assert timedelta(days=5) < due < timedelta(days=7)
     # nobody decides by then: the AP supervisor has it
-    advance_through_timer(cloud, due, slack=timedelta(hours=1))
+    advance_through_timer(cloud, due, slack=timedelta(hours=1), case=case)
     task = case.open_task(level=1)
     assert task.queue == "ap_supervisor"
     claim_and_complete(cloud, task, "RETURN", actor="user:ap-sup-tbrooks")
@@ -139,10 +145,63 @@ def test_a_contract_price_variance_accepted_by_ap_is_approved_with_its_approver(
     assert accepted.actor == "user:ap-clerk-dokoro"
 
 
+def _approval_task(case: Case):  # the variance-approval task, once it is open
+    def find():
+        for t in case.store.tasks_for_instance(case.instance_id):
+            if t.awaits_decision and "Approve the accepted variance" in t.title:
+                return t
+        return None
+
+    return case.cloud.wait_for(find, 20, f"variance approval task on {case.case_id}")
+
+
+def test_a_large_accepted_variance_waits_for_a_second_person_who_is_not_the_acceptor(cloud):
+    # 20 cups at the PO's 1450.00, contract 1420.00: 600.00 over (2 % of 28400.00 is 568.00),
+    # above the policy's 500.00: accepting it needs a second approver
+    case = received(cloud, Line("IMP-THA-CUP-52", 20, "1450.00"), supplier="sup-jointworks")
+    task = case.open_task()
+    claim_and_complete(cloud, task, "ACCEPT_VARIANCE", actor="user:ap-clerk-dokoro")
+    approval = _approval_task(case)
+    assert approval.queue == "ap_manager"
+    assert approval.allowed_decisions == ("APPROVE", "REJECT")
+    assert approval.excluded_actors == ("user:ap-clerk-dokoro",)
+    assert sandbox().invoice(case.case_id).status != "APPROVED"  # held until approved
+    governed = {"now": cloud.clock.now(), "policies": wiring.policies()}
+    # the acceptor may not approve their own acceptance, even holding the role
+    with pytest.raises(TaskError, match="separation of duties") as refused:
+        claim_task(
+            wiring.store(),
+            task_id=approval.task_id,
+            actor="user:ap-clerk-dokoro",
+            **governed,
+        )
+    assert refused.value.kind == "forbidden"
+    claim_and_complete(cloud, approval, "APPROVE", actor="user:ap-mgr-lchen")
+    concluded(case, "RESOLVED_ACCEPTED")
+    assert sandbox().invoice(case.case_id).status == "APPROVED"
+    [accepted] = [
+        a for a in sandbox().invoice_actions(case.case_id) if a.action == "ACCEPT_VARIANCE"
+    ]
+    assert accepted.actor == "user:ap-clerk-dokoro"
+    reasons = case.instance().outcome_reasons
+    assert "approved by user:ap-mgr-lchen" in reasons
+    assert {"VarianceApprovalTask", "ApproveVariance"} <= case.entered_states()
+
+
+def test_a_large_accepted_variance_the_approver_rejects_requests_a_credit_memo(cloud):
+    case = received(cloud, Line("IMP-THA-CUP-52", 20, "1450.00"), supplier="sup-jointworks")
+    claim_and_complete(cloud, case.open_task(), "ACCEPT_VARIANCE", actor="user:ap-clerk-dokoro")
+    claim_and_complete(cloud, _approval_task(case), "REJECT", actor="user:controller-nhall")
+    concluded(case, "CREDIT_MEMO_REQUESTED")
+    actions = [a.action for a in sandbox().invoice_actions(case.case_id)]
+    assert "ACCEPT_VARIANCE" not in actions and actions[-1] == "REQUEST_CREDIT_MEMO"
+    assert sandbox().invoice(case.case_id).status != "APPROVED"
+
+
 def test_an_invoice_waits_for_its_receipt_and_matches_once_it_is_posted(cloud):
     case = received(cloud, Line("SUP-CEMENT-40", 20, "92.00"), receipt=False)
     case.wait_milestone("awaiting_receipt")
-    advance_through_timer(cloud, timedelta(days=1), slack=timedelta(hours=1))
+    advance_through_timer(cloud, timedelta(days=1), slack=timedelta(hours=1), case=case)
     sandbox().post_receipt(case.po_id, cloud.clock.now())  # type: ignore[attr-defined]
     concluded(case, "MATCHED")
     assert "AwaitReceipt" in case.entered_states()
@@ -179,7 +238,9 @@ def test_an_exception_nobody_decides_is_unresolved_after_the_whole_chain(cloud):
     case = received(cloud, Line("SUP-DRAPE-ORTHO", 30, "38.50", invoiced=31))
     for level in range(4):  # ap_receiving, ap_supervisor, ap_manager, controller
         task = case.open_task(level=level)
-        advance_through_timer(cloud, task.due_at - cloud.clock.now(), slack=timedelta(hours=1))
+        advance_through_timer(
+            cloud, task.due_at - cloud.clock.now(), slack=timedelta(hours=1), case=case
+        )
     concluded(case, "UNRESOLVED")
     assert case.instance().outcome_reasons[-1] == (
         "no decision from the escalation chain before its last SLA"

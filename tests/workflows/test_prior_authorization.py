@@ -105,6 +105,7 @@ def test_approved_on_first_pass(cloud):
         f"PA-{case.case_id}",
     )
     assert case.instance().outcome == "APPROVED"
+    assert case.instance().service_line == "imaging"  # the request's
 
 
 def test_documents_asked_for_are_attached_by_the_nurse_and_the_resubmission_approved(cloud):
@@ -128,7 +129,7 @@ def test_documents_never_provided_exhaust_the_chain(cloud):
     task = case.open_task()
     chain = task.escalation_chain  # from the policy: the routed queue, the nurse, the director
     for level in range(1, len(chain) + 1):
-        advance_through_timer(cloud, timedelta(hours=24))
+        advance_through_timer(cloud, timedelta(hours=24), case=case)
         if level < len(chain):
             assert case.open_task(level=level).queue == chain[level]
     out = output(case)
@@ -282,7 +283,7 @@ def test_a_non_conformant_answer_nobody_reviews_ends_in_error(cloud):
     task = case.open_task()
     chain = task.escalation_chain
     for level in range(1, len(chain) + 1):
-        advance_through_timer(cloud, timedelta(hours=24))
+        advance_through_timer(cloud, timedelta(hours=24), case=case)
         if level < len(chain):
             assert case.open_task(level=level).queue == chain[level]
     out = output(case)

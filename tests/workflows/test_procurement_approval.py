@@ -1,6 +1,7 @@
 """Procurement approval: the real ASL on the local cloud with the real handlers and the
 sandbox ERP. Each test reaches an outcome: PO_CREATED (one level; three levels and capital
-review), REJECTED, RETURNED_FOR_CHANGES, BUDGET_EXCEPTION, NOT_NORMALIZED (refused, and
+review; after the budget office transferred funds), REJECTED, RETURNED_FOR_CHANGES,
+BUDGET_EXCEPTION (declined; still short after a transfer), NOT_NORMALIZED (refused, and
 after the item-master team fixed the crosswalk: PO_CREATED), APPROVAL_EXPIRED (the chain
 escalated to its end), PO_FAILED (the budget reservation released)."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -21,6 +23,7 @@ SOURCE = "careflow.erp"
 _numbers = itertools.count(7101)
 MANAGER, DIRECTOR, CFO = "user:dept-mgr-agarcia", "user:director-rsingh", "user:cfo-mthompson"
 CAPITAL, ITEM_MASTER = "user:capital-cmte-lchen", "user:item-master-bnovak"
+BUDGET = "user:budget-analyst-pwright"
 KNEE_NORTH = {"local_code": "NV-10442"}  # Stryker Triathlon femoral, $2,450.00
 
 
@@ -130,13 +133,53 @@ def test_the_manager_returns_it_for_changes(cloud):
     assert outcome(case) == "RETURNED_FOR_CHANGES"
 
 
-def test_a_cost_center_short_of_funds_is_a_budget_exception(cloud):
+def test_a_cost_center_short_of_funds_the_budget_office_declines_is_a_budget_exception(cloud):
     case = submit(cloud, [{**KNEE_NORTH, "quantity": 2}], cost_center="cc-fac-north-endo")
     decide(cloud, case, "APPROVE", MANAGER)
+    task = case.open_task()
+    assert task.queue == "budget_office"
+    assert task.allowed_decisions == ("FUNDS_TRANSFERRED", "DECLINE")
+    assert "short of funds" in task.title
+    decide(cloud, case, "DECLINE", BUDGET)
     assert outcome(case) == "BUDGET_EXCEPTION"
     assert case.instance().outcome_reasons == (
         "cc-fac-north-endo has $2,750.00 available, $4,900.00 needed",
     )
+    assert "budget_short" in case.milestone_names()
+
+
+def _short_cost_center(available: str) -> str:
+    cost_center = f"cc-fac-north-test-{next(_numbers)}"
+    sandbox().procurement.budgets[cost_center] = ("fac-north", Decimal(available), Decimal(0))
+    return cost_center
+
+
+def test_funds_transferred_by_the_budget_office_reserve_the_budget_and_order(cloud):
+    cost_center = _short_cost_center("1000.00")  # a femoral component is $2,450.00
+    case = submit(cloud, [{**KNEE_NORTH, "quantity": 1}], cost_center=cost_center)
+    decide(cloud, case, "APPROVE", MANAGER)
+    case.open_task()
+    sandbox().procurement.transfer("cc-fac-north-ortho", cost_center, Decimal("1500.00"))
+    decide(cloud, case, "FUNDS_TRANSFERRED", BUDGET)
+    assert outcome(case) == "PO_CREATED"
+    names = case.milestone_names()
+    assert names.index("budget_short") < names.index("budget_reserved")
+    assert "SecondBudgetAttempt" in case.entered_states()
+
+
+def test_a_transfer_that_still_falls_short_is_a_budget_exception_without_a_second_task(cloud):
+    cost_center = _short_cost_center("1000.00")
+    case = submit(cloud, [{**KNEE_NORTH, "quantity": 1}], cost_center=cost_center)
+    decide(cloud, case, "APPROVE", MANAGER)
+    case.open_task()
+    sandbox().procurement.transfer("cc-fac-north-ortho", cost_center, Decimal("1000.00"))
+    decide(cloud, case, "FUNDS_TRANSFERRED", BUDGET)
+    assert outcome(case) == "BUDGET_EXCEPTION"
+    assert case.instance().outcome_reasons == (
+        f"{cost_center} has $2,000.00 available, $2,450.00 needed",
+    )
+    budget_tasks = [t for t in case.tasks() if t.queue in ("budget_office", "cfo")]
+    assert len(budget_tasks) == 1
 
 
 def test_an_unknown_item_goes_to_the_item_master_team_who_refuse_it(cloud):
@@ -166,9 +209,9 @@ def test_the_item_master_team_fixes_the_crosswalk_and_it_goes_on(cloud):
 def test_an_approval_nobody_decides_escalates_then_expires(cloud):
     case = submit(cloud, [{**KNEE_NORTH, "quantity": 1}])
     case.open_task()
-    advance_through_timer(cloud, timedelta(days=1))  # the manager's SLA: to the director
+    advance_through_timer(cloud, timedelta(days=1), case=case)  # the manager's SLA: to the director
     case.open_task(level=1)
-    advance_through_timer(cloud, timedelta(days=1))
+    advance_through_timer(cloud, timedelta(days=1), case=case)
     assert outcome(case) == "APPROVAL_EXPIRED"
     assert "task_escalated" in case.milestone_names()
 

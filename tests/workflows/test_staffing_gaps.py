@@ -73,7 +73,7 @@ def test_an_admission_that_opens_a_gap_is_filled_from_the_float_pool(cloud):
         },
         "fac-north",
     )
-    advance_through_timer(cloud, timedelta(minutes=15), slack=timedelta(minutes=1))  # debounce
+    advance_through_timer(cloud, timedelta(minutes=15), slack=timedelta(minutes=1), case=case)  # debounce
     task = case.open_task()
     assert task.queue == "staffing_coordinator"
     assert task.title.startswith("ICU-N short 1 nurse (critical-care)")
@@ -91,9 +91,9 @@ def test_a_gap_nobody_fills_is_unfilled_at_the_shift_start(cloud):
     shift = (cloud.clock.now() + timedelta(hours=2)).astimezone(UTC)
     case = _check(cloud, "3E", "fac-south", shift_start=shift)
     task = case.open_task(timeout=60)  # due in 1 h: the shift is 2 h away, over two queues
-    advance_through_timer(cloud, timedelta(hours=1))
+    advance_through_timer(cloud, timedelta(hours=1), case=case)
     escalated = case.open_task(level=1, timeout=60)
     assert (escalated.task_id, escalated.queue) == (task.task_id, "house_supervisor")
-    advance_through_timer(cloud, timedelta(hours=1))
+    advance_through_timer(cloud, timedelta(hours=1), case=case)
     assert _outcome(case) == "UNFILLED"
     assert (case.instance().status, case.instance().outcome) == ("COMPLETED", "UNFILLED")

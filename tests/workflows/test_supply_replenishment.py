@@ -114,10 +114,10 @@ def test_an_approval_nobody_gives_expires_after_its_escalation(cloud):
     _knee_short(cloud, "fac-south")
     case = _review(cloud, "fac-south")
     task = case.open_task(timeout=60)
-    advance_through_timer(cloud, timedelta(hours=4))
+    advance_through_timer(cloud, timedelta(hours=4), case=case)
     escalated = case.open_task(level=1, timeout=60)
     assert (escalated.task_id, escalated.queue) == (task.task_id, "department_director")
-    advance_through_timer(cloud, timedelta(hours=4))
+    advance_through_timer(cloud, timedelta(hours=4), case=case)
     assert _outcome(case) == "APPROVAL_EXPIRED"
 
 
@@ -143,9 +143,10 @@ def test_a_burst_of_schedule_changes_is_one_review_after_the_debounce(cloud):
         "fac-south",
         source="careflow.scheduling",
     )
-    # the first's check reads the second's instance record: it must exist before the jump
+    # the first's check reads the second's instance record, and the second's own timer
+    # must have started: both before the jump
     second.wait_milestone("review_started")
-    advance_through_timer(cloud, timedelta(minutes=30), slack=timedelta(minutes=1))
+    advance_through_timer(cloud, timedelta(minutes=30), slack=timedelta(minutes=1), case=second)
     assert _outcome(first) == "SUPERSEDED"
     assert _outcome(second) == "NO_ACTION"
     assert "AssessInventory" not in first.entered_states()

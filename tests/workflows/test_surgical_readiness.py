@@ -87,6 +87,7 @@ def test_all_clear_is_ready_with_milestones_and_a_case_ready_event(cloud, outcom
     out = case.output()
     assert out["outcome"] == "READY"
     assert case.instance().status.value == "READY"
+    assert case.instance().service_line == "orthopedics"  # the case's (the harness seeds it)
     names = case.milestone_names()
     for expected in (
         "readiness_started",
@@ -154,7 +155,7 @@ def test_an_expedited_72_hour_pend_runs_in_seconds_and_the_milestones_show_72_ho
     child = case.child().started()
     child.wait_milestone("pended")
     for n in (1, 2, 3):  # the child inquires at 24 h, escalates at 48 h, expires at 72 h
-        advance_through_timer(cloud, timedelta(hours=24))
+        advance_through_timer(cloud, timedelta(hours=24), case=child)  # its own timer
         cloud.wait_for(lambda n=n: child.milestone_names().count("inquired") >= n, 20, "inquiry")
     task = case.open_task()
     complete(cloud, task, "RESCHEDULE", reason="payer silent")
@@ -201,7 +202,7 @@ def test_an_implant_shortage_requisitions_escalates_and_the_recheck_decides(clou
     assert (
         task.policy_version.startswith("surgical-readiness@") and "fac-south" in task.policy_version
     )
-    advance_through_timer(cloud, SOUTH_TASK_SLA)
+    advance_through_timer(cloud, SOUTH_TASK_SLA, case=case)
     escalated = case.open_task(level=1)
     assert escalated.task_id == task.task_id
     assert escalated.queue == "supply_chain_buyer"
@@ -226,7 +227,7 @@ def test_a_task_nobody_answers_escalates_to_the_end_of_its_chain_then_is_at_risk
     case = new_case(cloud, supplies=HIP, facility="fac-south", starts_in=timedelta(days=5))
     task = case.open_task()
     for level in range(1, len(task.escalation_chain) + 1):
-        advance_through_timer(cloud, SOUTH_TASK_SLA)
+        advance_through_timer(cloud, SOUTH_TASK_SLA, case=case)
         if level < len(task.escalation_chain):
             case.open_task(level=level)
     out = case.output()

@@ -75,6 +75,20 @@ BUILT_IN: tuple[Actor, ...] = (
     Actor(id="user:cfo-mthompson", roles=("cfo",)),
     Actor(id="user:capital-cmte-lchen", roles=("capital_committee",)),
     Actor(id="user:item-master-bnovak", roles=("item_master_analyst",)),
+    Actor(id="user:budget-analyst-pwright", roles=("budget_analyst",)),
+    # -- revenue cycle: the DNFB queues (charge capture, documentation, coding, PFS) --
+    Actor(id="user:chg-capture-rpatel", roles=("charge_capture_analyst",)),
+    Actor(id="user:surgeon-okafor", roles=("surgeon",)),
+    Actor(id="user:surgeon-lindqvist", roles=("surgeon",)),
+    Actor(id="user:periop-rn-lvega", roles=("periop_nurse",)),
+    Actor(id="user:coder-aberg", roles=("coder",)),
+    Actor(id="user:access-gdiaz", roles=("patient_access_rep",)),
+    Actor(id="user:pfs-lmoreno", roles=("pfs_representative",)),
+    Actor(
+        id="user:rev-int-kharris",
+        roles=("charge_capture_analyst", "coder", "revenue_integrity_supervisor"),
+    ),
+    Actor(id="user:rev-dir-owu", roles=("revenue_integrity_supervisor", "revenue_cycle_director")),
 )
 
 

@@ -26,6 +26,7 @@ from careflow.kit.spec import (
 __all__ = [
     "CATALOG",
     "EVENT_BUS_NAME",
+    "EXECUTION_STATUS",
     "INTAKE",
     "LAMBDAS_DIR",
     "PLACEHOLDER",
@@ -54,7 +55,12 @@ PAYER_DECISION = FunctionSpec(
     description="Resumes the workflow waiting on a pended prior authorization",
     answers_task_tokens=True,
 )
-SHARED_FUNCTIONS: tuple[FunctionSpec, ...] = (INTAKE, PAYER_DECISION)
+EXECUTION_STATUS = FunctionSpec(
+    name="ExecutionStatus",
+    handler="execution_status.handler",
+    description="Marks the instance of an execution that failed, timed out or was aborted",
+)
+SHARED_FUNCTIONS: tuple[FunctionSpec, ...] = (INTAKE, PAYER_DECISION, EXECUTION_STATUS)
 
 CATALOG: tuple[Workflow, ...] = workflows()
 

@@ -61,6 +61,10 @@ def _quiet_logs() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     for name in ("werkzeug", "moto", "botocore", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # moto's interpreter logs every Fail state and caught task error as an ERROR with its
+    # whole parse tree; a designed end is not an error, and a bad one is reported by
+    # careflow itself in one line ("execution ended badly", docs/runbook.md).
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
 
 def _pick_port(port: int, say: Any) -> int:
@@ -122,6 +126,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     api = _start_api(args, issuer, stopping=(control, cloud))
     mllp = _start_mllp(args, stopping=(api, control, cloud))
     control.api_url = api.url  # `careflow tasks` finds the API through the control endpoint
+    if args.seed_demo:
+        _seed_demo(cloud, stopping=(mllp, api, control, cloud))
     stop = threading.Event()
 
     def _shutdown(signum: int, _frame: Any) -> None:
@@ -129,28 +135,59 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _shutdown)
     signal.signal(signal.SIGTERM, _shutdown)
-    print(f"careflow local cloud on {cloud.endpoint}  (control and health on port {control.port})")
-    print(
-        "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
-        "AWS_DEFAULT_REGION=us-east-1"
-    )
-    print(f"  aws --endpoint-url {cloud.endpoint} stepfunctions list-state-machines")
-    print(
-        f"  aws --endpoint-url {cloud.endpoint} events put-events "
-        "--entries file://examples/events/appointment-booked.json"
-    )
-    _print_api(api.url, port, mllp.port)
+    _banner(cloud.endpoint, control.port, api.url, port, mllp.port)
     print("  Ctrl-C to stop", flush=True)
     try:
         stop.wait()
     finally:
         print("stopping ...", flush=True)
-        mllp.stop()
-        api.stop()
-        control.stop()
+        from careflow.localcloud.cloud import stop_together
+
+        stop_together(mllp, api, control)  # the listeners first, together
         cloud.stop()
         print("stopped", flush=True)
     return 0
+
+
+def _seed_demo(cloud: Any, stopping: Sequence[Any]) -> None:
+    """``up --seed-demo``: every workflow's demo scenarios on the cloud just started, so it
+    serves their instances, tasks and KPIs. A failure, or Ctrl-C, stops what started; a
+    failure is one line."""
+    from careflow.localcloud import demo
+
+    print("seeding: every workflow's demo scenarios ...", flush=True)
+    started = time.monotonic()
+    try:
+        reports = demo.seed(cloud)
+        waiting = demo.seed_open_work(cloud)
+    except KeyboardInterrupt:
+        for server in stopping:
+            server.stop()
+        raise _Refused("careflow up --seed-demo: stopped while seeding", code=130) from None
+    except Exception as exc:  # one line, not a traceback
+        for server in stopping:
+            server.stop()
+        raise _Refused(f"careflow up --seed-demo: seeding failed: {_unexpected(exc)}") from None
+    workflows = len({r.workflow for r in reports})
+    took = time.monotonic() - started
+    print(
+        f"seeded: {len(reports)} demo case(s) of {workflows} workflow(s) in {took:.1f} s, "
+        f"and {len(waiting)} instance(s) left waiting on people"
+    )
+
+
+def _banner(endpoint: str, control_port: int, api_url: str, port: int, mllp_port: int) -> None:
+    print(f"careflow local cloud on {endpoint}  (control and health on port {control_port})")
+    print(
+        "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+        "AWS_DEFAULT_REGION=us-east-1"
+    )
+    print(f"  aws --endpoint-url {endpoint} stepfunctions list-state-machines")
+    print(
+        f"  aws --endpoint-url {endpoint} events put-events "
+        "--entries file://examples/events/appointment-booked.json"
+    )
+    _print_api(api_url, port, mllp_port)
 
 
 def _start_api(args: argparse.Namespace, issuer: Any, stopping: Sequence[Any]) -> Any:
@@ -193,6 +230,7 @@ def _print_api(url: str, port: int, mllp_port: int) -> None:
         '  curl -H "Authorization: Bearer $TOKEN" '
         f'"{url}/instances?workflow=surgical-case-readiness"'
     )
+    print(f"careflow operations page on {url.removesuffix('/v1')}/ops  (sign in as a role)")
     print(f"careflow MLLP listener (HL7 v2 ADT, SIU) on 127.0.0.1:{mllp_port}")
 
 
@@ -345,9 +383,24 @@ def kpi_table(report: dict[str, Any]) -> str:
             return ", ".join(part(k, v) for k, v in value.items())
         return ", ".join(f"{k} {v:g}" for k, v in value.items() if v) or "none"
 
+    def nested(value: Any) -> str:
+        """:func:`own`, and a tally of records by label (by facility) one label each."""
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            return "; ".join(f"{k}: {own(v) or 'none'}" for k, v in value.items())
+        return own(value)
+
     generic = {"workflow_id", *DEFINITIONS}
     window = report["window"]
     lines = [f"KPIs {window['since']} .. {window['until']} at {', '.join(report['facilities'])}"]
+    if report.get("enterprise"):
+        lines.append("\nenterprise")
+        for name, kpi in report["enterprise"].items():
+            value = share(kpi["value"]) if kpi["unit"] == "ratio" else nested(kpi["value"])
+            sources = ", ".join(kpi["sources"]) or "no workflow"
+            lines.append(f"  {name.replace('_', ' ')}: {value}  ({kpi['unit']}; from {sources})")
+            if kpi.get("by_facility"):
+                by = ", ".join(f"{f} {share(v)}" for f, v in kpi["by_facility"].items())
+                lines.append(f"    by facility: {by}")
     for wf in report["workflows"]:
         lines.append(f"\n{wf['workflow_id']}")
         counts = ("started", "completed", "failed", "cancelled", "running")
@@ -362,7 +415,7 @@ def kpi_table(report: dict[str, Any]) -> str:
             )
         for name, value in wf.items():  # the workflow's own KPIs
             if name not in generic:
-                lines.append(f"  {name.replace('_', ' ')}: {own(value)}")
+                lines.append(f"  {name.replace('_', ' ')}: {nested(value)}")
     return "\n".join(lines)
 
 
@@ -501,6 +554,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("http", "sandbox"),
         default="http",
         help="protocol adapters against sandbox servers (default), or in-process",
+    )
+    up.add_argument(
+        "--seed-demo",
+        action="store_true",
+        help="run every workflow's demo scenarios in it first, then keep serving "
+        "(careflow kpis, the API and the ops page read what they left)",
     )
     _add_api_options(up)
     up.set_defaults(fn=cmd_up)

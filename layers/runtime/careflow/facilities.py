@@ -97,6 +97,12 @@ def facility(facility_id: str) -> Facility | None:
     return _registry(os.environ.get(FACILITIES_FILE_ENV) or None).get(facility_id)
 
 
+def zone_of(facility_id: str) -> ZoneInfo:
+    """The facility's time zone; UTC for a facility the registry does not hold."""
+    found = facility(facility_id)
+    return found.zone if found else ZoneInfo("UTC")
+
+
 def by_hl7_name(name: str) -> Facility | None:
     """The facility an HL7 v2 feed calls ``name`` (MSH-4 or PV1-3.4), or None."""
     for item in _registry(os.environ.get(FACILITIES_FILE_ENV) or None).values():

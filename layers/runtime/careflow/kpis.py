@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, StringConstraints, create_model
 
 from careflow.domain.records import HumanTask, Instance, InstanceStatus, TaskStatus
-from careflow.kit.kpis import KpiDefinition, ratio
+from careflow.kit.kpis import ACROSS, ENTERPRISE, KpiDefinition, ratio
 from careflow.ports import StateStore
 
 DEFAULT_WINDOW = timedelta(days=7)
@@ -32,6 +32,7 @@ MAX_WINDOW = timedelta(days=31)
 
 ENDED = frozenset({InstanceStatus.COMPLETED, InstanceStatus.FAILED, InstanceStatus.CANCELLED})
 OPEN = frozenset({TaskStatus.OPEN, TaskStatus.CLAIMED})
+NO_SERVICE_LINE = "none"  # an instance whose subject has no service line (an invoice, ...)
 _DURATION = re.compile(r"^P(?:(\d{1,3})D)?(?:T(?:(\d{1,4})H)?(?:(\d{1,6})M)?)?$")
 
 
@@ -118,6 +119,27 @@ def catalogue(workflow_ids: Iterable[str] | None = None) -> tuple[KpiDefinition,
     return (*CATALOGUE, *own)
 
 
+def enterprise_sources(
+    workflow_ids: Iterable[str] | None = None,
+) -> dict[str, tuple[str, KpiDefinition]]:
+    """Each enterprise KPI a workflow declares: ``{enterprise name: (workflow id, its
+    KpiDefinition)}``; one workflow at most for each, and only the names of
+    :data:`ENTERPRISE` (but :data:`ACROSS`, which is computed across every workflow)."""
+    found: dict[str, tuple[str, KpiDefinition]] = {}
+    for wf in _workflows(workflow_ids):
+        for k in wf.served_kpis:
+            if k.enterprise is None:
+                continue
+            if k.enterprise not in ENTERPRISE or k.enterprise == ACROSS:
+                raise ValueError(f"{wf.id}: {k.name} is no enterprise KPI: {k.enterprise}")
+            if k.enterprise in found:
+                raise ValueError(
+                    f"{k.enterprise}: declared by {found[k.enterprise][0]} and {wf.id}"
+                )
+            found[k.enterprise] = (wf.id, k)
+    return found
+
+
 def definitions(workflow_ids: Iterable[str] | None = None) -> dict[str, str]:
     return {k.name: k.definition for k in catalogue(workflow_ids)}
 
@@ -156,6 +178,40 @@ class GenericKpis(_View):
     open_tasks: list[QueueLoad]
 
 
+class SlaCell(_View):
+    """Tasks that met and missed their due time, and met over both (null when neither)."""
+
+    met: int
+    missed: int
+    ratio: float | None
+
+
+class EnterpriseKpi(_View):
+    """One enterprise KPI: what it means, who owns it, where it comes from, and its value
+    (the source workflow's, or across every workflow), with the breakdowns it has."""
+
+    unit: str
+    definition: str
+    owner: str
+    lineage: str
+    sources: list[str]  # the workflows it is computed from
+    kpi: str  # its name in each source workflow's row of ``workflows``
+    value: Any = None  # null when no source workflow is registered
+    by_workflow: dict[str, Any] = {}
+    by_facility: dict[str, float | None] | None = None  # sla_adherence's
+    # sla_adherence's: {facility: {service line ("none": the subject has none): counts}}
+    by_facility_service_line: dict[str, dict[str, SlaCell]] | None = None
+
+
+EnterpriseKpis: type[BaseModel] = create_model(
+    "EnterpriseKpis",
+    __base__=_View,
+    __module__=__name__,
+    __doc__="The enterprise KPIs (careflow.kit.kpis.ENTERPRISE), each by its name.",
+    **dict.fromkeys(ENTERPRISE, (EnterpriseKpi, ...)),  # type: ignore[call-overload]
+)
+
+
 class KpiWindow(_View):
     since: datetime
     until: datetime
@@ -165,6 +221,7 @@ class _Report(_View):
     window: KpiWindow
     facilities: list[str]
     definitions: dict[str, str]
+    enterprise: EnterpriseKpis
 
 
 def report_model() -> type[BaseModel]:
@@ -236,16 +293,27 @@ def window_start(since: datetime | None, window: str | None, now: datetime) -> d
 
 
 def _sla(tasks: Iterable[HumanTask], now: datetime) -> float | None:
+    met, missed = _sla_counts(tasks, now)
+    return ratio(met, met + missed)
+
+
+def sla_met(task: HumanTask, now: datetime) -> bool | None:
+    """A task against its SLA at ``now``: True met (completed by its due time), False
+    missed (completed late; or open past due, or closed (escalated) once due), None not
+    yet counted (open and not yet due)."""
+    if task.status is TaskStatus.COMPLETED and task.completed_at is not None:
+        return task.completed_at <= task.due_at
+    return False if task.due_at <= now else None
+
+
+def _sla_counts(tasks: Iterable[HumanTask], now: datetime) -> tuple[int, int]:
+    """(met, missed) of :func:`_sla`."""
     met = missed = 0
     for t in tasks:
-        if t.status is TaskStatus.COMPLETED and t.completed_at is not None:
-            if t.completed_at <= t.due_at:
-                met += 1
-            else:
-                missed += 1
-        elif t.due_at <= now:  # open past due, or closed (escalated) once due
-            missed += 1
-    return ratio(met, met + missed)
+        outcome = sla_met(t, now)
+        met += outcome is True
+        missed += outcome is False
+    return met, missed
 
 
 def _open_by_queue(tasks: Iterable[HumanTask], now: datetime) -> list[dict[str, Any]]:
@@ -273,6 +341,20 @@ def workflow_kpis(
     now: datetime,
 ) -> dict[str, Any]:
     """One workflow's KPIs at ``facilities`` over [``since``, ``now``]."""
+    return _workflow_kpis(store, workflow_id, facilities, since=since, now=now)[0]
+
+
+def _workflow_kpis(
+    store: StateStore,
+    workflow_id: str,
+    facilities: Iterable[str],
+    *,
+    since: datetime,
+    now: datetime,
+) -> tuple[dict[str, Any], dict[tuple[str, str], tuple[int, int]]]:
+    """The workflow's KPIs, and the SLA's (met, missed) by (facility, service line) (for
+    the enterprise sla_adherence, across workflows; :data:`NO_SERVICE_LINE` for an instance
+    without one)."""
     at = frozenset(facilities)
     seen: list[Instance] = []  # last updated within the window
     for status in InstanceStatus:
@@ -308,7 +390,13 @@ def workflow_kpis(
         ),
     }
     found.update(_own_kpis(store, workflow_id, seen, since=since, now=now))
-    return found
+    sla: dict[tuple[str, str], tuple[int, int]] = {}
+    for i in cohort:
+        met, missed = _sla_counts(tasks[i.instance_id], now)
+        key = (i.facility_id, i.service_line or NO_SERVICE_LINE)
+        was = sla.get(key, (0, 0))
+        sla[key] = (was[0] + met, was[1] + missed)
+    return found, sla
 
 
 def _own_kpis(
@@ -342,9 +430,91 @@ def kpis(
 ) -> dict[str, Any]:
     """The KPIs of each workflow at ``facilities``, with the window and each definition."""
     at, ids = sorted(set(facilities)), sorted(workflow_ids)
+    rows, sla = [], {}
+    for wf in ids:
+        row, counts = _workflow_kpis(store, wf, at, since=since, now=now)
+        rows.append(row)
+        sla[wf] = counts
     return {
         "window": {"since": since.isoformat(), "until": now.isoformat()},
         "facilities": at,
         "definitions": definitions(ids),
-        "workflows": [workflow_kpis(store, wf, at, since=since, now=now) for wf in ids],
+        "enterprise": enterprise(rows, sla, at, ids),
+        "workflows": rows,
     }
+
+
+def enterprise(
+    rows: Sequence[dict[str, Any]],
+    sla: dict[str, dict[tuple[str, str], tuple[int, int]]],
+    facilities: Sequence[str],
+    workflow_ids: Sequence[str],
+) -> dict[str, Any]:
+    """The ``enterprise`` block: each of :data:`ENTERPRISE` with its definition, owner,
+    lineage, source workflows and value. A declared one is its source workflow's value (null
+    when no workflow declares it); sla_adherence is met over met-or-missed summed across
+    every workflow's tasks, with its ratio by workflow and by facility, and its counts and
+    ratio by facility and service line (``sla``: each workflow's (met, missed) by
+    (facility, service line))."""
+    by_id = {row["workflow_id"]: row for row in rows}
+    declared = enterprise_sources(workflow_ids)
+    block: dict[str, Any] = {}
+    for name in ENTERPRISE:
+        if name == ACROSS:
+            continue
+        if name not in declared:
+            block[name] = {
+                "unit": "-",
+                "definition": "no registered workflow computes it",
+                "owner": "-",
+                "lineage": "-",
+                "sources": [],
+                "kpi": name,
+                "value": None,
+                "by_workflow": {},
+            }
+            continue
+        wf, k = declared[name]
+        value = by_id[wf].get(k.name) if wf in by_id else None
+        block[name] = {
+            "unit": k.unit,
+            "definition": k.definition,
+            "owner": k.owner,
+            "lineage": f"{wf}: {k.lineage}",
+            "sources": [wf],
+            "kpi": k.name,
+            "value": value,
+            "by_workflow": {wf: value},
+        }
+    generic = next(k for k in CATALOGUE if k.name == ACROSS)
+    met = missed = 0
+    per_facility: dict[str, list[int]] = {f: [0, 0] for f in facilities}
+    per_line: dict[str, dict[str, list[int]]] = {f: {} for f in facilities}
+    for counts in sla.values():
+        for (facility_id, line), (m, x) in counts.items():
+            met, missed = met + m, missed + x
+            for cell in (
+                per_facility.setdefault(facility_id, [0, 0]),
+                per_line.setdefault(facility_id, {}).setdefault(line, [0, 0]),
+            ):
+                cell[0] += m
+                cell[1] += x
+    block[ACROSS] = {
+        "unit": generic.unit,
+        "definition": f"across every workflow: {generic.definition}",
+        "owner": generic.owner,
+        "lineage": f"every workflow: {generic.lineage}",
+        "sources": list(workflow_ids),
+        "kpi": ACROSS,
+        "value": ratio(met, met + missed),
+        "by_workflow": {row["workflow_id"]: row[ACROSS] for row in rows},
+        "by_facility": {f: ratio(m, m + x) for f, (m, x) in sorted(per_facility.items())},
+        "by_facility_service_line": {
+            f: {
+                line: {"met": m, "missed": x, "ratio": ratio(m, m + x)}
+                for line, (m, x) in sorted(lines.items())
+            }
+            for f, lines in sorted(per_line.items())
+        },
+    }
+    return {name: block[name] for name in ENTERPRISE}

@@ -45,8 +45,49 @@ def safe_ids(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in ID_KEYS and isinstance(v, str | int)}
 
 
+def flush_metrics() -> None:
+    """Publishes the invocation's metrics (one EMF line on stdout, which CloudWatch turns
+    into metrics), then forgets them; with ``POWERTOOLS_METRICS_DISABLED`` (the local
+    cloud, the tests) it only forgets them, so they never pile up across invocations."""
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    if not metrics.metric_set:
+        return
+    if is_metrics_disabled():
+        metrics.clear_metrics()
+    else:
+        metrics.flush_metrics()
+
+
+# The dimensions a KPI metric may carry: identifiers and categories, never PHI.
+KPI_DIMENSIONS = frozenset({"workflow_id", "facility_id", "service_line", "cause"})
+
+
+def kpi_metric(name: str, unit: str, value: float, **dimensions: str) -> None:
+    """One KPI metric with its own dimensions (``workflow_id``, ``facility_id``, and a
+    category: :data:`KPI_DIMENSIONS` only), as its own EMF line through Powertools'
+    ``single_metric`` (so the invocation's other metrics keep their dimension-less
+    identity); with ``POWERTOOLS_METRICS_DISABLED`` (the local cloud, the tests) nothing."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    unknown = set(dimensions) - KPI_DIMENSIONS
+    if unknown:
+        raise ValueError(f"not a KPI metric dimension: {sorted(unknown)}")
+    if is_metrics_disabled():
+        return
+    with single_metric(
+        name=name, unit=MetricUnit(unit), value=value, namespace=NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
+        for key, found in dimensions.items():
+            metric.add_dimension(name=key, value=found)
+
+
 def step(name: str) -> Any:
-    """Decorates a Lambda handler: logs its identifiers and failures, never its payload."""
+    """Decorates a Lambda handler: logs its identifiers and failures, never its payload,
+    and publishes the metrics it added (what Powertools' ``log_metrics`` would do) whether
+    it succeeded or failed."""
     import functools
     import time
 
@@ -62,6 +103,8 @@ def step(name: str) -> Any:
                     "step failed", extra={"step": name, "error": type(exc).__name__, **ids}
                 )
                 raise
+            finally:
+                flush_metrics()
             logger.debug(
                 "step done",
                 extra={"step": name, **ids, "ms": round((time.perf_counter() - started) * 1000, 1)},

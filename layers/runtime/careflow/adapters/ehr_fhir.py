@@ -13,7 +13,7 @@ is composed from those records only, never from the raw documents.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from careflow.canonical.cases import (
 from careflow.canonical.datatypes import Coding, Concept, Ref
 from careflow.canonical.identifiers import DEFAULT_POLICY, IdentifierPolicy
 from careflow.canonical.payer import EncounterCoverage
+from careflow.canonical.revenue import CaseBilling, ClaimReceipt
 from careflow.ports import ConnectorError
 
 SUPPLY_CATEGORY = "urn:careflow:supply-category"
@@ -249,3 +250,34 @@ class FhirEhrAdapter:
             coverage_ref=primary.reference,
             payer_id=_payer_id(primary),
         )
+
+    # -- revenue cycle (post-procedure): see careflow.adapters.fhir.revenue ------------------
+    def case_billing(self, case_id: str) -> CaseBilling | None:
+        """The completed case's encounter, procedure, devices, charges, documents and
+        account, each read with R4B and composed into its billing record."""
+        from careflow.adapters.fhir import revenue
+
+        def payer_of(coverage_ref: str) -> str | None:
+            return _payer_id(self._read(coverage_ref, mappers.coverage))
+
+        try:
+            return revenue.read_case_billing(
+                case_id,
+                search=lambda rtype, params: self.fhir.search(rtype, dict(params)),
+                read=self.fhir.read,
+                payer_of=payer_of,
+            )
+        except mappers.FhirMappingError as exc:  # names the path, never a value
+            raise ConnectorError(f"{self.fhir.http.system}: case {case_id}: {exc}") from None
+
+    def submit_claim(self, claim: Mapping[str, Any]) -> ClaimReceipt:
+        """POSTs the Claim, conditionally on its identifier: handed over once."""
+        from careflow.adapters.fhir import revenue
+
+        keys = revenue.identifiers(claim)
+        condition = f"identifier={_token(keys[0])}" if keys else None
+        created = self.fhir.create(claim, if_none_exist=condition)
+        try:
+            return revenue.claim_receipt(created, claim)
+        except mappers.FhirMappingError as exc:
+            raise ConnectorError(f"{self.fhir.http.system}: Claim: {exc}") from None

@@ -28,6 +28,7 @@ from careflow.canonical.inventory import (  # -- inventory (issue 11) --
 from careflow.canonical.payables import (  # payables (issue 11)
     ContractPrice,
     GoodsReceipt,
+    GoodsReceiptRequest,
     Invoice,
     InvoiceApproval,
     InvoiceExceptionAction,
@@ -321,20 +322,29 @@ class ErpRestAdapter:
         for w in self._list(GOODS_RECEIPTS, path, _ReceiptPage, {"po_id": po_id}):
             if w.po_id != po_id:
                 raise ConnectorUnavailable(f"{self.http.system}: receipts of another PO")
-            found.append(
-                GoodsReceipt(
-                    receipt_id=w.receipt_id,
-                    po_id=w.po_id,
-                    received_at=w.received_at,
-                    lines=tuple(
-                        ReceiptLine(
-                            po_line_number=x.po_line_number, item_id=x.item_id, quantity=x.quantity
-                        )
-                        for x in w.lines
-                    ),
-                )
-            )
+            found.append(_receipt(w))
         return found
+
+    def post_goods_receipt(self, request: GoodsReceiptRequest) -> GoodsReceipt:
+        """POSTs with the caller's reference: a retry returns the receipt the first posted."""
+        body: dict[str, Any] = {
+            "reference": request.reference,
+            "po_id": request.po_id,
+            "facility_id": request.facility_id,
+            "received_at": request.received_at.isoformat(),
+            "received_at_use": request.received_at_use,
+            "lines": [
+                {"po_line_number": x.po_line_number, "item_id": x.item_id, "quantity": x.quantity}
+                | ({"lot_number": x.lot_number} if x.lot_number else {})
+                | ({"serial_number": x.serial_number} if x.serial_number else {})
+                for x in request.lines
+            ],
+        }
+        path = _path(CREATE_GOODS_RECEIPT)
+        wire = self._call(CREATE_GOODS_RECEIPT, path, _ReceiptW, body=body)
+        if (wire.po_id, wire.reference) != (request.po_id, request.reference):
+            raise ConnectorUnavailable(f"{self.http.system}: received for another reference")
+        return _receipt(wire)
 
     def contract_price(self, supplier_id: str, item_id: str) -> ContractPrice | None:
         path = _path(CONTRACT_PRICE, supplier_id=supplier_id, item_id=item_id)
@@ -569,6 +579,7 @@ GET_ITEM = ("GET", "/items/{item_id}")
 CONTRACT_PRICE = ("GET", "/suppliers/{supplier_id}/contract-prices/{item_id}")
 APPROVE_INVOICE = ("POST", "/invoices/{invoice_id}/approval")
 EXCEPTION_ACTIONS = ("POST", "/invoices/{invoice_id}/exception-actions")
+CREATE_GOODS_RECEIPT = ("POST", "/goods-receipts")
 PAYABLES_OPERATIONS = (
     GET_INVOICE,
     SUPPLIER_INVOICES,
@@ -578,6 +589,7 @@ PAYABLES_OPERATIONS = (
     CONTRACT_PRICE,
     APPROVE_INVOICE,
     EXCEPTION_ACTIONS,
+    CREATE_GOODS_RECEIPT,
 )
 CENT = Decimal("0.01")
 
@@ -635,13 +647,37 @@ class _ReceiptLineW(_Wire):
     po_line_number: int
     item_id: str
     quantity: int
+    lot_number: str | None = None
+    serial_number: str | None = None
 
 
 class _ReceiptW(_Wire):
     receipt_id: str
+    reference: str | None = None
     po_id: str
     received_at: AwareDatetime
+    received_at_use: bool = False
     lines: list[_ReceiptLineW]
+
+
+def _receipt(w: _ReceiptW) -> GoodsReceipt:
+    return GoodsReceipt(
+        receipt_id=w.receipt_id,
+        po_id=w.po_id,
+        received_at=w.received_at,
+        received_at_use=w.received_at_use,
+        reference=w.reference,
+        lines=tuple(
+            ReceiptLine(
+                po_line_number=x.po_line_number,
+                item_id=x.item_id,
+                quantity=x.quantity,
+                lot_number=x.lot_number,
+                serial_number=x.serial_number,
+            )
+            for x in w.lines
+        ),
+    )
 
 
 class _ReceiptPage(_Page[_ReceiptW]):
@@ -707,7 +743,7 @@ PROCUREMENT_OPERATIONS = (
     CREATE_PURCHASE_ORDER,
     GET_PURCHASE_ORDER,
 )
-OPERATIONS = (*OPERATIONS, *PROCUREMENT_OPERATIONS)
+OPERATIONS = (*OPERATIONS, *PROCUREMENT_OPERATIONS, CREATE_GOODS_RECEIPT)
 
 
 class _Money(_Wire):

@@ -21,6 +21,7 @@ from typing import Any
 from careflow.adapters.sandbox_inventory import InventorySandbox
 from careflow.adapters.sandbox_payables import PayablesSandbox  # payables (issue 11)
 from careflow.adapters.sandbox_procurement import ProcurementSandbox  # -- procurement (issue 11) --
+from careflow.adapters.sandbox_revenue import RevenueSandbox
 from careflow.canonical.cases import (
     Participant,
     ParticipantStatus,
@@ -281,7 +282,7 @@ class _Pend:
 @dataclass
 # issue 11: the ERP's payables (adapters/sandbox_payables.py), procurement
 # (adapters/sandbox_procurement.py) and inventory (adapters/sandbox_inventory.py) sides
-class Sandbox(PayablesSandbox, ProcurementSandbox, InventorySandbox):
+class Sandbox(PayablesSandbox, ProcurementSandbox, InventorySandbox, RevenueSandbox):
     seeded_at: datetime
     cases: dict[str, SurgicalCase] = field(default_factory=dict)
     participants: dict[str, list[Participant]] = field(default_factory=dict)

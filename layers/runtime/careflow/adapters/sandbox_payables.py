@@ -5,7 +5,11 @@ what AP records on them. Mixed into :class:`careflow.adapters.sandbox.Sandbox`.
 The seed (dated from the sandbox's ``seeded_at``) holds one invoice per case the demo
 and the tests need: matched, price variance, an implant's quantity variance, a contract
 price variance, no receipt, a receipt posted late, and a duplicate. ``add_invoice_case``
-builds more. Amounts are Decimal.
+builds more; ``add_invoice`` adds only the supplier's invoice for a purchase order the ERP
+already holds. A purchase order placed through the port (``create_purchase_order``, the
+procurement side) is a payables purchase order too, so goods receipts post against it
+(``post_goods_receipt``, idempotent on the reference) and invoices match it: one ERP.
+Amounts are Decimal.
 """
 
 from __future__ import annotations
@@ -17,9 +21,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
+from careflow.ports import ConnectorError
+
+if TYPE_CHECKING:
+    from careflow.canonical.procurement import PurchaseOrderRequest, PurchaseOrderStatus
+
 from careflow.canonical.payables import (
     ContractPrice,
     GoodsReceipt,
+    GoodsReceiptRequest,
     Invoice,
     InvoiceApproval,
     InvoiceExceptionAction,
@@ -151,6 +161,7 @@ class PayablesState:
     approvals: dict[str, InvoiceStatusChange] = field(default_factory=dict)  # by invoice
     actions: dict[tuple[str, str], InvoiceStatusChange] = field(default_factory=dict)
     recorded: list[InvoiceExceptionAction] = field(default_factory=list)
+    receipt_refs: dict[str, GoodsReceipt] = field(default_factory=dict)  # by reference
 
 
 def _category(item_id: str) -> str:
@@ -251,6 +262,76 @@ class PayablesSandbox:
             state.invoices[case.invoice_id] = invoice
         return invoice
 
+    def add_invoice(
+        self,
+        invoice_id: str,
+        po_id: str,
+        invoice_number: str,
+        *,
+        now: datetime,
+        invoice_age_days: int = 0,
+        received_days_ago: int = 0,
+    ) -> Invoice:
+        """Only the supplier's invoice, for a purchase order the ERP already holds (its
+        receipt is whoever posted it): one line per PO line, its quantity at its price."""
+        state = self.payables
+        with self.lock:
+            po = state.purchase_orders[po_id]
+            lines = tuple(
+                InvoiceLine(
+                    line_number=n,
+                    po_line_number=x.line_number,
+                    item_id=x.item_id,
+                    quantity=x.quantity,
+                    unit_price=x.unit_price,
+                    amount=x.unit_price * x.quantity,
+                )
+                for n, x in enumerate(po.lines, start=1)
+            )
+            invoice = Invoice(
+                invoice_id=invoice_id,
+                supplier_id=po.supplier_id,
+                invoice_number=invoice_number,
+                po_id=po_id,
+                status="RECEIVED",
+                invoice_date=now.date() - timedelta(days=invoice_age_days),
+                received_at=(now - timedelta(days=received_days_ago)).replace(microsecond=0),
+                total=sum((x.amount for x in lines), Decimal(0)),
+                lines=lines,
+            )
+            state.invoices[invoice_id] = invoice
+        return invoice
+
+    def book_purchase_order(self, request: PurchaseOrderRequest, po: PurchaseOrderStatus) -> None:
+        """The payables side of a purchase order placed through the port: its lines, OPEN
+        (once: a repeat of the reference is the same order)."""
+        state = self.payables
+        with self.lock:
+            if po.po_id in state.purchase_orders:
+                return
+            state.purchase_orders[po.po_id] = PurchaseOrder(
+                po_id=po.po_id,
+                supplier_id=po.supplier_id,
+                facility_id=po.facility_id,
+                status="OPEN",
+                lines=tuple(
+                    PurchaseOrderLine(
+                        line_number=n,
+                        item_id=x.item_id,
+                        quantity=x.quantity,
+                        unit_price=x.unit_price,
+                        category=_category(x.item_id),
+                    )
+                    for n, x in enumerate(request.lines, start=1)
+                ),
+            )
+            state.receipts.setdefault(po.po_id, [])
+
+    def _received_status(self, po_id: str) -> str | None:
+        """RECEIVED / PARTIALLY_RECEIVED once receiving began (the procurement status)."""
+        found = self.payables.purchase_orders.get(po_id)
+        return found.status if found is not None and found.status != "OPEN" else None
+
     def add_duplicate_invoice(self, invoice_id: str, original_id: str, *, now: datetime) -> None:
         """The supplier sends ``original_id`` again: a new invoice with its number and total."""
         state = self.payables
@@ -312,6 +393,56 @@ class PayablesSandbox:
         self._fault("erp", "receipts")
         with self.lock:
             return list(self.payables.receipts.get(po_id, []))
+
+    def post_goods_receipt(self, request: GoodsReceiptRequest) -> GoodsReceipt:
+        """Idempotent on the reference; refuses (ConnectorError) an unknown PO, another
+        facility's, a line it lacks, another item or more than a line's open quantity."""
+        self._fault("erp", "post_goods_receipt")
+        state = self.payables
+        with self.lock:
+            done = state.receipt_refs.get(request.reference)
+            if done is not None:
+                return done
+            po = state.purchase_orders.get(request.po_id)
+            if po is None:
+                raise ConnectorError(f"purchase order {request.po_id} is unknown")
+            if po.facility_id != request.facility_id:
+                raise ConnectorError(f"purchase order {request.po_id} is another facility's")
+            if po.status in ("CLOSED", "CANCELLED"):
+                raise ConnectorError(f"purchase order {request.po_id} is {po.status}")
+            lines = {x.line_number: x for x in po.lines}
+            received: dict[int, int] = {}
+            for r in state.receipts.get(po.po_id, []):
+                for x in r.lines:
+                    received[x.po_line_number] = received.get(x.po_line_number, 0) + x.quantity
+            before = dict(received)
+            for x in request.lines:
+                line = lines.get(x.po_line_number)
+                if line is None or line.item_id != x.item_id:
+                    raise ConnectorError(
+                        f"{request.po_id} line {x.po_line_number} is not {x.item_id}"
+                    )
+                received[x.po_line_number] = received.get(x.po_line_number, 0) + x.quantity
+                if received[x.po_line_number] > line.quantity:
+                    raise ConnectorError(
+                        f"{request.po_id} line {x.po_line_number}: beyond the open quantity "
+                        f"({line.quantity - before.get(x.po_line_number, 0)})"
+                    )
+            receipt = GoodsReceipt(
+                receipt_id=f"GR-{po.po_id}-{len(state.receipts.get(po.po_id, [])) + 1}",
+                po_id=po.po_id,
+                received_at=request.received_at.replace(microsecond=0),
+                lines=request.lines,
+                received_at_use=request.received_at_use,
+                reference=request.reference,
+            )
+            state.receipts.setdefault(po.po_id, []).append(receipt)
+            state.receipt_refs[request.reference] = receipt
+            full = all(received.get(n, 0) >= x.quantity for n, x in lines.items())
+            state.purchase_orders[po.po_id] = po.model_copy(
+                update={"status": "RECEIVED" if full else "PARTIALLY_RECEIVED"}
+            )
+            return receipt
 
     def contract_price(self, supplier_id: str, item_id: str) -> ContractPrice | None:
         self._fault("erp", "contract_price")

@@ -47,6 +47,7 @@ HIP = "42295465"  # hip implant components
 DRAPES = "42131702"  # surgical drapes
 TOURNIQUETS = "42295106"  # surgical tourniquets
 VIDEO = "42294802"  # endoscopic video systems
+LIGAMENT = "42295466"  # ligament fixation implants (illustrative)
 
 
 def _item(item_id: str, desc: str, mfr: str, cat: str, gtin: str, unspsc: str, cls: Any,
@@ -82,6 +83,9 @@ CATALOG: dict[str, CanonicalItem] = {
         _item("CAP-ARTHRO-4K", "1688 AIM 4K arthroscopy video platform", "Stryker",
               "1688-010-000", "0761332709990", VIDEO, "capital_equipment", "sup-orthoco",
               "68500.00"),
+        # a bill-only implant: bought after use, a purchase order raised per case
+        _item("IMP-ACL-SCR-9", "BioComposite interference screw 9 x 25 mm", "Arthrex",
+              "AR-1390B", "0088886700123", LIGAMENT, "implant", "sup-arthrex", "410.00"),
     )
 }  # fmt: skip
 
@@ -216,6 +220,16 @@ class ProcurementBook:
                 available=total - committed - spent,
             )
 
+    def transfer(self, from_cost_center: str, to_cost_center: str, amount: Decimal) -> None:
+        """A budget transfer between two cost centers of one facility (what the budget
+        office does in the ERP before answering a budget exception FUNDS_TRANSFERRED)."""
+        with self.lock:
+            src, dst = self.budgets[from_cost_center], self.budgets[to_cost_center]
+            if src[0] != dst[0]:
+                raise ValueError("a transfer stays within one facility")
+            self.budgets[from_cost_center] = (src[0], src[1] - amount, src[2])
+            self.budgets[to_cost_center] = (dst[0], dst[1] + amount, dst[2])
+
     def reserve(self, request: BudgetReservationRequest, now: datetime) -> BudgetReservation:
         with self.lock:
             existing = self.reservation_refs.get(request.reference)
@@ -289,6 +303,9 @@ class ProcurementSandbox:
     def _fault(self, port: str, op: str) -> None:  # the sandbox's own
         raise NotImplementedError
 
+    def book_purchase_order(self, request: PurchaseOrderRequest, po: PurchaseOrderStatus) -> None:
+        """The payables side records the order (sandbox_payables): one ERP."""
+
     @property
     def procurement(self) -> ProcurementBook:
         book = self.__dict__.get("_procurement_book")
@@ -323,11 +340,18 @@ class ProcurementSandbox:
         from careflow import clock
 
         self._fault("erp", "create_purchase_order")
-        return self.procurement.create_purchase_order(request, clock.now())
+        po = self.procurement.create_purchase_order(request, clock.now())
+        self.book_purchase_order(request, po)  # an AP purchase order too: receipts, invoices
+        return po
 
     def purchase_order_status(self, po_id: str) -> PurchaseOrderStatus:
         self._fault("erp", "purchase_order_status")
         found = self.procurement.purchase_order(po_id)
         if found is None:
             raise ConnectorError(f"purchase order {po_id} is unknown")
-        return found
+        received = self._received_status(po_id)  # RECEIVED once goods receipts post
+        return found if received is None else found.model_copy(update={"status": received})
+
+    def _received_status(self, po_id: str) -> str | None:
+        """The payables side's status once receiving began (sandbox_payables), else None."""
+        return None

@@ -36,13 +36,16 @@ from careflow.api.problems import (
 )
 from careflow.api.resolver import ThreadSafeRestResolver
 from careflow.api.schemas import (
+    Board,
     EventAccepted,
     Health,
     InstanceDetail,
     InstancePage,
+    KpiSeries,
     NotificationAccepted,
     PartnerEvent,
     PasNotification,
+    QueueReport,
     StartResult,
     TaskList,
     TaskView,
@@ -210,6 +213,25 @@ def _needs_facilities(caller: Caller) -> None:
         raise ApiProblem(403, "Forbidden", "The token names no facility (custom:facilities).")
 
 
+def _facilities_asked(caller: Caller, asked: str | None) -> frozenset[str]:
+    _needs_facilities(caller)
+    if asked is None:
+        return caller.facilities
+    if asked not in caller.facilities:
+        raise ApiProblem(403, "Forbidden", "The token does not name that facility.")
+    return frozenset({asked})
+
+
+def _caller_roles(caller: Caller) -> frozenset[str] | None:
+    """The caller's roles: a person's from the directory, narrowed by the token; None for
+    a token that is not a person's and names no roles (a partner's client)."""
+    from careflow.actors import directory
+
+    if caller.actor is None:
+        return caller.roles
+    return ClaimedRoles(directory(), caller).roles_of(caller.actor)
+
+
 # -- output ---------------------------------------------------------------------------------
 def _time(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
@@ -247,7 +269,21 @@ def _instance_view(instance: Instance) -> dict[str, Any]:
         "started_at": _time(instance.started_at),
         "updated_at": _time(instance.updated_at),
         "scheduled_start": _time(instance.scheduled_start),
+        "service_line": instance.service_line,
     }
+
+
+def _need_to_know(caller: Caller) -> Any:
+    """Whether the caller may see an instance at all (its facility aside): a person whose
+    roles neither work nor supervise one of its workflow's queues (at the instance's
+    facility, by the policy in force there) may not (need to know: its subject is a
+    patient's case, encounter or account). A token naming no person and no roles (a
+    partner's client) sees what its scopes allow (:class:`careflow.ops.NeedToKnow`)."""
+    from careflow import ops
+    from careflow.kit.registry import workflows
+
+    policy_of = {wf.id: wf.policy for wf in workflows()}
+    return ops.NeedToKnow(_caller_roles(caller), policy_of, wiring.policies())
 
 
 def _json(body: Mapping[str, Any], status: int = 201) -> Response:
@@ -312,7 +348,11 @@ def health(caller: Caller | None) -> Any:
 def get_instance(caller: Caller, id: str) -> Any:
     store = wiring.store()
     instance, milestones = store.instance_with_milestones(_path_id(id, "instance"))
-    if instance is None or instance.facility_id not in caller.facilities:
+    if (
+        instance is None
+        or instance.facility_id not in caller.facilities
+        or not _need_to_know(caller).sees(instance.workflow_id, instance.facility_id)
+    ):
         raise ApiProblem(404, "Not Found", "There is no such instance.")  # never 403
     tasks = [
         t for t in store.tasks_for_instance(id) if t.status in (TaskStatus.OPEN, TaskStatus.CLAIMED)
@@ -385,10 +425,12 @@ def _matches(search: InstanceSearch, caller: Caller) -> list[Instance]:
     facilities_in = caller.facilities
     if search.facility is not None:
         facilities_in = facilities_in & {search.facility}
+    need_to_know = _need_to_know(caller)
     kept = [
         i
         for i in found
         if i.facility_id in facilities_in
+        and need_to_know.sees(i.workflow_id, i.facility_id)
         and (search.workflow is None or i.workflow_id == search.workflow)
         and (search.status is None or i.status is search.status)
     ]
@@ -849,12 +891,7 @@ def kpis(caller: Caller) -> Any:
     from careflow.kit.registry import workflows
 
     query: KpiQuery = _query(KpiQuery)
-    _needs_facilities(caller)
-    wanted = caller.facilities
-    if query.facility is not None:
-        if query.facility not in caller.facilities:
-            raise ApiProblem(403, "Forbidden", "The token does not name that facility.")
-        wanted = frozenset({query.facility})
+    wanted = _facilities_asked(caller, query.facility)
     now = clock.now()
     try:
         since = catalogue.window_start(query.since, query.window, now)
@@ -863,6 +900,85 @@ def kpis(caller: Caller) -> Any:
     return catalogue.kpis(
         wiring.store(), [wf.id for wf in workflows()], wanted, since=since, now=now
     )
+
+
+# -- the operations page's reads (careflow.ops) ---------------------------------------------
+class BoardQuery(_Input):
+    facility: Id | None = None
+
+
+class QueuesQuery(_Input):
+    facility: Id | None = None
+
+
+class SeriesQuery(_Input):
+    facility: Id | None = None
+    interval: Literal["PT1H", "PT6H", "PT12H", "P1D", "P7D"] = "P1D"
+    points: int = Field(default=14, ge=1, le=60)
+
+
+@route("GET", "/v1/board", query=BoardQuery, response=Board)
+def board(caller: Caller) -> Any:
+    """The instances not yet ended, by workflow and latest milestone (:mod:`careflow.ops`).
+    Subjects show only to the roles that work the workflow's queues."""
+    from careflow import ops
+    from careflow.kit.registry import workflows
+
+    at = _facilities_asked(caller, _query(BoardQuery).facility)
+    specs = list(workflows())
+    need_to_know = _need_to_know(caller)
+    visible = {wf.id: any(need_to_know.sees(wf.id, f) for f in sorted(at)) for wf in specs}
+    return ops.board(
+        wiring.store(), [(wf.id, wf.title) for wf in specs], at, visible=visible, now=clock.now()
+    )
+
+
+@route("GET", "/v1/queues", query=QueuesQuery, response=QueueReport)
+def task_queues(caller: Caller) -> Any:
+    """The open tasks by queue: depth, overdue, aging buckets, and whether the caller may
+    work or supervise each (:mod:`careflow.ops`)."""
+    from careflow import ops
+    from careflow.domain.tasks import queue_roles
+    from careflow.kit.registry import workflows
+
+    at = _facilities_asked(caller, _query(QueuesQuery).facility)
+    store = wiring.store()
+    live = ops.live_instances(store, [wf.id for wf in workflows()], at)
+    tasks = [t for i in live for t in store.tasks_for_instance(i.instance_id)]
+    seen: dict[tuple[str, str, str], ops.QueueAccess] = {}
+
+    def access(task: HumanTask) -> ops.QueueAccess:
+        key = (task.policy_version, task.facility_id, task.queue)
+        if key not in seen:
+            found = queue_roles(task, wiring.policies())
+            seen[key] = ops.QueueAccess(found.work, found.supervise)
+        return seen[key]
+
+    return ops.queues(tasks, access=access, caller_roles=_caller_roles(caller), now=clock.now())
+
+
+@route("GET", "/v1/kpis/series", query=SeriesQuery, response=KpiSeries, errors=(400,))
+def kpi_series(caller: Caller) -> Any:
+    """Per interval: instances started and ended by workflow, tasks opened, and the SLA of
+    the tasks due (:func:`careflow.ops.series`)."""
+    from careflow import ops
+    from careflow.kit.registry import workflows
+    from careflow.kpis import parse_duration
+
+    query: SeriesQuery = _query(SeriesQuery)
+    at = _facilities_asked(caller, query.facility)
+    interval = parse_duration(query.interval)
+    try:
+        return ops.series(
+            wiring.store(),
+            [wf.id for wf in workflows()],
+            at,
+            interval=interval,
+            points=query.points,
+            now=clock.now(),
+        )
+    except ValueError as exc:
+        raise bad_field("query.points", "out_of_range", str(exc).capitalize() + ".") from None
 
 
 def served() -> set[tuple[str, str]]:

@@ -63,6 +63,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/payer/notifications", "payer.notify", "a PAS Subscription notification"),
     Route("GET", "/v1/policies/{name}", "policies.read", "a policy in force and its version"),
     Route("GET", "/v1/kpis", "workflows.read", "the workflows' KPIs"),
+    Route("GET", "/v1/kpis/series", "workflows.read", "KPIs over time, per interval"),
+    Route(
+        "GET", "/v1/board", "workflows.read", "instances not yet ended, by workflow and milestone"
+    ),
+    Route("GET", "/v1/queues", "tasks.work", "the task queues: depth, overdue, aging buckets"),
     Route("POST", "/v1/hl7v2", "hl7v2.write", "an HL7 v2 message (ER7) in, its ACK out"),
 )
 

@@ -35,6 +35,11 @@ class InstanceView(_View):
     started_at: str = Field(description="ISO 8601 with offset")
     updated_at: str = Field(description="ISO 8601 with offset")
     scheduled_start: str | None = Field(description="ISO 8601 with offset")
+    service_line: str | None = Field(
+        default=None,
+        description="the subject's clinical service line (orthopedics, imaging, surgery, ...); "
+        "null when it has none (an invoice, a purchase order)",
+    )
 
 
 class MilestoneView(_View):
@@ -141,3 +146,83 @@ class ProblemDetails(_View):
     # present only where they apply (never null)
     errors: list[FieldError] = Field(default_factory=list, description="on 400: each field")
     instance_id: str = Field(default="", description="on a 409 start: the subject's instance")
+
+
+# -- the operations page's reads (careflow.ops) --------------------------------------------
+class BoardCard(_View):
+    instance_id: str
+    status: InstanceStatus
+    facility_id: str
+    service_line: str | None
+    subject_type: str
+    subject_id: str | None = Field(
+        description="null unless the caller's roles work or supervise one of the workflow's "
+        "queues (a token naming no roles: its scopes decide, as elsewhere in /v1)"
+    )
+    milestone: str = Field(description="the latest milestone's name (started when none)")
+    milestone_status: str
+    since: str | None = Field(description="when the latest milestone was reached")
+    started_at: str | None
+    scheduled_start: str | None
+    open_tasks: int
+    overdue_tasks: int
+
+
+class BoardColumn(_View):
+    milestone: str
+    count: int
+    instances: list[BoardCard]
+
+
+class BoardWorkflow(_View):
+    workflow_id: str
+    title: str
+    running: int = Field(description="instances not yet ended")
+    listed: int = Field(description="of them, those listed (the oldest change first)")
+    subjects_visible: bool
+    milestones: list[BoardColumn]
+
+
+class Board(_View):
+    at: str
+    workflows: list[BoardWorkflow]
+
+
+class QueueRow(_View):
+    queue: str
+    facility_id: str
+    workflow_ids: list[str]
+    open: int = Field(description="open or claimed tasks")
+    claimed: int
+    overdue: int
+    escalated: int
+    oldest_age_minutes: int
+    aging: dict[str, int] = Field(description="open tasks by age bucket (see buckets)")
+    may_work: bool | None
+    may_supervise: bool | None
+
+
+class QueueReport(_View):
+    at: str
+    buckets: list[str]
+    queues: list[QueueRow]
+
+
+class SeriesPoint(_View):
+    since: str
+    until: str
+    started: dict[str, int]
+    ended: dict[str, int]
+    tasks_opened: int
+    sla_met: int
+    sla_missed: int
+    sla_adherence: float | None
+
+
+class KpiSeries(_View):
+    interval_seconds: int
+    since: str
+    until: str
+    facilities: list[str]
+    workflow_ids: list[str]
+    points: list[SeriesPoint]

@@ -39,6 +39,8 @@ class ReceiptLine(Model):
     po_line_number: int = Field(ge=1)
     item_id: str
     quantity: int = Field(ge=1)
+    lot_number: str | None = None  # a device's lot (an implant received at use)
+    serial_number: str | None = None
 
 
 class GoodsReceipt(Model):
@@ -46,6 +48,21 @@ class GoodsReceipt(Model):
     po_id: str
     received_at: datetime
     lines: tuple[ReceiptLine, ...]
+    received_at_use: bool = False  # consignment / bill-only: received when it was used
+    reference: str | None = None  # the poster's idempotency key, when careflow posted it
+
+
+class GoodsReceiptRequest(Model):
+    """Receive against a purchase order; ``reference`` makes it idempotent (a repeat
+    returns the first receipt). ``received_at_use``: a bill-only or consignment item,
+    received when it was used (the lines carry its lot and serial)."""
+
+    reference: str = Field(min_length=1, max_length=128)
+    po_id: str
+    facility_id: str
+    received_at: datetime
+    received_at_use: bool = False
+    lines: tuple[ReceiptLine, ...] = Field(min_length=1)
 
 
 class InvoiceLine(Model):

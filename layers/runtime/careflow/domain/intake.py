@@ -211,7 +211,9 @@ def start(
             claimed = reopened
         if claimed.instance_id is None:
             return {"status": "refused", "reason": _cancelled_before_start(request)}
-        instance_id = claimed.instance_id
+        if claimed.instance_id != request.instance_id:
+            claimed = _restart_if_ended_badly(request, claimed, store=store, now=now)
+        instance_id = claimed.instance_id or request.instance_id
     payload = {**request.input, "instance_id": instance_id}
     try:
         arn = engine.start(request.state_machine_arn, instance_id, payload)
@@ -220,6 +222,77 @@ def start(
             _audit_duplicate(store, instance_id, request.event_id, now, "no second instance")
         return {"status": "duplicate", "instance_id": instance_id}
     return {"status": "started", "instance_id": instance_id, "execution_arn": arn}
+
+
+def _name_this_instance(
+    request: StartRequest,
+    record: SubjectRecord,
+    *,
+    store: StateStore,
+    now: datetime,
+    **also: Any,
+) -> SubjectRecord | None:
+    """The subject's record rewritten to name this event's instance, conditional on the
+    version read; None when another writer changed it first (read it again)."""
+    try:
+        return store.update_subject(
+            record.model_copy(
+                update={
+                    "instance_id": request.instance_id,
+                    "status": "STARTED",
+                    "event_id": request.event_id,
+                    "occurred_at": request.occurred_at,
+                    "at": now,
+                    **also,
+                }
+            )
+        )
+    except ConcurrentUpdate:
+        return None
+
+
+def _reread(store: StateStore, record: SubjectRecord) -> SubjectRecord:
+    current = store.get_subject(record.workflow_id, record.facility_id, record.subject_id)
+    assert current is not None  # subject records are never deleted
+    return current
+
+
+def _restart_if_ended_badly(
+    request: StartRequest, record: SubjectRecord, *, store: StateStore, now: datetime
+) -> SubjectRecord:
+    """A new start event (another idempotency key) for a subject whose instance's
+    execution failed, timed out or was stopped outside careflow (the instance FAILED, or
+    CANCELLED while its subject was not: docs/decisions.md 42): the subject's record now
+    names this event's instance, which starts. That is how an operator retries a subject
+    once its cause is fixed. Any other existing instance keeps the subject (a duplicate).
+    The write is conditional, so of two racing retries one starts."""
+    for _ in range(_REOPEN_ATTEMPTS):
+        previous = record.instance_id
+        instance = store.get_instance(previous) if previous is not None else None
+        ended_badly = instance is not None and (
+            instance.status is InstanceStatus.FAILED
+            or (instance.status is InstanceStatus.CANCELLED and record.status != "CANCELLED")
+        )
+        if not ended_badly or previous == request.instance_id:
+            return record
+        restarted = _name_this_instance(request, record, store=store, now=now)
+        if restarted is None:
+            record = _reread(store, record)
+            continue
+        assert instance is not None
+        store.record(
+            AuditEntry(
+                instance_id=request.instance_id,
+                at=now,
+                actor="system:intake",
+                action="restarted",
+                reason=f"the subject's previous instance ended {instance.status.value}: "
+                "a new instance for the subject",
+                detail={"event_id": request.event_id, "previous_instance_id": previous},
+            )
+        )
+        return restarted
+    raise ConcurrentUpdate(f"{request.workflow_id} subject changed {_REOPEN_ATTEMPTS} times")
 
 
 def _cancelled_before_start(request: StartRequest) -> str:
@@ -261,23 +334,9 @@ def _reopen(
                 "that occurred after its cancellation (a late start of the cancelled one "
                 "is refused)"
             )
-        try:
-            reopened = store.update_subject(
-                record.model_copy(
-                    update={
-                        "instance_id": request.instance_id,
-                        "status": "STARTED",
-                        "event_id": request.event_id,
-                        "occurred_at": request.occurred_at,
-                        "reopened": True,
-                        "at": now,
-                    }
-                )
-            )
-        except ConcurrentUpdate:
-            current = store.get_subject(record.workflow_id, record.facility_id, record.subject_id)
-            assert current is not None  # subject records are never deleted
-            record = current
+        reopened = _name_this_instance(request, record, store=store, now=now, reopened=True)
+        if reopened is None:
+            record = _reread(store, record)
             continue
         detail = {"event_id": request.event_id, "cancelled_by": record.event_id}
         if record.instance_id is not None:

@@ -45,6 +45,10 @@ class Instance(Record):
     subject_refs: dict[str, str] = {}
     # When the subject is due (a case's start), once an event has said so (a reschedule).
     scheduled_start: datetime | None = None
+    # The clinical service line the subject belongs to (orthopedics, imaging, surgery, ...);
+    # None where the subject has none (an invoice, a purchase order). Optional: instances
+    # written before it was kept read as None.
+    service_line: str | None = None
     version: int = 0  # optimistic locking
 
 
@@ -79,6 +83,9 @@ class HumanTask(Record):
     status: TaskStatus = TaskStatus.OPEN
     task_token: str | None = None  # None: informational task, nothing waits on it
     allowed_decisions: tuple[str, ...] = ()
+    # Separation of duties: people who may not claim or decide it (the clerk who accepted
+    # a variance does not approve it).
+    excluded_actors: tuple[str, ...] = ()
     claimed_by: str | None = None
     decision: str | None = None
     completed_by: str | None = None

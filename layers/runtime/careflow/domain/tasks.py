@@ -88,8 +88,10 @@ def open_task(
     allowed_decisions: Sequence[str],
     now: datetime,
     policy_version: str = "v1",
+    excluded_actors: Sequence[str] = (),
 ) -> HumanTask:
-    """Opens the task, or re-opens it with a fresh token after an escalation."""
+    """Opens the task, or re-opens it with a fresh token after an escalation.
+    ``excluded_actors`` may not claim or decide it (separation of duties)."""
     task_id = task_id_for(instance_id, purpose)
     existing = store.get_task(task_id)
     if existing is not None and existing.status in (TaskStatus.OPEN, TaskStatus.CLAIMED):
@@ -112,6 +114,7 @@ def open_task(
         escalation_chain=chain,
         task_token=token,
         allowed_decisions=tuple(allowed_decisions),
+        excluded_actors=tuple(excluded_actors),
         policy_version=policy_version,
     )
     store.put_task(task)
@@ -326,6 +329,18 @@ def _role_in(
             attempted=attempted,
             now=now,
             why=f"Task {task.task_id} can only be worked by a named person (user:<id>).",
+        )
+    if as_what == "work" and actor in task.excluded_actors:
+        raise _refuse(
+            store,
+            task,
+            actor=actor,
+            attempted=attempted,
+            now=now,
+            why=(
+                f"{actor} may not {attempted} task {task.task_id}: separation of duties "
+                "(the same person may not both make and approve this decision)."
+            ),
         )
     held = sorted(directory.roles_of(actor) & allowed)
     if not held:

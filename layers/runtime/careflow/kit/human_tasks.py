@@ -19,7 +19,23 @@ class TaskSpec(StepInput):
     reasons: tuple[str, ...] = ()
     escalation_chain: tuple[str, ...] = ()
     allowed_decisions: tuple[str, ...] = ()
+    excluded_actors: tuple[str, ...] = ()  # may not claim or decide it (separation of duties)
     policy_version: str = "v1"  # the version of the policy that set its SLA and chain
+
+
+class HumanTaskSpec(StepOutput):
+    """A step's answer that a ``careflow:HumanTask`` state opens (its ``Task.$``): the same
+    fields as :class:`TaskSpec`, which reads it; every workflow returns this one model."""
+
+    purpose: str
+    title: str
+    reasons: tuple[str, ...]
+    escalation_chain: tuple[str, ...]
+    allowed_decisions: tuple[str, ...]
+    subject_ref: str
+    facility_id: str
+    policy_version: str
+    excluded_actors: tuple[str, ...] = ()
 
 
 class CreateHumanTask(StepInput):
@@ -57,6 +73,7 @@ def create_human_task(
         allowed_decisions=spec.allowed_decisions,
         now=now,
         policy_version=spec.policy_version,
+        excluded_actors=spec.excluded_actors,
     )
     return OpenedTask(task_id=task.task_id, queue=task.queue)
 
@@ -78,11 +95,15 @@ def escalate_human_task(
     inp: EscalateHumanTask, *, store: StateStore, publisher: EventPublisher, now: datetime
 ) -> Escalated:
     """The task's SLA ran out: move it up its escalation chain."""
-    from careflow.observability import metrics
+    from careflow.observability import kpi_metric, metrics
 
     task_id = task_id_for(inp.instance_id, inp.purpose)
     task = escalate_task(store, publisher, task_id=task_id, now=now)
     metrics.add_metric(name="HumanTasksEscalated", unit="Count", value=1)
+    # the enterprise sla_adherence: a task escalated is a task whose due time passed
+    kpi_metric(
+        "HumanTaskSlaMissed", "Count", 1, workflow_id=task.workflow_id, facility_id=task.facility_id
+    )
     return Escalated(
         task_id=task.task_id,
         queue=task.queue,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone
+from careflow.events.envelope import envelope
+from careflow.kit.steps import StepOutput
 from careflow.ports import StateStore
 
 
@@ -27,10 +29,13 @@ def start_instance(
     decisions: Mapping[str, str] | None = None,
     subject_refs: Mapping[str, str] | None = None,
     scheduled_start: datetime | None = None,
+    service_line: str | None = None,
 ) -> None:
     """Registers the instance (once: a retried step is not a new instance) with its first
     milestone, and audits the policy version it pins (and the decision rows that applied).
-    ``scheduled_start``: when the subject is due (a case's start), if it has such a time."""
+    ``scheduled_start``: when the subject is due (a case's start), if it has such a time.
+    ``service_line``: the subject's clinical service line (orthopedics, imaging, ...), if it
+    has one (an invoice has none)."""
     audit: dict[str, Any] = {"hash": policy.hash}
     if decisions:
         audit["rows"] = dict(decisions)
@@ -48,6 +53,7 @@ def start_instance(
             execution_name=instance_id,
             subject_refs=dict(subject_refs or {}),
             scheduled_start=scheduled_start,
+            service_line=service_line,
         ),
         with_entries=[
             Milestone(instance_id=instance_id, name=started, at=now, detail=detail),
@@ -121,3 +127,91 @@ def child_milestones(
         for m in store.milestones(child_instance_id)
         if m.name in names
     ]
+
+
+class Concluded(StepOutput):
+    """What a workflow's last step returns: its outcome, and the outcome event the ASL
+    publishes (``detail_type`` and ``detail``, built with the envelope of every event)."""
+
+    outcome: str
+    reasons: tuple[str, ...]
+    detail_type: str
+    detail: dict[str, Any]
+
+
+C = TypeVar("C", bound=Concluded)
+
+
+def conclude(
+    store: StateStore,
+    *,
+    instance_id: str,
+    facility_id: str,
+    correlation_id: str,
+    now: datetime,
+    outcome: str,
+    reasons: Sequence[str],
+    milestone_name: str,
+    succeeded: bool,
+    detail_type: str,
+    data: Mapping[str, Any],
+    actor: str,
+    policy_version: str,
+    measured: tuple[str, Mapping[str, Any]] | None = None,
+    entries: Sequence[Milestone | AuditEntry] = (),
+    status: InstanceStatus = InstanceStatus.COMPLETED,
+    output: type[C] = Concluded,  # type: ignore[assignment]
+    **extra: Any,
+) -> C:
+    """The last step's writes, the same in every workflow: the workflow's own ``entries``
+    (delays by cause, ...), then the measurement audit entry ``/v1/kpis`` reads
+    (``measured``: its action and its numbers, never PHI), then the concluding milestone
+    (DONE when ``succeeded``, else FAILED, with the outcome as its detail); the instance's
+    status, outcome and reasons in the same write; and the outcome event, keyed by the
+    instance so that a retried step publishes the same event (``data`` plus nothing else).
+    ``output`` is the step's own subclass of :class:`Concluded` when it returns more
+    (``extra`` fills its fields).
+    """
+    written: list[Milestone | AuditEntry] = list(entries)
+    if measured is not None:
+        action, numbers = measured
+        written.append(
+            AuditEntry(
+                instance_id=instance_id,
+                at=now,
+                actor=actor,
+                action=action,
+                reason=outcome,
+                policy_version=policy_version,
+                detail=dict(numbers),
+            )
+        )
+    written.append(
+        Milestone(
+            instance_id=instance_id,
+            name=milestone_name,
+            at=now,
+            status="DONE" if succeeded else "FAILED",
+            detail=outcome,
+        )
+    )
+    finish_instance(
+        store,
+        instance_id,
+        status=status,
+        outcome=outcome,
+        reasons=reasons,
+        entries=written,
+        now=now,
+    )
+    detail = envelope(
+        event_id=f"{instance_id}:{outcome}",
+        idempotency_key=f"{instance_id}:outcome",
+        facility_id=facility_id,
+        occurred_at=now,
+        correlation_id=correlation_id,
+        data=dict(data),
+    )
+    return output(
+        outcome=outcome, reasons=tuple(reasons), detail_type=detail_type, detail=detail, **extra
+    )

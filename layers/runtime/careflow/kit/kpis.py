@@ -25,6 +25,19 @@ if TYPE_CHECKING:
     from careflow.domain.records import Instance
     from careflow.ports import StateStore
 
+# The enterprise KPIs, named in one place of GET /v1/kpis's answer (its ``enterprise``
+# block). Each but the last is a workflow's own KPI, declared so on its spec
+# (KpiDefinition.enterprise, one workflow each); the last, the generic sla_adherence, is
+# computed by careflow.kpis across every workflow.
+ACROSS = "sla_adherence"
+ENTERPRISE: tuple[str, ...] = (
+    "authorization_turnaround",
+    "discharge_delay_causes",
+    "stockout_risk",
+    "invoice_exception_aging",
+    ACROSS,
+)
+
 # (store, instances seen, since, now) -> {name: value}
 KpiValues = Callable[["StateStore", "Sequence[Instance]", datetime, datetime], Mapping[str, Any]]
 
@@ -33,7 +46,8 @@ KpiValues = Callable[["StateStore", "Sequence[Instance]", datetime, datetime], M
 class KpiDefinition:
     """One KPI as served: its name (the answer's key), unit, definition, owner and
     lineage (the records it reads). ``model``: the value's type in the OpenAPI document
-    (a pydantic model, ``int``, ``dict[str, int]``...); ``None`` is any JSON value."""
+    (a pydantic model, ``int``, ``dict[str, int]``...); ``None`` is any JSON value.
+    ``enterprise``: the name of the enterprise KPI this one is, if it is one."""
 
     name: str
     unit: str
@@ -41,6 +55,9 @@ class KpiDefinition:
     owner: str
     lineage: str
     model: Any = None
+    # the enterprise KPI it is (one of careflow.kpis.ENTERPRISE), served under that name
+    # in the answer's ``enterprise`` block too; None: the workflow's alone
+    enterprise: str | None = None
 
 
 def nearest_rank(values: Sequence[float], percent: int) -> float:

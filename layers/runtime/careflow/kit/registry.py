@@ -68,6 +68,8 @@ def _check(found: list[Workflow]) -> None:
     for wf in found:
         if bool(wf.served_kpis) != (wf.kpi_values is not None):
             raise RegistryError(f"{wf.id}: served_kpis and kpi_values go together")
+        if wf.bench is not None and wf.bench_excluded:
+            raise RegistryError(f"{wf.id}: a bench case, or why it has none, not both")
         for kpi in wf.served_kpis:
             if served.setdefault(kpi.name, kpi) != kpi:
                 raise RegistryError(f"KPI {kpi.name} is declared twice, differently")

@@ -217,10 +217,20 @@ class Workflow:
     # Data models of the detail-types it consumes (triggers and subscriptions), by detail-type.
     event_schemas: Mapping[str, builtins.type] = field(default_factory=dict)
     subject_type: str = "subject"
+    # The policy its instances pin (policies/enterprise/<policy>.json): who may work its
+    # queues (queue_roles) is read from it, e.g. for what the operations page shows a role.
+    policy: str = ""
     # Workflows this one starts as children (states:startExecution.sync:2), by workflow id.
     children: tuple[str, ...] = ()
     # "<module>:<name>" of a callable(demo) -> list of case reports (localcloud.demo).
     demo: str | None = None
+    # "<module>:<name>" of its bench case (careflow.kit.bench): a callable(cloud, key) ->
+    # the intake target of one start event; ``make bench`` runs it in the mix of
+    # workflows. One that waits for people or later events has a ``drive(cloud, key,
+    # instance_id)`` in the same module that plays them. None: left out of the mix;
+    # ``bench_excluded`` says why (a few words, printed on its line).
+    bench: str | None = None
+    bench_excluded: str = ""
     package: str = ""  # set by the registry
 
     @property

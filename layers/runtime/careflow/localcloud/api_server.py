@@ -9,6 +9,8 @@ Per request, in API Gateway's order:
 3. a route with a scope needs a token from :class:`LocalIssuer` in ``Authorization``
    (``Bearer`` optional, as the Cognito authorizer takes it): RS256, ``iss``, ``exp``
    and ``token_use == "access"`` checked, else 401; without the route's scope, 403;
+   (``/ops``, the operations page and its local sign-in, is served beside ``/v1``:
+   :mod:`careflow.localcloud.ops_site`);
 4. the client's usage plan (a token bucket per ``client_id``): over it, 429 with
    ``Retry-After``;
 5. the request becomes a REST proxy event, its claims in
@@ -340,6 +342,7 @@ class ApiServer:
         self._handler = handler
         self.max_body = max_body
         self._httpd: ThreadingHTTPServer | None = None
+        self._ops: Any = None  # the operations page, made on its first request
 
     @property
     def url(self) -> str:
@@ -428,6 +431,8 @@ class ApiServer:
             )
         body = req.rfile.read(length) if length > 0 else b""
         path = urlsplit(req.path).path
+        if path == "/ops" or path.startswith("/ops/"):  # the operations page (ops_site)
+            return self._ops_site().answer(req.command, path, body)
         prefix = f"/{VERSION}/"
         found = match(req.command, path) if path.startswith(prefix) else None
         if found is None:
@@ -461,6 +466,13 @@ class ApiServer:
         if answer.get("isBase64Encoded"):
             text = base64.b64decode(text).decode("utf-8", "replace")
         return int(answer["statusCode"]), headers, text
+
+    def _ops_site(self) -> Any:
+        if self._ops is None:
+            from careflow.localcloud.ops_site import OpsSite
+
+            self._ops = OpsSite(self.issuer)
+        return self._ops
 
     def _authorize(self, route: Route, header: str | None) -> dict[str, Any] | None:
         """The token's claims for a scoped route (401 / 403 as API Gateway refuses); None

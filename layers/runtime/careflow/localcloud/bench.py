@@ -1,7 +1,8 @@
-"""``make bench``: surgical case readiness executions per second, local cloud vs stock moto.
+"""``make bench``: executions per second, local cloud vs stock moto, for the mix of every
+registered workflow and for surgical case readiness alone.
 
-Both runs use the same moto server, the same ASL (rendered from the catalog), the same
-handlers and the same all-clear case. ``stock`` is moto's interpreter with
+Both modes use the same moto server, the same ASL (rendered from the catalog), the same
+handlers and the same cases. ``stock`` is moto's interpreter with
 ``execute_state_machine`` and a single addition, a hook that runs the handler where
 moto's Lambda backend would echo its input. ``local`` is ``careflow up``'s cloud, with
 moto patched by :mod:`careflow.localcloud.moto` (cached clients, in-process Lambda, ...).
@@ -18,7 +19,33 @@ req_per_s=<n> target_p99_ms=50``; and (unless ``--no-mllp``) HL7 v2 over MLLP on
 into the local cloud, one sender waiting for each ACK:
 ``mllp messages=<n> msg_per_s=<n> ack_p50_ms=<x> ack_p99_ms=<x>``.
 
-The last line is ``ratio=<local/stock> local_exec_per_s=<n> stock_exec_per_s=<n>``.
+The speed runs. First surgical case readiness's all-clear case alone, as the bench has
+always measured it (``--executions``, ``--stock-executions``): a table of both modes and
+``surgical ratio=<local/stock> local_exec_per_s=<n> stock_exec_per_s=<n>``. Then (unless
+``--no-mix``) the mix: every registered workflow whose spec names a bench case
+(``Workflow.bench``, :mod:`careflow.kit.bench`), one after another in one cloud per mode,
+``--mix-executions`` (local) and ``--mix-stock-executions`` (stock) executions of each
+started together and timed until all end. A case that waits for people or later events
+has a driver (``drive`` beside its case, :mod:`careflow.kit.bench`): the bench hands it
+each execution once started (:class:`Drivers`, a few worker threads), and it approves the
+tasks or puts the events as the outside world would. Its work runs during the timed
+interval, in this process: a driven workflow's seconds include its drivers' polls,
+decisions and events. Before a driven case starts, the bench writes the subject record
+intake would (so that the driver's later events find the instance). One line per workflow:
+
+- ``mix workflow=<id> local_exec_per_s=<x> stock_exec_per_s=<y> ratio=<r>``;
+- ``mix workflow=<id> local_exec_per_s=<x> stock=unsupported (<reason>)`` when stock moto
+  does not bring its case to ``SUCCEEDED`` (its first execution fails, has not ended after
+  ``STOCK_PROBE_SECONDS``, or its driver failed: e.g. stock moto's EventBridge delivers
+  to no Lambda target, so a driver's event never reaches intake);
+- ``mix workflow=<id> excluded (<why>)`` for a workflow without one (its spec's
+  ``bench_excluded``, or ``no bench case``).
+
+The last line is the mix: ``ratio=<local/stock> local_exec_per_s=<n> stock_exec_per_s=<n>
+workflows=<k>``, over the ``k`` workflows both modes ran (all executions of those
+workflows over all their seconds, in each mode); when stock moto could not run some,
+`` stock_unsupported=<id>,...`` follows, and they are not in the ratio. With ``--no-mix``
+the ``surgical ratio=...`` line is the last.
 """
 
 from __future__ import annotations
@@ -30,59 +57,124 @@ import os
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from careflow.domain import intake
+from careflow.kit import bench as kit_bench
+from careflow.kit.bench import BenchCase, BenchDriver, load, load_driver
 from careflow.kit.registry import workflow as _workflow
+from careflow.kit.registry import workflows
 from careflow.localcloud.cloud import LocalCloud, free_port
 
+# The one workflow this module names: the bench's history is surgical readiness's
+# all-clear case (appt-1001: 11 Lambda tasks, a Parallel of five, one putEvents), kept as
+# its own line; the mix takes every workflow from the registry.
 SURGICAL_CASE_READINESS = _workflow("surgical-case-readiness")
 
 WORKFLOW = SURGICAL_CASE_READINESS.id
-CASE = "appt-1001"  # the all-clear case: 11 Lambda tasks, a Parallel of five, one putEvents
 
 
-def _target(i: int, run: str, cloud: LocalCloud) -> dict[str, Any]:
-    return {
-        "workflow_id": WORKFLOW,
-        "event": {
-            "source": "careflow.scheduling",
-            "detail-type": "Appointment.Booked",
-            "detail": {
-                "metadata": {
-                    "event_id": f"{run}-{i}",
-                    "idempotency_key": f"{run}-{i}",
-                    "facility_id": "fac-north",
-                    "occurred_at": cloud.clock.now().isoformat(),
-                    "schema_version": "1.0",
-                    "correlation_id": f"{run}-{i}",
-                },
-                "data": {
-                    "appointment_id": CASE,
-                    "appointment_type": "procedure",
-                    "scheduled_start": cloud.clock.now().isoformat(),
-                },
-            },
-        },
-    }
+def _surgical_case() -> BenchCase:
+    assert SURGICAL_CASE_READINESS.bench, "surgical readiness names its bench case"
+    return load(SURGICAL_CASE_READINESS.bench)
 
 
-def _start_all(cloud: LocalCloud, run: str, n: int) -> list[str]:
+def _start_all(
+    cloud: LocalCloud,
+    run: str,
+    n: int,
+    case: BenchCase | None = None,
+    drivers: Drivers | None = None,
+) -> list[str]:
+    """Starts ``n`` executions of the case (surgical readiness's by default); with
+    ``drivers``, hands each started execution to its case's driver."""
     sfn = cloud.client("stepfunctions")
-    requests = [
-        intake.accept(_target(i, run, cloud), state_machine_arns=cloud.state_machine_arns)
-        for i in range(n)
-    ]
+    case = case or _surgical_case()
+    requests = []
+    for i in range(n):
+        key = f"{run}-{i}"
+        request = intake.accept(case(cloud, key), state_machine_arns=cloud.state_machine_arns)
+        assert isinstance(request, intake.StartRequest), "a bench case is a start event"
+        requests.append((key, request))
 
-    def start(req: intake.StartRequest) -> str:
+    def start(keyed: tuple[str, intake.StartRequest]) -> str:
+        key, req = keyed
+        if drivers is not None and req.subject_id is not None:
+            claim_subject(cloud, req)
         arn: str = sfn.start_execution(
             stateMachineArn=req.state_machine_arn, name=req.instance_id, input=json.dumps(req.input)
         )["executionArn"]
+        if drivers is not None:
+            drivers.drive(cloud, key, req.instance_id)
         return arn
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(start, requests))
+
+
+def claim_subject(cloud: LocalCloud, req: intake.StartRequest) -> None:
+    """The subject record intake writes before it starts an instance: a driver's later
+    events for the subject (an A03) find the running instance by it. Only for driven
+    cases: the others hear no later event, and start as the bench always started them."""
+    from careflow import wiring
+    from careflow.domain.records import SubjectRecord
+
+    assert req.subject_id is not None
+    wiring.store().claim_subject(
+        SubjectRecord(
+            workflow_id=req.workflow_id,
+            facility_id=req.facility_id,
+            subject_id=req.subject_id,
+            instance_id=req.instance_id,
+            event_id=req.event_id,
+            at=cloud.clock.now(),
+            occurred_at=req.occurred_at,
+        )
+    )
+
+
+@dataclass
+class Drivers:
+    """A case's driver (:mod:`careflow.kit.bench`) at work on each execution of a run, in
+    a pool of :data:`careflow.kit.bench.DRIVER_THREADS` worker threads."""
+
+    driver: BenchDriver
+    pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(
+            max_workers=kit_bench.DRIVER_THREADS, thread_name_prefix="bench-driver"
+        )
+    )
+    futures: list[Future[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        kit_bench.STOP.clear()
+
+    def drive(self, cloud: LocalCloud, key: str, instance_id: str) -> None:
+        self.futures.append(self.pool.submit(self.driver, cloud, key, instance_id))
+
+    def failed(self) -> bool:
+        """A driver has failed (not stopped by the bench): its execution will not end."""
+        return any(
+            f.done()
+            and f.exception() is not None
+            and not isinstance(f.exception(), kit_bench.DriverStopped)
+            for f in self.futures
+        )
+
+    def finish(self) -> str | None:
+        """Stops the drivers still waiting (the run is over) and waits for them: the first
+        driver's error, if one failed before the stop."""
+        kit_bench.STOP.set()
+        self.pool.shutdown(wait=True)
+        kit_bench.STOP.clear()
+        errors = [f.exception() for f in self.futures]
+        failed = [e for e in errors if e is not None and not isinstance(e, kit_bench.DriverStopped)]
+        stopped = [e for e in errors if isinstance(e, kit_bench.DriverStopped)]
+        first = (failed or stopped or [None])[0]
+        return " ".join(str(first).split())[:160] if first is not None else None
 
 
 POLL_SECONDS = 0.05  # between describes while many executions still run
@@ -90,11 +182,26 @@ LAST_POLL_SECONDS = 0.005  # for the last few: the run's end is seen within 5 ms
 LAST_FEW = 3
 
 
-def _wait_all(cloud: LocalCloud, arns: list[str], timeout: float) -> dict[str, int]:
+def _drop_metrics() -> None:
+    """Empties the handlers' shared Powertools metric set. Nothing flushes it in-process,
+    and Powertools prints it to stdout (as EMF JSON, whatever POWERTOOLS_METRICS_DISABLED
+    says) once one metric holds 100 values: in the middle of the bench's lines."""
+    from careflow.observability import metrics
+
+    metrics.clear_metrics()
+
+
+def _wait_all(
+    cloud: LocalCloud,
+    arns: list[str],
+    timeout: float,
+    given_up: Callable[[], bool] = lambda: False,
+) -> dict[str, int]:
     """Waits for each execution in turn with one cheap describe at a time: a list call
     over every execution would compete with the executions for the interpreter's core.
     Polls are sparse while many run and close together for the last few, so that when
-    the run ended is known to a few milliseconds (for either mode).
+    the run ended is known to a few milliseconds (for either mode). ``given_up()`` true
+    (a driver failed: its execution will not end) ends the wait as the timeout would.
     """
     sfn = cloud.client("stepfunctions")
     counts: dict[str, int] = {}
@@ -106,10 +213,11 @@ def _wait_all(cloud: LocalCloud, arns: list[str], timeout: float) -> dict[str, i
             if status != "RUNNING":
                 counts[status] = counts.get(status, 0) + 1
                 break
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or given_up():
                 counts["TIMED_OUT"] = counts.get("TIMED_OUT", 0) + 1
                 break
             time.sleep(pause)
+    _drop_metrics()
     return counts
 
 
@@ -129,6 +237,132 @@ def measure(mode: str, executions: int, timeout: float = 600.0) -> dict[str, Any
         "seconds": round(elapsed, 2),
         "exec_per_s": round(executions / elapsed, 1),
     }
+
+
+STOCK_PROBE_SECONDS = 60.0  # a stock execution not ended by then: its case is unsupported
+MIX_EXECUTIONS = 60  # local executions of each workflow of the mix
+MIX_STOCK_EXECUTIONS = 10  # stock moto's: it is slow
+
+
+@dataclass
+class MixResult:
+    """One workflow of the mix in one mode: executions per second, or why it did not run."""
+
+    workflow_id: str
+    executions: int = 0
+    seconds: float = 0.0
+    unsupported: str | None = None
+
+    @property
+    def exec_per_s(self) -> float:
+        return self.executions / self.seconds if self.seconds else 0.0
+
+
+def _failure(
+    cloud: LocalCloud, arns: list[str], counts: dict[str, int], driver: str | None = None
+) -> str:
+    """Why a run did not succeed, in a few words: the first failed execution's error, or
+    for one still running, its driver's error or what the driver was waiting for."""
+    sfn = cloud.client("stepfunctions")
+    for arn in arns:
+        d = sfn.describe_execution(executionArn=arn)
+        if d["status"] == "RUNNING" and driver:
+            return f"{driver}; the execution still running"
+        if d["status"] == "RUNNING":
+            return "still running after the wait"
+        if d["status"] != "SUCCEEDED":
+            error = d.get("error") or d["status"]
+            cause = " ".join(str(d.get("cause") or "").split())[:80]
+            return f"{error}: {cause}" if cause else str(error)
+    return driver or f"not every execution succeeded: {counts}"
+
+
+def _never() -> bool:
+    return False
+
+
+def _mix_run(
+    cloud: LocalCloud,
+    mode: str,
+    workflow_id: str,
+    case: BenchCase,
+    executions: int,
+    driver: BenchDriver | None = None,
+) -> MixResult:
+    probe_timeout = STOCK_PROBE_SECONDS if mode == "stock" else 120.0
+    drivers = Drivers(driver) if driver else None
+    warm = _start_all(cloud, f"mix-warm-{mode}-{workflow_id}", 1, case, drivers)
+    counts = _wait_all(cloud, warm, probe_timeout, drivers.failed if drivers else _never)
+    failed = drivers.finish() if drivers else None
+    if counts.get("SUCCEEDED") != 1:
+        return MixResult(workflow_id, unsupported=_failure(cloud, warm, counts, failed))
+    # the seconds run from the first start to the last end: the drivers' work is in them
+    drivers = Drivers(driver) if driver else None
+    t0 = time.perf_counter()
+    arns = _start_all(cloud, f"mix-{mode}-{workflow_id}", executions, case, drivers)
+    counts = _wait_all(cloud, arns, 600.0, drivers.failed if drivers else _never)
+    elapsed = time.perf_counter() - t0
+    failed = drivers.finish() if drivers else None
+    if counts.get("SUCCEEDED") != executions:
+        return MixResult(workflow_id, unsupported=_failure(cloud, arns, counts, failed))
+    return MixResult(workflow_id, executions, elapsed)
+
+
+def measure_mix(mode: str, executions: int) -> dict[str, MixResult]:
+    """Each registered workflow's bench case in one cloud, one workflow after another: a
+    warm-up execution (which also tells whether the mode runs the case at all), then
+    ``executions`` started together and timed until all end."""
+    results: dict[str, MixResult] = {}
+    with LocalCloud(free_port(), payer_ticker=False, fill_gaps=(mode == "local")) as cloud:
+        for wf in workflows():
+            if wf.bench is None:
+                continue
+            case, driver = load(wf.bench), load_driver(wf.bench)
+            results[wf.id] = _mix_run(cloud, mode, wf.id, case, executions, driver)
+    return results
+
+
+def mix_lines(local: dict[str, MixResult], stock: dict[str, MixResult]) -> list[str]:
+    """A line per registered workflow, then the mix's (the last)."""
+    lines = []
+    both: list[str] = []
+    unsupported: list[str] = []
+    for wf in workflows():
+        if wf.id not in local:
+            why = wf.bench_excluded or "no bench case"
+            lines.append(f"mix workflow={wf.id} excluded ({why})")
+            continue
+        mine = local[wf.id]
+        if mine.unsupported:
+            raise SystemExit(f"local: {wf.id}'s bench case did not succeed: {mine.unsupported}")
+        theirs = stock[wf.id]
+        if theirs.unsupported:
+            unsupported.append(wf.id)
+            lines.append(
+                f"mix workflow={wf.id} local_exec_per_s={mine.exec_per_s:.1f} "
+                f"stock=unsupported ({theirs.unsupported})"
+            )
+            continue
+        both.append(wf.id)
+        lines.append(
+            f"mix workflow={wf.id} local_exec_per_s={mine.exec_per_s:.1f} "
+            f"stock_exec_per_s={theirs.exec_per_s:.2f} "
+            f"ratio={mine.exec_per_s / theirs.exec_per_s:.1f}"
+        )
+    if not both:
+        raise SystemExit("mix: stock moto ran none of the bench cases")
+
+    def rate(results: dict[str, MixResult]) -> float:
+        return sum(results[w].executions for w in both) / sum(results[w].seconds for w in both)
+
+    local_rate, stock_rate = rate(local), rate(stock)
+    last = (
+        f"ratio={local_rate / stock_rate:.1f} local_exec_per_s={local_rate:.1f} "
+        f"stock_exec_per_s={stock_rate:.2f} workflows={len(both)}"
+    )
+    if unsupported:
+        last += f" stock_unsupported={','.join(unsupported)}"
+    return [*lines, last]
 
 
 # What a handler would pay with the usual eager imports: all of the FHIR models a
@@ -323,6 +557,19 @@ def main(argv: list[str] | None = None) -> int:
         help="stock moto is slow; fewer executions measure it as well",
     )
     p.add_argument(
+        "--mix-executions",
+        type=int,
+        default=MIX_EXECUTIONS,
+        help="local executions of each workflow in the mix",
+    )
+    p.add_argument(
+        "--mix-stock-executions",
+        type=int,
+        default=MIX_STOCK_EXECUTIONS,
+        help="stock moto's executions of each workflow in the mix",
+    )
+    p.add_argument("--no-mix", action="store_true", help="skip the mix of all workflows")
+    p.add_argument(
         "--no-cold-start", action="store_true", help="skip the handlers' cold-start section"
     )
     p.add_argument(
@@ -344,6 +591,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     for name in ("werkzeug", "moto", "botocore"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # stock moto answers a PutEvents it cannot deliver with a 500 and werkzeug logs the
+    # traceback; the mix line says so in one line (stock=unsupported (...))
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
     if not args.no_cold_start:
         handlers = cold_starts()
         naive = _import_ms(NAIVE_IMPORT, 3)
@@ -382,9 +633,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['mode']:<7}{r['executions']:>11}{r['seconds']:>9}{r['exec_per_s']:>8}")
     ratio = local["exec_per_s"] / stock["exec_per_s"]
     print(
-        f"ratio={ratio:.1f} local_exec_per_s={local['exec_per_s']} "
-        f"stock_exec_per_s={stock['exec_per_s']}"
+        f"surgical ratio={ratio:.1f} local_exec_per_s={local['exec_per_s']} "
+        f"stock_exec_per_s={stock['exec_per_s']}",
+        flush=True,
     )
+    if not args.no_mix:
+        mix_stock = measure_mix("stock", args.mix_stock_executions)
+        mix_local = measure_mix("local", args.mix_executions)
+        for line in mix_lines(mix_local, mix_stock):
+            print(line)
     return 0
 
 

@@ -28,6 +28,10 @@ from typing import Any
 
 from careflow import catalog, clock, wiring
 from careflow.adapters.sandbox import Sandbox, reset_sandbox
+from careflow.catalog import EXECUTION_STATUS
+from careflow.domain.executions import DETAIL_TYPE as EXECUTION_DETAIL_TYPE
+from careflow.domain.executions import ENDED_BADLY, execution_status_pattern
+from careflow.domain.executions import SOURCE as EXECUTION_SOURCE
 from careflow.events.envelope import envelope
 from careflow.events.routing import UNROUTED_ROUTE, unrouted_pattern
 from careflow.localcloud.endpoint import REGION
@@ -188,6 +192,21 @@ class NotificationEndpoint:
         self._server.stop()
 
 
+def stop_together(*servers: Any) -> None:
+    """``stop()`` each server (None skipped) at the same time: each http.server waits up to
+    its poll interval (0.5 s) to notice, so one after another a cloud with its sandboxes,
+    API, control and MLLP listeners took 5 to 6 s to stop (over 30 s on a loaded machine)."""
+    threads = [
+        threading.Thread(target=server.stop, name="stop", daemon=True)
+        for server in servers
+        if server is not None
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def _sandbox_encounter(encounter_id: str) -> Any:
     """What the process's in-process sandbox holds for an encounter (read at the time of
     the search: a reset replaces the sandbox)."""
@@ -312,7 +331,9 @@ class LocalCloud:
         moto_api_backend.reset()
         clock.set_clock(self.clock)
         if self._fill_gaps:
-            patched_moto.install(clock=self.clock, invoke=self.invoke)
+            patched_moto.install(
+                clock=self.clock, invoke=self.invoke, execution_ended=self._execution_ended
+            )
             if patched_moto.attach_in_process not in wiring.CLIENT_HOOKS:
                 wiring.CLIENT_HOOKS.append(patched_moto.attach_in_process)
         else:
@@ -395,9 +416,7 @@ class LocalCloud:
             self.workforce_server,
             self.notifications,
         )
-        for server in servers:
-            if server is not None:
-                server.stop()
+        stop_together(*servers)
         patched_moto.uninstall()
         patched_moto.uninstall_baseline()
         if patched_moto.attach_in_process in wiring.CLIENT_HOOKS:
@@ -594,6 +613,15 @@ class LocalCloud:
                 if key not in subscribed:
                     subscribed.add(key)
                     self._rule(events, sqs, f"{wf.id}-{sub.function}", sub.pattern(), sub.function)
+        # Step Functions' announcement of a careflow execution's bad end, on the default bus.
+        self._rule(
+            events,
+            sqs,
+            "careflow-execution-ended-badly",
+            execution_status_pattern(list(self.state_machine_arns.values())),
+            EXECUTION_STATUS.name,
+            bus="default",
+        )
         # What no rule above takes, recorded by intake as unrouted (the CDK app's catch-all).
         self._rule(
             events,
@@ -615,17 +643,16 @@ class LocalCloud:
         pattern: Mapping[str, Any],
         function: str,
         transformer: Mapping[str, Any] | None = None,
+        bus: str = catalog.EVENT_BUS_NAME,
     ) -> None:
-        rules = events.list_rules(EventBusName=catalog.EVENT_BUS_NAME, NamePrefix=name)["Rules"]
+        rules = events.list_rules(EventBusName=bus, NamePrefix=name)["Rules"]
         if any(r["Name"] == name for r in rules):
             return
         dlq_url = sqs.create_queue(QueueName=f"careflow-dlq-{name}")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        events.put_rule(
-            Name=name, EventBusName=catalog.EVENT_BUS_NAME, EventPattern=json.dumps(pattern)
-        )
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
         target: dict[str, Any] = {
             "Id": function,
             "Arn": self.function_arns[function],
@@ -634,7 +661,28 @@ class LocalCloud:
         }
         if transformer:
             target["InputTransformer"] = dict(transformer)
-        events.put_targets(Rule=name, EventBusName=catalog.EVENT_BUS_NAME, Targets=[target])
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[target])
+
+    def _execution_ended(self, detail: dict[str, Any]) -> None:
+        """What Step Functions announces on the default bus when an execution ends; only
+        the bad ends of careflow's own, which the ExecutionStatus rule takes."""
+        if detail.get("status") not in ENDED_BADLY:
+            return
+        if detail.get("stateMachineArn") not in self.state_machine_arns.values():
+            return
+        try:
+            self.client("events").put_events(
+                Entries=[
+                    {
+                        "Source": EXECUTION_SOURCE,
+                        "DetailType": EXECUTION_DETAIL_TYPE,
+                        "Detail": json.dumps(detail, default=str),
+                        "Resources": [str(detail.get("executionArn"))],
+                    }
+                ]
+            )
+        except Exception:  # a cloud shutting down: nothing to announce to
+            log.debug("execution end not announced", exc_info=True)
 
     def _deploy_functions(self) -> None:
         iam, lam = self.client("iam"), self.client("lambda")

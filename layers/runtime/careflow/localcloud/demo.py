@@ -411,6 +411,66 @@ def scenarios(wf: Workflow) -> Callable[[Demo], list[CaseReport]]:
     return fn
 
 
+def seed(
+    cloud: LocalCloud,
+    *,
+    only: Sequence[str] = (),
+    say: Callable[[str], None] = print,
+    quiet: bool = True,
+) -> list[CaseReport]:
+    """Runs every demo's scenarios (or those of the workflows ``only`` names) on a cloud
+    already started: ``careflow demo``'s, and ``careflow up --seed-demo``'s, which keeps
+    serving what they left (instances, tasks, audit trails: the KPIs read them)."""
+    reports: list[CaseReport] = []
+    for wf in demos(only):
+        demo = Demo(cloud, say=(lambda _: None) if quiet else say)
+        reports.extend(scenarios(wf)(demo))
+    return reports
+
+
+OPEN_WORK_PER_WORKFLOW = 2
+
+
+def seed_open_work(cloud: LocalCloud, per_workflow: int = OPEN_WORK_PER_WORKFLOW) -> list[str]:
+    """``careflow up --seed-demo``'s work still in progress: ``per_workflow`` more starts of
+    each workflow's ``waiting`` case (:func:`careflow.kit.bench.load_waiting`), or of its
+    bench case when that waits for people or later events (it has a ``drive``), left
+    undriven, so that the operations page shows open tasks in every such workflow's queues
+    for people to claim. The starts go through intake's accept, as the bench's do. Returns
+    the instance ids started."""
+    import json as _json
+
+    from careflow.domain import intake
+    from careflow.kit import bench as kit_bench
+    from careflow.kit.registry import workflows
+    from careflow.localcloud.bench import claim_subject
+
+    sfn = cloud.client("stepfunctions")
+    started: list[str] = []
+    for wf in workflows():
+        if wf.bench is None:
+            continue
+        waits = kit_bench.load_waiting(wf.bench)
+        if waits is None and kit_bench.load_driver(wf.bench) is None:
+            continue  # its bench case ends by itself: nothing would wait
+        case = waits or kit_bench.load(wf.bench)
+        for n in range(per_workflow):
+            request = intake.accept(
+                case(cloud, f"open-work-{wf.id}-{n}"), state_machine_arns=cloud.state_machine_arns
+            )
+            if not isinstance(request, intake.StartRequest):
+                continue
+            if request.subject_id is not None:  # later events find it, as intake's would
+                claim_subject(cloud, request)
+            sfn.start_execution(
+                stateMachineArn=request.state_machine_arn,
+                name=request.instance_id,
+                input=_json.dumps(request.input),
+            )
+            started.append(request.instance_id)
+    return started
+
+
 def run(
     port: int,
     *,
@@ -426,9 +486,7 @@ def run(
     started = time.monotonic()
     reports: list[CaseReport] = []
     with LocalCloud(port, connectors=connectors) as cloud:
-        for wf in chosen:
-            demo = Demo(cloud, say=(lambda _: None) if as_json else say)
-            reports.extend(scenarios(wf)(demo))
+        reports.extend(seed(cloud, only=[wf.id for wf in chosen], say=say, quiet=as_json))
         if before_stop is not None:
             before_stop(cloud)
     wall = time.monotonic() - started

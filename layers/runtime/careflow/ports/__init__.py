@@ -16,6 +16,7 @@ from careflow.canonical.inventory import Expedite, ParLevel, StorageLocation, Us
 from careflow.canonical.payables import (  # payables (issue 11)
     ContractPrice,
     GoodsReceipt,
+    GoodsReceiptRequest,
     Invoice,
     InvoiceApproval,
     InvoiceExceptionAction,
@@ -38,6 +39,7 @@ from careflow.canonical.procurement import (  # -- procurement (issue 11) --
     PurchaseOrderRequest,
     PurchaseOrderStatus,
 )
+from careflow.canonical.revenue import CaseBilling, ClaimReceipt
 from careflow.canonical.services import ServiceBooking, ServiceRequest
 from careflow.canonical.supply import Requisition, RequisitionRequest, StockPosition, TrayStatus
 from careflow.canonical.workforce import (
@@ -75,6 +77,17 @@ class EhrPort(Protocol):
         """The encounter's patient and primary active coverage, by the encounter's visit
         number (PV1-19, the FHIR Encounter's identifier); None if the EHR has no such
         encounter. Raises ConnectorError when the EHR cannot be read."""
+        ...
+
+    # -- revenue cycle (post-procedure) --
+    def case_billing(self, case_id: str) -> CaseBilling | None:
+        """What a completed case used (implants by lot and serial), the charges posted for
+        its encounter, its documentation, coding and account holds; None if the EHR has no
+        such case."""
+        ...
+
+    def submit_claim(self, claim: Mapping[str, Any]) -> ClaimReceipt:
+        """Hands a FHIR R4 Claim (JSON) to billing; the same claim id is received once."""
         ...
 
 
@@ -122,6 +135,12 @@ class ErpPort(Protocol):
     def purchase_order(self, po_id: str) -> PurchaseOrder | None: ...
 
     def receipts(self, po_id: str) -> Sequence[GoodsReceipt]: ...
+
+    def post_goods_receipt(self, request: GoodsReceiptRequest) -> GoodsReceipt:
+        """Receives against the purchase order; idempotent on ``request.reference`` (a
+        repeat returns the first receipt). More than a line's open quantity, or an item
+        that is not the line's, is refused (ConnectorError)."""
+        ...
 
     def contract_price(self, supplier_id: str, item_id: str) -> ContractPrice | None: ...
 

@@ -17,13 +17,13 @@ from pydantic import BaseModel, ValidationError
 
 from careflow.adapters.hl7v2.parse import Hl7Message
 from careflow.canonical import encounters as enc
-from careflow.events.reasons import describe
-from careflow.facilities import Facility, by_hl7_name
-from careflow.workflows.surgical_case_readiness.events import (
+from careflow.canonical.appointments import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentRescheduled,
 )
+from careflow.events.reasons import describe
+from careflow.facilities import Facility, by_hl7_name
 
 SCHEDULING = "careflow.scheduling"
 

@@ -26,7 +26,10 @@ from a response that has ``executionArn``. Patched, for this service only:
   0.5 s between two DescribeExecutions; the sleep ends as soon as any execution ends, so
   the parent resumes when its child does;
 - ``backend/execution.py`` ``BaseExecutionWorkerCommunication.terminated`` (wrapped):
-  tells those sleeps an execution ended.
+  tells those sleeps an execution ended, and hands the end (ARNs, name, status, error,
+  cause, input) to the installed ``execution_ended`` listener in the async pool: the
+  local cloud announces it on the default bus as Step Functions does
+  (``careflow.domain.executions``).
 
 The child runs on the virtual clock like any execution: its Wait states and task-token
 waits do not hold real time, and the parent's poll is a real-time half second at most.
@@ -47,7 +50,7 @@ from datetime import datetime
 from typing import Any
 
 from .shapes import Check, Patch, all_of, is_, params, source_has
-from .state import ASL, SFN, ModuleShim
+from .state import ASL, SFN, ModuleShim, current
 
 _SERVICE = f"{ASL}.component.state.exec.state_task.service"
 _SFN_TASK = f"{_SERVICE}.state_task_service_sfn:StateTaskServiceSfn"
@@ -157,13 +160,38 @@ def _normalise_response(
         response[key] = _epoch_millis(value)
 
 
+def _announce(execution: Any) -> None:
+    """The end, to the installed listener (off this thread: it may put events)."""
+    state = current()
+    listener = state.execution_ended if state is not None else None
+    if listener is None or execution is None or execution.exec_status is None:
+        return
+    status = getattr(execution.exec_status, "value", execution.exec_status)
+    detail = {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": execution.state_machine.arn,
+        "name": execution.name,
+        "status": str(status),
+        "error": execution.error,
+        "cause": execution.cause,
+        "input": execution.execution_input,
+    }
+    assert state is not None
+    try:
+        state.pool.submit(listener, detail)
+    except RuntimeError:  # the cloud is closing (its pool shut down): nobody to tell
+        return
+
+
 def _make_terminated(original: Callable[[Any], None]) -> Callable[[Any], None]:
     def terminated(self: Any) -> None:
         """Wraps ``BaseExecutionWorkerCommunication.terminated``: then wake the polls."""
         try:
             original(self)
         finally:
-            _notify_ended(getattr(getattr(self, "execution", None), "exec_arn", None))
+            execution = getattr(self, "execution", None)
+            _notify_ended(getattr(execution, "exec_arn", None))
+            _announce(execution)
 
     terminated.__wrapped__ = original  # type: ignore[attr-defined]
     return terminated

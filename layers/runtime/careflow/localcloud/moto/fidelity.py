@@ -26,6 +26,14 @@ Patched (paths under ``moto/stepfunctions/parser/``):
   with ``AttributeError`` before the worker had built its environment, and ignored
   the stop before the first state ran.
 
+- ``models.py`` ``StepFunctionsParserBackend._get_executions``: only executions whose
+  program environment exists. SendTaskSuccess/Failure/Heartbeat (and the Map-run calls)
+  walk every execution and read ``exec_worker.env``; one started a moment before, whose
+  worker thread had not built it yet, made them fail with ``AttributeError`` (an
+  InternalFailure: a person's decision on a task was lost while another case started).
+  Such an execution holds no task token and no Map run, so skipping it changes nothing
+  else.
+
 Child executions (``states:startExecution``) are :mod:`.children`.
 """
 
@@ -145,9 +153,30 @@ def _make_unless_stopped(original: Callable[..., None]) -> Callable[..., None]:
     return set_state
 
 
+def _make_get_executions(original: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    def _get_executions(self: Any, execution_status: Any = None) -> list[Any]:
+        return [
+            execution
+            for execution in original(self, execution_status)
+            if getattr(getattr(execution, "exec_worker", None), "env", None) is not None
+        ]
+
+    _get_executions.__wrapped__ = original  # type: ignore[attr-defined]
+    return _get_executions
+
+
 def patches() -> list[Patch]:
     choice_is = f"{ASL}.component.state.choice.comparison.operator.implementations.is_operator"
     return [
+        Patch(
+            f"{SFN}.models:StepFunctionsParserBackend",
+            "_get_executions",
+            _make_get_executions,
+            all_of(
+                params("self", "execution_status"),
+                source_has("for execution in sm.executions:"),
+            ),
+        ),
         Patch(
             f"{SFN}.models:StepFunctionsParserBackend",
             "start_execution",

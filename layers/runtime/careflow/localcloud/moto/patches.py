@@ -25,6 +25,7 @@ from . import clock as virtual_time
 from .shapes import Patch, problem_of, resolve
 from .state import (
     MOTO_VERSION,
+    ExecutionEndedFn,
     Installed,
     InvokeFn,
     MotoShapeError,
@@ -117,9 +118,13 @@ def install(
     clock: VirtualClock,
     invoke: InvokeFn,
     start_execution: StartExecutionFn | None = None,
+    execution_ended: ExecutionEndedFn | None = None,
 ) -> None:
     """Patch moto in this process. Idempotent: a second call replaces the clock,
-    ``invoke`` and ``start_execution`` and keeps the patches.
+    ``invoke``, ``start_execution`` and ``execution_ended`` and keeps the patches.
+
+    ``execution_ended`` hears every execution's end (in the async pool, off the
+    execution's thread), as Step Functions announces it on the default bus.
 
     Also installs ``clock`` as the process clock (:func:`careflow.clock.set_clock`),
     so in-process handlers see the same time as the interpreter.
@@ -130,6 +135,7 @@ def install(
             installed.clock = clock
             installed.invoke = invoke
             installed.start_execution = start_execution
+            installed.execution_ended = execution_ended
             process_clock.set_clock(clock)
             return
         results = check_shapes()
@@ -138,6 +144,7 @@ def install(
             clock=clock,
             invoke=invoke,
             start_execution=start_execution,
+            execution_ended=execution_ended,
             previous_process_clock=process_clock.get_clock(),
             boto_client_for=clients.moto_boto_client_for(),
         )

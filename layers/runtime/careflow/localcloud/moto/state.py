@@ -23,6 +23,9 @@ InvokeFn = Callable[[str, bytes], tuple[bytes, str | None]]
 StartExecutionFn = Callable[[str, str], None]
 """(state machine ARN, input JSON) -> None."""
 
+ExecutionEndedFn = Callable[[dict[str, Any]], None]
+"""An execution's end, as Step Functions' status-change event's ``detail`` gives it."""
+
 # Lambda's asynchronous invocation retries a function error twice, after ~1 and ~2 min.
 ASYNC_RETRY_DELAYS_SECONDS: tuple[float, ...] = (60.0, 120.0)
 ASYNC_WORKERS = 16
@@ -41,6 +44,7 @@ class Installed:
     invoke: InvokeFn
     start_execution: StartExecutionFn | None
     previous_process_clock: Clock
+    execution_ended: ExecutionEndedFn | None = None
     originals: list[tuple[Any, str, Any]] = field(default_factory=list)
     boto_client_for: Callable[..., Any] | None = None  # moto's, for building clients
     clients: dict[tuple[str, str, str | None], Any] = field(default_factory=dict)

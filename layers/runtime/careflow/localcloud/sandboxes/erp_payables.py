@@ -1,7 +1,8 @@
 """The ERP sandbox server's accounts payable routes (issue 11), mixed into
 :class:`careflow.localcloud.sandboxes.erp_server.ErpSandboxServer`: a supplier's invoices
-by its own number, contract prices, approving an invoice for payment and recording AP's
-exception actions (both idempotent). Documented in ``docs/erp-openapi.yaml``.
+by its own number, contract prices, approving an invoice for payment, recording AP's
+exception actions and posting a goods receipt against a purchase order (all idempotent).
+Documented in ``docs/erp-openapi.yaml``.
 
 Contract prices are the in-process sandbox's (``careflow.adapters.sandbox_payables``), so
 both ERP connectors price alike.
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from careflow.adapters.sandbox_payables import ACTION_STATUS, CONTRACT_PRICES, InvoiceCase
 
@@ -50,6 +51,27 @@ class _ActionIn(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
+class _ReceiptLineIn(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    po_line_number: int = Field(ge=1)
+    item_id: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=100_000)
+    lot_number: str | None = Field(default=None, min_length=1, max_length=64)
+    serial_number: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class _ReceiptIn(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    reference: str = _Id
+    po_id: str = Field(min_length=1, max_length=64)
+    facility_id: str = Field(min_length=1, max_length=64)
+    received_at: AwareDatetime
+    received_at_use: bool = False
+    lines: list[_ReceiptLineIn] = Field(min_length=1, max_length=200)
+
+
 class PayablesRoutes:
     """State and routes; ``handle_payables`` answers None for a request that is not its."""
 
@@ -76,6 +98,7 @@ class PayablesRoutes:
                 }
         self.invoice_approvals: dict[str, dict[str, Any]] = {}
         self.invoice_actions: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.receipt_refs: dict[str, str] = {}  # POST /goods-receipts: reference -> receipt
 
     # -- demo and test controls (the in-process sandbox has the same) ---------------------------
     def add_invoice_case(self, case: InvoiceCase, *, now: datetime) -> dict[str, Any]:
@@ -151,6 +174,52 @@ class PayablesRoutes:
             self.invoices[case.invoice_id] = invoice
         return invoice
 
+    def add_invoice(
+        self,
+        invoice_id: str,
+        po_id: str,
+        invoice_number: str,
+        *,
+        now: datetime,
+        invoice_age_days: int = 0,
+        received_days_ago: int = 0,
+    ) -> dict[str, Any]:
+        """Only the supplier's invoice, for a purchase order the ERP already holds (its
+        receipt is whoever posted it): one line per PO line, its quantity at its price."""
+        from careflow.localcloud.sandboxes.erp_server import amount_of, iso, money
+
+        invoice_date = now.date() - timedelta(days=invoice_age_days)
+        with self.lock:
+            po = self.purchase_orders[po_id]
+            lines = [
+                {
+                    "line_number": n,
+                    "po_line_number": x["line_number"],
+                    "item_id": x["item_id"],
+                    "quantity": x["quantity"],
+                    "unit_price": dict(x["unit_price"]),
+                    "amount": money(amount_of(x["unit_price"]) * x["quantity"]),
+                }
+                for n, x in enumerate(po["lines"], start=1)
+            ]
+            invoice = {
+                "invoice_id": invoice_id,
+                "supplier_id": po["supplier_id"],
+                "supplier_invoice_number": invoice_number,
+                "po_id": po_id,
+                "status": "RECEIVED",
+                "invoice_date": invoice_date.isoformat(),
+                "received_at": iso(
+                    (now - timedelta(days=received_days_ago)).replace(microsecond=0)
+                ),
+                "due_date": (invoice_date + timedelta(days=30)).isoformat(),
+                "lines": lines,
+                "total": money(sum((amount_of(x["amount"]) for x in lines), Decimal(0))),
+                "exceptions": [],
+            }
+            self.invoices[invoice_id] = invoice
+        return invoice
+
     def add_duplicate_invoice(self, invoice_id: str, original_id: str, *, now: datetime) -> None:
         """The supplier sends ``original_id`` again: a new invoice with its number and total."""
         from careflow.localcloud.sandboxes.erp_server import iso
@@ -183,13 +252,7 @@ class PayablesRoutes:
                     if (q := wanted.get(x["line_number"], 0)) > 0
                 ],
             }
-            for x in po["lines"]:
-                x["received_quantity"] += wanted.get(x["line_number"], 0)
-            po["status"] = (
-                "RECEIVED"
-                if all(x["received_quantity"] >= x["quantity"] for x in po["lines"])
-                else "PARTIALLY_RECEIVED"
-            )
+            self._receive_into(po, wanted)
             self.goods_receipts[receipt["receipt_id"]] = receipt
             return receipt
 
@@ -225,6 +288,8 @@ class PayablesRoutes:
                 return self._approve(invoice_id, body)
             case "POST", ("invoices", invoice_id, "exception-actions"):
                 return self._record_action(invoice_id, body)
+            case "POST", ("goods-receipts",):
+                return self._receive(body)
         return None
 
     def _parse(self, shape: type[BaseModel], body: bytes) -> Any:
@@ -307,3 +372,88 @@ class PayablesRoutes:
             }
             self.invoice_actions[key] = out
             return 201, dict(out), {}
+
+    def _receive(self, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        """POST /goods-receipts: idempotent on the reference; 404 an unknown PO, 409 more
+        than a line's open quantity, a line the PO lacks or another item, 422 the rest."""
+        from careflow.localcloud.sandboxes.erp_server import (
+            BASE_PATH,
+            Problem,
+            invalid,
+            iso,
+            not_found,
+        )
+
+        req = self._parse(_ReceiptIn, body)
+        with self.lock:
+            done = self.receipt_refs.get(req.reference)
+            if done is not None:
+                return 200, json.loads(json.dumps(self.goods_receipts[done])), {}
+            po = self.purchase_orders.get(req.po_id)
+            if po is None:
+                raise not_found(f"purchase order {req.po_id}")
+            if po["facility_id"] != req.facility_id:
+                raise invalid(
+                    [{"in": "body", "path": "/facility_id", "code": "other_facility",
+                      "detail": "not the purchase order's facility"}]
+                )  # fmt: skip
+            lines = {x["line_number"]: x for x in po["lines"]}
+            conflicts: list[tuple[str, str, str]] = []
+            if po["status"] in ("CLOSED", "CANCELLED"):
+                conflicts.append(("/po_id", "not_receivable", f"the order is {po['status']}"))
+            wanted: dict[int, int] = {}
+            for i, x in enumerate(req.lines):
+                line = lines.get(x.po_line_number)
+                if line is None:
+                    conflicts.append(
+                        (f"/lines/{i}/po_line_number", "unknown_po_line", "no such PO line")
+                    )
+                    continue
+                if x.item_id != line["item_id"]:
+                    conflicts.append((f"/lines/{i}/item_id", "other_item", "not the line's"))
+                wanted[x.po_line_number] = wanted.get(x.po_line_number, 0) + x.quantity
+                if wanted[x.po_line_number] > line["quantity"] - line["received_quantity"]:
+                    conflicts.append(
+                        (f"/lines/{i}/quantity", "over_receipt", "beyond the open quantity")
+                    )
+            if conflicts:
+                n = len(conflicts)
+                raise Problem(
+                    409,
+                    "conflict",
+                    "The request conflicts with the resource's state",
+                    f"{n} line{'s conflict' if n > 1 else ' conflicts'} with the purchase order",
+                    [{"in": "body", "path": p, "code": c, "detail": d} for p, c, d in conflicts],
+                )
+            n = sum(1 for g in self.goods_receipts.values() if g["po_id"] == req.po_id) + 1
+            receipt = {
+                "receipt_id": f"GR-{req.po_id}-{n}",
+                "reference": req.reference,
+                "po_id": req.po_id,
+                "facility_id": po["facility_id"],
+                "received_at": iso(req.received_at.replace(microsecond=0)),
+                "received_at_use": req.received_at_use,
+                "lines": [
+                    {"po_line_number": x.po_line_number, "item_id": x.item_id,
+                     "quantity": x.quantity}
+                    | ({"lot_number": x.lot_number} if x.lot_number else {})
+                    | ({"serial_number": x.serial_number} if x.serial_number else {})
+                    for x in req.lines
+                ],
+            }  # fmt: skip
+            self._receive_into(po, wanted)
+            self.goods_receipts[receipt["receipt_id"]] = receipt
+            self.receipt_refs[req.reference] = receipt["receipt_id"]
+            out = json.loads(json.dumps(receipt))
+        return 201, out, {"Location": f"{BASE_PATH}/goods-receipts?po_id={req.po_id}"}
+
+    @staticmethod
+    def _receive_into(po: dict[str, Any], quantities: Mapping[int, int]) -> None:
+        """Adds the quantities to the PO's lines; RECEIVED once every line is in full."""
+        for x in po["lines"]:
+            x["received_quantity"] += quantities.get(x["line_number"], 0)
+        po["status"] = (
+            "RECEIVED"
+            if all(x["received_quantity"] >= x["quantity"] for x in po["lines"])
+            else "PARTIALLY_RECEIVED"
+        )

@@ -73,15 +73,15 @@ DEFINITIONS = (
         OWNER,
         "audit delay_recorded.reason, detail.minutes",
         dict[str, int],
+        enterprise="discharge_delay_causes",
     ),
 )
 
 
 def _zone(facility_id: str) -> ZoneInfo:
-    from careflow.facilities import facility
+    from careflow.facilities import zone_of
 
-    found = facility(facility_id)
-    return found.zone if found else ZoneInfo("UTC")
+    return zone_of(facility_id)
 
 
 def _departed_at(

@@ -53,6 +53,7 @@ SPEC = Workflow(
     asl="discharge_coordination.asl.json",
     type="STANDARD",
     subject_type="encounter",
+    policy="discharge-coordination",
     steps=(
         _step("RegisterDischarge", "register_discharge", "Records the discharge, pins its policy"),
         _step("BookTransport", "book_transport", "Books the ride with a transport vendor"),
@@ -118,4 +119,5 @@ SPEC = Workflow(
     kpi_values="careflow.workflows.discharge_coordination.kpis:values",
     publishes=(CONCLUDED,),
     demo="careflow.workflows.discharge_coordination.demo:run",
+    bench="careflow.workflows.discharge_coordination.bench:case",
 )

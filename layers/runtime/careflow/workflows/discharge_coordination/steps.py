@@ -14,9 +14,9 @@ from careflow import facilities
 from careflow.canonical.payer import EligibilityRequest
 from careflow.canonical.services import ServiceRequest
 from careflow.canonical.supply import RequisitionLine, RequisitionRequest
-from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
-from careflow.events.envelope import envelope
-from careflow.kit.instances import child_milestones, finish_instance, start_instance
+from careflow.domain.records import AuditEntry, Milestone
+from careflow.kit.human_tasks import HumanTaskSpec
+from careflow.kit.instances import Concluded, child_milestones, conclude, start_instance
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ports import EhrPort, ErpPort, PayerPort, PharmacyPort, StateStore, TransportPort
@@ -112,21 +112,10 @@ class Evaluate(StepInput):
     dependencies: tuple[r.Dependency, ...]
 
 
-class CaseManagerTaskSpec(StepOutput):
-    purpose: str
-    title: str
-    reasons: tuple[str, ...]
-    escalation_chain: tuple[str, ...]
-    allowed_decisions: tuple[str, ...]
-    subject_ref: str
-    facility_id: str
-    policy_version: str
-
-
 class Evaluated(StepOutput):
     threatened: bool
     reasons: tuple[str, ...]
-    task: CaseManagerTaskSpec | None = None
+    task: HumanTaskSpec | None = None
 
 
 class CaseManagerAnswer(StepInput):
@@ -167,12 +156,8 @@ class Finalize(StepInput):
     escalation_exhausted: bool = False
 
 
-class Finalized(StepOutput):
-    outcome: str
-    reasons: tuple[str, ...]
+class Finalized(Concluded):
     delays: tuple[r.Delay, ...]
-    detail_type: str
-    detail: dict[str, Any]
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -455,7 +440,7 @@ def evaluate_discharge(inp: Evaluate, *, store: StateStore, now: datetime) -> Ev
             detail={"predicted": [d.model_dump() for d in evaluation.predicted]},
         )
     )
-    task = CaseManagerTaskSpec(
+    task = HumanTaskSpec(
         purpose="discharge-threatened",
         title=(
             f"Discharge of encounter {inp.encounter_id} threatened for "
@@ -495,7 +480,7 @@ MEASURED = "discharge_measured"
 def finalize_discharge(inp: Finalize, *, store: StateStore, now: datetime) -> Finalized:
     """DISCHARGED with its order-to-departure time and its delays by cause, or
     NOT_DISCHARGED when no departure came before the policy gave up."""
-    from careflow.observability import metrics
+    from careflow.observability import kpi_metric, metrics
 
     policy, departure = inp.policy, inp.departure
     entries: list[Milestone | AuditEntry] = []
@@ -524,6 +509,14 @@ def finalize_discharge(inp: Finalize, *, store: StateStore, now: datetime) -> Fi
         reasons = (*reasons, f"billing not ready: {billing.reason or billing.status}")
     for delay in delays:  # by cause: the delay_recorded audit entries and the event
         metrics.add_metric(name="DischargeDelayMinutes", unit="Count", value=delay.minutes)
+        kpi_metric(  # the enterprise discharge_delay_causes: minutes by cause and facility
+            "DischargeDelayCauseMinutes",
+            "Count",
+            delay.minutes,
+            workflow_id=WORKFLOW_ID,
+            facility_id=inp.facility_id,
+            cause=delay.cause,
+        )
         entries.append(
             AuditEntry(
                 instance_id=inp.instance_id,
@@ -535,48 +528,35 @@ def finalize_discharge(inp: Finalize, *, store: StateStore, now: datetime) -> Fi
                 detail=delay.model_dump(),
             )
         )
+    measured = None
     if seconds is not None and departure.departed_at is not None:  # what /v1/kpis reads
-        entries.append(
-            AuditEntry(
-                instance_id=inp.instance_id,
-                at=now,
-                actor=ACTOR,
-                action=MEASURED,
-                reason=outcome,
-                policy_version=policy.policy_version,
-                detail={
-                    "ordered_at": inp.ordered_at.isoformat(),
-                    "departed_at": departure.departed_at.isoformat(),
-                    "order_to_departure_seconds": seconds,
-                    "before_noon": noon,
-                    "noon_hour": policy.noon_hour,
-                },
-            )
+        measured = (
+            MEASURED,
+            {
+                "ordered_at": inp.ordered_at.isoformat(),
+                "departed_at": departure.departed_at.isoformat(),
+                "order_to_departure_seconds": seconds,
+                "before_noon": noon,
+                "noon_hour": policy.noon_hour,
+            },
         )
-    entries.append(
-        Milestone(
-            instance_id=inp.instance_id,
-            name="discharge_concluded",
-            at=now,
-            status="DONE" if outcome == "DISCHARGED" else "FAILED",
-            detail=outcome,
-        )
-    )
-    finish_instance(
+    return conclude(
         store,
-        inp.instance_id,
-        status=InstanceStatus.COMPLETED,
+        instance_id=inp.instance_id,
+        facility_id=inp.facility_id,
+        correlation_id=inp.correlation_id,
+        now=now,
         outcome=outcome,
         reasons=reasons,
+        milestone_name="discharge_concluded",
+        succeeded=outcome == "DISCHARGED",
+        detail_type="Discharge.Concluded",
+        actor=ACTOR,
+        policy_version=policy.policy_version,
+        measured=measured,
         entries=entries,
-        now=now,
-    )
-    detail = envelope(
-        event_id=f"{inp.instance_id}:{outcome}",
-        idempotency_key=f"{inp.instance_id}:outcome",
-        facility_id=inp.facility_id,
-        occurred_at=now,
-        correlation_id=inp.correlation_id,
+        output=Finalized,
+        delays=delays,
         data={
             "encounter_id": inp.encounter_id,
             "instance_id": inp.instance_id,
@@ -590,11 +570,4 @@ def finalize_discharge(inp: Finalize, *, store: StateStore, now: datetime) -> Fi
                 billing.status if billing is not None and billing.status != r.NOT_NEEDED else None
             ),
         },
-    )
-    return Finalized(
-        outcome=outcome,
-        reasons=reasons,
-        delays=delays,
-        detail_type="Discharge.Concluded",
-        detail=detail,
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
@@ -60,6 +59,7 @@ DEFINITIONS = (
         OWNER,
         "audit invoice_exception_raised.detail.invoice_date, facility time zone",
         dict[str, int],
+        enterprise="invoice_exception_aging",
     ),
     KpiDefinition(
         "days_to_resolve",
@@ -75,10 +75,9 @@ DEFINITIONS = (
 
 
 def _today(facility_id: str, now: datetime) -> date:
-    from careflow.facilities import facility
+    from careflow.facilities import zone_of
 
-    found = facility(facility_id)
-    return now.astimezone(found.zone if found else ZoneInfo("UTC")).date()
+    return now.astimezone(zone_of(facility_id)).date()
 
 
 def values(

@@ -76,6 +76,10 @@ class Policy(BaseModel):
     escalation_chain: tuple[str, ...]
     exception_decisions: tuple[str, ...]
     time_zone: str
+    # An accepted variance above this amount (absolute, USD) is approved by a second person
+    # from this chain before the invoice is paid; None: the acceptor's word suffices.
+    variance_approval_usd: Decimal | None = None
+    variance_approval_chain: tuple[str, ...] = ()
 
 
 def _decimal(value: Any) -> Decimal:
@@ -105,7 +109,16 @@ def invoice_policy(snapshot: Any, *, time_zone: str) -> Policy:
         escalation_chain=tuple(snapshot.value("escalation_chain")),
         exception_decisions=tuple(snapshot.value("exception_decisions")),
         time_zone=time_zone,
+        variance_approval_usd=_decimal(snapshot.value("variance_approval_usd")),
+        variance_approval_chain=tuple(snapshot.value("variance_approval_chain")),
     )
+
+
+def needs_second_approval(variance: Decimal, policy: Policy) -> bool:
+    """Whether accepting ``variance`` needs a second person: its absolute amount is above
+    the policy's threshold (at the threshold the acceptor's approval suffices)."""
+    limit = policy.variance_approval_usd
+    return limit is not None and abs(variance) > limit
 
 
 def allowance(expected_amount: Decimal, percent: Decimal, usd: Decimal) -> Decimal:

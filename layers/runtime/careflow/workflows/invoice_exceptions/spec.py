@@ -43,10 +43,12 @@ SPEC = Workflow(
     asl="invoice_exceptions.asl.json",
     type="STANDARD",
     subject_type="invoice",
+    policy="invoice-exceptions",
     steps=(
         _step("RegisterInvoice", "register_invoice", "Records the invoice, pins its policy"),
         _step("MatchInvoice", "match_invoice", "Three-way match of PO, receipt and invoice"),
         _step("ApplyInvoiceDecision", "apply_invoice_decision", "AP's decision, in the ERP"),
+        _step("ApproveVariance", "approve_variance", "A second person on a large variance"),
         _step("FinalizeInvoice", "finalize_invoice", "Approves or records the outcome"),
     ),
     triggers=(Trigger(source=SOURCE, detail_type=RECEIVED, build_input=_input, subject=_invoice),),
@@ -65,4 +67,5 @@ SPEC = Workflow(
     kpi_values="careflow.workflows.invoice_exceptions.kpis:values",
     publishes=(CONCLUDED,),
     demo="careflow.workflows.invoice_exceptions.demo:run",
+    bench="careflow.workflows.invoice_exceptions.bench:case",
 )

@@ -18,9 +18,9 @@ from careflow.canonical.payables import (
     InvoiceApproval,
     InvoiceExceptionAction,
 )
-from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
-from careflow.events.envelope import envelope
-from careflow.kit.instances import finish_instance, start_instance
+from careflow.domain.records import AuditEntry, Milestone
+from careflow.kit.human_tasks import HumanTaskSpec
+from careflow.kit.instances import Concluded, conclude, start_instance
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ports import ErpPort, StateStore
@@ -44,6 +44,9 @@ RETURNED = "RETURNED"
 DUPLICATE = "DUPLICATE"
 NO_RECEIPT = "NO_RECEIPT"
 UNRESOLVED = "UNRESOLVED"
+AWAITING_APPROVAL = "AWAITING_APPROVAL"  # accepted, above the policy's limit: a second person
+APPROVAL_PURPOSE = "variance-approval"
+APPROVAL_DECISIONS = ("APPROVE", "REJECT")
 # AP's decision -> the outcome it concludes.
 DECISION_OUTCOMES = {
     "ACCEPT_VARIANCE": RESOLVED_ACCEPTED,
@@ -91,17 +94,6 @@ class MatchInput(StepInput):
     policy: r.Policy
 
 
-class ExceptionTaskSpec(StepOutput):
-    purpose: str
-    title: str
-    reasons: tuple[str, ...]
-    escalation_chain: tuple[str, ...]
-    allowed_decisions: tuple[str, ...]
-    subject_ref: str
-    facility_id: str
-    policy_version: str
-
-
 class Matched(StepOutput):
     result: str  # MATCHED | EXCEPTION | DUPLICATE | AWAITING_RECEIPT | NO_RECEIPT
     causes: tuple[str, ...] = ()
@@ -110,7 +102,7 @@ class Matched(StepOutput):
     queue: str | None = None
     invoice_date: str | None = None
     duplicate_of: str | None = None
-    task: ExceptionTaskSpec | None = None
+    task: HumanTaskSpec | None = None
     task_due_s: int | None = None  # until the invoice enters its next aging bucket
 
 
@@ -136,6 +128,18 @@ class Decided(StepOutput):
     outcome: str
     actor: str
     status: str  # the invoice's status in the ERP afterwards
+    awaits_approval: bool = False  # a variance above the policy's limit: a second person
+    approval_task: HumanTaskSpec | None = None
+    approved_by: str | None = None
+
+
+class ApproveVariance(StepInput):
+    instance_id: str
+    invoice_id: str
+    policy: r.Policy
+    match: Matched
+    decision: Decided
+    approval: ApAnswer
 
 
 class Finalize(StepInput):
@@ -147,13 +151,6 @@ class Finalize(StepInput):
     match: Matched
     decision: Decided | None = None
     escalation_exhausted: bool = False
-
-
-class Finalized(StepOutput):
-    outcome: str
-    reasons: tuple[str, ...]
-    detail_type: str
-    detail: dict[str, Any]
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -244,7 +241,7 @@ def match_invoice(inp: MatchInput, *, store: StateStore, erp: ErpPort, now: date
     """The invoice as the ERP holds it: a duplicate, waiting for its receipt (until the
     policy's limit: NO_RECEIPT), matched, or an exception routed to its AP queue (recorded
     as HOLD in the ERP) with the task AP works."""
-    from careflow.observability import metrics
+    from careflow.observability import kpi_metric, metrics
 
     policy = inp.policy
     invoice = erp.invoice(inp.invoice_id)
@@ -309,6 +306,14 @@ def match_invoice(inp: MatchInput, *, store: StateStore, erp: ErpPort, now: date
     reasons = tuple(f.reason for f in match.findings)
     days = r.age_days(invoice.invoice_date, _today(now, policy))
     metrics.add_metric(name="InvoiceExceptions", unit="Count", value=1)
+    # the enterprise invoice_exception_aging: each exception's age (days) when raised
+    kpi_metric(
+        "InvoiceExceptionAgeDays",
+        "Count",
+        days,
+        workflow_id=WORKFLOW_ID,
+        facility_id=inp.facility_id,
+    )
     matched = Matched(
         result=r.EXCEPTION,
         causes=causes,
@@ -343,7 +348,7 @@ def match_invoice(inp: MatchInput, *, store: StateStore, erp: ErpPort, now: date
             },
         ),
     )
-    task = ExceptionTaskSpec(
+    task = HumanTaskSpec(
         purpose=PURPOSE,
         title=(
             f"Invoice {inp.invoice_id} ({inp.vendor_id} {inp.invoice_number}): "
@@ -365,13 +370,50 @@ def apply_invoice_decision(
     inp: ApplyDecision, *, store: StateStore, erp: ErpPort, now: datetime
 ) -> Decided:
     """AP's decision recorded on the invoice in the ERP: accepting the variance approves
-    the invoice for payment (the person who accepted it its approver); a credit memo
-    request or a return keeps it from payment."""
+    the invoice for payment (the person who accepted it its approver), unless the variance
+    is above the policy's limit: then a second person approves it first (the invoice stays
+    held); a credit memo request or a return keeps it from payment."""
     decision = inp.ap.decision
     outcome = DECISION_OUTCOMES.get(decision)
     if outcome is None:
         raise ValueError(f"{decision!r} is not a decision on an invoice exception")
     actor = inp.ap.actor or "unknown"
+    variance = Decimal(inp.match.variance)
+    if decision == "ACCEPT_VARIANCE" and r.needs_second_approval(variance, inp.policy):
+        limit = inp.policy.variance_approval_usd
+        _milestone(
+            store,
+            inp.instance_id,
+            "variance_approval_requested",
+            now,
+            status="PENDING",
+            detail=f"{variance} USD accepted by {actor}; above {limit} USD: a second approver",
+        )
+        task = HumanTaskSpec(
+            purpose=APPROVAL_PURPOSE,
+            title=(
+                f"Approve the accepted variance of {variance} USD on invoice {inp.invoice_id} "
+                f"(accepted by {actor})"
+            ),
+            reasons=(
+                *inp.match.reasons,
+                f"accepted by {actor}; above {limit} USD a second person approves it",
+            ),
+            escalation_chain=inp.policy.variance_approval_chain or inp.policy.escalation_chain,
+            allowed_decisions=APPROVAL_DECISIONS,
+            subject_ref=f"invoice/{inp.invoice_id}",
+            facility_id=(inp.match.task.facility_id if inp.match.task else ""),
+            policy_version=inp.policy.policy_version,
+            excluded_actors=(actor,),
+        )
+        return Decided(
+            decision=decision,
+            outcome=AWAITING_APPROVAL,
+            actor=actor,
+            status="HELD",
+            awaits_approval=True,
+            approval_task=task,
+        )
     status = _action(erp, inp, decision, inp.match, actor=actor, reason=inp.ap.note)
     if decision == "ACCEPT_VARIANCE":
         status = erp.approve_invoice(
@@ -387,7 +429,65 @@ def apply_invoice_decision(
 
 
 @step()
-def finalize_invoice(inp: Finalize, *, store: StateStore, erp: ErpPort, now: datetime) -> Finalized:
+def approve_variance(
+    inp: ApproveVariance, *, store: StateStore, erp: ErpPort, now: datetime
+) -> Decided:
+    """The second person's answer on an accepted variance above the policy's limit: APPROVE
+    records the acceptance and approves the invoice for payment (the approver in the ERP);
+    REJECT requests a credit memo from the supplier instead. The acceptor may not approve
+    (the task refuses them; refused here too)."""
+    acceptor, approver = inp.decision.actor, inp.approval.actor or "unknown"
+    if approver == acceptor:
+        raise ValueError("the person who accepted the variance may not approve it")
+    if inp.approval.decision == "APPROVE":
+        _action(erp, inp, "ACCEPT_VARIANCE", inp.match, actor=acceptor, reason=inp.approval.note)
+        status = erp.approve_invoice(
+            InvoiceApproval(
+                invoice_id=inp.invoice_id,
+                reference=inp.instance_id,
+                approved_by=approver,
+                reason=f"variance {inp.match.variance} USD accepted by {acceptor}",
+            )
+        ).status
+        _milestone(
+            store, inp.instance_id, "variance_approved", now, detail=f"approved by {approver}"
+        )
+        _milestone(
+            store,
+            inp.instance_id,
+            "exception_decided",
+            now,
+            detail=f"ACCEPT_VARIANCE by {acceptor}, approved by {approver}",
+        )
+        return Decided(
+            decision="ACCEPT_VARIANCE",
+            outcome=RESOLVED_ACCEPTED,
+            actor=acceptor,
+            status=status,
+            approved_by=approver,
+        )
+    if inp.approval.decision != "REJECT":
+        raise ValueError(f"{inp.approval.decision!r} is not a decision on a variance approval")
+    why = f"variance acceptance rejected by {approver}"
+    status = _action(erp, inp, "REQUEST_CREDIT_MEMO", inp.match, actor=approver, reason=why)
+    _milestone(store, inp.instance_id, "variance_rejected", now, "FAILED", f"by {approver}")
+    _milestone(
+        store,
+        inp.instance_id,
+        "exception_decided",
+        now,
+        detail=f"REQUEST_CREDIT_MEMO by {approver} (acceptance by {acceptor} rejected)",
+    )
+    return Decided(
+        decision="REQUEST_CREDIT_MEMO",
+        outcome=CREDIT_MEMO_REQUESTED,
+        actor=approver,
+        status=status,
+    )
+
+
+@step()
+def finalize_invoice(inp: Finalize, *, store: StateStore, erp: ErpPort, now: datetime) -> Concluded:
     """The outcome: MATCHED (approved for payment now), DUPLICATE (rejected in the ERP),
     NO_RECEIPT (held), AP's resolution, or UNRESOLVED when the chain gave no decision."""
     from careflow.observability import metrics
@@ -413,12 +513,16 @@ def finalize_invoice(inp: Finalize, *, store: StateStore, erp: ErpPort, now: dat
     elif match.result == r.NO_RECEIPT_RESULT:
         outcome = NO_RECEIPT
         _action(erp, inp, "HOLD", match, actor=ACTOR, reason="no goods receipt")
-    elif inp.decision is not None:
+    elif inp.decision is not None and inp.decision.outcome != AWAITING_APPROVAL:
         outcome = inp.decision.outcome
         reasons = (*reasons, f"{inp.decision.decision} by {inp.decision.actor}")
+        if inp.decision.approved_by:
+            reasons = (*reasons, f"approved by {inp.decision.approved_by}")
     else:
         outcome = UNRESOLVED
         why = "no decision from the escalation chain before its last SLA"
+        if inp.decision is not None:  # accepted, never approved
+            why = f"accepted by {inp.decision.actor}, no approval before the chain's last SLA"
         reasons = (*reasons, why if inp.escalation_exhausted else "no decision")
     raised = next((a for a in store.audit_trail(inp.instance_id) if a.action == RAISED), None)
     if raised is not None and outcome in RESOLVED:
@@ -430,15 +534,22 @@ def finalize_invoice(inp: Finalize, *, store: StateStore, erp: ErpPort, now: dat
         if match.invoice_date
         else None
     )
-    entries: list[Milestone | AuditEntry] = [
-        AuditEntry(
-            instance_id=inp.instance_id,
-            at=now,
-            actor=ACTOR,
-            action=MEASURED,
-            reason=outcome,
-            policy_version=policy.policy_version,
-            detail={
+    return conclude(
+        store,
+        instance_id=inp.instance_id,
+        facility_id=inp.facility_id,
+        correlation_id=inp.correlation_id,
+        now=now,
+        outcome=outcome,
+        reasons=reasons,
+        milestone_name="invoice_concluded",
+        succeeded=outcome in (MATCHED, *RESOLVED),
+        detail_type="Invoice.Concluded",
+        actor=ACTOR,
+        policy_version=policy.policy_version,
+        measured=(
+            MEASURED,
+            {
                 "first_pass": outcome == MATCHED,
                 "causes": list(match.causes),
                 "queue": match.queue,
@@ -449,29 +560,6 @@ def finalize_invoice(inp: Finalize, *, store: StateStore, erp: ErpPort, now: dat
                 "bucket": r.bucket(age) if age is not None else None,
             },
         ),
-        Milestone(
-            instance_id=inp.instance_id,
-            name="invoice_concluded",
-            at=now,
-            status="DONE" if outcome in (MATCHED, *RESOLVED) else "FAILED",
-            detail=outcome,
-        ),
-    ]
-    finish_instance(
-        store,
-        inp.instance_id,
-        status=InstanceStatus.COMPLETED,
-        outcome=outcome,
-        reasons=reasons,
-        entries=entries,
-        now=now,
-    )
-    detail = envelope(
-        event_id=f"{inp.instance_id}:{outcome}",
-        idempotency_key=f"{inp.instance_id}:outcome",
-        facility_id=inp.facility_id,
-        occurred_at=now,
-        correlation_id=inp.correlation_id,
         data={
             "invoice_id": inp.invoice_id,
             "instance_id": inp.instance_id,
@@ -482,7 +570,4 @@ def finalize_invoice(inp: Finalize, *, store: StateStore, erp: ErpPort, now: dat
             "first_pass": outcome == MATCHED,
             "days_to_resolve": days_to_resolve,
         },
-    )
-    return Finalized(
-        outcome=outcome, reasons=reasons, detail_type="Invoice.Concluded", detail=detail
     )

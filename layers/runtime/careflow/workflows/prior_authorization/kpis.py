@@ -33,6 +33,7 @@ DEFINITIONS = (
         "revenue cycle (utilization review)",
         "instance.started_at, milestone concluded_*.at",
         Turnaround,
+        enterprise="authorization_turnaround",
     ),
 )
 

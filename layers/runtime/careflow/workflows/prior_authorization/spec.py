@@ -33,6 +33,7 @@ SPEC = Workflow(
     asl="prior_authorization.asl.json",
     type="STANDARD",
     subject_type="prior-auth",
+    policy="prior-authorization",
     steps=(
         _step("RegisterAuthRequest", "register_request", "Records the request, pins its clocks"),
         _step("SubmitAuthRequest", "submit_request", "Da Vinci PAS Claim/$submit"),
@@ -85,4 +86,5 @@ SPEC = Workflow(
     publishes=("PriorAuth.Concluded",),
     subscriptions=(Subscription("careflow.payer", "PriorAuth.Decided", "PayerDecision"),),
     demo="careflow.workflows.prior_authorization.demo:run",
+    bench="careflow.workflows.prior_authorization.bench:case",
 )

@@ -19,6 +19,7 @@ from careflow.canonical.payer import AuthDecision, PriorAuthRequest, PriorAuthRe
 from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone
 from careflow.domain.tasks import open_task
 from careflow.events.envelope import envelope
+from careflow.kit.human_tasks import HumanTaskSpec
 from careflow.kit.instances import finish_instance, start_instance
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
@@ -83,17 +84,6 @@ class Registered(StepOutput):
     attachments: tuple[str, ...] = ()
 
 
-class TaskSpec(StepOutput):
-    purpose: str
-    title: str
-    reasons: tuple[str, ...]
-    escalation_chain: tuple[str, ...]
-    allowed_decisions: tuple[str, ...]
-    subject_ref: str
-    facility_id: str
-    policy_version: str
-
-
 class Submit(StepInput):
     instance_id: str
     facility_id: str
@@ -115,11 +105,11 @@ class Submitted(StepOutput):
     needs_documents: bool = False
     submitted_at: str
     stage: r.Stage = r.Stage.DECIDED
-    document_task: TaskSpec | None = None
+    document_task: HumanTaskSpec | None = None
     wait_s: int = 0  # a pend: how long to wait for the payer's notification
     escalated: bool = False
     conformance: tuple[str, ...] = ()
-    review_task: TaskSpec | None = None  # stage REVIEW: a person reads the payer's answer
+    review_task: HumanTaskSpec | None = None  # stage REVIEW: a person reads the payer's answer
 
 
 class Await(StepInput):
@@ -142,7 +132,7 @@ class Inquiry(StepOutput):
     escalated: bool
     submitted_at: str
     conformance: tuple[str, ...] = ()
-    review_task: TaskSpec | None = None
+    review_task: HumanTaskSpec | None = None
 
 
 class Inquire(StepInput):
@@ -287,7 +277,7 @@ def _review(
     facility_id: str,
     policy: r.Clocks,
     response: PriorAuthResponse | PayerAnswer,
-) -> TaskSpec:
+) -> HumanTaskSpec:
     """The task for a person when careflow does not act on the payer's answer: the problems
     are element paths and rules (no values), the decision a code."""
     what = (
@@ -295,7 +285,7 @@ def _review(
         if response.decision is AuthDecision.UNKNOWN
         else f"the payer says {response.decision.value}, in a response that breaks PAS rules"
     )
-    return TaskSpec(
+    return HumanTaskSpec(
         purpose="payer-answer",
         title=f"Payer's answer on {request.request_id} needs a person: read it, record it",
         reasons=(what, *response.conformance),
@@ -345,6 +335,7 @@ def register_request(
         now=now,
         decisions=clocks.rows,
         subject_refs=refs,
+        service_line=inp.request.service_line,
     )
     return Registered(
         workflow_id=inp.workflow_id,
@@ -388,7 +379,7 @@ def submit_request(inp: Submit, *, store: StateStore, payer: PayerPort, now: dat
                 detail=wanted,
             )
         )
-        task = TaskSpec(
+        task = HumanTaskSpec(
             purpose="documents",
             title=f"Payer asks for documents on {inp.request.request_id}: attach them",
             reasons=(f"requested: {wanted}",),
@@ -563,7 +554,7 @@ def conclude(
 ) -> Concluded:
     """Writes how the request ended, opens an appeal task on a denial, returns the outcome
     (the execution's output) and its event."""
-    from careflow.observability import metrics
+    from careflow.observability import kpi_metric, metrics
 
     outcome, reasons = r.outcome_of(inp.decision.decision, inp.decision.stage)
     if inp.decision.reason and outcome in (r.Outcome.DENIED, r.Outcome.ERROR):
@@ -624,6 +615,14 @@ def conclude(
         )
     metrics.add_metric(name="PriorAuthConcluded", unit="Count", value=1)
     metrics.add_metric(name="PriorAuthTurnaround", unit="Seconds", value=turnaround)
+    kpi_metric(  # the enterprise authorization_turnaround, by facility and service line
+        "AuthorizationTurnaround",
+        "Seconds",
+        turnaround,
+        workflow_id=WORKFLOW_ID,
+        facility_id=inp.facility_id,
+        service_line=inp.request.service_line,
+    )
     if "pended" in seen:
         metrics.add_metric(name="PriorAuthPended", unit="Count", value=1)
     if first_pass:

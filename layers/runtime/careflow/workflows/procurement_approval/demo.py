@@ -7,7 +7,8 @@ the department manager's $5,000 → approved → purchase order to the supplier 
 manager, director, CFO (above South Bay's $25,000) and capital committee approve →
 PO_CREATED;
 (k) North Valley endoscopy, two femoral components by manufacturer + catalog number,
-$4,900.00: approved, but the cost center has $2,750.00 left → BUDGET_EXCEPTION;
+$4,900.00: approved, but the cost center has $2,750.00 left → the budget office's task:
+no funds to transfer this fiscal year, declined → BUDGET_EXCEPTION;
 (l) South Bay, a discontinued hip stem code (SB-7795) no identifier resolves: the
 item-master team refuses it (the requester reorders as SB-7790) → NOT_NORMALIZED;
 (m) South Bay, three hip stems (SB-7790), $5,940.00: the manager approves, the director
@@ -38,6 +39,7 @@ MILESTONES = {
     "cfo_decided": "CFO decided",
     "capital_committee_decided": "Capital committee decided",
     "budget_reserved": "Budget reserved",
+    "budget_short": "Cost center short: to the budget office",
     "budget_exception": "Budget exception",
     "budget_released": "Budget released",
     "po_created": "Purchase order created",
@@ -56,7 +58,7 @@ OUTCOMES = {
 SCENARIOS = (
     Scenario("i", "req-6001", "a knee within the manager's limit: purchase order"),
     Scenario("j", "req-6002", "capital video platform, four levels: purchase order"),
-    Scenario("k", "req-6003", "approved, the cost center short: budget exception"),
+    Scenario("k", "req-6003", "approved, cost center short, budget office declines"),
     Scenario("l", "req-6004", "discontinued item code, refused by the item master"),
     Scenario("m", "req-6005", "the director rejects: consignment stock on the shelf"),
 )
@@ -102,7 +104,10 @@ _DECISIONS = {
         ("user:cfo-mthompson", "APPROVE", "funded from the capital pool"),
         ("user:capital-cmte-lchen", "APPROVE", "committee minutes 2026-11"),
     ],
-    "k": [("user:dept-mgr-agarcia", "APPROVE", "needed for a revision case")],
+    "k": [
+        ("user:dept-mgr-agarcia", "APPROVE", "needed for a revision case"),
+        ("user:budget-analyst-pwright", "DECLINE", "no endoscopy funds to move this FY"),
+    ],
     "l": [("user:item-master-bnovak", "REFUSE", "SB-7795 discontinued; reorder as SB-7790")],
     "m": [
         ("user:dept-mgr-agarcia", "APPROVE", "par replenishment"),

@@ -85,6 +85,10 @@ class Policy(_Frozen):
     approval_decisions: tuple[str, ...]
     item_master: Level
     item_master_decisions: tuple[str, ...]
+    # A cost center short of funds: the budget office's task (None: the requisition ends
+    # BUDGET_EXCEPTION at once, as under policies before 2026.12.2).
+    budget_office: Level | None = None
+    budget_decisions: tuple[str, ...] = ()
 
 
 def procurement_policy(snapshot: Any) -> Policy:
@@ -126,6 +130,12 @@ def procurement_policy(snapshot: Any) -> Policy:
             due_seconds=int(snapshot.value("item_master_task_seconds")),
         ),
         item_master_decisions=tuple(snapshot.value("item_master_decisions")),
+        budget_office=Level(
+            level="budget_office",
+            chain=tuple(snapshot.value("budget_exception_chain")),
+            due_seconds=int(snapshot.value("budget_task_seconds")),
+        ),
+        budget_decisions=tuple(snapshot.value("budget_exception_decisions")),
     )
 
 

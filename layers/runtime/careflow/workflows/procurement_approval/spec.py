@@ -44,6 +44,7 @@ SPEC = Workflow(
     asl="procurement_approval.asl.json",
     type="STANDARD",
     subject_type="requisition",
+    policy="procurement-approval",
     steps=(
         _step("RegisterRequisition", "register_requisition", "Records it, pins its policy"),
         _step("NormalizeRequisition", "normalize_requisition", "Lines to canonical items"),
@@ -73,4 +74,5 @@ SPEC = Workflow(
     kpi_values="careflow.workflows.procurement_approval.kpis:values",
     publishes=(STATUS_CHANGED,),
     demo="careflow.workflows.procurement_approval.demo:run",
+    bench="careflow.workflows.procurement_approval.bench:case",
 )

@@ -18,9 +18,9 @@ from careflow.canonical.procurement import (
     PurchaseOrderLine,
     PurchaseOrderRequest,
 )
-from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
-from careflow.events.envelope import envelope
-from careflow.kit.instances import finish_instance, start_instance
+from careflow.domain.records import AuditEntry
+from careflow.kit.human_tasks import HumanTaskSpec
+from careflow.kit.instances import Concluded, conclude, start_instance
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ports import ErpPort, StateStore
@@ -34,6 +34,7 @@ WORKFLOW_ID = "procurement-approval"
 ACTOR = "system:procurement"
 ITEM_MASTER_PURPOSE = "item-master"
 APPROVAL_PURPOSE = "approval-{level}"  # one task per level (the ASL's task state's Purpose)
+BUDGET_PURPOSE = "budget-exception"
 # Audit actions GET /v1/kpis reads (kpis.py).
 APPROVAL_DECIDED = "approval_decided"
 MEASURED = "requisition_measured"
@@ -78,17 +79,6 @@ class Registered(StepOutput):
     lines: tuple[LineIn, ...]
 
 
-class TaskSpec(StepOutput):
-    purpose: str
-    title: str
-    reasons: tuple[str, ...]
-    escalation_chain: tuple[str, ...]
-    allowed_decisions: tuple[str, ...]
-    subject_ref: str
-    facility_id: str
-    policy_version: str
-
-
 class Normalize(StepInput):
     instance_id: str
     facility_id: str
@@ -113,7 +103,7 @@ class Normalized(StepOutput):
     lines: tuple[NormalizedLine, ...]
     amount: Decimal
     reasons: tuple[str, ...]
-    task: TaskSpec | None = None
+    task: HumanTaskSpec | None = None
     due_in_seconds: int
 
 
@@ -149,7 +139,7 @@ class Route(StepOutput):
     levels: tuple[str, ...]
     approved: tuple[str, ...] = ()
     pending: str | None = None
-    task: TaskSpec | None = None
+    task: HumanTaskSpec | None = None
     due_in_seconds: int = 60
     done: bool = False
     ended: bool = False
@@ -173,6 +163,8 @@ class Reserve(StepInput):
     requisition_id: str
     cost_center_id: str
     route: Route
+    policy: r.Policy | None = None
+    attempt: int = 1  # 2: again, after the budget office moved funds
 
 
 class BudgetAnswer(StepOutput):
@@ -180,6 +172,11 @@ class BudgetAnswer(StepOutput):
     reservation_id: str | None = None
     available: Decimal | None = None
     reasons: tuple[str, ...] = ()
+    attempt: int = 1
+    # Short of funds on the first attempt, under a policy with a budget office: its task.
+    escalate: bool = False
+    task: HumanTaskSpec | None = None
+    due_in_seconds: int | None = None
 
 
 class Order(StepInput):
@@ -225,19 +222,12 @@ class Finalize(StepInput):
     escalation_exhausted: bool = False
 
 
-class Finalized(StepOutput):
-    outcome: str
-    reasons: tuple[str, ...]
-    detail_type: str
-    detail: dict[str, Any]
-
-
 # -- helpers -------------------------------------------------------------------------------
 def _task(
     *, purpose: str, title: str, reasons: tuple[str, ...], level: r.Level, decisions: Any,
     requisition_id: str, facility_id: str, policy: r.Policy,
-) -> TaskSpec:  # fmt: skip
-    return TaskSpec(
+) -> HumanTaskSpec:  # fmt: skip
+    return HumanTaskSpec(
         purpose=purpose,
         title=title,
         reasons=reasons,
@@ -451,17 +441,19 @@ def apply_approval_decision(inp: ApplyApproval, *, store: StateStore, now: datet
 @step()
 def reserve_budget(inp: Reserve, *, store: StateStore, erp: ErpPort, now: datetime) -> BudgetAnswer:
     """The cost center's budget, reserved in the ERP for the approved amount (idempotent on
-    the instance); a cost center the ERP does not know or short of funds is a budget
-    exception."""
+    the instance and attempt); a cost center the ERP does not know is a budget exception;
+    one short of funds goes to the budget office first (policy 2026.12.2), whose transfer
+    earns one more attempt."""
     amount = inp.route.amount
     budget = erp.budget(inp.cost_center_id)
     if budget is None or budget.facility_id != inp.facility_id:
         why = f"cost center {inp.cost_center_id} is not one of the facility's in the ERP"
         _milestone(store, inp.instance_id, "budget_exception", now, "FAILED", why)
-        return BudgetAnswer(reserved=False, reasons=(why,))
+        return BudgetAnswer(reserved=False, reasons=(why,), attempt=inp.attempt)
+    reference = f"{inp.instance_id}:budget" + (f":{inp.attempt}" if inp.attempt > 1 else "")
     held = erp.reserve_budget(
         BudgetReservationRequest(
-            reference=f"{inp.instance_id}:budget",
+            reference=reference,
             cost_center_id=inp.cost_center_id,
             facility_id=inp.facility_id,
             amount=amount,
@@ -473,8 +465,35 @@ def reserve_budget(inp: Reserve, *, store: StateStore, erp: ErpPort, now: dateti
             f"{inp.cost_center_id} has {r.money(budget.available)} available, "
             f"{r.money(amount)} needed"
         )
+        office = inp.policy.budget_office if inp.policy is not None else None
+        if inp.attempt == 1 and office is not None and inp.policy is not None:
+            _milestone(store, inp.instance_id, "budget_short", now, "PENDING", why)
+            task = _task(
+                purpose=BUDGET_PURPOSE,
+                title=(
+                    f"Requisition {inp.requisition_id}: {inp.cost_center_id} short of funds "
+                    f"({r.money(amount)} needed)"
+                ),
+                reasons=(why, "transfer funds to the cost center in the ERP, or decline"),
+                level=office,
+                decisions=inp.policy.budget_decisions,
+                requisition_id=inp.requisition_id,
+                facility_id=inp.facility_id,
+                policy=inp.policy,
+            )
+            return BudgetAnswer(
+                reserved=False,
+                available=budget.available,
+                reasons=(why,),
+                attempt=inp.attempt,
+                escalate=True,
+                task=task,
+                due_in_seconds=office.due_seconds,
+            )
         _milestone(store, inp.instance_id, "budget_exception", now, "FAILED", why)
-        return BudgetAnswer(reserved=False, available=budget.available, reasons=(why,))
+        return BudgetAnswer(
+            reserved=False, available=budget.available, reasons=(why,), attempt=inp.attempt
+        )
     _milestone(
         store,
         inp.instance_id,
@@ -482,7 +501,12 @@ def reserve_budget(inp: Reserve, *, store: StateStore, erp: ErpPort, now: dateti
         now,
         detail=f"{held.reservation_id}: {r.money(amount)} on {inp.cost_center_id}",
     )
-    return BudgetAnswer(reserved=True, reservation_id=held.reservation_id, available=held.available)
+    return BudgetAnswer(
+        reserved=True,
+        reservation_id=held.reservation_id,
+        available=held.available,
+        attempt=inp.attempt,
+    )
 
 
 @step()
@@ -533,7 +557,7 @@ def release_budget(inp: Release, *, store: StateStore, erp: ErpPort, now: dateti
 @step()
 def finalize_requisition(
     inp: Finalize, *, store: StateStore, erp: ErpPort, now: datetime
-) -> Finalized:
+) -> Concluded:
     """The outcome, its measurements (cycle time, levels) and the status event the
     requesting facility's system consumes, the purchase order's status re-read from the ERP."""
     from careflow.observability import metrics
@@ -552,15 +576,22 @@ def finalize_requisition(
     metrics.add_metric(name="RequisitionCycleSeconds", unit="Seconds", value=cycle)
     if outcome == r.BUDGET_EXCEPTION:
         metrics.add_metric(name="BudgetExceptions", unit="Count", value=1)
-    entries: list[Milestone | AuditEntry] = [
-        AuditEntry(
-            instance_id=inp.instance_id,
-            at=now,
-            actor=ACTOR,
-            action=MEASURED,
-            reason=outcome,
-            policy_version=inp.policy.policy_version,
-            detail={
+    return conclude(
+        store,
+        instance_id=inp.instance_id,
+        facility_id=inp.facility_id,
+        correlation_id=inp.correlation_id,
+        now=now,
+        outcome=outcome,
+        reasons=reasons,
+        milestone_name="requisition_concluded",
+        succeeded=outcome == r.PO_CREATED,
+        detail_type=STATUS_CHANGED,
+        actor=ACTOR,
+        policy_version=inp.policy.policy_version,
+        measured=(
+            MEASURED,
+            {
                 "submitted_at": inp.submitted_at.isoformat(),
                 "cycle_seconds": cycle,
                 "amount": str(amount),
@@ -568,29 +599,6 @@ def finalize_requisition(
                 "po_ids": list(po_ids),
             },
         ),
-        Milestone(
-            instance_id=inp.instance_id,
-            name="requisition_concluded",
-            at=now,
-            status="DONE" if outcome == r.PO_CREATED else "FAILED",
-            detail=outcome,
-        ),
-    ]
-    finish_instance(
-        store,
-        inp.instance_id,
-        status=InstanceStatus.COMPLETED,
-        outcome=outcome,
-        reasons=reasons,
-        entries=entries,
-        now=now,
-    )
-    detail = envelope(
-        event_id=f"{inp.instance_id}:{outcome}",
-        idempotency_key=f"{inp.instance_id}:outcome",
-        facility_id=inp.facility_id,
-        occurred_at=now,
-        correlation_id=inp.correlation_id,
         data={
             "requisition_id": inp.requisition_id,
             "instance_id": inp.instance_id,
@@ -602,4 +610,3 @@ def finalize_requisition(
             "reasons": list(reasons),
         },
     )
-    return Finalized(outcome=outcome, reasons=reasons, detail_type=STATUS_CHANGED, detail=detail)

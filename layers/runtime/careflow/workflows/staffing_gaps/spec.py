@@ -84,6 +84,7 @@ SPEC = Workflow(
     asl="staffing_gaps.asl.json",
     type="STANDARD",
     subject_type="unit_shift",
+    policy="staffing",
     steps=(
         _step(
             "StartStaffingAssessment",
@@ -136,4 +137,5 @@ SPEC = Workflow(
     served_kpis=kpis.DEFINITIONS,
     kpi_values="careflow.workflows.staffing_gaps.kpis:values",
     demo="careflow.workflows.staffing_gaps.demo:run",
+    bench="careflow.workflows.staffing_gaps.bench:case",
 )

@@ -147,10 +147,9 @@ class Finished(StepOutput):
 
 # -- helpers -------------------------------------------------------------------------------
 def _zone(facility_id: str) -> ZoneInfo:
-    from careflow.facilities import facility
+    from careflow.facilities import zone_of
 
-    found = facility(facility_id)
-    return found.zone if found else ZoneInfo("UTC")
+    return zone_of(facility_id)
 
 
 def _subject_ref(unit: str, shift_start: datetime) -> str:

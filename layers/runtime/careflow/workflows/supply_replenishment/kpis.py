@@ -45,6 +45,7 @@ DEFINITIONS = (
         OWNER,
         f"{LINEAGE}.items[].stockout_risk",
         dict[str, dict[str, float]],
+        enterprise="stockout_risk",
     ),
     KpiDefinition(
         "expedite_rate",

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from careflow.canonical.appointments import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentRescheduled,
+)
 from careflow.kit.spec import Kpi, Schedule, Sla, Trigger, Workflow, step_function
 from careflow.workflows.supply_replenishment import kpis
 from careflow.workflows.supply_replenishment.events import (
@@ -12,11 +17,6 @@ from careflow.workflows.supply_replenishment.events import (
     SUPPLY_AT_RISK,
     VENDOR_REPLENISHMENT,
     ReplenishmentReviewDue,
-)
-from careflow.workflows.surgical_case_readiness.events import (
-    AppointmentBooked,
-    AppointmentCancelled,
-    AppointmentRescheduled,
 )
 
 _STEPS = "careflow.workflows.supply_replenishment.steps"
@@ -76,6 +76,7 @@ SPEC = Workflow(
     asl="supply_replenishment.asl.json",
     type="STANDARD",
     subject_type="facility_day",
+    policy="supply-replenishment",
     steps=(
         _step(
             "StartReplenishmentReview",
@@ -130,4 +131,5 @@ SPEC = Workflow(
     kpi_values="careflow.workflows.supply_replenishment.kpis:values",
     publishes=(SUPPLY_AT_RISK, VENDOR_REPLENISHMENT),
     demo="careflow.workflows.supply_replenishment.demo:run",
+    bench="careflow.workflows.supply_replenishment.bench:case",
 )

@@ -167,10 +167,9 @@ class Finished(StepOutput):
 
 # -- helpers -------------------------------------------------------------------------------
 def _zone(facility_id: str) -> ZoneInfo:
-    from careflow.facilities import facility
+    from careflow.facilities import zone_of
 
-    found = facility(facility_id)
-    return found.zone if found else ZoneInfo("UTC")
+    return zone_of(facility_id)
 
 
 def _metric(name: str, value: float = 1) -> None:
@@ -597,6 +596,17 @@ def finish_review(inp: Finish, *, store: StateStore, now: datetime) -> Finished:
     if inp.assessment is not None and outcome != "SUPERSEDED":
         parts = [p for p in (inp.placed, inp.approved) if p is not None]
         plan = inp.assessment.plan
+        risks = [i.stockout_risk for i in plan.items if i.item_class != "bill_only"]
+        if risks:  # the enterprise stockout_risk: the review's highest, by facility
+            from careflow.observability import kpi_metric
+
+            kpi_metric(
+                "StockoutRiskMax",
+                "None",
+                max(risks),
+                workflow_id=WORKFLOW_ID,
+                facility_id=inp.facility_id,
+            )
         entries.append(  # what GET /v1/kpis reads: items, numbers and counts, no patient
             AuditEntry(
                 instance_id=inp.instance_id,

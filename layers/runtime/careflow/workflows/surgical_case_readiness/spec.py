@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from careflow.kit.spec import Kpi, Sla, Trigger, Workflow, step_function
-from careflow.workflows.surgical_case_readiness.events import (
+from careflow.canonical.appointments import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentRescheduled,
 )
+from careflow.kit.spec import Kpi, Sla, Trigger, Workflow, step_function
 
 _STEPS = "careflow.workflows.surgical_case_readiness.steps"
 
@@ -45,6 +45,7 @@ SPEC = Workflow(
     asl="surgical_case_readiness.asl.json",
     type="STANDARD",
     subject_type="case",
+    policy="surgical-readiness",
     steps=(
         _step("RegisterCase", "register_case", "Records the case and its milestones"),
         _step(
@@ -111,4 +112,5 @@ SPEC = Workflow(
     ),
     publishes=("Case.Ready", "Case.AtRisk", "Case.Blocked"),
     demo="careflow.workflows.surgical_case_readiness.demo:run",
+    bench="careflow.workflows.surgical_case_readiness.bench:case",
 )

@@ -31,6 +31,7 @@ from careflow.canonical.supply import RequisitionRequest
 from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
 from careflow.domain.tasks import open_task
 from careflow.events.envelope import envelope
+from careflow.kit.human_tasks import HumanTaskSpec
 from careflow.kit.instances import child_milestones, finish_instance, start_instance
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
@@ -154,24 +155,13 @@ class Evaluate(PolicyCaseStep):
     dependencies: tuple[DependencyResult, ...]
 
 
-class CoordinatorTaskSpec(StepOutput):
-    purpose: str
-    title: str
-    reasons: tuple[str, ...]
-    escalation_chain: tuple[str, ...]
-    allowed_decisions: tuple[str, ...]
-    subject_ref: str
-    facility_id: str
-    policy_version: str
-
-
 class Evaluated(StepOutput):
     outcome: Outcome
     reasons: tuple[str, ...]
     needs_coordinator: bool
     escalation_chain: tuple[str, ...] = ()
     threatened: tuple[str, ...] = ()
-    task: CoordinatorTaskSpec | None = None
+    task: HumanTaskSpec | None = None
 
 
 class CoordinatorAnswer(StepInput):
@@ -288,6 +278,7 @@ def register_case(
         actor="system:readiness",
         now=now,
         scheduled_start=case.scheduled_start,
+        service_line=case.service_line,
     )
     return Registered(
         workflow_id=inp.workflow_id,
@@ -455,7 +446,7 @@ def evaluate_readiness(inp: Evaluate, *, store: StateStore, now: datetime) -> Ev
     _milestone(store, inp.instance_id, "readiness_evaluated", now, detail=evaluation.outcome.value)
     task = None
     if evaluation.needs_coordinator:
-        task = CoordinatorTaskSpec(
+        task = HumanTaskSpec(
             purpose="coordinator",
             title=f"Case {inp.case_id} at risk: decide before the hard stop",
             reasons=evaluation.reasons,
