@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from careflow.localcloud.cloud import LocalCloud, free_port
+from careflow.localcloud.cloud import LocalCloud, free_port_run
 
 # See stacks/__init__.py: jsii's Node 20 end-of-life banner, before any aws_cdk import.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -17,5 +17,6 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 def cloud():
     for name in ("werkzeug", "moto", "botocore"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    with LocalCloud(free_port(), payer_ticker=True) as c:
+    # port and port + 1 (tests start a control server there), below the ephemeral range
+    with LocalCloud(free_port_run(2), payer_ticker=True) as c:
         yield c
