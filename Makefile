@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint synth bench up clean moto-check openapi browser-deps
+.PHONY: demo test lint synth bench eval models up clean moto-check openapi browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ openapi: $(STAMP)  ## docs/openapi.json, the /v1 API's document generated from t
 
 bench: $(STAMP)  ## executions per second, local cloud vs stock moto
 	$(PY) -m careflow.localcloud.bench
+
+eval: $(STAMP)  ## each triage model's held-out metrics beside its baseline (fails below the card's margin)
+	$(VENV)/bin/careflow models eval
+
+models: $(STAMP)  ## retrain every triage model from the generated starting history (seeded)
+	$(VENV)/bin/careflow models train
 
 # A throwaway venv under /tmp (never .venv): the project with the newest moto on PyPI.
 MOTO_CHECK_VENV ?= /tmp/careflow-moto-check

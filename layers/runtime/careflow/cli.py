@@ -716,6 +716,10 @@ def _actor_id(text: str) -> str:
 
 def _add_token_parser(sub: Any, port: list[argparse.ArgumentParser]) -> None:
 
+    from careflow.ml import cli as models_cli
+
+    models_cli.register(sub, port)
+
     tok = sub.add_parser(
         "token",
         help="print an access token for the local API, minted by the running cloud",

@@ -163,10 +163,39 @@ def pharmacy() -> Any:
     return _sandbox()
 
 
+@cache
+def predictor() -> Any:
+    """The models' port: the local artifacts, and Amazon Bedrock when a deployment names a
+    Bedrock model (``CAREFLOW_BEDROCK_MODEL_ID``); the ai-models policy decides which runs."""
+    import os
+
+    from careflow.adapters.predictor_local import LocalPredictor, Predictors
+
+    remote: dict[str, Any] = {}
+    bedrock_model = os.environ.get("CAREFLOW_BEDROCK_MODEL_ID")
+    if bedrock_model:
+        from careflow.adapters.predictor_bedrock import BedrockPredictor
+
+        remote["bedrock"] = BedrockPredictor(client("bedrock-runtime"), bedrock_model)
+    return Predictors(LocalPredictor(), remote)
+
+
 def reset() -> None:
     """Forgets every built adapter (the local cloud calls it when its endpoint changes)."""
     from careflow import settings as settings_module
 
     settings_module.settings.cache_clear()
-    for fn in (client, store, engine, publisher, parking, ehr, payer, erp, workforce, policies):
+    for fn in (
+        client,
+        store,
+        engine,
+        publisher,
+        parking,
+        ehr,
+        payer,
+        erp,
+        workforce,
+        policies,
+        predictor,
+    ):
         fn.cache_clear()

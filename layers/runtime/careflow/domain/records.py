@@ -92,6 +92,17 @@ class HumanTask(Record):
     completed_at: datetime | None = None
     policy_version: str = "v1"
     version: int = 0
+    # What the task priority model reads (careflow.ml.priority): when the subject's own
+    # deadline falls (the surgery, the expected discharge, the payment due date), its value.
+    deadline_at: datetime | None = None
+    value_usd: float | None = None
+    # The task priority model's answer: the chance the task's work goes wrong if it waits
+    # (0-1; None: not scored, the model off), and the features behind it.
+    priority: float | None = None
+    priority_reasons: tuple[str, ...] = ()
+    # A model's suggestion for the person to confirm (careflow.ml.governance.Suggestion.ref
+    # with "decision": the allowed decision that follows it); deciding otherwise overrides it.
+    suggestion: dict[str, Any] | None = None
 
     @property
     def awaits_decision(self) -> bool:

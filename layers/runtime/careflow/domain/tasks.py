@@ -15,7 +15,7 @@ version, identifiers only.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -89,9 +89,14 @@ def open_task(
     now: datetime,
     policy_version: str = "v1",
     excluded_actors: Sequence[str] = (),
+    deadline_at: datetime | None = None,
+    value_usd: float | None = None,
+    suggestion: Mapping[str, Any] | None = None,
+    priority: tuple[float, tuple[str, ...]] | None = None,
 ) -> HumanTask:
     """Opens the task, or re-opens it with a fresh token after an escalation.
-    ``excluded_actors`` may not claim or decide it (separation of duties)."""
+    ``excluded_actors`` may not claim or decide it (separation of duties); ``priority`` is
+    the task priority model's score and reasons (:mod:`careflow.ml.priority`)."""
     task_id = task_id_for(instance_id, purpose)
     existing = store.get_task(task_id)
     if existing is not None and existing.status in (TaskStatus.OPEN, TaskStatus.CLAIMED):
@@ -116,6 +121,11 @@ def open_task(
         allowed_decisions=tuple(allowed_decisions),
         excluded_actors=tuple(excluded_actors),
         policy_version=policy_version,
+        deadline_at=deadline_at,
+        value_usd=value_usd,
+        suggestion=dict(suggestion) if suggestion else None,
+        priority=priority[0] if priority else None,
+        priority_reasons=priority[1] if priority else (),
     )
     store.put_task(task)
     store.record_milestone(
@@ -567,6 +577,17 @@ def complete_task(
         role=role,
         decision=decision,
     )
+    if task.suggestion:
+        from careflow.ml.governance import record_review
+
+        record_review(
+            store,
+            instance_id=task.instance_id,
+            suggestion=task.suggestion,
+            decision=decision,
+            actor=actor,
+            now=now,
+        )
     store.record_milestone(
         Milestone(
             instance_id=task.instance_id,

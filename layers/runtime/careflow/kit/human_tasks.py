@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
 from careflow.domain.tasks import escalate_task, open_task, task_id_for
 from careflow.kit.steps import StepInput, StepOutput, step
+from careflow.ml import priority
+from careflow.ml.governance import PredictorPort
 from careflow.ports import EventPublisher, StateStore
 
 
@@ -21,6 +24,9 @@ class TaskSpec(StepInput):
     allowed_decisions: tuple[str, ...] = ()
     excluded_actors: tuple[str, ...] = ()  # may not claim or decide it (separation of duties)
     policy_version: str = "v1"  # the version of the policy that set its SLA and chain
+    deadline_at: datetime | None = None  # the subject's own deadline (the task priority model)
+    value_usd: float | None = None
+    suggestion: dict[str, Any] | None = None  # a model's, for the person to confirm
 
 
 class HumanTaskSpec(StepOutput):
@@ -36,6 +42,9 @@ class HumanTaskSpec(StepOutput):
     facility_id: str
     policy_version: str
     excluded_actors: tuple[str, ...] = ()
+    deadline_at: datetime | None = None
+    value_usd: float | None = None
+    suggestion: dict[str, Any] | None = None
 
 
 class CreateHumanTask(StepInput):
@@ -53,10 +62,30 @@ class OpenedTask(StepOutput):
 
 @step()
 def create_human_task(
-    inp: CreateHumanTask, *, store: StateStore, publisher: EventPublisher, now: datetime
+    inp: CreateHumanTask,
+    *,
+    store: StateStore,
+    publisher: EventPublisher,
+    predictor: PredictorPort,
+    now: datetime,
 ) -> OpenedTask:
-    """Opens (or re-opens after escalation) the task the execution waits on."""
+    """Opens (or re-opens after escalation) the task the execution waits on, scored by the
+    task priority model when the ai-models policy has it on (the inboxes order by it)."""
     spec = inp.task
+    scored = priority.score(
+        store,
+        predictor,
+        instance_id=inp.instance_id,
+        task_id=task_id_for(inp.instance_id, spec.purpose),
+        workflow_id=inp.workflow_id,
+        queue=(spec.escalation_chain or ("department_director",))[0],
+        facility_id=spec.facility_id,
+        due_in_seconds=inp.due_in_seconds,
+        deadline_at=spec.deadline_at,
+        value_usd=spec.value_usd,
+        awaits_decision=bool(spec.allowed_decisions),
+        now=now,
+    )
     task = open_task(
         store,
         publisher,
@@ -74,6 +103,10 @@ def create_human_task(
         now=now,
         policy_version=spec.policy_version,
         excluded_actors=spec.excluded_actors,
+        deadline_at=spec.deadline_at,
+        value_usd=spec.value_usd,
+        suggestion=spec.suggestion,
+        priority=scored,
     )
     return OpenedTask(task_id=task.task_id, queue=task.queue)
 

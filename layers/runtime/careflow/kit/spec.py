@@ -231,6 +231,9 @@ class Workflow:
     # ``bench_excluded`` says why (a few words, printed on its line).
     bench: str | None = None
     bench_excluded: str = ""
+    # "<module>:<name>" of the models (careflow.ml.registry.ModelDef) it owns: they learn
+    # from its history and its steps ask them through the predictor port.
+    models: tuple[str, ...] = ()
     package: str = ""  # set by the registry
 
     @property

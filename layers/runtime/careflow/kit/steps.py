@@ -2,7 +2,8 @@
 
 A step is a plain function ``fn(inp: InputModel, *, <ports>) -> OutputModel``. Its keyword
 parameters name the ports it needs (``store``, ``ehr``, ``payer``, ``erp``, ``sterile``,
-``workforce``, ``transport``, ``pharmacy``, ``engine``, ``publisher``, ``policies``, ``now``):
+``workforce``, ``transport``, ``pharmacy``, ``engine``, ``publisher``, ``policies``,
+``predictor``, ``now``):
 :mod:`careflow.kit.runtime` injects them on AWS and in the local cloud, and a unit test
 passes in-memory fakes.
 
@@ -32,6 +33,7 @@ PORTS = frozenset(
         "engine",
         "publisher",
         "policies",
+        "predictor",
         "now",
     }
 )
