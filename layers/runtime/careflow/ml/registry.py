@@ -49,6 +49,10 @@ class ModelDef:
     regularization: float = 1.0  # scikit-learn's C
     min_category_count: int = 3
     max_vocabulary: int = 1500
+    # Named evaluation sets it never trains on (e.g. documents written by others), each a
+    # list of examples; scored at training time and printed by ``careflow models eval``.
+    # Returns {} when the sets are not at hand (an installed package without the repo).
+    external: Callable[[], dict[str, list[Example]]] | None = None
 
     @property
     def artifact_path(self) -> Path:

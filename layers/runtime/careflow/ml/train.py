@@ -112,6 +112,20 @@ def train(
     test = [(f, label, model.scores(f)) for f, label in test_rows]
     ours = metrics(defn, [(label, s) for _, label, s in test])
     base = metrics(defn, [(label, _full(defn, defn.baseline(f))) for f, label, _ in test])
+    external = {}
+    for name, rows in (defn.external() if defn.external else {}).items():
+        seen = [(checked(defn.features, f), label) for f, label in rows]
+        if not seen:
+            continue
+        ext_ours = metrics(defn, [(label, model.scores(f)) for f, label in seen])
+        ext_base = metrics(defn, [(label, _full(defn, defn.baseline(f))) for f, label in seen])
+        external[name] = {
+            "metric": defn.metric,
+            "value": ext_ours[defn.metric],
+            "baseline": ext_base[defn.metric],
+            "n": len(seen),
+            "metrics": ext_ours,
+        }
     history_hash = hashlib.sha256(
         json.dumps(history, sort_keys=True, default=str).encode()
     ).hexdigest()[:16]
@@ -134,6 +148,8 @@ def train(
         baseline={"name": defn.baseline_name, **base},
         reference=drift.reference(defn, [f for f, _ in fit_rows]),
     )
+    if external:
+        art["external"] = external
     return _ordered(art)
 
 
@@ -143,7 +159,7 @@ def _full(defn: ModelDef, scores: Mapping[str, float]) -> dict[str, float]:
 
 def _ordered(art: dict[str, Any]) -> dict[str, Any]:
     first = ["model_id", "title", "version", "trained_at", "metric", "margin", "metrics"]
-    rest = ["baseline", "training", "classes", "numbers", "flags", "categories", "text"]
+    rest = ["baseline", "external", "training", "classes", "numbers", "flags", "categories", "text"]
     last = ["intercept", "coef", "reference"]
     keys = [*first, *rest, *last]
     return {k: art[k] for k in keys if k in art}
