@@ -56,6 +56,8 @@ def test_bench_prices_each_workflow_measures_both_modes_and_ends_with_the_ratio_
             "2",
             "--mix-stock-executions",
             "1",
+            "--model-samples",
+            "5",
         ],
         cwd=ROOT,
         env=ENV,
@@ -66,6 +68,21 @@ def test_bench_prices_each_workflow_measures_both_modes_and_ends_with_the_ratio_
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.strip().splitlines()
+    # one line per trained triage model (JSON scorer vs scikit-learn), then their cold cost
+    from careflow.ml import registry
+
+    trained = [m for m in registry.definitions() if registry.artifact(m)]
+    models = [line for line in lines if line.startswith("models model=")]
+    assert [line.split()[1] for line in models] == [f"model={m}" for m in trained], lines
+    for line in models:
+        assert re.fullmatch(
+            r"models model=\w+ local_pred_per_s=\d+ sklearn_pred_per_s=\d+ ratio=[\d.]+ n=5",
+            line,
+        ), line
+    assert any(
+        re.fullmatch(r"models cold_load_ms=\d+ sklearn_import_ms=\d+ ratio=[\d.]+", x)
+        for x in lines
+    ), lines
     table = lines.index(next(line for line in lines if line.startswith("mode ")))
     assert re.fullmatch(r"stock\s+2\s+[\d.]+\s+[\d.]+", lines[table + 1].strip()), lines
     assert re.fullmatch(r"local\s+4\s+[\d.]+\s+[\d.]+", lines[table + 2].strip()), lines

@@ -577,6 +577,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-api", action="store_true", help="skip the local API's latency line")
     p.add_argument("--no-mllp", action="store_true", help="skip the MLLP line")
+    p.add_argument(
+        "--no-models", action="store_true", help="skip the triage models' lines (vs scikit-learn)"
+    )
+    p.add_argument("--model-samples", type=int, default=300, help="predictions per model")
     p.add_argument("--mllp-messages", type=int, default=MLLP_MESSAGES)
     p.add_argument(
         "--api-requests", type=int, default=20, help="requests per API client (32 clients)"
@@ -626,6 +630,11 @@ def main(argv: list[str] | None = None) -> int:
             f"ack_p50_ms={mllp['p50_ms']:.1f} ack_p99_ms={mllp['p99_ms']:.1f}",
             flush=True,
         )
+    if not args.no_models:
+        from careflow.ml import bench as model_bench
+
+        for line in model_bench.lines(args.model_samples):
+            print(line, flush=True)
     stock = measure("stock", args.stock_executions)
     local = measure("local", args.executions)
     print(f"{'mode':<7}{'executions':>11}{'seconds':>9}{'exec/s':>8}")
