@@ -214,7 +214,8 @@ def access_of(spec: FunctionSpec) -> Access:
             if name not in STORE_ACCESS:
                 raise CatalogPermissionError(f"{spec.name}: no store access named {name!r}")
             items.append(STORE_ACCESS[name])
-    if "policies" in ports:
+    # a model's step reads the ai-models policy in force (its mode, threshold, egress)
+    if "policies" in ports or "predictor" in ports:
         items.append(POLICY_VERSIONS)
     sources = (WORKFLOW_SOURCE,) if "publisher" in ports else ()
     return Access(items=tuple(items), event_sources=sources)
