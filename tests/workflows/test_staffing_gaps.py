@@ -73,7 +73,9 @@ def test_an_admission_that_opens_a_gap_is_filled_from_the_float_pool(cloud):
         },
         "fac-north",
     )
-    advance_through_timer(cloud, timedelta(minutes=15), slack=timedelta(minutes=1), case=case)  # debounce
+    advance_through_timer(
+        cloud, timedelta(minutes=15), slack=timedelta(minutes=1), case=case
+    )  # debounce
     task = case.open_task()
     assert task.queue == "staffing_coordinator"
     assert task.title.startswith("ICU-N short 1 nurse (critical-care)")
