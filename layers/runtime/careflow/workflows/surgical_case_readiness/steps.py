@@ -489,6 +489,7 @@ def _shortage_advice(
     ehr: EhrPort,
     erp: ErpPort,
     predictor: PredictorPort,
+    policies: PolicyReader,
     decisions: tuple[str, ...],
     now: datetime,
 ) -> tuple[tuple[str, ...], dict[str, Any] | None]:
@@ -508,6 +509,7 @@ def _shortage_advice(
         predictor=predictor,
         store=store,
         now=now,
+        policies=policies,
         about=task_id_for(inp.instance_id, "coordinator"),
     )
     if found is None or found.setting.mode != "on":
@@ -531,12 +533,14 @@ def evaluate_readiness(
     ehr: EhrPort,
     erp: ErpPort,
     predictor: PredictorPort,
+    policies: PolicyReader,
     now: datetime,
 ) -> Evaluated:
     """The case's outcome; a threatened case opens the coordinator's task. When a shortage
     threatens it, the task offers the shortage actions too (the policy's
-    ``shortage_decisions``) ranked by the supply_disruption model: the coordinator's
-    choice is what the workflow does, and the kit audits it against the suggestion."""
+    ``shortage_decisions``) ranked by the supply_disruption model (the ai-models policy is
+    read through ``policies``): the coordinator's choice is what the workflow does, and
+    the kit audits it against the suggestion."""
     evaluation = r.evaluate(inp.dependencies, inp.policy)
     _milestone(store, inp.instance_id, "readiness_evaluated", now, detail=evaluation.outcome.value)
     task = None
@@ -555,6 +559,7 @@ def evaluate_readiness(
                 ehr=ehr,
                 erp=erp,
                 predictor=predictor,
+                policies=policies,
                 decisions=decisions,
                 now=now,
             )
