@@ -85,6 +85,12 @@ def test_a_person_works_the_seeded_cloud_from_the_ops_page(seeded_cloud, browser
     mine = sum(q["open"] for q in queues["queues"] if q["may_work"])
     items = _css(browser, "#inbox-list li.task")
     assert len(items) == mine > 0
+    # each says its priority and why; the scored ones first, highest first
+    lines = [i.find_element(By.CSS_SELECTOR, "p.priority").text for i in items]
+    assert all(line.startswith("Priority") for line in lines)
+    scores = [int(line.split()[1].split("%")[0]) for line in lines if "not scored" not in line]
+    assert scores == sorted(scores, reverse=True)
+    assert lines[: len(scores)] == [line for line in lines if "not scored" not in line]
 
     # the KPIs: the five enterprise cards, and charts with bars from the seeded runs
     cards = {c.get_attribute("data-kpi") for c in _css(browser, "#enterprise .card")}

@@ -88,7 +88,7 @@ def test_publishing_a_new_version_keeps_every_pinned_version_loadable(store):
 
     assert load("surgical-readiness", "fac-south", started.version, store=store) == started
     now = resolve("surgical-readiness", "fac-south", store=store)
-    assert now.version == "surgical-readiness@2026.11.2+fac-south@5"
+    assert now.version == "surgical-readiness@2026.12.1+fac-south@5"
     assert [d.version for d in store.history("surgical-readiness", "fac-south")] == ["3", "4", "5"]
 
 
@@ -165,7 +165,7 @@ def test_careflow_policy_publish_writes_to_a_running_cloud_and_show_reads_it(
     first = careflow(*args, *target)
     assert first.returncode == 0, first.stderr
     assert "published surgical-readiness fac-south overlay 4" in first.stdout
-    assert "start with surgical-readiness@2026.11.2+fac-south@4" in first.stdout
+    assert "start with surgical-readiness@2026.12.1+fac-south@4" in first.stdout
     assert careflow(*args, *target).stdout.startswith("unchanged:")
 
     newer.write_text(json.dumps(overlay("4", 60).model_dump(mode="json")), encoding="utf-8")

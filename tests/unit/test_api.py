@@ -360,6 +360,69 @@ def test_the_inbox_lists_the_callers_facilities_by_due_time(wired):
     assert "title" not in body["items"][0] and "reasons" not in body["items"][0]
 
 
+def test_the_inbox_orders_by_priority_then_the_unscored_by_due_time_and_says_why(wired):
+    insts = [instance(n) for n in range(1, 5)]
+    for inst in insts:
+        wired.store.put_instance(inst)
+    low, high, unscored_late, unscored_soon = (task_for(wired.store, i) for i in insts)
+    scored = {
+        low.task_id: (0.2, ("sla_hours",)),
+        high.task_id: (0.9, ("hours_to_deadline", "value_usd_log10")),
+    }
+    for task_id, (score, why) in scored.items():
+        wired.store.tasks[task_id] = wired.store.tasks[task_id].model_copy(
+            update={"priority": score, "priority_reasons": why}
+        )
+    wired.store.tasks[unscored_soon.task_id] = unscored_soon.model_copy(
+        update={"due_at": NOW + timedelta(minutes=5)}
+    )
+    status, body, _ = call("GET", "/v1/tasks", who=claims(), query={"queue": "care_coordinator"})
+    assert status == 200
+    items = body["items"]
+    assert [t["task_id"] for t in items] == [
+        high.task_id,
+        low.task_id,
+        unscored_soon.task_id,
+        unscored_late.task_id,
+    ]
+    assert (items[0]["priority"], items[0]["prioritized"]) == (0.9, True)
+    assert items[0]["priority_reasons"] == ["hours_to_deadline", "value_usd_log10"]
+    assert (items[2]["priority"], items[2]["prioritized"], items[2]["priority_reasons"]) == (
+        0.0,
+        False,
+        [],
+    )
+
+
+def test_the_queues_put_the_most_urgent_work_first(wired):
+    calm, urgent = instance(1), instance(2)
+    for inst in (calm, urgent):
+        wired.store.put_instance(inst)
+    task_for(wired.store, calm)
+    hot = open_task(
+        wired.store,
+        FakePublisher(),
+        instance_id=urgent.instance_id,
+        workflow_id=urgent.workflow_id,
+        facility_id=urgent.facility_id,
+        purpose="supplies",
+        title="Shortage",
+        reasons=(),
+        subject_ref=f"case/{urgent.subject_id}",
+        escalation_chain=("supply_chain_buyer",),
+        due_in_seconds=3600,
+        token="tok-2",
+        allowed_decisions=("PROCEED",),
+        now=NOW,
+        policy_version="v1",
+    )
+    wired.store.tasks[hot.task_id] = hot.model_copy(update={"priority": 0.7})
+    status, body, _ = call("GET", "/v1/queues", who=claims(), query={"facility": "fac-north"})
+    assert status == 200
+    rows = [(q["queue"], q["top_priority"]) for q in body["queues"]]
+    assert rows == [("supply_chain_buyer", 0.7), ("care_coordinator", 0.0)]
+
+
 def test_claim_then_complete_as_the_caller_resumes_the_workflow(wired):
     inst = instance(1)
     wired.store.put_instance(inst)

@@ -121,7 +121,7 @@ def test_show_prints_effective_values_with_the_version_and_marks_the_overlay():
     proc = careflow("show", "surgical-readiness", "--facility", "fac-south")
     assert proc.returncode == 0
     lines = proc.stdout.splitlines()
-    assert lines[0] == "surgical-readiness@2026.11.2+fac-south@3  (facility fac-south)"
+    assert lines[0] == "surgical-readiness@2026.12.1+fac-south@3  (facility fac-south)"
     assert "  coordinator_task_seconds  7200 (2 h)  [fac-south]" in lines
     assert any(line.startswith("  hard_stop_seconds") and "(72 h)" in line for line in lines)
 
@@ -134,8 +134,8 @@ def test_show_json_is_the_snapshot_resolve_returns():
 
 
 def test_show_a_pinned_version_and_refuse_an_unknown_one_in_a_line():
-    proc = careflow("show", "surgical-readiness", "--version", "2026.11.2")
-    assert proc.stdout.startswith("surgical-readiness@2026.11.2  (enterprise)")
+    proc = careflow("show", "surgical-readiness", "--version", "2026.12.1")
+    assert proc.stdout.startswith("surgical-readiness@2026.12.1  (enterprise)")
     gone = careflow("show", "surgical-readiness", "--version", "2020.1")
     assert gone.returncode == 2
     assert gone.stderr.splitlines() == [
@@ -159,7 +159,7 @@ def test_diff_of_a_facility_against_the_enterprise_policy():
         "table queue_routing row infusion: then queue = utilization_review_infusion -> "
         "queue = south_infusion_center_auth",
     ]
-    same = careflow("diff", "surgical-readiness", "--from", "2026.11.2", "--to", "2026.11.2")
+    same = careflow("diff", "surgical-readiness", "--from", "2026.12.1", "--to", "2026.12.1")
     assert same.stdout.splitlines()[-1] == "no differences"
     nothing = careflow("diff", "surgical-readiness")
     assert nothing.returncode == 2

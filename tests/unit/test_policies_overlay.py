@@ -86,7 +86,7 @@ def test_rows_with_a_known_id_replace_in_place_new_rows_go_first_removed_rows_go
 
 def test_without_an_overlay_the_facility_gets_the_enterprise_policy():
     s = resolve("surgical-readiness", "fac-north", store=FilePolicyStore())
-    assert s.version == "surgical-readiness@2026.11.2"
+    assert s.version == "surgical-readiness@2026.12.1"
     assert s.facility_id == "fac-north"
     assert s.value("coordinator_task_seconds") == 14400
 
@@ -94,7 +94,7 @@ def test_without_an_overlay_the_facility_gets_the_enterprise_policy():
 def test_the_packaged_fac_south_overlays_change_what_they_say():
     files = FilePolicyStore()
     south = resolve("surgical-readiness", "fac-south", store=files)
-    assert south.version == "surgical-readiness@2026.11.2+fac-south@3"
+    assert south.version == "surgical-readiness@2026.12.1+fac-south@3"
     assert south.value("coordinator_task_seconds") == 2 * 3600
     auth = resolve("prior-authorization", "fac-south", store=files).table("queue_routing")
     assert [r.id for r in auth.definition.rows] == [

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from careflow.adapters.predictor_local import LocalPredictor, Predictors
 from careflow.adapters.sandbox import HIP
 from careflow.canonical.cases import Participant, ParticipantStatus, SurgicalCase
 from careflow.canonical.datatypes import Coding
@@ -85,6 +86,7 @@ class World:
             "erp": FakeErp(),
             "sterile": FakeSterile(),
             "policies": POLICIES,
+            "predictor": Predictors(LocalPredictor()),
             "now": NOW,
             **ports,
         }

@@ -223,6 +223,34 @@ def test_an_implant_shortage_requisitions_escalates_and_the_recheck_decides(clou
     done(case)
 
 
+def test_a_shortage_task_ranks_the_actions_and_the_coordinators_other_choice_wins(cloud):
+    from careflow.ml.registry import artifact
+
+    case = new_case(cloud, supplies=HIP, facility="fac-south", starts_in=timedelta(days=5))
+    task = case.open_task()
+    suggestion = task.suggestion
+    assert suggestion is not None and suggestion["model_id"] == "supply_disruption"
+    actions = ["SUBSTITUTE", "TRANSFER", "EXPEDITE", "RESCHEDULE"]
+    assert sorted(a for a, _ in suggestion["ranked"]) == sorted(actions)
+    assert suggestion["decision"] == suggestion["ranked"][0][0]
+    assert set(actions) <= set(task.allowed_decisions)
+    assert any("suggested actions" in r and "supply_disruption" in r for r in task.reasons)
+    other = next(a for a in ("EXPEDITE", "TRANSFER") if a != suggestion["decision"])
+    complete(cloud, task, other, reason="the vendor confirmed")
+    out = case.output()
+    assert out["outcome"] == "AT_RISK"  # still short: the recheck finds no stock yet
+    assert any(f"resolves the shortage: {other}" in r for r in out["reasons"])
+    trail = wiring.store().audit_trail(case.instance_id)
+    (overridden,) = [a for a in trail if a.action == "model.overridden"]
+    assert overridden.detail["model_id"] == "supply_disruption"
+    assert overridden.detail["version"] == artifact("supply_disruption")["version"]
+    assert (overridden.detail["suggested"], overridden.detail["decided"]) == (
+        suggestion["decision"],
+        other,
+    )
+    done(case)
+
+
 def test_a_task_nobody_answers_escalates_to_the_end_of_its_chain_then_is_at_risk(cloud):
     case = new_case(cloud, supplies=HIP, facility="fac-south", starts_in=timedelta(days=5))
     task = case.open_task()

@@ -653,7 +653,10 @@ def _add_tasks_parser(sub: Any, port: list[argparse.ArgumentParser]) -> None:
     )
     tsub = tasks.add_subparsers(dest="action", required=True)
     ls = tsub.add_parser(
-        "list", help="open and claimed tasks of a queue at a facility", parents=port
+        "list",
+        help="open and claimed tasks of a queue at a facility, most urgent first (the task "
+        "priority model's priority and reasons; unscored tasks after, by due time)",
+        parents=port,
     )
     ls.add_argument("--queue", required=True)
     ls.add_argument("--facility", required=True)

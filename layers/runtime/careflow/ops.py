@@ -196,6 +196,14 @@ def board(
     return {"at": now.isoformat(), "workflows": columns}
 
 
+def inbox_order(task: HumanTask) -> tuple[bool, float, datetime, str]:
+    """How every inbox lists tasks: by the task priority model's score, highest first;
+    tasks it did not score (the model off or in shadow, or opened before it ran) after
+    them, earliest due first."""
+    unscored = task.priority is None
+    return (unscored, -(task.priority or 0.0), task.due_at, task.task_id)
+
+
 def queues(
     tasks: Iterable[HumanTask],
     *,
@@ -205,7 +213,9 @@ def queues(
 ) -> dict[str, Any]:
     """The open tasks by (facility, queue): depth, claimed, overdue, escalated, the oldest
     task's age in minutes, the ages by :data:`AGE_BUCKETS`, and whether the caller may work
-    (``may_work``) or supervise (``may_supervise``) it by its roles (None: not said)."""
+    (``may_work``) or supervise (``may_supervise``) it by its roles (None: not said), and
+    its most urgent task's priority (``top_priority``, 0 when none is scored): the queues
+    with the most urgent work first."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for t in tasks:
         if t.status not in OPEN:
@@ -224,6 +234,7 @@ def queues(
                 "escalated": 0,
                 "oldest_age_minutes": 0,
                 "aging": {label: 0 for label, _ in AGE_BUCKETS},
+                "top_priority": 0.0,
                 "may_work": None if caller_roles is None else bool(caller_roles & roles.work),
                 "may_supervise": (
                     None if caller_roles is None else bool(caller_roles & roles.supervise)
@@ -237,8 +248,9 @@ def queues(
         row["escalated"] += t.escalation_level > 0
         row["oldest_age_minutes"] = max(row["oldest_age_minutes"], int(age.total_seconds()) // 60)
         row["aging"][age_bucket(age)] += 1
+        row["top_priority"] = max(row["top_priority"], t.priority or 0.0)
     out = []
-    for key in sorted(rows):
+    for key in sorted(rows, key=lambda k: (-rows[k]["top_priority"], k)):
         row = rows[key]
         row["workflow_ids"] = sorted(row["workflow_ids"])
         out.append(row)

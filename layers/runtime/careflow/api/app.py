@@ -254,6 +254,9 @@ def _task_view(task: HumanTask) -> dict[str, Any]:
         "completed_by": task.completed_by,
         "completed_at": _time(task.completed_at),
         "policy_version": task.policy_version,
+        "priority": task.priority if task.priority is not None else 0.0,
+        "prioritized": task.priority is not None,
+        "priority_reasons": list(task.priority_reasons),
     }
 
 
@@ -468,7 +471,9 @@ def inbox(caller: Caller) -> Any:
     tasks = [t for f in wanted for t in store.open_tasks(query.queue, f)]
     if query.status is not None:
         tasks = [t for t in tasks if t.status.value == query.status]
-    tasks.sort(key=lambda t: (t.due_at, t.task_id))
+    from careflow.ops import inbox_order
+
+    tasks.sort(key=inbox_order)
     return {"items": [_task_view(t) for t in tasks]}
 
 

@@ -64,6 +64,16 @@ class TaskView(_View):
     completed_by: str | None
     completed_at: str | None
     policy_version: str
+    priority: float = Field(
+        ge=0,
+        le=1,
+        description="the task priority model's score: the chance its work goes wrong if it "
+        "waits (0 when not scored; see prioritized)",
+    )
+    prioritized: bool = Field(description="the task priority model scored the task")
+    priority_reasons: list[str] = Field(
+        description="the features behind its priority, strongest first (empty when not scored)"
+    )
 
 
 class InstanceDetail(InstanceView):
@@ -77,7 +87,10 @@ class InstancePage(_View):
 
 
 class TaskList(_View):
-    items: list[TaskView] = Field(description="open and claimed tasks, by due time")
+    items: list[TaskView] = Field(
+        description="open and claimed tasks, by priority (highest first), then the tasks "
+        "without one by due time"
+    )
 
 
 class StartResult(_View):
@@ -198,6 +211,9 @@ class QueueRow(_View):
     escalated: int
     oldest_age_minutes: int
     aging: dict[str, int] = Field(description="open tasks by age bucket (see buckets)")
+    top_priority: float = Field(
+        ge=0, le=1, description="its most urgent task's priority (0 when none is scored)"
+    )
     may_work: bool | None
     may_supervise: bool | None
 
@@ -205,7 +221,7 @@ class QueueRow(_View):
 class QueueReport(_View):
     at: str
     buckets: list[str]
-    queues: list[QueueRow]
+    queues: list[QueueRow] = Field(description="the most urgent work first (top_priority)")
 
 
 class SeriesPoint(_View):

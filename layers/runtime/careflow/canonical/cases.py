@@ -22,6 +22,7 @@ class SupplyNeed(Model):
     quantity: int = Field(gt=0)
     implant: bool = False
     description: str = ""
+    substitutes: tuple[str, ...] = ()  # the preference card's alternatives, by item id
 
 
 class SurgicalCase(Model):

@@ -194,7 +194,7 @@ async function renderInbox(queues) {
       api(`/v1/tasks?queue=${encodeURIComponent(row.queue)}&facility=${encodeURIComponent(row.facility_id)}`),
     ),
   );
-  const tasks = lists.flatMap((l) => l.items).sort((a, b) => (a.due_at < b.due_at ? -1 : 1));
+  const tasks = lists.flatMap((l) => l.items).sort(byPriority);
   const list = $("inbox-list");
   const focusedId = document.activeElement && document.activeElement.closest("[data-task-id]");
   const keep = focusedId ? focusedId.dataset.taskId : null;
@@ -205,6 +205,21 @@ async function renderInbox(queues) {
     const again = list.querySelector(`[data-task-id="${CSS.escape(keep)}"] button`);
     if (again) again.focus();
   }
+}
+
+// The inbox's order: the task priority model's score, highest first; the tasks it did not
+// score after them, earliest due first (as GET /v1/tasks orders each queue).
+function byPriority(a, b) {
+  if (a.prioritized !== b.prioritized) return a.prioritized ? -1 : 1;
+  if (a.prioritized && a.priority !== b.priority) return b.priority - a.priority;
+  if (a.due_at !== b.due_at) return a.due_at < b.due_at ? -1 : 1;
+  return a.task_id < b.task_id ? -1 : 1;
+}
+
+function priorityLine(task) {
+  if (!task.prioritized) return el("p", { class: "priority" }, "Priority: not scored (ordered by due time)");
+  const why = task.priority_reasons.length ? `: ${task.priority_reasons.join("; ")}` : "";
+  return el("p", { class: "priority" }, `Priority ${Math.round(task.priority * 100)}%${why}`);
 }
 
 function taskItem(task) {
@@ -270,6 +285,7 @@ function taskItem(task) {
         (task.escalation_level ? ` · escalated (level ${task.escalation_level})` : "") +
         ` · task ${task.task_id}`,
     ),
+    priorityLine(task),
     actions,
     status,
   );

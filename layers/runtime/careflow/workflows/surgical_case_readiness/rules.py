@@ -44,6 +44,9 @@ class Policy(BaseModel):
     policy_version: str
     coordinator_queue: str = "care_coordinator"
     coordinator_decisions: tuple[str, ...] = ("PROCEED", "RESCHEDULE", "CANCEL")
+    # What the coordinator may also decide when a shortage threatens the case (a policy
+    # pinned before the actions existed has none: the task offers the decisions above).
+    shortage_decisions: tuple[str, ...] = ()
     # Who owns a threatened dependency: the first queue is escalated to, then the next.
     escalation_chains: dict[str, tuple[str, ...]] = {}
     last_resort_queue: str = "department_director"
@@ -62,6 +65,7 @@ def case_policy(case: SurgicalCase, policy: Any) -> Policy:
         policy_version=policy.version,
         coordinator_queue=str(policy.value("coordinator_queue")),
         coordinator_decisions=tuple(policy.value("coordinator_decisions")),
+        shortage_decisions=tuple(policy.values.get("shortage_decisions", ())),
         escalation_chains=chains,
         last_resort_queue=str(policy.value("last_resort_queue")),
     )
@@ -355,6 +359,15 @@ def after_coordinator(
             needs_coordinator=False,
         )
     evaluation = evaluate(rechecked, policy)
+    if decision in policy.shortage_decisions and decision != "RESCHEDULE":
+        return Evaluation(
+            outcome=evaluation.outcome,
+            reasons=(
+                *evaluation.reasons,
+                f"coordinator resolves the shortage: {decision}: {note}".rstrip(": "),
+            ),
+            needs_coordinator=False,
+        )
     if decision == "RESCHEDULE":
         return Evaluation(
             outcome=Outcome.AT_RISK

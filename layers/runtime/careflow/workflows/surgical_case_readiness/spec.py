@@ -99,6 +99,7 @@ SPEC = Workflow(
         "Appointment.Cancelled": AppointmentCancelled,
     },
     children=("prior-authorization",),
+    models=("careflow.workflows.surgical_case_readiness.supply_disruption:MODEL",),
     slas=(
         Sla("coordinator_task", 4 * 3600, "a coordinator acts on a threatened case"),
         Sla("hard_stop", 72 * 3600, "readiness must be settled this long before the case"),

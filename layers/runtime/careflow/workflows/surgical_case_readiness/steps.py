@@ -29,13 +29,15 @@ from careflow.canonical.payer import (
 )
 from careflow.canonical.supply import RequisitionRequest
 from careflow.domain.records import AuditEntry, InstanceStatus, Milestone
-from careflow.domain.tasks import open_task
+from careflow.domain.tasks import open_task, task_id_for
 from careflow.events.envelope import envelope
 from careflow.kit.human_tasks import HumanTaskSpec
 from careflow.kit.instances import child_milestones, finish_instance, start_instance
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
+from careflow.ml.governance import PredictorPort, suggest
 from careflow.ports import (
+    ConnectorError,
     EhrPort,
     ErpPort,
     EventPublisher,
@@ -44,6 +46,7 @@ from careflow.ports import (
     SterileProcessingPort,
 )
 from careflow.workflows.surgical_case_readiness import rules as r
+from careflow.workflows.surgical_case_readiness import supply_disruption as sd
 
 if TYPE_CHECKING:
     from careflow.policies import PolicyReader
@@ -440,21 +443,136 @@ def record_dependency_error(
     return result
 
 
+def _threatening_shortage(dependencies: tuple[DependencyResult, ...]) -> r.Shortage | None:
+    """The shortage the coordinator decides on: the largest of a threatened supplies check."""
+    for dep in dependencies:
+        if dep.dependency == r.SUPPLIES and dep.status is DependencyStatus.THREATENED:
+            found = [r.Shortage.model_validate(s) for s in dep.details.get("shortages", ())]
+            if found:
+                return max(found, key=lambda s: (s.shortfall, s.item_id))
+    return None
+
+
+def shortage_features(
+    case: SurgicalCase, shortage: r.Shortage, erp: ErpPort, now: datetime
+) -> dict[str, Any]:
+    """The supply_disruption model's input: the case's date, the shortfall, the other
+    facilities' available stock and the card's substitutes (read from the ERP), the vendor."""
+    from careflow.facilities import facilities
+
+    need = next((n for n in case.supplies if n.item_id == shortage.item_id), None)
+    substitutes = list(need.substitutes) if need else []
+    own = erp.stock_positions(case.facility_id, substitutes) if substitutes else []
+    others = [
+        pos
+        for fac in sorted(facilities())
+        if fac != case.facility_id
+        for pos in erp.stock_positions(fac, [shortage.item_id])
+    ]
+    return sd.features_of(
+        days_to_case=(case.scheduled_start - now).total_seconds() / 86400,
+        quantity_short=shortage.shortfall,
+        other_available=[p.available for p in others],
+        substitute_in_stock=any(p.available >= shortage.shortfall for p in own),
+        vendor_lead_days=shortage.lead_time_days,
+        vendor_consignment=any(p.consignment for p in others),
+        implant=bool(need and need.implant),
+        in_item_master=shortage.supplier_id != "unknown",
+    )
+
+
+def _shortage_advice(
+    inp: Evaluate,
+    shortage: r.Shortage,
+    *,
+    store: StateStore,
+    ehr: EhrPort,
+    erp: ErpPort,
+    predictor: PredictorPort,
+    policies: PolicyReader,
+    decisions: tuple[str, ...],
+    now: datetime,
+) -> tuple[tuple[str, ...], dict[str, Any] | None]:
+    """The ranked actions for the coordinator's task (reasons and its suggestion), when
+    the ai-models policy has the supply_disruption model on; nothing otherwise (in shadow
+    the prediction is audited only). An ERP or EHR that cannot answer leaves the task as
+    the rules open it: the readiness outcome never waits on the model."""
+    try:
+        features = shortage_features(ehr.get_surgical_case(inp.case_id), shortage, erp, now)
+    except ConnectorError:
+        return (), None
+    found = suggest(
+        sd.MODEL.id,
+        features,
+        instance_id=inp.instance_id,
+        facility_id=inp.facility_id,
+        predictor=predictor,
+        store=store,
+        now=now,
+        policies=policies,
+        about=task_id_for(inp.instance_id, "coordinator"),
+    )
+    if found is None or found.setting.mode != "on":
+        return (), None
+    ranked = ", ".join(f"{a} {p:.0%}" for a, p in found.prediction.ranked())
+    why = "; ".join(found.prediction.reasons) or "no single feature stands out"
+    reasons = (
+        f"shortage of {shortage.item_id} ({shortage.shortfall} short): suggested actions "
+        f"{ranked} (supply_disruption {found.prediction.version})",
+        f"why {found.label}: {why}",
+    )
+    suggestion = {**found.ref(), "decision": found.label if found.label in decisions else None}
+    return reasons, suggestion
+
+
 @step()
-def evaluate_readiness(inp: Evaluate, *, store: StateStore, now: datetime) -> Evaluated:
+def evaluate_readiness(
+    inp: Evaluate,
+    *,
+    store: StateStore,
+    ehr: EhrPort,
+    erp: ErpPort,
+    predictor: PredictorPort,
+    policies: PolicyReader,
+    now: datetime,
+) -> Evaluated:
+    """The case's outcome; a threatened case opens the coordinator's task. When a shortage
+    threatens it, the task offers the shortage actions too (the policy's
+    ``shortage_decisions``) ranked by the supply_disruption model (the ai-models policy is
+    read through ``policies``): the coordinator's choice is what the workflow does, and
+    the kit audits it against the suggestion."""
     evaluation = r.evaluate(inp.dependencies, inp.policy)
     _milestone(store, inp.instance_id, "readiness_evaluated", now, detail=evaluation.outcome.value)
     task = None
     if evaluation.needs_coordinator:
+        decisions = inp.policy.coordinator_decisions
+        reasons: tuple[str, ...] = ()
+        suggestion = None
+        shortage = _threatening_shortage(inp.dependencies)
+        if shortage is not None and inp.policy.shortage_decisions:
+            extra = [d for d in inp.policy.shortage_decisions if d not in decisions]
+            decisions = (*decisions[:1], *extra, *decisions[1:])
+            reasons, suggestion = _shortage_advice(
+                inp,
+                shortage,
+                store=store,
+                ehr=ehr,
+                erp=erp,
+                predictor=predictor,
+                policies=policies,
+                decisions=decisions,
+                now=now,
+            )
         task = HumanTaskSpec(
             purpose="coordinator",
             title=f"Case {inp.case_id} at risk: decide before the hard stop",
-            reasons=evaluation.reasons,
+            reasons=(*evaluation.reasons, *reasons),
             escalation_chain=(inp.policy.coordinator_queue, *evaluation.escalation_chain),
-            allowed_decisions=inp.policy.coordinator_decisions,
+            allowed_decisions=decisions,
             subject_ref=f"case/{inp.case_id}",
             facility_id=inp.facility_id,
             policy_version=inp.policy.policy_version,
+            suggestion=suggestion,
         )
     return Evaluated(**evaluation.model_dump(), task=task)
 
