@@ -382,7 +382,7 @@ def test_models_eval_prints_one_line_per_model_and_exits_0(capsys):
         (None, "No such file or directory"),
         (b"this is not json\n", "not JSON"),
         (b'{"workflow": "x"}\n', "needs 'workflow' and 'instance'"),
-        ('{"workflow": "caf\u00e9"}'.encode("utf-16"), "error:"),
+        ('{"workflow": "caf\u00e9", "instance": {}}\n'.encode("latin-1"), "not UTF-8"),
     ],
 )
 def test_a_bad_history_file_is_one_error_line_exit_2(tmp_path, capsys, content, expect):
