@@ -38,6 +38,12 @@ def event_targets() -> set[str]:
     return targets | {sub.function for wf in CATALOG for sub in wf.subscriptions}
 
 
+def async_invoked() -> set[str]:
+    """Functions invoked asynchronously (they get an async DLQ): the event targets, and the
+    daily drift check (an EventBridge schedule; it parks nothing)."""
+    return event_targets() | {MODEL_DRIFT.name}
+
+
 class WorkflowsStack(Stack):
     def __init__(
         self,
@@ -127,7 +133,7 @@ class WorkflowsStack(Stack):
                 queue_name=f"{config.prefix}-{spec.name}-async-dlq",
                 key=data.keys.messaging,
             )
-            if is_event_target or spec.name == MODEL_DRIFT.name  # invoked asynchronously
+            if spec.name in async_invoked()
             else None
         )
         function = CatalogFunction(
