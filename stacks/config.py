@@ -197,6 +197,9 @@ class EnvironmentConfig:
     workforce_base_url: str | None = None
     api: ApiConfig | None = None
     hl7: Hl7Config = field(default_factory=Hl7Config)
+    # ``-c bedrock_model_id=...``: the Amazon Bedrock model a model whose ai-models row
+    # names the bedrock backend may use (with phi_egress); without it, no Bedrock IAM.
+    bedrock_model_id: str | None = None
 
     @property
     def connector_environment(self) -> dict[str, str]:
@@ -266,6 +269,7 @@ def load(node: Node) -> EnvironmentConfig:
         "workforce_base_url",
         "api_callback_urls",
         "api_cors_origins",
+        "bedrock_model_id",
     )
     callback_url = node.try_get_context("api_callback_url")
     api_settings = node.try_get_context(API_CONTEXT)
@@ -300,5 +304,6 @@ def load(node: Node) -> EnvironmentConfig:
         workforce_base_url=url("workforce_base_url"),
         api=api,
         hl7=hl7_config(hl7_settings),
+        bedrock_model_id=url("bedrock_model_id"),
         **settings,
     )

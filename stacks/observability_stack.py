@@ -11,6 +11,7 @@ from stacks.api_stack import ApiStack
 from stacks.config import EnvironmentConfig
 from stacks.constructs.api_alarms import ApiAlarms
 from stacks.constructs.hl7_alarms import Hl7Alarms
+from stacks.constructs.model_drift_alarms import ModelDriftAlarms
 from stacks.constructs.monitoring import CareflowMonitoring, Monitored
 from stacks.constructs.operations import OpsTopic
 from stacks.data_stack import DataStack
@@ -65,6 +66,7 @@ class ObservabilityStack(Stack):
         self.monitoring = CareflowMonitoring(
             self, "Monitoring", prefix=config.prefix, topic=self.topic, monitored=monitored
         )
+        self.model_drift_alarms = ModelDriftAlarms(self, "ModelDriftAlarms", topic=self.topic)
         self.api_alarms = None
         if api is not None:
             self.api_alarms = ApiAlarms(

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from careflow.adapters.hl7v2.receive import IDEMPOTENCY_WORKFLOW as HL7_IDEMPOTENCY_WORKFLOW
-from careflow.catalog import EXECUTION_STATUS, INTAKE, PAYER_DECISION, FunctionSpec
+from careflow.catalog import EXECUTION_STATUS, INTAKE, MODEL_DRIFT, PAYER_DECISION, FunctionSpec
 from careflow.domain.tasks import SOURCE as WORKFLOW_SOURCE
 from careflow.events.envelope import SOURCES
 from careflow.kit.steps import lookup
@@ -128,6 +128,17 @@ HANDLER_ACCESS: dict[str, Access] = {
             PARKED_EVENTS,
         )
     ),
+    # The daily drift check (lambdas/model_drift.py): reads only. Instances updated within
+    # the window (GSI3), their audit trails (Query on INST#), the ai-models policy in force.
+    MODEL_DRIFT.name: Access(
+        items=(
+            ItemGrant("InstancesAndAuditTrails", (GET, QUERY), (INSTANCES,)),
+            ItemGrant(
+                "InstancesByWorkflowAndStatus", (QUERY,), (INSTANCES_BY_STATUS,), index="GSI3"
+            ),
+            POLICY_VERSIONS,
+        )
+    ),
 }
 
 
@@ -185,6 +196,24 @@ MLLP_ACCESS = Access(
     ),
     event_sources=HL7_SOURCES,
 )
+
+
+# Amazon Bedrock (careflow.adapters.predictor_bedrock), only in a deployment that names a
+# Bedrock model (``-c bedrock_model_id=...``): the functions whose step has the predictor
+# port may call Converse (``bedrock:InvokeModel``) on that one foundation model; without
+# the context no role gets any Bedrock permission. Whether anything is sent is still the
+# ai-models policy's call (a model's backend, and phi_egress), at prediction time.
+BEDROCK_INVOKE = ("bedrock:InvokeModel",)
+
+
+def uses_predictor(spec: FunctionSpec) -> bool:
+    return spec.step is not None and "predictor" in lookup(spec.step).ports
+
+
+def bedrock_grant(spec: FunctionSpec, bedrock_model_id: str | None) -> tuple[str, ...]:
+    """The Bedrock actions ``spec``'s function gets: none without a named model, or for a
+    function whose step never predicts."""
+    return BEDROCK_INVOKE if bedrock_model_id and uses_predictor(spec) else ()
 
 
 class CatalogPermissionError(ValueError):

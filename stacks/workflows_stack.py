@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -12,6 +14,7 @@ from careflow.catalog import (
     CATALOG,
     EXECUTION_STATUS,
     INTAKE,
+    MODEL_DRIFT,
     FunctionSpec,
     Workflow,
     all_functions,
@@ -23,7 +26,7 @@ from stacks.constructs.layers import CareflowLayers
 from stacks.constructs.operations import METRICS_NAMESPACE, SERVICE_NAME
 from stacks.constructs.queues import encrypted_queue
 from stacks.data_stack import DataStack
-from stacks.permissions import access_of
+from stacks.permissions import access_of, bedrock_grant
 
 LAMBDAS_DIR = "lambdas"
 
@@ -33,6 +36,12 @@ def event_targets() -> set[str]:
     targets = {INTAKE.name} if any(wf.triggers for wf in CATALOG) else set()
     targets.add(EXECUTION_STATUS.name)  # Step Functions' status changes, on the default bus
     return targets | {sub.function for wf in CATALOG for sub in wf.subscriptions}
+
+
+def async_invoked() -> set[str]:
+    """Functions invoked asynchronously (they get an async DLQ): the event targets, and the
+    daily drift check (an EventBridge schedule; it parks nothing)."""
+    return event_targets() | {MODEL_DRIFT.name}
 
 
 class WorkflowsStack(Stack):
@@ -60,6 +69,14 @@ class WorkflowsStack(Stack):
         self.functions: dict[str, CatalogFunction] = {
             spec.name: self._function(spec, code, layers.all) for spec in all_functions().values()
         }
+        # The triage models' drift check, once a day (its alarms: ObservabilityStack).
+        self.model_drift_schedule = events.Rule(
+            self,
+            "ModelDriftDaily",
+            description="runs the triage models' daily drift check (ModelDriftPsi)",
+            schedule=events.Schedule.rate(Duration.days(1)),
+            targets=[targets.LambdaFunction(self.functions[MODEL_DRIFT.name].function)],
+        )
         function_arns = {name: fn.function.function_arn for name, fn in self.functions.items()}
         self.state_machines: dict[str, CatalogStateMachine] = {
             wf.id: CatalogStateMachine(
@@ -104,6 +121,9 @@ class WorkflowsStack(Stack):
             **config.connector_environment,
             **spec.environment(),  # a step function names its step
         }
+        bedrock = bedrock_grant(spec, config.bedrock_model_id)
+        if bedrock:
+            environment["CAREFLOW_BEDROCK_MODEL_ID"] = str(config.bedrock_model_id)
         if spec.name == INTAKE.name:
             environment["STATE_MACHINE_ARNS"] = self.to_json_string(self.state_machine_arns)
         dead_letter_queue = (
@@ -113,7 +133,7 @@ class WorkflowsStack(Stack):
                 queue_name=f"{config.prefix}-{spec.name}-async-dlq",
                 key=data.keys.messaging,
             )
-            if is_event_target
+            if spec.name in async_invoked()
             else None
         )
         function = CatalogFunction(
@@ -132,6 +152,14 @@ class WorkflowsStack(Stack):
         access = access_of(spec)
         role.table_items(data.state.table.table_arn, access.items, data.keys.state)
         role.put_events(self.event_bus_arn, access.event_sources)
+        if bedrock:
+            model_arn = self.format_arn(
+                service="bedrock",
+                account="",
+                resource="foundation-model",
+                resource_name=str(config.bedrock_model_id),
+            )
+            role.allow("InvokeBedrockModel", bedrock, [model_arn])
         if is_event_target:
             role.send_messages("ParkEvents", data.parked.queue, data.keys.messaging)
         if spec.name == INTAKE.name:

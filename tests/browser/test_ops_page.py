@@ -92,7 +92,7 @@ def test_a_person_works_the_seeded_cloud_from_the_ops_page(seeded_cloud, browser
     assert scores == sorted(scores, reverse=True)
     assert lines[: len(scores)] == [line for line in lines if "not scored" not in line]
 
-    # the KPIs: the five enterprise cards, and charts with bars from the seeded runs
+    # the KPIs: the six enterprise cards, and charts with bars from the seeded runs
     cards = {c.get_attribute("data-kpi") for c in _css(browser, "#enterprise .card")}
     assert cards == {
         "authorization_turnaround",
@@ -100,6 +100,7 @@ def test_a_person_works_the_seeded_cloud_from_the_ops_page(seeded_cloud, browser
         "stockout_risk",
         "invoice_exception_aging",
         "sla_adherence",
+        "model_override_rate",
     }
     charts = {f.get_attribute("data-kpi"): f for f in _css(browser, "#charts figure")}
     assert {"started", "ended", "sla_adherence_series", "tasks_opened"} <= set(charts)

@@ -428,9 +428,11 @@ def test_careflow_kpis_after_up_seed_demo_prints_the_enterprise_five():
             "stockout_risk",
             "invoice_exception_aging",
             "sla_adherence",
+            "model_override_rate",
         ]
         for name, kpi in enterprise.items():
-            assert kpi["value"] is not None, name
+            # the demo seeds no answer to a model's suggestion: its override rate may be null
+            assert kpi["value"] is not None or name == "model_override_rate", name
             assert kpi["sources"] and kpi["definition"] and kpi["owner"], name
         assert enterprise["authorization_turnaround"]["value"]["decisions"] > 0
     finally:

@@ -10,7 +10,7 @@ import pytest
 
 from careflow.catalog import CATALOG, INTAKE, Workflow, all_functions
 from careflow.kit.registry import workflow as registry_workflow
-from stacks.workflows_stack import event_targets
+from stacks.workflows_stack import async_invoked, event_targets
 from tests.infrastructure.infra_support import (
     REPO_ROOT,
     Synth,
@@ -201,13 +201,16 @@ def test_only_task_token_answerers_may_resume_executions(dev: Synth) -> None:
 
 
 def test_only_event_targets_may_park_events_and_have_an_async_dlq(dev: Synth) -> None:
+    # The daily drift check is invoked asynchronously too (a schedule): an async DLQ (its
+    # only queue: it parks nothing).
     senders = _statements_granting(dev, "sqs:SendMessage")
-    assert senders.keys() == event_targets()
+    assert senders.keys() == async_invoked() == event_targets() | {"ModelDrift"}
+    assert all("Parked" not in str(r) for r in senders["ModelDrift"])
     for name in all_functions():
         props = dev.templates["workflows"]["Resources"][_function_logical_id(dev, name)][
             "Properties"
         ]
-        assert ("DeadLetterConfig" in props) == (name in event_targets())
+        assert ("DeadLetterConfig" in props) == (name in async_invoked())
 
 
 def test_publishing_functions_may_put_events_on_the_careflow_bus_only(dev: Synth) -> None:

@@ -60,7 +60,18 @@ EXECUTION_STATUS = FunctionSpec(
     handler="execution_status.handler",
     description="Marks the instance of an execution that failed, timed out or was aborted",
 )
-SHARED_FUNCTIONS: tuple[FunctionSpec, ...] = (INTAKE, PAYER_DECISION, EXECUTION_STATUS)
+MODEL_DRIFT = FunctionSpec(
+    name="ModelDrift",
+    handler="model_drift.handler",
+    description="Daily: each triage model's input drift (PSI) as the ModelDriftPsi metric",
+    timeout_seconds=300,
+)
+SHARED_FUNCTIONS: tuple[FunctionSpec, ...] = (
+    INTAKE,
+    PAYER_DECISION,
+    EXECUTION_STATUS,
+    MODEL_DRIFT,
+)
 
 CATALOG: tuple[Workflow, ...] = workflows()
 

@@ -401,6 +401,9 @@ def kpi_table(report: dict[str, Any]) -> str:
             if kpi.get("by_facility"):
                 by = ", ".join(f"{f} {share(v)}" for f, v in kpi["by_facility"].items())
                 lines.append(f"    by facility: {by}")
+            if kpi.get("by_model"):
+                by = ", ".join(f"{m} {share(v)}" for m, v in kpi["by_model"].items())
+                lines.append(f"    by model: {by}")
     for wf in report["workflows"]:
         lines.append(f"\n{wf['workflow_id']}")
         counts = ("started", "completed", "failed", "cancelled", "running")

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, StringConstraints, create_model
 
 from careflow.domain.records import HumanTask, Instance, InstanceStatus, TaskStatus
-from careflow.kit.kpis import ACROSS, ENTERPRISE, KpiDefinition, ratio
+from careflow.kit.kpis import ACROSS, ENTERPRISE, MODEL_OVERRIDES, KpiDefinition, ratio
 from careflow.ports import StateStore
 
 DEFAULT_WINDOW = timedelta(days=7)
@@ -100,6 +100,21 @@ CATALOGUE: tuple[KpiDefinition, ...] = (
 )
 DEFINITIONS: dict[str, str] = {k.name: k.definition for k in CATALOGUE}  # the generic ones
 
+# The triage models' override rate, computed across every workflow from the audit entries
+# careflow.ml.governance.record_review writes (docs/kpis.md, docs/ai-triage.md).
+OVERRIDE_RATE = KpiDefinition(
+    MODEL_OVERRIDES,
+    "ratio",
+    "of the people's answers to a model's suggestion recorded within the window "
+    "(model.accepted and model.overridden audit entries), the share that overrode it "
+    "(chose another decision than the one that follows the suggestion); by model, by "
+    "workflow, by facility, and by model and facility with the counts; null when none",
+    "clinical informatics (the models' owners)",
+    "audit_entry.action (model.accepted, model.overridden), detail.model_id, at; "
+    "instance.workflow_id, facility_id",
+)
+REVIEWED = frozenset({"model.accepted", "model.overridden"})
+
 
 def _workflows(workflow_ids: Iterable[str] | None = None) -> list[Any]:
     from careflow.kit.registry import workflows
@@ -130,7 +145,7 @@ def enterprise_sources(
         for k in wf.served_kpis:
             if k.enterprise is None:
                 continue
-            if k.enterprise not in ENTERPRISE or k.enterprise == ACROSS:
+            if k.enterprise not in ENTERPRISE or k.enterprise in (ACROSS, MODEL_OVERRIDES):
                 raise ValueError(f"{wf.id}: {k.name} is no enterprise KPI: {k.enterprise}")
             if k.enterprise in found:
                 raise ValueError(
@@ -186,6 +201,15 @@ class SlaCell(_View):
     ratio: float | None
 
 
+class ReviewCell(_View):
+    """People's answers to a model's suggestions: accepted, overridden, and overridden over
+    both (null when neither)."""
+
+    accepted: int
+    overridden: int
+    ratio: float | None
+
+
 class EnterpriseKpi(_View):
     """One enterprise KPI: what it means, who owns it, where it comes from, and its value
     (the source workflow's, or across every workflow), with the breakdowns it has."""
@@ -201,6 +225,9 @@ class EnterpriseKpi(_View):
     by_facility: dict[str, float | None] | None = None  # sla_adherence's
     # sla_adherence's: {facility: {service line ("none": the subject has none): counts}}
     by_facility_service_line: dict[str, dict[str, SlaCell]] | None = None
+    by_model: dict[str, float | None] | None = None  # model_override_rate's
+    # model_override_rate's: {model id: {facility: counts}}
+    by_model_facility: dict[str, dict[str, ReviewCell]] | None = None
 
 
 EnterpriseKpis: type[BaseModel] = create_model(
@@ -344,6 +371,9 @@ def workflow_kpis(
     return _workflow_kpis(store, workflow_id, facilities, since=since, now=now)[0]
 
 
+Counts = dict[tuple[str, str], tuple[int, int]]
+
+
 def _workflow_kpis(
     store: StateStore,
     workflow_id: str,
@@ -351,10 +381,11 @@ def _workflow_kpis(
     *,
     since: datetime,
     now: datetime,
-) -> tuple[dict[str, Any], dict[tuple[str, str], tuple[int, int]]]:
-    """The workflow's KPIs, and the SLA's (met, missed) by (facility, service line) (for
+) -> tuple[dict[str, Any], Counts, Counts]:
+    """The workflow's KPIs, the SLA's (met, missed) by (facility, service line) (for
     the enterprise sla_adherence, across workflows; :data:`NO_SERVICE_LINE` for an instance
-    without one)."""
+    without one), and the models' (accepted, overridden) by (model, facility) (for
+    model_override_rate)."""
     at = frozenset(facilities)
     seen: list[Instance] = []  # last updated within the window
     for status in InstanceStatus:
@@ -396,7 +427,24 @@ def _workflow_kpis(
         key = (i.facility_id, i.service_line or NO_SERVICE_LINE)
         was = sla.get(key, (0, 0))
         sla[key] = (was[0] + met, was[1] + missed)
-    return found, sla
+    return found, sla, _reviews(store, seen, since=since, now=now)
+
+
+def _reviews(
+    store: StateStore, seen: Sequence[Instance], *, since: datetime, now: datetime
+) -> Counts:
+    """(accepted, overridden) by (model id, facility): the review audit entries recorded
+    within [``since``, ``now``] on the instances seen."""
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for i in seen:
+        for entry in store.audit_trail(i.instance_id):
+            if entry.action not in REVIEWED or not since <= entry.at <= now:
+                continue
+            key = (str(entry.detail.get("model_id") or "-"), i.facility_id)
+            was = out.get(key, (0, 0))
+            overridden = entry.action == "model.overridden"
+            out[key] = (was[0] + (not overridden), was[1] + overridden)
+    return out
 
 
 def _own_kpis(
@@ -430,16 +478,17 @@ def kpis(
 ) -> dict[str, Any]:
     """The KPIs of each workflow at ``facilities``, with the window and each definition."""
     at, ids = sorted(set(facilities)), sorted(workflow_ids)
-    rows, sla = [], {}
+    rows, sla, reviews = [], {}, {}
     for wf in ids:
-        row, counts = _workflow_kpis(store, wf, at, since=since, now=now)
+        row, counts, reviewed = _workflow_kpis(store, wf, at, since=since, now=now)
         rows.append(row)
         sla[wf] = counts
+        reviews[wf] = reviewed
     return {
         "window": {"since": since.isoformat(), "until": now.isoformat()},
         "facilities": at,
         "definitions": definitions(ids),
-        "enterprise": enterprise(rows, sla, at, ids),
+        "enterprise": enterprise(rows, sla, at, ids, reviews),
         "workflows": rows,
     }
 
@@ -449,6 +498,7 @@ def enterprise(
     sla: dict[str, dict[tuple[str, str], tuple[int, int]]],
     facilities: Sequence[str],
     workflow_ids: Sequence[str],
+    reviews: dict[str, Counts] | None = None,
 ) -> dict[str, Any]:
     """The ``enterprise`` block: each of :data:`ENTERPRISE` with its definition, owner,
     lineage, source workflows and value. A declared one is its source workflow's value (null
@@ -460,7 +510,7 @@ def enterprise(
     declared = enterprise_sources(workflow_ids)
     block: dict[str, Any] = {}
     for name in ENTERPRISE:
-        if name == ACROSS:
+        if name in (ACROSS, MODEL_OVERRIDES):
             continue
         if name not in declared:
             block[name] = {
@@ -517,4 +567,56 @@ def enterprise(
             for f, lines in sorted(per_line.items())
         },
     }
+    block[MODEL_OVERRIDES] = override_rate(reviews or {}, facilities, workflow_ids)
     return {name: block[name] for name in ENTERPRISE}
+
+
+def override_rate(
+    reviews: dict[str, Counts], facilities: Sequence[str], workflow_ids: Sequence[str]
+) -> dict[str, Any]:
+    """model_override_rate: overridden over accepted-or-overridden, across every workflow;
+    by model, by workflow, by facility, and by model and facility with the counts
+    (``reviews``: each workflow's (accepted, overridden) by (model id, facility))."""
+
+    def add(cell: list[int], a: int, o: int) -> None:
+        cell[0] += a
+        cell[1] += o
+
+    total = [0, 0]
+    per_workflow = {wf: [0, 0] for wf in workflow_ids}
+    per_facility: dict[str, list[int]] = {f: [0, 0] for f in facilities}
+    per_model: dict[str, dict[str, list[int]]] = {}
+    for wf, counts in reviews.items():
+        for (model_id, facility_id), (a, o) in counts.items():
+            for cell in (
+                total,
+                per_workflow.setdefault(wf, [0, 0]),
+                per_facility.setdefault(facility_id, [0, 0]),
+                per_model.setdefault(model_id, {}).setdefault(facility_id, [0, 0]),
+            ):
+                add(cell, a, o)
+    by_model = {}
+    for model_id, cells in sorted(per_model.items()):
+        a = sum(c[0] for c in cells.values())
+        o = sum(c[1] for c in cells.values())
+        by_model[model_id] = ratio(o, a + o)
+    k = OVERRIDE_RATE
+    return {
+        "unit": k.unit,
+        "definition": k.definition,
+        "owner": k.owner,
+        "lineage": f"every workflow: {k.lineage}",
+        "sources": list(workflow_ids),
+        "kpi": k.name,
+        "value": ratio(total[1], total[0] + total[1]),
+        "by_workflow": {wf: ratio(o, a + o) for wf, (a, o) in sorted(per_workflow.items())},
+        "by_facility": {f: ratio(o, a + o) for f, (a, o) in sorted(per_facility.items())},
+        "by_model": by_model,
+        "by_model_facility": {
+            m: {
+                f: {"accepted": a, "overridden": o, "ratio": ratio(o, a + o)}
+                for f, (a, o) in sorted(cells.items())
+            }
+            for m, cells in sorted(per_model.items())
+        },
+    }

@@ -60,7 +60,13 @@ def flush_metrics() -> None:
 
 
 # The dimensions a KPI metric may carry: identifiers and categories, never PHI.
-KPI_DIMENSIONS = frozenset({"workflow_id", "facility_id", "service_line", "cause"})
+KPI_DIMENSIONS = frozenset({"workflow_id", "facility_id", "service_line", "cause", "model_id"})
+
+# A review of a model's suggestion (careflow.ml.governance.record_review): 1 overridden,
+# 0 accepted, by model_id; its Average is the override rate, its SampleCount the reviews.
+MODEL_OVERRIDDEN_METRIC = "ModelOverridden"
+# The drift check's largest PSI of a model's recent inputs (careflow.ml.drift_check).
+MODEL_DRIFT_METRIC = "ModelDriftPsi"
 
 
 def kpi_metric(name: str, unit: str, value: float, **dimensions: str) -> None:

@@ -26,16 +26,18 @@ if TYPE_CHECKING:
     from careflow.ports import StateStore
 
 # The enterprise KPIs, named in one place of GET /v1/kpis's answer (its ``enterprise``
-# block). Each but the last is a workflow's own KPI, declared so on its spec
-# (KpiDefinition.enterprise, one workflow each); the last, the generic sla_adherence, is
-# computed by careflow.kpis across every workflow.
+# block). Each but the last two is a workflow's own KPI, declared so on its spec
+# (KpiDefinition.enterprise, one workflow each); the generic sla_adherence and the triage
+# models' override rate are computed by careflow.kpis across every workflow.
 ACROSS = "sla_adherence"
+MODEL_OVERRIDES = "model_override_rate"
 ENTERPRISE: tuple[str, ...] = (
     "authorization_turnaround",
     "discharge_delay_causes",
     "stockout_risk",
     "invoice_exception_aging",
     ACROSS,
+    MODEL_OVERRIDES,
 )
 
 # (store, instances seen, since, now) -> {name: value}

@@ -12,6 +12,7 @@ from typing import Any
 
 from careflow.ml import drift, registry
 from careflow.ml.history import DEFAULT_SEED, BadHistory, from_store, generated, read_jsonl
+from careflow.textfile import Unreadable
 
 
 class ModelsRefused(Exception):
@@ -91,8 +92,11 @@ def _guarded(fn: Any) -> Any:
         try:
             code: int = fn(args)
             return code
-        except (ModelsRefused, BadHistory, KeyError) as exc:
-            print(f"error: {str(exc).strip(chr(39))}", file=sys.stderr)
+        except KeyError as exc:  # an unknown model: its message, not its repr
+            print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+            return 2
+        except (ModelsRefused, BadHistory, Unreadable) as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 2
         except OSError as exc:
             print(

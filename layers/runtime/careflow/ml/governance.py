@@ -176,7 +176,9 @@ def record_review(
 ) -> AuditEntry:
     """A person's answer to a suggestion (``Suggestion.ref()``, with ``decision``: the task's
     decision that follows it, else its label): accepted when they chose it, overridden
-    otherwise. The person's decision is what the workflow does."""
+    otherwise. The person's decision is what the workflow does. Emits ``ModelOverridden``
+    (1 overridden, 0 accepted) with the model id as dimension: its Average is the override
+    rate (careflow.observability.MODEL_OVERRIDDEN_METRIC)."""
     follows = suggestion.get("decision") or suggestion.get("label")
     accepted = decision == follows
     entry = AuditEntry(
@@ -195,4 +197,12 @@ def record_review(
         },
     )
     store.record_audit(entry)
+    from careflow.observability import MODEL_OVERRIDDEN_METRIC, kpi_metric
+
+    kpi_metric(
+        MODEL_OVERRIDDEN_METRIC,
+        "Count",
+        0.0 if accepted else 1.0,
+        model_id=str(suggestion.get("model_id") or "-"),
+    )
     return entry

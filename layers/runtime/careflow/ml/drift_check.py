@@ -1,0 +1,108 @@
+"""The daily drift check: how far each model's recent inputs have moved from its training
+inputs (PSI, :mod:`careflow.ml.drift`), read from the ``model.predicted`` audit entries.
+
+A model without free-text features has its checked input kept in each ``model.predicted``
+entry's ``features`` (:func:`careflow.ml.governance.suggest`): codes and numbers, never
+identifiers. The check takes those of the last ``drift_window_days`` (the ``ai-models``
+policy), compares them with the training distribution the artifact keeps, and says per
+model the largest PSI over its features and whether it reaches the policy's
+``drift_alarm_psi``. No boto3 here: the handler (lambdas/model_drift.py) gives the state
+store and emits the metric ``ModelDriftPsi`` the CloudWatch alarms watch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from careflow.ml import drift, registry
+from careflow.ml.governance import POLICY, PREDICTED
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    model_id: str
+    inputs: int  # recent inputs found
+    psi: dict[str, float]  # per feature
+    max_psi: float
+    feature: str  # the feature that moved most ("-" when none)
+    line: float  # the policy's drift_alarm_psi
+
+    @property
+    def alarm(self) -> bool:
+        return self.inputs > 0 and self.max_psi >= self.line
+
+
+def recent_inputs(
+    audit: Iterable[Mapping[str, Any]], model_id: str, since: datetime, now: datetime
+) -> list[dict[str, Any]]:
+    """The checked inputs of ``model_id``'s predictions audited within [since, now]
+    (entries as JSON or :class:`AuditEntry`)."""
+    out: list[dict[str, Any]] = []
+    for entry in audit:
+        e = entry if isinstance(entry, Mapping) else entry.model_dump(mode="json")
+        if e.get("action") != PREDICTED:
+            continue
+        detail = e.get("detail") or {}
+        if detail.get("model_id") != model_id or not isinstance(detail.get("features"), dict):
+            continue
+        at = e.get("at")
+        when = datetime.fromisoformat(at) if isinstance(at, str) else at
+        if when is not None and since <= when <= now:
+            out.append(detail["features"])
+    return out
+
+
+def check(
+    audit: Sequence[Mapping[str, Any]],
+    *,
+    now: datetime,
+    window_days: int,
+    line: float,
+    models: Iterable[registry.ModelDef] | None = None,
+) -> list[DriftResult]:
+    """Each model's drift over the window (models never trained, or with text features, are
+    left out: nothing of their input is kept to compare)."""
+    since = now - timedelta(days=window_days)
+    out: list[DriftResult] = []
+    for defn in models if models is not None else registry.definitions().values():
+        art = registry.artifact(defn.id)
+        if art is None or any(f.kind == "text" for f in defn.features):
+            continue
+        rows = recent_inputs(audit, defn.id, since, now)
+        per = drift.psi(art.get("reference", {}), rows) if rows else {}
+        feature, worst = max(per.items(), key=lambda kv: kv[1], default=("-", 0.0))
+        out.append(DriftResult(defn.id, len(rows), per, worst, feature, line))
+    return out
+
+
+def policy_values(policies: Any = None, at: datetime | None = None) -> tuple[int, float]:
+    """(drift_window_days, drift_alarm_psi) of the ai-models policy in force."""
+    from careflow.policies.resolve import resolve
+
+    snapshot = resolve(POLICY, None, at=at, store=policies)
+    return int(snapshot.value("drift_window_days")), float(snapshot.value("drift_alarm_psi"))
+
+
+def audit_since(store: Any, workflows: Iterable[str], since: datetime) -> list[Any]:
+    """The audit entries of every instance of the workflows updated since ``since`` (GSI3
+    key ranges, then each instance's audit trail)."""
+    from careflow.domain.records import InstanceStatus
+
+    out: list[Any] = []
+    for workflow in sorted(set(workflows)):
+        for status in InstanceStatus:
+            for inst in store.instances_updated_since(workflow, status.value, since):
+                out.extend(store.audit_trail(inst.instance_id))
+    return out
+
+
+def run(store: Any, *, now: datetime, policies: Any = None) -> list[DriftResult]:
+    """The check over the state store, as the policy in force says."""
+    from careflow.kit import registry as workflows
+
+    days, line = policy_values(policies, now)
+    audit = audit_since(store, [wf.id for wf in workflows.workflows()], now - timedelta(days=days))
+    return check(audit, now=now, window_days=days, line=line)
