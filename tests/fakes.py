@@ -283,6 +283,14 @@ class FakeEhr:
         self.encounters_asked.append(encounter_id)
         return self.encounters.get(encounter_id)
 
+    # -- a patient's documents (ClinicalDocument), by patient reference --
+    @property
+    def documents(self) -> dict[str, Any]:
+        return self.__dict__.setdefault("_documents", {})
+
+    def patient_documents(self, patient_ref: str):
+        return tuple(self.documents.get(patient_ref, ()))
+
     # -- revenue cycle: completed cases (CaseBilling) by case id, and the claims received --
     @property
     def billing(self) -> dict[str, Any]:

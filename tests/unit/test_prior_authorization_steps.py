@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from careflow.adapters.predictor_local import LocalPredictor, Predictors
 from careflow.canonical.payer import AuthDecision, PriorAuthResponse
 from careflow.events.envelope import parse_event
 from careflow.kit.registry import workflow
@@ -20,6 +21,7 @@ NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 STEPS = "careflow.workflows.prior_authorization.steps"
 SPEC = workflow("prior-authorization")
 POLICIES = FilePolicyStore()  # the packaged policy files
+PREDICTOR = Predictors(LocalPredictor())  # the committed artifacts
 HOUR = 3600
 
 
@@ -55,6 +57,7 @@ class World:
             "payer": self.payer,
             "ehr": self.ehr,
             "policies": POLICIES,
+            "predictor": PREDICTOR,
             "now": self.now,
         }[name]
 

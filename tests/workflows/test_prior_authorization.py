@@ -124,6 +124,127 @@ def test_documents_asked_for_are_attached_by_the_nurse_and_the_resubmission_appr
     assert "resubmitted" in case.milestone_names()
 
 
+def _chart(*docs) -> str:
+    """The next request's patient's documents in the sandbox EHR; returns its request id."""
+    from careflow.canonical.payer import ClinicalDocument
+
+    rid = f"pa-t{next(_numbers)}"
+    sandbox().set_documents(
+        f"Patient/p-{rid}",
+        [ClinicalDocument(document_id=f"DocumentReference/{rid}-{n}", text=t) for n, t in docs],
+    )
+    return rid
+
+
+def _request_as(cloud, rid: str, rule: PayerRule) -> Case:
+    cloud.set_payer_rule(rid, f"cov-{rid}", rule)
+    key = f"prior-auth:{rid}:requested"
+    cloud.put_event(
+        "careflow.ehr",
+        "PriorAuth.Requested",
+        facility_id="fac-north",
+        idempotency_key=key,
+        data={
+            "request_id": rid,
+            "service_line": "surgery",
+            "patient_ref": f"Patient/p-{rid}",
+            "coverage_ref": f"Coverage/cov-{rid}",
+            "payer_id": "payer-acme",
+            "procedure_codes": [{"system": "http://www.ama-assn.org/go/cpt", "code": "29881"}],
+            "service_date": (cloud.clock.now() + timedelta(days=10)).isoformat(),
+            "priority": "routine",
+        },
+    )
+    return Case(cloud, rid, instance_id_for(WORKFLOW, key), WORKFLOW).started()
+
+
+def test_a_low_confidence_attachment_guess_proposes_nothing_and_the_nurse_decides(cloud):
+    """The payer asks for the operative note (LOINC 11504-8); the chart's only document is
+    uncoded and vague: the model's guess is below the policy's threshold, so nothing is
+    proposed, the nurse attaches what she chose, and the audit keeps the guess (with the
+    model's version) and her override."""
+    rid = _chart(("summary", "Procedure summary"))
+    case = _request_as(cloud, rid, PayerRule(AuthDecision.APPROVED, documents=("11504-8",)))
+    task = case.open_task()
+    assert task.allowed_decisions == ("ATTACHED",)  # as without the model
+    assert task.suggestion is not None and task.suggestion["acts"] is False
+    assert task.suggestion["proposed"] == [] and "decision" not in task.suggestion
+    assert task.suggestion["label"] == "operative_note"
+    assert any("below the policy's threshold" in r for r in task.reasons)
+    assert "Procedure summary" not in " ".join([task.title, *task.reasons])  # ids, no text
+    claim_and_complete(cloud, task, "ATTACHED", actor="user:urn-pkaur", reason="chose the note")
+    assert output(case)["outcome"] == "APPROVED"
+    trail = wiring.store().audit_trail(case.instance_id)
+    ours = [a for a in trail if a.detail.get("model_id") == "pa_attachments"]
+    predicted = [a for a in ours if a.action == "model.predicted"]
+    overridden = [a for a in ours if a.action == "model.overridden"]
+    assert [a.detail["about"] for a in predicted] == [f"DocumentReference/{rid}-summary"]
+    assert predicted[0].detail["confidence"] < predicted[0].detail["threshold"]
+    assert len(overridden) == 1 and overridden[0].actor == "user:urn-pkaur"
+    assert overridden[0].detail["decided"] == "ATTACHED"
+    assert overridden[0].detail["version"] == predicted[0].detail["version"]
+    assert predicted[0].detail["version"] == json.loads(_artifact_text())["version"]
+    assert not any("Procedure summary" in json.dumps(a.detail) for a in trail)
+
+
+def _artifact_text() -> str:
+    from careflow.ml.registry import ARTIFACTS
+
+    return (ARTIFACTS / "pa_attachments.json").read_text(encoding="utf-8")
+
+
+def test_the_attachments_model_switched_off_returns_the_task_to_the_rules(cloud):
+    """The ai-models policy's pa_attachments row off (a published version): no proposal,
+    not even for a coded document, and ``model.skipped`` audited for the uncoded one."""
+    from careflow.canonical.datatypes import Coding
+    from careflow.canonical.payer import ClinicalDocument
+    from careflow.policies import FilePolicyStore, parse_document, publish
+    from careflow.policies.store_dynamodb import DynamoPolicyStore
+
+    rid = f"pa-t{next(_numbers)}"
+    sandbox().set_documents(
+        f"Patient/p-{rid}",
+        [
+            ClinicalDocument(
+                document_id=f"DocumentReference/{rid}-op",
+                type_codings=(Coding(system="http://loinc.org", code="11504-8"),),
+                text="Surgical operation note",
+            ),
+            ClinicalDocument(
+                document_id=f"DocumentReference/{rid}-scan",
+                text="Operative note: arthroscopic meniscectomy of right knee",
+            ),
+        ],
+    )
+    table = DynamoPolicyStore(cloud.client("dynamodb"), wiring.settings().table_name)
+    current = FilePolicyStore().current("ai-models", None)
+    document = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
+    base, bump = document["version"], next(_numbers)
+    document["version"] = f"{base}.{bump}"
+    for row in document["tables"]["models"]["rows"]:
+        if row["id"] == "pa_attachments":
+            row["then"]["mode"] = "off"
+    assert publish(table, parse_document(document, "test")) == "published"
+    try:
+        case = _request_as(cloud, rid, PayerRule(AuthDecision.APPROVED, documents=("11504-8",)))
+        task = case.open_task()
+        assert task.suggestion is None
+        assert task.allowed_decisions == ("ATTACHED",)
+        assert task.reasons == ("requested: 11504-8",)
+        claim_and_complete(cloud, task, "ATTACHED", actor="user:urn-pkaur")
+        assert output(case)["outcome"] == "APPROVED"
+        trail = wiring.store().audit_trail(case.instance_id)
+        ours = [a for a in trail if a.detail.get("model_id") == "pa_attachments"]
+        skipped = [a for a in ours if a.action == "model.skipped"]
+        assert [a.detail["model_id"] for a in skipped] == ["pa_attachments"]
+        assert skipped[0].policy_version == f"ai-models@{base}.{bump}"
+        assert ours == skipped  # nothing predicted, proposed or reviewed
+    finally:  # the cloud is shared: the packaged rows back, as a newer version
+        restored = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
+        restored["version"] = f"{base}.{bump + 1}"
+        publish(table, parse_document(restored, "test"))
+
+
 def test_documents_never_provided_exhaust_the_chain(cloud):
     case = request(cloud, PayerRule(AuthDecision.APPROVED, documents=("34117-2",)))
     task = case.open_task()

@@ -29,7 +29,7 @@ from careflow.canonical.cases import (
 )
 from careflow.canonical.datatypes import Coding, Concept, Ref
 from careflow.canonical.identifiers import DEFAULT_POLICY, IdentifierPolicy
-from careflow.canonical.payer import EncounterCoverage
+from careflow.canonical.payer import ClinicalDocument, EncounterCoverage
 from careflow.canonical.revenue import CaseBilling, ClaimReceipt
 from careflow.ports import ConnectorError
 
@@ -84,6 +84,35 @@ def _payer_id(coverage: rec.Coverage) -> str | None:
     if first is None or not first.reference or first.target_type != "Organization":
         return None
     return _ref_id(first.reference)[1]
+
+
+def _concept_text(concept: Any) -> list[str]:
+    if not isinstance(concept, Mapping):
+        return []
+    out = [str(c["display"]) for c in concept.get("coding") or [] if c.get("display")]
+    return [*out, str(concept["text"])] if concept.get("text") else out
+
+
+def _document(raw: Mapping[str, Any]) -> ClinicalDocument:
+    """A DocumentReference as the attachments model reads it (see ``patient_documents``)."""
+    kind: Mapping[str, Any] = raw["type"] if isinstance(raw.get("type"), Mapping) else {}
+    codings = tuple(
+        Coding(system=str(c["system"]), code=str(c["code"]), display=c.get("display"))
+        for c in kind.get("coding") or []
+        if c.get("system") and c.get("code")
+    )
+    parts = [str(raw["description"])] if raw.get("description") else []
+    parts += _concept_text(kind)
+    for category in raw.get("category") or []:
+        parts += _concept_text(category)
+    for content in raw.get("content") or []:
+        title = (content.get("attachment") or {}).get("title")
+        if title:
+            parts.append(str(title))
+    text = " ; ".join(dict.fromkeys(" ".join(p.split()) for p in parts if p.strip()))
+    return ClinicalDocument(
+        document_id=f"DocumentReference/{raw.get('id')}", type_codings=codings, text=text
+    )
 
 
 class FhirEhrAdapter:
@@ -250,6 +279,23 @@ class FhirEhrAdapter:
             coverage_ref=primary.reference,
             payer_id=_payer_id(primary),
         )
+
+    def patient_documents(self, patient_ref: str) -> Sequence[ClinicalDocument]:
+        """``DocumentReference?patient=<ref>&status=current``: each document's id, its type
+        codings, and its human-readable text (description, type and category text and
+        displays, attachment titles); never its content, authors or identifiers. A document
+        of another patient (an EHR that ignored the parameter) is refused."""
+        system = self.fhir.http.system
+        out: list[ClinicalDocument] = []
+        params = {"patient": patient_ref, "status": "current"}
+        for raw in self.fhir.search("DocumentReference", params):
+            subject = (raw.get("subject") or {}).get("reference")
+            if not subject or not _same_target(str(subject), patient_ref):
+                raise ConnectorError(
+                    f"{system}: DocumentReference/{raw.get('id')}: subject is not the patient"
+                )
+            out.append(_document(raw))
+        return out
 
     # -- revenue cycle (post-procedure): see careflow.adapters.fhir.revenue ------------------
     def case_billing(self, case_id: str) -> CaseBilling | None:

@@ -32,6 +32,7 @@ from careflow.canonical.cases import (
 from careflow.canonical.datatypes import Coding
 from careflow.canonical.payer import (
     AuthDecision,
+    ClinicalDocument,
     EligibilityRequest,
     EligibilityResponse,
     EncounterCoverage,
@@ -142,6 +143,31 @@ def default_encounter_coverage(encounter_id: str) -> EncounterCoverage:
         patient_ref=f"Patient/pat-enc-{key}",
         coverage_ref=f"Coverage/cov-enc-{key}",
         payer_id=_payer_for(encounter_id),
+    )
+
+
+LOINC = "http://loinc.org"
+# The chart every sandbox patient has (ids under the patient's): two documents whose type is
+# coded (the H&P, a progress note) and three an EHR left uncoded, with a title only.
+CHART: tuple[tuple[str, str | None, str], ...] = (
+    ("hp", "34117-2", "History and physical note"),
+    ("progress", "11506-3", "Progress note"),
+    ("opnote", None, "Operative note: arthroscopic meniscectomy of right knee, no complications"),
+    ("mri", None, "MRI of lumbar spine with and without contrast: impression disc herniation"),
+    ("cbc", None, "Lab results: complete blood count, basic metabolic panel"),
+)
+
+
+def default_documents(patient_ref: str) -> tuple[ClinicalDocument, ...]:
+    """The sandbox chart of a patient nobody set documents for (see :data:`CHART`)."""
+    key = fhir_id(patient_ref.rsplit("/", maxsplit=1)[-1])
+    return tuple(
+        ClinicalDocument(
+            document_id=f"DocumentReference/{key}-{suffix}",
+            type_codings=(Coding(system=LOINC, code=code, display=text),) if code else (),
+            text=text,
+        )
+        for suffix, code, text in CHART
     )
 
 
@@ -298,6 +324,8 @@ class Sandbox(PayablesSandbox, ProcurementSandbox, InventorySandbox, RevenueSand
     # Encounters set up by a demo or a test (by visit number); None: unknown to the EHR.
     # Any other encounter has the default coverage (``default_encounter_coverage``).
     encounters: dict[str, EncounterCoverage | None] = field(default_factory=dict)
+    # A patient's documents set up by a demo or a test; any other has ``default_documents``.
+    documents: dict[str, tuple[ClinicalDocument, ...]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
@@ -373,6 +401,20 @@ class Sandbox(PayablesSandbox, ProcurementSandbox, InventorySandbox, RevenueSand
     def encounter_coverage(self, encounter_id: str) -> EncounterCoverage | None:
         self._fault("ehr", "encounter_coverage")
         return self.encounter_record(encounter_id)
+
+    def patient_documents(self, patient_ref: str) -> Sequence[ClinicalDocument]:
+        self._fault("ehr", "patient_documents")
+        return self.documents_of(patient_ref)
+
+    def documents_of(self, patient_ref: str) -> tuple[ClinicalDocument, ...]:
+        """The patient's documents without faults (the FHIR sandbox server serves them)."""
+        with self.lock:
+            found = self.documents.get(patient_ref)
+        return found if found is not None else default_documents(patient_ref)
+
+    def set_documents(self, patient_ref: str, documents: Sequence[ClinicalDocument]) -> None:
+        with self.lock:
+            self.documents[patient_ref] = tuple(documents)
 
     def encounter_record(self, encounter_id: str) -> EncounterCoverage | None:
         """What the EHR holds for an encounter, without faults (the FHIR sandbox server

@@ -33,6 +33,18 @@ class EncounterCoverage(Model):
     payer_id: str | None = None  # the payer Organization's id
 
 
+class ClinicalDocument(Model):
+    """One of a patient's documents, as a prior authorization's attachments are chosen from:
+    its id, its coded type (if the EHR coded it), and its human-readable title and
+    description. The text goes to the attachments model only (scrubbed); never to a log,
+    an audit entry or a task."""
+
+    document_id: str  # the EHR's reference, e.g. ``DocumentReference/doc-1``
+    resource_type: str = "DocumentReference"
+    type_codings: tuple[Coding, ...] = ()
+    text: str = ""
+
+
 class PriorAuthRequest(Model):
     case_id: str
     patient_ref: str

@@ -215,6 +215,13 @@ def _sandbox_encounter(encounter_id: str) -> Any:
     return sandbox().encounter_record(encounter_id)
 
 
+def _sandbox_documents(patient_ref: str) -> Any:
+    """The patient's documents in the process's in-process sandbox (read at the search)."""
+    from careflow.adapters.sandbox import sandbox
+
+    return sandbox().documents_of(patient_ref)
+
+
 def _smart_key_pair() -> tuple[str, Any]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -471,7 +478,11 @@ class LocalCloud:
             require_token=True,
             client_keys={"careflow-local": public_key},
             # encounters come by HL7 v2 with any visit number: made when first searched
-            on_search_miss=ehr_seed.encounters_on_demand(_sandbox_encounter),
+            # and each patient's documents, as the in-process sandbox holds them
+            on_search_miss=ehr_seed.on_demand(
+                ehr_seed.encounters_on_demand(_sandbox_encounter),
+                ehr_seed.documents_on_demand(_sandbox_documents),
+            ),
         ).start()
         self.payer_server = PayerSandboxServer().start()
         self.notifications = NotificationEndpoint(self).start()

@@ -24,6 +24,7 @@ from careflow.canonical.payables import (  # payables (issue 11)
     PurchaseOrder,
 )
 from careflow.canonical.payer import (
+    ClinicalDocument,
     EligibilityRequest,
     EligibilityResponse,
     EncounterCoverage,
@@ -77,6 +78,12 @@ class EhrPort(Protocol):
         """The encounter's patient and primary active coverage, by the encounter's visit
         number (PV1-19, the FHIR Encounter's identifier); None if the EHR has no such
         encounter. Raises ConnectorError when the EHR cannot be read."""
+        ...
+
+    def patient_documents(self, patient_ref: str) -> Sequence[ClinicalDocument]:
+        """The patient's current documents (FHIR ``DocumentReference?patient=``): id, type
+        codings, title/description text; empty when it has none. Raises ConnectorError when
+        the EHR cannot be read."""
         ...
 
     # -- revenue cycle (post-procedure) --

@@ -7,11 +7,11 @@ must never reach a log (a test reads the logs of a whole demo for them).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from careflow.canonical.cases import SurgicalCase
-from careflow.canonical.payer import EncounterCoverage
+from careflow.canonical.payer import ClinicalDocument, EncounterCoverage
 from careflow.localcloud.sandboxes.fhir_server import FhirStore
 
 FACILITY = "urn:careflow:facility"
@@ -259,5 +259,56 @@ def encounters_on_demand(
             return []
         record = lookup(visit_number)
         return encounter_resources(record) if record is not None else []
+
+    return miss
+
+
+def document_resources(
+    patient_ref: str, documents: Sequence[ClinicalDocument]
+) -> list[dict[str, Any]]:
+    """A patient's documents as the EHR holds them: DocumentReferences, current, their type
+    coded when the sandbox coded it (else its text only) and their title as a description."""
+    out: list[dict[str, Any]] = []
+    for doc in documents:
+        kind: dict[str, Any] = {"text": doc.text}
+        if doc.type_codings:
+            kind["coding"] = [c.model_dump(exclude_none=True) for c in doc.type_codings]
+        out.append(
+            {
+                "resourceType": "DocumentReference",
+                "id": doc.document_id.split("/")[-1],
+                "status": "current",
+                "type": kind,
+                "description": doc.text,
+                "subject": {"reference": patient_ref},
+                "content": [{"attachment": {"contentType": "application/pdf"}}],
+            }
+        )
+    return out
+
+
+def documents_on_demand(
+    lookup: Callable[[str], Sequence[ClinicalDocument]],
+) -> Callable[[str, Mapping[str, str]], list[dict[str, Any]]]:
+    """For ``FhirSandboxServer(on_search_miss=...)``: a ``DocumentReference?patient=`` search
+    that finds nothing gets the documents ``lookup`` (the in-process sandbox's
+    ``documents_of``) holds for the patient."""
+
+    def miss(resource_type: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        patient = params.get("patient", "")
+        if resource_type != "DocumentReference" or not patient.startswith("Patient/"):
+            return []
+        return document_resources(patient, lookup(patient))
+
+    return miss
+
+
+def on_demand(
+    *misses: Callable[[str, Mapping[str, str]], list[dict[str, Any]]],
+) -> Callable[[str, Mapping[str, str]], list[dict[str, Any]]]:
+    """Every miss handler's resources, in turn."""
+
+    def miss(resource_type: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        return [r for handler in misses for r in handler(resource_type, params)]
 
     return miss

@@ -82,6 +82,7 @@ SPEC = Workflow(
         Kpi("PriorAuthConcluded", "Count", "requests concluded"),
     ),
     served_kpis=kpis.DEFINITIONS,
+    models=("careflow.workflows.prior_authorization.model:MODEL",),
     kpi_values="careflow.workflows.prior_authorization.kpis:values",
     publishes=("PriorAuth.Concluded",),
     subscriptions=(Subscription("careflow.payer", "PriorAuth.Decided", "PayerDecision"),),

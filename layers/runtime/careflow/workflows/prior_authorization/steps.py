@@ -28,6 +28,7 @@ from careflow.workflows.prior_authorization import rules as r
 from careflow.workflows.prior_authorization.events import PriorAuthRequested, ProcedureCode
 
 if TYPE_CHECKING:
+    from careflow.ml.governance import PredictorPort
     from careflow.policies import PolicyReader
 
 WORKFLOW_ID = "prior-authorization"
@@ -347,10 +348,69 @@ def register_request(
     )
 
 
+def _documents_task(
+    inp: Submit,
+    instance: Instance | None,
+    requested: tuple[str, ...],
+    *,
+    store: StateStore,
+    ehr: EhrPort,
+    predictor: PredictorPort | None,
+    policies: PolicyReader | None,
+    now: datetime,
+) -> HumanTaskSpec:
+    """The nurse's task to attach what the payer asked for, with the patient's documents
+    that answer it proposed (ids and classes only) when the attachments model is on and
+    sure (see :mod:`attachments`); otherwise as without the model."""
+    from careflow.workflows.prior_authorization import attachments
+
+    wanted = ", ".join(requested)
+    patient = (instance.subject_refs if instance is not None else {}).get("patient")
+    documents = ehr.patient_documents(patient) if patient else ()
+    found = attachments.propose(
+        documents,
+        requested,
+        instance_id=inp.instance_id,
+        facility_id=inp.facility_id,
+        predictor=predictor,
+        store=store,
+        policies=policies,
+        now=now,
+    )
+    suggestion = found.suggestion()
+    title = f"Payer asks for documents on {inp.request.request_id}: attach them"
+    decisions: tuple[str, ...] = (attachments.OWN_CHOICE,)
+    if found.proposed:
+        ids = ", ".join(c.document_id for c in found.proposed)
+        title = f"Payer asks for documents on {inp.request.request_id}: attach {ids}?"
+        decisions = (attachments.PROPOSED, attachments.OWN_CHOICE)
+    return HumanTaskSpec(
+        purpose="documents",
+        title=title,
+        reasons=(f"requested: {wanted}", *found.reasons()),
+        escalation_chain=inp.policy.documents_chain,
+        allowed_decisions=decisions,
+        subject_ref=f"prior-auth/{inp.request.request_id}",
+        facility_id=inp.facility_id,
+        policy_version=inp.policy.policy_version,
+        suggestion=suggestion,
+    )
+
+
 @step()
-def submit_request(inp: Submit, *, store: StateStore, payer: PayerPort, now: datetime) -> Submitted:
+def submit_request(
+    inp: Submit,
+    *,
+    store: StateStore,
+    payer: PayerPort,
+    ehr: EhrPort,
+    predictor: PredictorPort,
+    policies: PolicyReader,
+    now: datetime,
+) -> Submitted:
     """``Claim/$submit``; a resubmission carries the documents the payer asked for. The
-    patient and coverage come from the instance in the state table."""
+    patient and coverage come from the instance in the state table. When the payer asks
+    for documents, the nurse's task proposes the patient's documents that answer it."""
     instance = store.get_instance(inp.instance_id)
     response: PriorAuthResponse = payer.submit_prior_auth(
         _payer_request(inp.request, instance, inp.facility_id, inp.attachments)
@@ -379,15 +439,15 @@ def submit_request(inp: Submit, *, store: StateStore, payer: PayerPort, now: dat
                 detail=wanted,
             )
         )
-        task = HumanTaskSpec(
-            purpose="documents",
-            title=f"Payer asks for documents on {inp.request.request_id}: attach them",
-            reasons=(f"requested: {wanted}",),
-            escalation_chain=inp.policy.documents_chain,
-            allowed_decisions=("ATTACHED",),
-            subject_ref=f"prior-auth/{inp.request.request_id}",
-            facility_id=inp.facility_id,
-            policy_version=inp.policy.policy_version,
+        task = _documents_task(
+            inp,
+            instance,
+            response.documents_requested,
+            store=store,
+            ehr=ehr,
+            predictor=predictor,
+            policies=policies,
+            now=later,
         )
     elif response.decision is AuthDecision.PENDED:
         entries.append(
