@@ -65,6 +65,7 @@ def ports(**given):
         "transport": FakeServices(NOW),
         "pharmacy": FakeServices(NOW, lead=timedelta(minutes=30)),
         "erp": FakeErp(expected_delivery=NOW + timedelta(hours=1)),
+        "predictor": None,  # no model: the rules decide (the model's tests give one)
     }
     base.update(given)
     return base.__getitem__, base
@@ -490,3 +491,128 @@ def test_finalize_discharge_records_the_order_and_departure_times_for_the_kpis()
     gone = {**event, "departure": {"departed": False, "gave_up": True}}
     _, used = run("finalize_discharge", gone)
     assert not [a for a in used["store"].audit_trail("dc-1") if a.action == "discharge_measured"]
+
+
+# -- the discharge delay model at the A16 (decision 47) ---------------------------------------
+REGISTER = {
+    "instance_id": "dc-1",
+    "correlation_id": "c-1",
+    "facility_id": "fac-north",
+    "occurred_at": NOW.isoformat(),
+    "encounter_id": "V100",
+    "disposition": "03",
+    "expected_discharge_at": None,
+    "patient_id": "MRN123",
+    "patient_id_authority": "NVMC",
+}
+
+
+class FakePredictor:
+    """Answers every input with one label at one confidence; remembers what it saw."""
+
+    def __init__(self, label: str, confidence: float) -> None:
+        self.label, self.confidence = label, confidence
+        self.seen: list[dict] = []
+
+    def predict(self, model_id, features, *, backend="local"):
+        from careflow.ml.port import Prediction
+        from careflow.workflows.discharge_coordination import model
+
+        self.seen.append(dict(features))
+        rest = (1 - self.confidence) / (len(model.CLASSES) - 1)
+        scores = {c: self.confidence if c == self.label else rest for c in model.CLASSES}
+        return Prediction(
+            model_id=model_id,
+            version="1.test",
+            label=self.label,
+            confidence=self.confidence,
+            scores=scores,
+            reasons=("weekend",),
+            input_hash="h",
+        )
+
+
+def ai_policies(tmp_path: Path, mode: str, threshold: float = 0.6) -> FilePolicyStore:
+    """The repository's policies with the discharge_delay row of ai-models set."""
+    import json
+    import shutil
+
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES.root, root)
+    path = root / "enterprise" / "ai-models.json"
+    doc = json.loads(path.read_text())
+    for row in doc["tables"]["models"]["rows"]:
+        if row["id"] == "discharge_delay":
+            row["then"] = {"mode": mode, "threshold": threshold, "backend": "local"}
+    path.write_text(json.dumps(doc))
+    return FilePolicyStore(root)
+
+
+def test_register_discharge_escalates_at_once_on_a_confident_foreseen_delay(tmp_path):
+    predictor = FakePredictor("post_acute_authorization", 0.82)
+    out, used = run(
+        "register_discharge",
+        REGISTER,
+        predictor=predictor,
+        policies=ai_policies(tmp_path, "on"),
+    )
+    early = out["early"]
+    assert early["escalate"] is True and early["cause"] == "post_acute_authorization"
+    task = early["task"]
+    assert task["purpose"] == "discharge-at-risk"
+    assert task["reasons"][0].startswith("likely delay: post_acute_authorization")
+    assert task["suggestion"]["decision"] == "EXPEDITE"
+    assert task["suggestion"]["version"] == "1.test"
+    assert "MRN123" not in str(out)
+    seen = predictor.seen[0]
+    assert seen["disposition"] == "03" and seen["needs_post_acute_authorization"] is True
+    assert "MRN123" not in str(seen) and "V100" not in str(seen)
+    store = used["store"]
+    assert "discharge_at_risk" in [m.name for m in store.milestones("dc-1")]
+    assert [a.action for a in store.audit_trail("dc-1") if a.action.startswith("model.")] == [
+        "model.predicted"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "label", "confidence", "audited"),
+    [
+        ("on", "post_acute_authorization", 0.4, "model.predicted"),  # below the threshold
+        ("on", "on_time", 0.9, "model.predicted"),  # confident, but nothing foreseen
+        ("shadow", "post_acute_authorization", 0.95, "model.predicted"),  # never acts
+        ("off", "post_acute_authorization", 0.95, "model.skipped"),  # the kill switch
+    ],
+)
+def test_register_discharge_leaves_the_threat_line_to_decide_otherwise(
+    tmp_path, mode, label, confidence, audited
+):
+    predictor = FakePredictor(label, confidence)
+    out, used = run(
+        "register_discharge", REGISTER, predictor=predictor, policies=ai_policies(tmp_path, mode)
+    )
+    assert out["early"] == {"escalate": False, "cause": None, "task": None}
+    store = used["store"]
+    assert "discharge_at_risk" not in [m.name for m in store.milestones("dc-1")]
+    assert [a.action for a in store.audit_trail("dc-1") if a.action.startswith("model.")] == [
+        audited
+    ]
+    assert predictor.seen == ([] if mode == "off" else predictor.seen[:1])
+
+
+def test_record_early_escalation_keeps_the_decision_and_never_holds_the_departure():
+    p = policy("03")
+    out, used = run(
+        "record_early_escalation",
+        {
+            "instance_id": "dc-1",
+            "policy": p.model_dump(mode="json"),
+            "early": {"escalate": True, "cause": "post_acute_authorization"},
+            "case_manager": {"decision": "EXPEDITE"},
+        },
+    )
+    assert out["dependency"] == "early_escalation" and out["status"] == "NOT_NEEDED"
+    assert out["reason"] == "post_acute_authorization: EXPEDITE"
+    assert [m.detail for m in used["store"].milestones("dc-1")] == ["EXPEDITE"]
+    dep = r.Dependency.model_validate(out)
+    assert not r.evaluate((dep,), p).threatened
+    assert not r.delays((dep,), p, p.expected_discharge_at + timedelta(hours=2))

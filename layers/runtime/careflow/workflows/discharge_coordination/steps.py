@@ -19,6 +19,7 @@ from careflow.kit.human_tasks import HumanTaskSpec
 from careflow.kit.instances import Concluded, child_milestones, conclude, start_instance
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
+from careflow.ml.governance import PredictorPort
 from careflow.ports import EhrPort, ErpPort, PayerPort, PharmacyPort, StateStore, TransportPort
 from careflow.workflows.discharge_coordination import rules as r
 
@@ -53,6 +54,16 @@ class Needs(StepOutput):
     billing: bool
 
 
+class Early(StepOutput):
+    """The discharge delay model's answer at the A16: ``escalate`` when its suggestion acts
+    (ai-models on, confident) and it foresees a delay; ``task`` is the case manager's,
+    opened at once instead of at the threat line."""
+
+    escalate: bool = False
+    cause: str | None = None
+    task: HumanTaskSpec | None = None
+
+
 class Registered(StepOutput):
     """The execution's state from here on: ids, codes and times."""
 
@@ -64,6 +75,7 @@ class Registered(StepOutput):
     ordered_at: datetime
     policy: r.Policy
     needs: Needs
+    early: Early = Early()
 
 
 class Arrange(StepInput):
@@ -160,6 +172,18 @@ class Finalized(Concluded):
     delays: tuple[r.Delay, ...]
 
 
+class EarlyDecision(StepInput):
+    instance_id: str
+    policy: r.Policy
+    early: Early
+    case_manager: CaseManagerAnswer
+
+
+# The early escalation's place among the arranged dependencies (never holds the departure).
+EARLY = "early_escalation"
+EARLY_PURPOSE = "discharge-at-risk"
+
+
 # -- helpers -------------------------------------------------------------------------------
 def _arranged(store: StateStore, inp: Arrange, dep: r.Dependency, now: datetime) -> r.Dependency:
     ready = dep.ready_at.isoformat() if dep.ready_at else "not yet"
@@ -175,12 +199,93 @@ def _arranged(store: StateStore, inp: Arrange, dep: r.Dependency, now: datetime)
 
 
 # -- steps ---------------------------------------------------------------------------------
+def early_escalation(
+    inp: RegisterDischarge,
+    policy: r.Policy,
+    *,
+    store: StateStore,
+    predictor: PredictorPort | None,
+    policies: Any,
+    now: datetime,
+) -> Early:
+    """The discharge delay model at the A16 (audited by ``suggest``). Its suggestion acts
+    (on, at or above the policy's threshold) and foresees a delay: the case manager's task
+    opens now, with the likely cause in its reasons and EXPEDITE suggested. Otherwise
+    (off, shadow, below the threshold, on time): nothing changes, the threat line decides."""
+    from careflow.ml.governance import suggest
+    from careflow.workflows.discharge_coordination import model
+
+    if predictor is None:
+        return Early()
+    found = suggest(
+        model.MODEL.id,
+        model.features_of(
+            disposition=inp.disposition,
+            needs=policy.needs,
+            ordered_at=inp.occurred_at,
+            expected_at=policy.expected_discharge_at,
+            time_zone=policy.time_zone,
+        ),
+        instance_id=inp.instance_id,
+        facility_id=inp.facility_id,
+        predictor=predictor,
+        store=store,
+        now=now,
+        policies=policies,
+        about=f"encounter/{inp.encounter_id}",
+    )
+    if found is None or not found.acts or found.label == model.ON_TIME:
+        return Early()
+    cause = found.label
+    owner = policy.owners.get(cause)
+    risk = model.MODEL.risk(found.prediction.scores)
+    why = f"likely delay: {cause}" + (f" ({owner.cause}, {owner.owner})" if owner else "")
+    reasons = (
+        f"{why}, {risk:.0%} risk of missing {policy.expected_discharge_at.isoformat()}",
+        *found.prediction.reasons,
+    )
+    decision = "EXPEDITE" if "EXPEDITE" in policy.case_manager_decisions else None
+    _milestone(
+        store,
+        inp.instance_id,
+        "discharge_at_risk",
+        now,
+        status="PENDING",
+        detail=f"{cause} at {found.prediction.confidence:.2f} ({found.prediction.version})",
+    )
+    return Early(
+        escalate=True,
+        cause=cause,
+        task=HumanTaskSpec(
+            purpose=EARLY_PURPOSE,
+            title=(
+                f"Discharge of encounter {inp.encounter_id} at risk for "
+                f"{policy.expected_discharge_at.isoformat()}: {cause}"
+            ),
+            reasons=reasons,
+            escalation_chain=policy.escalation_chain,
+            allowed_decisions=policy.case_manager_decisions,
+            subject_ref=f"encounter/{inp.encounter_id}",
+            facility_id=inp.facility_id,
+            policy_version=policy.policy_version,
+            deadline_at=policy.expected_discharge_at,
+            suggestion={**found.ref(), "decision": decision} if decision else found.ref(),
+        ),
+    )
+
+
 @step()
 def register_discharge(
-    inp: RegisterDischarge, *, store: StateStore, policies: PolicyReader, now: datetime
+    inp: RegisterDischarge,
+    *,
+    store: StateStore,
+    policies: PolicyReader,
+    predictor: PredictorPort,
+    now: datetime,
 ) -> Registered:
     """Records the instance, pins the discharge policy in force for the facility and decides
-    the expected discharge time and the dependencies the disposition needs."""
+    the expected discharge time and the dependencies the disposition needs; the discharge
+    delay model may open the case manager's task at once (:func:`early_escalation`)."""
     from careflow.policies import resolve
 
     facility = facilities.facility(inp.facility_id)
@@ -223,6 +328,23 @@ def register_discharge(
         ordered_at=inp.occurred_at,
         policy=policy,
         needs=needs,
+        early=early_escalation(
+            inp, policy, store=store, predictor=predictor, policies=policies, now=now
+        ),
+    )
+
+
+@step()
+def record_early_escalation(
+    inp: EarlyDecision, *, store: StateStore, now: datetime
+) -> r.Dependency:
+    """The case manager's answer to the early escalation (the person's decision is what
+    happens; a suggestion's acceptance or override was audited when the task completed).
+    It takes its place among the dependencies as NOT_NEEDED: it never holds the departure."""
+    decision = inp.case_manager.decision
+    _milestone(store, inp.instance_id, "case_manager_decided_early", now, detail=decision)
+    return r.Dependency(
+        dependency=EARLY, status=r.NOT_NEEDED, reason=f"{inp.early.cause}: {decision}"
     )
 
 

@@ -66,6 +66,7 @@ SPEC = Workflow(
     served_kpis=kpis.DEFINITIONS,
     kpi_values="careflow.workflows.invoice_exceptions.kpis:values",
     publishes=(CONCLUDED,),
+    models=("careflow.workflows.invoice_exceptions.model:MODEL",),
     demo="careflow.workflows.invoice_exceptions.demo:run",
     bench="careflow.workflows.invoice_exceptions.bench:case",
 )
