@@ -393,6 +393,7 @@ def test_a_bad_history_file_is_one_error_line_exit_2(tmp_path, capsys, content, 
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1
     assert err.startswith("error: ") and expect in err and "Traceback" not in err
+    assert str(path) in err  # which file
 
 
 def test_an_unknown_model_is_one_error_line_exit_2(capsys):

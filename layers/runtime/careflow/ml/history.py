@@ -64,10 +64,14 @@ class BadHistory(ValueError):
 
 
 def read_jsonl(path: Path) -> list[HistoryRecord]:
-    from careflow.textfile import read_text
+    from careflow.textfile import Unreadable, read_text
 
     out: list[HistoryRecord] = []
-    for n, line in enumerate(read_text(path).splitlines(), 1):
+    try:
+        text = read_text(path)
+    except Unreadable as exc:
+        raise BadHistory(f"{path}: {exc}") from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
