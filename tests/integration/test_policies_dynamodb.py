@@ -69,7 +69,7 @@ def test_items_follow_the_single_table_key_conventions(store, ddb):
     seed(store, FILES)
     keys = {(i["PK"]["S"], i["SK"]["S"]) for i in ddb.scan(TableName=store.table_name)["Items"]}
     assert {
-        ("POLICY#surgical-readiness#ENTERPRISE", "V#002026.000011.000002"),
+        ("POLICY#surgical-readiness#ENTERPRISE", "V#002026.000012.000001"),
         ("POLICY#surgical-readiness#ENTERPRISE", "CURRENT"),
         ("POLICY#surgical-readiness#FAC#fac-south", "V#000003"),
         ("POLICY#surgical-readiness#FAC#fac-south", "CURRENT"),

@@ -151,11 +151,11 @@ def advance_through_timer(
     starts only after its task record exists.
     """
     if case is not None:
-        cloud.wait_for(
-            lambda: case.history()[-1]["type"] in WAITING_EVENTS,
-            20,
-            f"{case.case_id} waiting on its timer",
-        )
+        def waits() -> bool:
+            history = case.history()  # empty until the execution has started
+            return bool(history) and history[-1]["type"] in WAITING_EVENTS
+
+        cloud.wait_for(waits, 60, f"{case.case_id} waiting on its timer")
         time.sleep(0.05)  # the timer registers right after the event is written
     deadline = cloud.clock.wait_for_timer(length - slack, length, timeout=20)
     assert deadline is not None, f"no timer of {length} started"

@@ -174,7 +174,7 @@ def test_a_payer_still_deciding_at_the_threat_line_threatens_the_discharge(cloud
     )
     child = case.child().started()
     child.wait_milestone("pended")
-    advance_through_timer(cloud, timedelta(hours=2, minutes=1), case=case)  # the threat line: 2 h
+    advance_through_timer(cloud, timedelta(hours=2, minutes=1))  # the threat line: 2 h
     task = case.open_task()
     assert any(
         "post_acute_authorization not arranged (PENDING) (no decision by the threat line" in r
