@@ -494,6 +494,31 @@ def test_conflict_and_invalid_decision_map_to_409_and_422(wired):
     assert status == 422
 
 
+def test_documents_on_a_completion_are_ids_and_go_only_with_attached(wired):
+    """``documents`` (optional): ids only (400 otherwise); with a decision other than
+    ATTACHED it is refused (422) and the task stays claimed, nothing resumed."""
+    inst = instance(1)
+    wired.store.put_instance(inst)
+    task = task_for(wired.store, inst)
+    path = f"/v1/tasks/{task.task_id}"
+    me = claims("coordinator-mdiaz")
+    assert call("POST", f"{path}/claim", who=me)[0] == 200
+    for bad in (["Patient/p-1"], [], ["DocumentReference/"], ["x" * 70]):
+        status, body, _ = call(
+            "POST", f"{path}/complete", who=me, body={"decision": "PROCEED", "documents": bad}
+        )
+        assert status == 400 and body["errors"][0]["field"].startswith("body.documents"), bad
+    status, body, _ = call(
+        "POST",
+        f"{path}/complete",
+        who=me,
+        body={"decision": "PROCEED", "documents": ["DocumentReference/doc-1"]},
+    )
+    assert status == 422 and "ATTACHED" in body["detail"]
+    assert wired.store.tasks[task.task_id].status.value == "CLAIMED"
+    assert wired.engine.successes == []
+
+
 def test_a_supervisor_reassigns_and_a_bad_target_is_400(wired):
     inst = instance(1)
     wired.store.put_instance(inst)

@@ -281,3 +281,26 @@ def test_a_refused_token_a_usage_plan_or_a_failing_api_is_one_line_exit_1(
         api.stop()
     assert (code, out, len(err)) == (1, [], 1), err
     assert err[0].startswith(f"error: careflow tasks claim: {expected}"), err
+
+
+def test_complete_sends_the_documents_named_with_document(inbox, capsys):
+    """``--document`` (repeatable) reaches the API as ``documents``: with a decision other
+    than ATTACHED the API refuses it (6, invalid) and nothing resumes."""
+    task, _, engine, run = inbox
+    tid = task.task_id
+    me = ("--actor", "user:coordinator-mdiaz")
+    assert run(capsys, "claim", tid, *me)[0] == 0
+    code, _, err = run(
+        capsys,
+        "complete",
+        tid,
+        *me,
+        "--decision",
+        "PROCEED",
+        "--document",
+        "DocumentReference/doc-1",
+        "--document",
+        "doc-2",
+    )
+    assert code == 6 and len(err) == 1 and "documents go with ATTACHED" in err[0]
+    assert engine.successes == []

@@ -122,6 +122,9 @@ def test_documents_asked_for_are_attached_by_the_nurse_and_the_resubmission_appr
         "task_opened",
     ]
     assert "resubmitted" in case.milestone_names()
+    # no document ids (no proposal, none chosen): the requested types travel, as before
+    sent = sandbox().submissions[case.case_id][-1]
+    assert (sent.attachments, sent.documents) == (("11506-3",), ())
 
 
 def _chart(*docs) -> str:
@@ -191,6 +194,122 @@ def _artifact_text() -> str:
     from careflow.ml.registry import ARTIFACTS
 
     return (ARTIFACTS / "pa_attachments.json").read_text(encoding="utf-8")
+
+
+def _coded_chart() -> str:
+    """A chart with a coded operative note, an uncoded imaging report the model reads
+    confidently, and a lab result; returns the next request's id."""
+    from careflow.canonical.datatypes import Coding
+    from careflow.canonical.payer import ClinicalDocument
+
+    rid = f"pa-t{next(_numbers)}"
+    sandbox().set_documents(
+        f"Patient/p-{rid}",
+        [
+            ClinicalDocument(
+                document_id=f"DocumentReference/{rid}-op",
+                type_codings=(Coding(system="http://loinc.org", code="11504-8"),),
+                text="Surgical operation note",
+            ),
+            ClinicalDocument(
+                document_id=f"DocumentReference/{rid}-mri",
+                text="MRI of right knee: impression meniscal tear",
+            ),
+            ClinicalDocument(
+                document_id=f"DocumentReference/{rid}-lab",
+                text="Lab results: complete blood count",
+            ),
+        ],
+    )
+    return rid
+
+
+def _resubmitted(case: Case):
+    """What the payer received last for the case (the in-process payer sandbox keeps it)."""
+    received = sandbox().submissions[case.case_id]
+    assert len(received) == 2  # the first submission, then the one with the documents
+    assert received[0].attachments == () and received[0].documents == ()
+    return received[-1]
+
+
+def _review_of(case: Case, action: str):
+    trail = wiring.store().audit_trail(case.instance_id)
+    ours = [a for a in trail if a.detail.get("model_id") == "pa_attachments"]
+    return [a for a in ours if a.action == action], trail
+
+
+def test_the_nurse_confirms_the_proposal_and_the_payer_gets_those_documents(cloud):
+    """ATTACH_PROPOSED: the resubmission references exactly the proposed documents, by
+    their EHR ids (no text in the execution's history), and her acceptance is audited with
+    the model's version."""
+    rid = _coded_chart()
+    rule = PayerRule(AuthDecision.APPROVED, documents=("11504-8", "18748-4"))
+    case = _request_as(cloud, rid, rule)
+    task = case.open_task()
+    proposed = task.suggestion["proposed"]
+    assert proposed == [f"DocumentReference/{rid}-op", f"DocumentReference/{rid}-mri"]
+    claim_and_complete(cloud, task, "ATTACH_PROPOSED", actor="user:urn-pkaur")
+    assert output(case)["outcome"] == "APPROVED"
+    sent = _resubmitted(case)
+    assert list(sent.documents) == proposed
+    assert sent.attachments == ("11504-8", "18748-4")  # the types asked for, still
+    history = json.dumps(case.history(), default=str)
+    assert f"{rid}-op" in history and "meniscal" not in history  # ids, never the text
+    accepted, trail = _review_of(case, "model.accepted")
+    assert len(accepted) == 1 and accepted[0].actor == "user:urn-pkaur"
+    assert accepted[0].detail["decided"] == "ATTACH_PROPOSED"
+    # the proposal is as strong as its least sure part: the model's, with its version
+    assert accepted[0].detail["version"] == json.loads(_artifact_text())["version"]
+    assert not any("meniscal" in json.dumps(a.detail) for a in trail)
+
+
+def test_the_nurse_attaches_her_own_documents_and_the_payer_gets_hers(cloud):
+    """ATTACHED with the documents she chose (checked against the patient's documents:
+    another patient's id is refused, the task stays hers): the resubmission references
+    exactly those, and her override is audited with the model's version."""
+    from careflow.domain.tasks import TaskError, claim_task, complete_task
+
+    rid = _coded_chart()
+    rule = PayerRule(AuthDecision.APPROVED, documents=("11504-8", "18748-4"))
+    case = _request_as(cloud, rid, rule)
+    task = case.open_task()
+    assert task.suggestion["proposed"] == [
+        f"DocumentReference/{rid}-op",
+        f"DocumentReference/{rid}-mri",
+    ]
+    governed = {"now": cloud.clock.now(), "policies": wiring.policies()}
+    actor = "user:urn-pkaur"
+    claim_task(wiring.store(), task_id=task.task_id, actor=actor, **governed)
+    decide = {"task_id": task.task_id, "actor": actor, "reason": "chosen", **governed}
+    with pytest.raises(TaskError) as refused:  # not this patient's document
+        complete_task(
+            wiring.store(),
+            wiring.engine(),
+            decision="ATTACHED",
+            documents=["DocumentReference/someone-else-op"],
+            **decide,
+        )
+    assert refused.value.kind == "invalid"
+    with pytest.raises(TaskError) as refused:  # a confirmation takes what was proposed
+        complete_task(
+            wiring.store(),
+            wiring.engine(),
+            decision="ATTACH_PROPOSED",
+            documents=[f"DocumentReference/{rid}-lab"],
+            **decide,
+        )
+    assert refused.value.kind == "invalid"
+    mine = [f"DocumentReference/{rid}-op", f"{rid}-lab"]  # a bare id is a DocumentReference
+    complete_task(wiring.store(), wiring.engine(), decision="ATTACHED", documents=mine, **decide)
+    assert output(case)["outcome"] == "APPROVED"
+    sent = _resubmitted(case)
+    assert sent.documents == (f"DocumentReference/{rid}-op", f"DocumentReference/{rid}-lab")
+    overridden, trail = _review_of(case, "model.overridden")
+    assert len(overridden) == 1 and overridden[0].actor == actor
+    assert overridden[0].detail["decided"] == "ATTACHED"
+    assert overridden[0].detail["version"] == json.loads(_artifact_text())["version"]
+    [completed] = [a for a in trail if a.action == "task_completed"]
+    assert completed.detail["documents"] == list(sent.documents)
 
 
 def test_the_attachments_model_switched_off_returns_the_task_to_the_rules(cloud):

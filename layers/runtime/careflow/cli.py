@@ -314,6 +314,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             body["to"] = args.to
         if args.action == "complete":
             body["decision"] = args.decision
+            if args.document:
+                body["documents"] = args.document
         path = f"/tasks/{quote(args.task_id, safe='')}/{args.action}"
         task = api_client.call(base, "POST", path, token, body=body)
     except api_client.ApiUnreachable as exc:
@@ -686,6 +688,13 @@ def _add_tasks_parser(sub: Any, port: list[argparse.ArgumentParser]) -> None:
             )
         if action == "complete":
             act.add_argument("--decision", required=True)
+            act.add_argument(
+                "--document",
+                action="append",
+                metavar="ID",
+                help="with ATTACHED: a patient's document id attached (DocumentReference/<id>);"
+                " repeat for each",
+            )
         act.add_argument("--reason", default="", help="why (audited; no patient details)")
         _add_api_port(act)
     tasks.set_defaults(fn=cmd_tasks)

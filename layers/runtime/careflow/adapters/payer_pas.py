@@ -35,6 +35,30 @@ def _id(reference: str | None, fallback: str) -> str:
     return (reference or fallback).rsplit("/", 1)[-1]
 
 
+def _attached(request: PriorAuthRequest) -> list[tuple[str, str | None]]:
+    """The resubmission's documents as (DocumentReference id, LOINC type or None): the
+    patient's documents the nurse attached, by their EHR ids; else (an older task, or none
+    chosen) one per requested type, named after the case."""
+    if request.documents:
+        ids = (_id(ref, ref) for ref in request.documents)
+        return [(doc_id, None) for doc_id in dict.fromkeys(ids)]
+    return [(f"{request.case_id}-{code}", code) for code in request.attachments]
+
+
+def _document_reference(doc_id: str, code: str | None, patient_id: str) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "id": doc_id,
+        "status": "current",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        # the content stays in the EHR: the payer fetches it from there
+        "content": [{"attachment": {"contentType": "application/pdf"}}],
+    }
+    if code is not None:
+        doc["type"] = {"coding": [{"system": pas.LOINC, "code": code}]}
+    return doc
+
+
 def request_bundle(request: PriorAuthRequest, *, now: datetime, trace: str) -> dict[str, Any]:
     patient_id = _id(request.patient_ref, "unknown")
     coverage_id = _id(request.coverage_ref, f"coverage-{patient_id}")
@@ -80,7 +104,8 @@ def request_bundle(request: PriorAuthRequest, *, now: datetime, trace: str) -> d
             for i, c in enumerate(request.procedure_codes)
         ],
     }
-    if request.attachments:
+    attached = _attached(request)
+    if attached:
         # The documents the payer asked for, as supporting information of the resubmission.
         claim["supportingInfo"] = [
             {
@@ -94,9 +119,9 @@ def request_bundle(request: PriorAuthRequest, *, now: datetime, trace: str) -> d
                         {"system": pas.ATTACHMENT_CATEGORY, "code": "additionalInformation"},
                     ]
                 },
-                "valueReference": {"reference": f"DocumentReference/{request.case_id}-{code}"},
+                "valueReference": {"reference": f"DocumentReference/{doc_id}"},
             }
-            for i, code in enumerate(request.attachments)
+            for i, (doc_id, _) in enumerate(attached)
         ]
     others: list[dict[str, Any]] = [
         {"resourceType": "Patient", "id": patient_id},
@@ -109,18 +134,7 @@ def request_bundle(request: PriorAuthRequest, *, now: datetime, trace: str) -> d
         },
         {"resourceType": "Organization", "id": insurer_id},
         {"resourceType": "Organization", "id": provider_id},
-        *(
-            {
-                "resourceType": "DocumentReference",
-                "id": f"{request.case_id}-{code}",
-                "status": "current",
-                "type": {"coding": [{"system": pas.LOINC, "code": code}]},
-                "subject": {"reference": f"Patient/{patient_id}"},
-                # the content stays in the EHR: the payer fetches it from there
-                "content": [{"attachment": {"contentType": "application/pdf"}}],
-            }
-            for code in request.attachments
-        ),
+        *(_document_reference(doc_id, code, patient_id) for doc_id, code in attached),
     ]
     return {
         "resourceType": "Bundle",

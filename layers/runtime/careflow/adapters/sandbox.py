@@ -317,6 +317,8 @@ class Sandbox(PayablesSandbox, ProcurementSandbox, InventorySandbox, RevenueSand
     requisitions: dict[str, Requisition] = field(default_factory=dict)
     pends: dict[str, _Pend] = field(default_factory=dict)
     decided: dict[str, PriorAuthResponse] = field(default_factory=dict)
+    # every prior authorization request the payer received, by case id (what tests inspect)
+    submissions: dict[str, list[PriorAuthRequest]] = field(default_factory=dict)
     faults: dict[str, Faults] = field(default_factory=dict)
     transport_lead: dict[str, timedelta] = field(default_factory=lambda: dict(TRANSPORT_LEAD))
     pharmacy_lead: dict[str, timedelta] = field(default_factory=lambda: dict(PHARMACY_LEAD))
@@ -455,6 +457,7 @@ class Sandbox(PayablesSandbox, ProcurementSandbox, InventorySandbox, RevenueSand
         from careflow import clock
 
         with self.lock:
+            self.submissions.setdefault(request.case_id, []).append(request)
             rule = self.payer_rules.get(request.case_id, PayerRule(AuthDecision.APPROVED))
             ref = f"PA-{request.case_id}"
             if rule.documents and not request.attachments:

@@ -523,9 +523,17 @@ class ClaimBody(_Input):
     reason: Text = ""
 
 
+DocumentId = Annotated[
+    str, StringConstraints(pattern=r"^(DocumentReference/)?[A-Za-z0-9][A-Za-z0-9.-]{0,63}$")
+]
+
+
 class CompleteBody(_Input):
     decision: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z_]{0,63}$")]
     reason: Text = ""
+    # With ATTACHED (a prior authorization's documents task): the ids of the patient's
+    # documents the person attached, each checked against the patient's documents.
+    documents: Annotated[list[DocumentId], Field(min_length=1, max_length=50)] | None = None
 
 
 class ReassignBody(_Input):
@@ -575,7 +583,8 @@ def complete(caller: Caller, id: str) -> Any:
 
     body: CompleteBody = _body(CompleteBody)
     action = _resuming(complete_task)
-    return _task_action(caller, id, action, decision=body.decision, reason=body.reason)
+    extra = {"documents": body.documents} if body.documents is not None else {}
+    return _task_action(caller, id, action, decision=body.decision, reason=body.reason, **extra)
 
 
 @route(

@@ -58,6 +58,10 @@ class PriorAuthRequest(Model):
     # information (PAS additional documentation); the documents stay in the EHR and travel
     # as DocumentReferences.
     attachments: tuple[str, ...] = ()
+    # The patient's documents the utilization review nurse attached (``DocumentReference/<id>``
+    # references, ids only): when given, the resubmission references these documents; when
+    # empty (an older task, or no documents chosen) it references the requested types.
+    documents: tuple[str, ...] = ()
 
 
 class PriorAuthItem(Model):

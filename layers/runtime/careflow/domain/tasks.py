@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 SOURCE = "careflow.workflow"
 ACKNOWLEDGED = "ACKNOWLEDGED"  # the decision of a task that offers none
 QUEUE_ROLES_TABLE = "queue_roles"  # queue -> work, supervise (role lists), in every policy
+# The decisions that take the documents a person chose (prior authorization's "attach the
+# documents the payer asked for"): ``complete_task(documents=...)``.
+ATTACH_DECISIONS = frozenset({"ATTACHED"})
+MAX_DOCUMENTS = 50
 
 
 class TaskError(Exception):
@@ -526,11 +530,17 @@ def complete_task(
     now: datetime,
     policies: PolicyReader,
     directory: ActorRoles | None = None,
+    documents: Sequence[str] | None = None,
+    ehr: Any = None,
 ) -> HumanTask:
     """Records the decision of the task's claimant and resumes the waiting execution with it.
 
     ``decision`` is one of the task's allowed decisions, or ``ACKNOWLEDGED`` for a task
-    that offers none (see :func:`acknowledge_task`)."""
+    that offers none (see :func:`acknowledge_task`). ``documents``: with an
+    :data:`ATTACH_DECISIONS` decision, the ids of the patient's documents the person
+    attached (``DocumentReference/<id>`` or ``<id>``), checked against the patient's
+    documents in the EHR (``ehr``, default the wired one) and sent to the workflow as
+    ``documents`` (ids only)."""
     task = _find(store, task_id)
     action = "acknowledge" if not task.allowed_decisions else "complete"
     role = _role_in(
@@ -559,6 +569,9 @@ def complete_task(
         raise TaskError("conflict", f"Task {task_id} is claimed by another person.")
     if task.allowed_decisions and task.task_token is None:
         raise TaskError("conflict", f"Task {task_id} is being escalated; retry in a moment.")
+    refs = _patient_documents(store, task, decision, documents, ehr) if documents else ()
+    if documents is not None and not refs:
+        raise TaskError("invalid", "documents: give at least one document id, or leave it out.")
     completed = _change(
         store,
         task,
@@ -576,6 +589,7 @@ def complete_task(
         reason=reason,
         role=role,
         decision=decision,
+        **({"documents": list(refs)} if refs else {}),
     )
     if task.suggestion:
         from careflow.ml.governance import record_review
@@ -600,7 +614,13 @@ def complete_task(
         try:
             engine.send_task_success(
                 task.task_token,
-                {"task_id": task_id, "decision": decision, "actor": actor, "note": reason},
+                {
+                    "task_id": task_id,
+                    "decision": decision,
+                    "actor": actor,
+                    "note": reason,
+                    **({"documents": list(refs)} if refs else {}),
+                },
             )
         except StaleTaskToken:
             store.update_task(completed.model_copy(update={"status": TaskStatus.CLOSED}))
@@ -608,6 +628,41 @@ def complete_task(
                 "conflict", f"The workflow stopped waiting on task {task_id}."
             ) from None
     return completed
+
+
+def _patient_documents(
+    store: StateStore, task: HumanTask, decision: str, documents: Sequence[str], ehr: Any
+) -> tuple[str, ...]:
+    """The given document ids as ``DocumentReference/<id>`` references, each one of the
+    task's patient's documents (an id the EHR does not list for the patient is refused)."""
+    if decision not in ATTACH_DECISIONS:
+        raise TaskError(
+            "invalid",
+            f"documents go with {', '.join(sorted(ATTACH_DECISIONS))}, not with {decision}.",
+        )
+    refs = tuple(dict.fromkeys(d if "/" in d else f"DocumentReference/{d}" for d in documents))
+    if len(refs) > MAX_DOCUMENTS:
+        raise TaskError("invalid", f"documents: at most {MAX_DOCUMENTS}.")
+    instance = store.get_instance(task.instance_id)
+    patient = (instance.subject_refs if instance is not None else {}).get("patient")
+    if not patient:
+        raise TaskError("invalid", f"Task {task.task_id} has no patient to attach documents of.")
+    if ehr is None:
+        from careflow import wiring
+
+        ehr = wiring.ehr()
+    from careflow.ports import ConnectorError
+
+    try:
+        known = {d.document_id for d in ehr.patient_documents(patient)}
+    except ConnectorError:
+        raise TaskError(
+            "conflict", "The EHR could not list the patient's documents; retry in a moment."
+        ) from None
+    unknown = [r for r in refs if r not in known]
+    if unknown:
+        raise TaskError("invalid", f"documents: not the patient's documents: {', '.join(unknown)}.")
+    return refs
 
 
 def acknowledge_task(

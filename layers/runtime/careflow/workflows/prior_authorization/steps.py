@@ -83,6 +83,7 @@ class Registered(StepOutput):
     request: Request
     policy: r.Clocks
     attachments: tuple[str, ...] = ()
+    document_refs: tuple[str, ...] = ()
 
 
 class Submit(StepInput):
@@ -93,6 +94,9 @@ class Submit(StepInput):
     request: IncomingRequest
     policy: r.Clocks
     attachments: tuple[str, ...] = ()
+    # The documents the nurse attached (``DocumentReference/<id>``, ids only): the proposed
+    # ones she confirmed, or her own choice; empty: the requested types, as before.
+    document_refs: tuple[str, ...] = ()
 
 
 class Submitted(StepOutput):
@@ -252,6 +256,7 @@ def _payer_request(
     instance: Instance | None,
     facility_id: str,
     attachments: tuple[str, ...],
+    documents: tuple[str, ...] = (),
 ) -> PriorAuthRequest:
     refs = instance.subject_refs if instance is not None else {}
     if not refs and request.patient_ref:  # an execution started before they moved there
@@ -270,6 +275,7 @@ def _payer_request(
         service_date=request.service_date,
         priority=Priority(request.priority),
         attachments=attachments,
+        documents=documents if attachments else (),
     )
 
 
@@ -413,7 +419,7 @@ def submit_request(
     for documents, the nurse's task proposes the patient's documents that answer it."""
     instance = store.get_instance(inp.instance_id)
     response: PriorAuthResponse = payer.submit_prior_auth(
-        _payer_request(inp.request, instance, inp.facility_id, inp.attachments)
+        _payer_request(inp.request, instance, inp.facility_id, inp.attachments, inp.document_refs)
     )
     entries = [
         Milestone(
