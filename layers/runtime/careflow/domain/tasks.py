@@ -557,7 +557,7 @@ def complete_task(
         )
     if task.claimed_by != actor:
         raise TaskError("conflict", f"Task {task_id} is claimed by another person.")
-    if task.allowed_decisions and task.task_token is None:
+    if task.allowed_decisions and task.task_token is None and not task.informational:
         raise TaskError("conflict", f"Task {task_id} is being escalated; retry in a moment.")
     completed = _change(
         store,
