@@ -16,7 +16,7 @@ from careflow.kit.runtime import invoke
 from careflow.policies import FilePolicyStore, resolve
 from careflow.workflows.discharge_coordination import rules as r
 from careflow.workflows.prior_authorization.steps import IncomingRequest
-from tests.fakes import FakeErp, FakePayer, FakeServices, InMemoryStateStore
+from tests.fakes import FakeErp, FakePayer, FakePublisher, FakeServices, InMemoryStateStore
 
 NOW = datetime(2026, 11, 29, 14, 0, tzinfo=UTC)  # 08:00 in Chicago
 CHICAGO = ZoneInfo("America/Chicago")
@@ -60,6 +60,7 @@ def ports(**given):
         "ehr": CoverageEhr(V100=COVERED),
         "payer": FakePayer(eligibility=EligibilityResponse(active=True, covered=True)),
         "store": InMemoryStateStore(),
+        "publisher": FakePublisher(),
         "policies": POLICIES,
         "now": NOW,
         "transport": FakeServices(NOW),
@@ -558,20 +559,23 @@ def test_register_discharge_escalates_at_once_on_a_confident_foreseen_delay(tmp_
     )
     early = out["early"]
     assert early["escalate"] is True and early["cause"] == "post_acute_authorization"
-    task = early["task"]
-    assert task["purpose"] == "discharge-at-risk"
-    assert task["reasons"][0].startswith("likely delay: post_acute_authorization")
-    assert task["suggestion"]["decision"] == "EXPEDITE"
-    assert task["suggestion"]["version"] == "1.test"
-    assert "MRN123" not in str(out)
+    store = used["store"]
+    task = store.get_task(early["task_id"])
+    # informational: opened at once, nothing waits on it (the execution goes on)
+    assert task.task_token is None and task.informational
+    assert task.task_id.startswith("task-") and task.queue == "case_manager"
+    assert task.reasons[0].startswith("likely delay: post_acute_authorization")
+    assert task.allowed_decisions == ("EXPEDITE", "ACCEPT_DELAY")
+    assert task.suggestion["decision"] == "EXPEDITE"
+    assert task.suggestion["version"] == "1.test"
+    assert "MRN123" not in str(out) and "MRN123" not in task.model_dump_json()
     seen = predictor.seen[0]
     assert seen["disposition"] == "03" and seen["needs_post_acute_authorization"] is True
     assert "MRN123" not in str(seen) and "V100" not in str(seen)
-    store = used["store"]
     assert "discharge_at_risk" in [m.name for m in store.milestones("dc-1")]
-    assert [a.action for a in store.audit_trail("dc-1") if a.action.startswith("model.")] == [
-        "model.predicted"
-    ]
+    ours = [a for a in store.audit_trail("dc-1") if a.detail.get("model_id") == "discharge_delay"]
+    assert [a.action for a in ours] == ["model.predicted"]
+    assert [e[1] for e in used["publisher"].events] == ["HumanTask.Opened"]
 
 
 @pytest.mark.parametrize(
@@ -590,7 +594,8 @@ def test_register_discharge_leaves_the_threat_line_to_decide_otherwise(
     out, used = run(
         "register_discharge", REGISTER, predictor=predictor, policies=ai_policies(tmp_path, mode)
     )
-    assert out["early"] == {"escalate": False, "cause": None, "task": None}
+    assert out["early"] == {"escalate": False, "cause": None, "task_id": None}
+    assert not used["store"].tasks_for_instance("dc-1")
     store = used["store"]
     assert "discharge_at_risk" not in [m.name for m in store.milestones("dc-1")]
     assert [a.action for a in store.audit_trail("dc-1") if a.action.startswith("model.")] == [
@@ -599,20 +604,41 @@ def test_register_discharge_leaves_the_threat_line_to_decide_otherwise(
     assert predictor.seen == ([] if mode == "off" else predictor.seen[:1])
 
 
-def test_record_early_escalation_keeps_the_decision_and_never_holds_the_departure():
-    p = policy("03")
+@pytest.mark.parametrize(
+    ("decision", "audited"),
+    [("EXPEDITE", "model.accepted"), ("ACCEPT_DELAY", "model.overridden")],
+)
+def test_the_early_task_is_decided_without_a_waiting_execution_and_reviewed(
+    tmp_path, decision, audited
+):
+    """The informational early task takes a decision (no token, nothing to resume): the
+    person's answer is recorded and the suggestion's review audited with the version."""
+    from careflow.domain.tasks import claim_task, complete_task
+
     out, used = run(
-        "record_early_escalation",
-        {
-            "instance_id": "dc-1",
-            "policy": p.model_dump(mode="json"),
-            "early": {"escalate": True, "cause": "post_acute_authorization"},
-            "case_manager": {"decision": "EXPEDITE"},
-        },
+        "register_discharge",
+        REGISTER,
+        predictor=FakePredictor("post_acute_authorization", 0.82),
+        policies=ai_policies(tmp_path, "on"),
     )
-    assert out["dependency"] == "early_escalation" and out["status"] == "NOT_NEEDED"
-    assert out["reason"] == "post_acute_authorization: EXPEDITE"
-    assert [m.detail for m in used["store"].milestones("dc-1")] == ["EXPEDITE"]
-    dep = r.Dependency.model_validate(out)
-    assert not r.evaluate((dep,), p).threatened
-    assert not r.delays((dep,), p, p.expected_discharge_at + timedelta(hours=2))
+    store, task_id = used["store"], out["early"]["task_id"]
+
+    class NoEngine:
+        def send_task_success(self, token, output):
+            raise AssertionError("nothing waits on the early task")
+
+    claim_task(store, task_id=task_id, actor="user:casemgr-lrossi", now=NOW, policies=POLICIES)
+    done = complete_task(
+        store,
+        NoEngine(),
+        task_id=task_id,
+        actor="user:casemgr-lrossi",
+        decision=decision,
+        reason="checked",
+        now=NOW,
+        policies=POLICIES,
+    )
+    assert done.decision == decision and done.completed_by == "user:casemgr-lrossi"
+    review = [a for a in store.audit_trail("dc-1") if a.action in (audited, "task_completed")]
+    assert [a.action for a in review] == ["task_completed", audited]
+    assert review[1].detail["version"] == "1.test" and review[1].detail["decided"] == decision

@@ -8,7 +8,9 @@ A03 before its A16; an A13 after the A03, then a new A16 that starts a second co
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 from datetime import timedelta
 
 import pytest
@@ -290,3 +292,159 @@ def test_an_a13_after_the_a03_withdraws_the_departure_and_a_new_a16_starts_again
         data=_data(case.case_id),
     )
     assert again.finish()["status"] == "ABORTED"
+
+
+# -- the discharge delay model (decision 47) -----------------------------------------------
+_versions = itertools.count(47001)  # ai-models versions this file publishes (shared cloud)
+# What each disposition needs, as the enterprise discharge policy has it (the model's input).
+_NEEDS = {
+    "01": ("transport", "pharmacy", "billing"),
+    "03": ("transport", "post_acute_authorization", "billing"),
+    "06": ("transport", "pharmacy", "dme", "post_acute_authorization", "billing"),
+}
+
+
+def _risk(cloud, facility: str, disposition: str, expected_in: timedelta):
+    """The committed artifact's prediction for a discharge pending now (LocalPredictor)."""
+    from careflow.adapters.predictor_local import LocalPredictor
+    from careflow.facilities import zone_of
+    from careflow.workflows.discharge_coordination import model
+
+    now = cloud.clock.now()
+    features = model.features_of(
+        disposition=disposition,
+        needs=_NEEDS[disposition],
+        ordered_at=now,
+        expected_at=now + expected_in,
+        time_zone=zone_of(facility).key,
+    )
+    return LocalPredictor().predict(model.MODEL.id, features)
+
+
+def _riskiest(cloud, facility="fac-north"):
+    """Of a few plausible discharges pending now, the one the model is surest will slip."""
+    from careflow.workflows.discharge_coordination.model import ON_TIME
+
+    found = [
+        (prediction.confidence, disposition, expected_in, prediction)
+        for disposition in ("01", "03", "06")
+        for expected_in in (timedelta(hours=h) for h in (3, 4, 6, 8, 12, 20, 30))
+        if (prediction := _risk(cloud, facility, disposition, expected_in)).label != ON_TIME
+    ]
+    assert found, "the model foresees no delay for any candidate discharge"
+    _, disposition, expected_in, prediction = max(found, key=lambda f: f[0])
+    return disposition, expected_in, prediction
+
+
+@contextlib.contextmanager
+def _ai_models(cloud, **then):
+    """Publishes an ai-models version with the discharge_delay row's ``then`` changed, and
+    the packaged rows back (as a newer version) afterwards: the cloud is shared."""
+    from careflow.policies import FilePolicyStore, parse_document, publish
+    from careflow.policies.store_dynamodb import DynamoPolicyStore
+
+    table = DynamoPolicyStore(cloud.client("dynamodb"), wiring.settings().table_name)
+    current = FilePolicyStore().current("ai-models", None)
+    document = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
+    base, bump = document["version"], next(_versions)
+    document["version"] = f"{base}.{bump}"
+    for row in document["tables"]["models"]["rows"]:
+        if row["id"] == "discharge_delay":
+            row["then"].update(then)
+    assert publish(table, parse_document(document, "test")) == "published"
+    try:
+        yield f"ai-models@{base}.{bump}"
+    finally:
+        restored = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
+        restored["version"] = f"{base}.{next(_versions)}"
+        publish(table, parse_document(restored, "test"))
+
+
+def _early_task(case):
+    from careflow.domain.tasks import task_id_for
+    from careflow.workflows.discharge_coordination.steps import EARLY_PURPOSE
+
+    def find():
+        return case.store.get_task(task_id_for(case.instance_id, EARLY_PURPOSE))
+
+    return case.cloud.wait_for(find, 20, f"early task on {case.case_id}")
+
+
+def _ours(case, model_id="discharge_delay"):
+    return [
+        a for a in case.store.audit_trail(case.instance_id) if a.detail.get("model_id") == model_id
+    ]
+
+
+def test_a_foreseen_delay_opens_the_case_managers_task_at_once_and_the_flow_goes_on(cloud):
+    """The model on at a threshold its surest candidate reaches: the case manager's task
+    opens at the A16 with the likely cause, and nothing waits on it: the arrangements, the
+    threat-line evaluation and the departure go on as the rules have them."""
+    disposition, expected_in, prediction = _riskiest(cloud)
+    threshold = max(0.0, int(prediction.confidence * 100 - 2) / 100)
+    with _ai_models(cloud, mode="on", threshold=threshold):
+        case = pending(cloud, disposition=disposition, expected_in=expected_in)
+        early = _early_task(case)
+        assert early.reasons[0].startswith(f"likely delay: {prediction.label}")
+        assert early.task_token is None  # informational: the execution never waits on it
+        assert early.suggestion and early.suggestion["decision"] == "EXPEDITE"
+        assert early.suggestion["version"] == prediction.version
+        assert "discharge_at_risk" in case.milestone_names()
+        # the usual flow, with the early task still open
+        case.cloud.wait_for(
+            lambda: {"dependencies_arranged", "discharge_threatened"} & set(case.milestone_names()),
+            30,
+            "the threat-line evaluation",
+        )
+        if "discharge_threatened" in case.milestone_names():
+            claim_and_complete(cloud, case.open_task(), "ACCEPT_DELAY", actor="user:casemgr-lrossi")
+            case.wait_milestone("case_manager_decided")
+        assert case.store.get_task(early.task_id).status.value == "OPEN"
+        cloud.clock.advance(expected_in)
+        discharged(cloud, case)
+        result = case.drive(step=timedelta(minutes=15))
+    assert result["status"] == "SUCCEEDED", result
+    assert case.instance().outcome == "DISCHARGED"
+    assert not {"IsTheDischargeAtRisk", "EarlyCaseManagerTask"} & case.entered_states()
+    predicted = [a for a in _ours(case) if a.action == "model.predicted"]
+    assert [a.detail["version"] for a in predicted] == [prediction.version]
+
+
+def test_the_case_managers_other_decision_on_the_early_task_is_an_override(cloud):
+    """ACCEPT_DELAY on the early task (the model suggested EXPEDITE): the decision is the
+    person's, audited as ``model.overridden`` with the model's version."""
+    disposition, expected_in, prediction = _riskiest(cloud)
+    threshold = max(0.0, int(prediction.confidence * 100 - 2) / 100)
+    with _ai_models(cloud, mode="on", threshold=threshold):
+        case = pending(cloud, disposition=disposition, expected_in=expected_in)
+        early = _early_task(case)
+    done = claim_and_complete(cloud, early, "ACCEPT_DELAY", actor="user:casemgr-lrossi")
+    assert done.decision == "ACCEPT_DELAY"
+    reviews = [a for a in _ours(case) if a.action in ("model.accepted", "model.overridden")]
+    assert [
+        (a.action, a.detail["version"], a.detail["suggested"], a.detail["decided"]) for a in reviews
+    ] == [("model.overridden", prediction.version, "EXPEDITE", "ACCEPT_DELAY")]
+    assert any(
+        a.action == "task_completed" and a.detail.get("decision") == "ACCEPT_DELAY"
+        for a in case.store.audit_trail(case.instance_id)
+    )
+    cloud.client("stepfunctions").stop_execution(executionArn=case.arn)  # leave no timers
+
+
+def test_the_delay_model_switched_off_leaves_the_discharge_to_the_rules(cloud):
+    """The discharge_delay row off: no prediction, no early task, ``model.skipped``; the
+    discharge runs as its rules have it (test 1's home discharge, on time)."""
+    disposition, expected_in, _ = _riskiest(cloud)
+    with _ai_models(cloud, mode="off") as version:
+        case = pending(cloud, disposition=disposition, expected_in=expected_in)
+        case.cloud.wait_for(
+            lambda: {"dependencies_arranged", "discharge_threatened"} & set(case.milestone_names()),
+            30,
+            "the threat-line evaluation",
+        )
+    ours = _ours(case)
+    assert [a.action for a in ours] == ["model.skipped"]
+    assert ours[0].policy_version == version
+    assert "discharge_at_risk" not in case.milestone_names()
+    assert not [t for t in case.tasks() if t.task_token is None]  # no informational task
+    cloud.client("stepfunctions").stop_execution(executionArn=case.arn)  # leave no timers

@@ -105,6 +105,13 @@ class HumanTask(Record):
     suggestion: dict[str, Any] | None = None
 
     @property
+    def informational(self) -> bool:
+        """Opened with no task token and never escalated: nothing waits on it (an alert, or
+        a model's early warning whose decision is recorded but resumes nothing). A task the
+        workflow waits on loses its token only while it escalates (level 1 and up)."""
+        return self.task_token is None and self.escalation_level == 0
+
+    @property
     def awaits_decision(self) -> bool:
         """Open, with a workflow waiting on it for one of its allowed decisions."""
         return (

@@ -567,7 +567,7 @@ def complete_task(
         )
     if task.claimed_by != actor:
         raise TaskError("conflict", f"Task {task_id} is claimed by another person.")
-    if task.allowed_decisions and task.task_token is None:
+    if task.allowed_decisions and task.task_token is None and not task.informational:
         raise TaskError("conflict", f"Task {task_id} is being escalated; retry in a moment.")
     refs = _patient_documents(store, task, decision, documents, ehr) if documents else ()
     if documents is not None and not refs:

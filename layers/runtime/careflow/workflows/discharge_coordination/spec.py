@@ -56,11 +56,6 @@ SPEC = Workflow(
     policy="discharge-coordination",
     steps=(
         _step("RegisterDischarge", "register_discharge", "Records the discharge, pins its policy"),
-        _step(
-            "RecordEarlyEscalation",
-            "record_early_escalation",
-            "The case manager's answer to a discharge the delay model foresaw",
-        ),
         _step("BookTransport", "book_transport", "Books the ride with a transport vendor"),
         _step("OrderMedsToBeds", "order_meds_to_beds", "Discharge medications to the bedside"),
         _step("OrderDme", "order_dme", "Durable medical equipment ordered through the ERP"),

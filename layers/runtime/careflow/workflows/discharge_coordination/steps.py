@@ -20,7 +20,15 @@ from careflow.kit.instances import Concluded, child_milestones, conclude, start_
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ml.governance import PredictorPort
-from careflow.ports import EhrPort, ErpPort, PayerPort, PharmacyPort, StateStore, TransportPort
+from careflow.ports import (
+    EhrPort,
+    ErpPort,
+    EventPublisher,
+    PayerPort,
+    PharmacyPort,
+    StateStore,
+    TransportPort,
+)
 from careflow.workflows.discharge_coordination import rules as r
 
 if TYPE_CHECKING:
@@ -55,13 +63,14 @@ class Needs(StepOutput):
 
 
 class Early(StepOutput):
-    """The discharge delay model's answer at the A16: ``escalate`` when its suggestion acts
-    (ai-models on, confident) and it foresees a delay; ``task`` is the case manager's,
-    opened at once instead of at the threat line."""
+    """The discharge delay model's answer at the A16: ``escalate`` when its suggestion acted
+    (ai-models on, confident) and foresaw a delay; ``task_id`` is the case manager's task,
+    opened at once as an informational task (nothing waits on it: the arrangements and the
+    threat line go on as the rules have them)."""
 
     escalate: bool = False
     cause: str | None = None
-    task: HumanTaskSpec | None = None
+    task_id: str | None = None
 
 
 class Registered(StepOutput):
@@ -172,15 +181,7 @@ class Finalized(Concluded):
     delays: tuple[r.Delay, ...]
 
 
-class EarlyDecision(StepInput):
-    instance_id: str
-    policy: r.Policy
-    early: Early
-    case_manager: CaseManagerAnswer
-
-
-# The early escalation's place among the arranged dependencies (never holds the departure).
-EARLY = "early_escalation"
+# The early escalation's task: informational, beside the workflow (never holds the departure).
 EARLY_PURPOSE = "discharge-at-risk"
 
 
@@ -204,14 +205,21 @@ def early_escalation(
     policy: r.Policy,
     *,
     store: StateStore,
+    publisher: EventPublisher,
     predictor: PredictorPort | None,
     policies: Any,
     now: datetime,
 ) -> Early:
     """The discharge delay model at the A16 (audited by ``suggest``). Its suggestion acts
     (on, at or above the policy's threshold) and foresees a delay: the case manager's task
-    opens now, with the likely cause in its reasons and EXPEDITE suggested. Otherwise
+    opens now, with the likely cause in its reasons and EXPEDITE suggested, as an
+    informational task (no task token): the execution never waits on it, so the
+    arrangements, the threat-line evaluation and the departure go on exactly as the rules
+    have them. The person's decision is recorded when they complete it (``task_completed``
+    and ``model.accepted``/``model.overridden``, domain/tasks.complete_task). Otherwise
     (off, shadow, below the threshold, on time): nothing changes, the threat line decides."""
+    from careflow.domain.tasks import open_task, task_id_for
+    from careflow.ml import priority
     from careflow.ml.governance import suggest
     from careflow.workflows.discharge_coordination import model
 
@@ -253,25 +261,46 @@ def early_escalation(
         status="PENDING",
         detail=f"{cause} at {found.prediction.confidence:.2f} ({found.prediction.version})",
     )
-    return Early(
-        escalate=True,
-        cause=cause,
-        task=HumanTaskSpec(
-            purpose=EARLY_PURPOSE,
-            title=(
-                f"Discharge of encounter {inp.encounter_id} at risk for "
-                f"{policy.expected_discharge_at.isoformat()}: {cause}"
-            ),
-            reasons=reasons,
-            escalation_chain=policy.escalation_chain,
-            allowed_decisions=policy.case_manager_decisions,
-            subject_ref=f"encounter/{inp.encounter_id}",
+    task_id = task_id_for(inp.instance_id, EARLY_PURPOSE)
+    due_in = policy.case_manager_task_s
+    queue = (policy.escalation_chain or ("department_director",))[0]
+    open_task(
+        store,
+        publisher,
+        instance_id=inp.instance_id,
+        workflow_id=WORKFLOW_ID,
+        facility_id=inp.facility_id,
+        purpose=EARLY_PURPOSE,
+        title=(
+            f"Discharge of encounter {inp.encounter_id} at risk for "
+            f"{policy.expected_discharge_at.isoformat()}: {cause}"
+        ),
+        reasons=reasons,
+        subject_ref=f"encounter/{inp.encounter_id}",
+        escalation_chain=policy.escalation_chain,
+        due_in_seconds=due_in,
+        token=None,  # informational: nothing waits on it
+        allowed_decisions=policy.case_manager_decisions,
+        now=now,
+        policy_version=policy.policy_version,
+        deadline_at=policy.expected_discharge_at,
+        suggestion={**found.ref(), "decision": decision} if decision else found.ref(),
+        priority=priority.score(
+            store,
+            predictor,
+            instance_id=inp.instance_id,
+            task_id=task_id,
+            workflow_id=WORKFLOW_ID,
+            queue=queue,
             facility_id=inp.facility_id,
-            policy_version=policy.policy_version,
+            due_in_seconds=due_in,
             deadline_at=policy.expected_discharge_at,
-            suggestion={**found.ref(), "decision": decision} if decision else found.ref(),
+            value_usd=None,
+            awaits_decision=False,
+            now=now,
         ),
     )
+    return Early(escalate=True, cause=cause, task_id=task_id)
 
 
 @step()
@@ -279,6 +308,7 @@ def register_discharge(
     inp: RegisterDischarge,
     *,
     store: StateStore,
+    publisher: EventPublisher,
     policies: PolicyReader,
     predictor: PredictorPort,
     now: datetime,
@@ -329,22 +359,14 @@ def register_discharge(
         policy=policy,
         needs=needs,
         early=early_escalation(
-            inp, policy, store=store, predictor=predictor, policies=policies, now=now
+            inp,
+            policy,
+            store=store,
+            publisher=publisher,
+            predictor=predictor,
+            policies=policies,
+            now=now,
         ),
-    )
-
-
-@step()
-def record_early_escalation(
-    inp: EarlyDecision, *, store: StateStore, now: datetime
-) -> r.Dependency:
-    """The case manager's answer to the early escalation (the person's decision is what
-    happens; a suggestion's acceptance or override was audited when the task completed).
-    It takes its place among the dependencies as NOT_NEEDED: it never holds the departure."""
-    decision = inp.case_manager.decision
-    _milestone(store, inp.instance_id, "case_manager_decided_early", now, detail=decision)
-    return r.Dependency(
-        dependency=EARLY, status=r.NOT_NEEDED, reason=f"{inp.early.cause}: {decision}"
     )
 
 
