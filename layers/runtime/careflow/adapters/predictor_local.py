@@ -32,7 +32,10 @@ class LocalPredictor:
     ) -> Prediction:
         if backend != "local":
             raise ModelUnavailable(f"the local predictor has no backend {backend}")
-        defn = registry.definition(model_id)
+        try:
+            defn = registry.definition(model_id)
+        except registry.UnknownModel as exc:
+            raise ModelUnavailable(str(exc)) from None
         seen = checked(defn.features, features)
         model = self._model(model_id)
         scores = model.scores(seen)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -92,10 +92,7 @@ def _guarded(fn: Any) -> Any:
         try:
             code: int = fn(args)
             return code
-        except KeyError as exc:  # an unknown model: its message, not its repr
-            print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-            return 2
-        except (ModelsRefused, BadHistory, Unreadable) as exc:
+        except (ModelsRefused, BadHistory, Unreadable, registry.UnknownModel) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except OSError as exc:
@@ -115,10 +112,15 @@ def _selected(args: argparse.Namespace) -> list[registry.ModelDef]:
     return [registry.definition(m) for m in args.model]
 
 
-def _history(args: argparse.Namespace, defs: Sequence[registry.ModelDef]) -> tuple[list[Any], str]:
+def _histories(
+    args: argparse.Namespace, defs: Sequence[registry.ModelDef]
+) -> Iterator[tuple[registry.ModelDef, list[Any], str]]:
+    """Each model with the history it learns from: an export or the state store (read once,
+    shared: a hospital's records serve every model), else its own generated history."""
     if args.history:
-        return read_jsonl(args.history), f"export {args.history.name}"
-    if args.cloud:
+        shared = read_jsonl(args.history)
+        source = f"export {args.history.name}"
+    elif args.cloud:
         from careflow.adapters.dynamodb_state import DynamoStateStore
         from careflow.kit import registry as workflows
         from careflow.localcloud.endpoint import require_ready, resolve
@@ -128,8 +130,13 @@ def _history(args: argparse.Namespace, defs: Sequence[registry.ModelDef]) -> tup
         store = DynamoStateStore(endpoint.client("dynamodb"), "careflow-state")
         since = datetime.now(UTC) - timedelta(days=args.days)
         ids = [wf.id for wf in workflows.workflows()]
-        return from_store(store, ids, since), "the local cloud's state store"
-    return generated(args.seed, defs), f"generated history (seed {args.seed})"
+        shared, source = from_store(store, ids, since), "the local cloud's state store"
+    else:
+        for defn in defs:
+            yield defn, generated(args.seed, [defn]), f"generated history (seed {args.seed})"
+        return
+    for defn in defs:
+        yield defn, shared, source
 
 
 def status(model_id: str, facility: str | None = None) -> str:
@@ -181,10 +188,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from careflow.ml.train import train, write
 
     defs = _selected(args)
-    history, source = _history(args, defs)
     args.out.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC).replace(microsecond=0)
-    for defn in defs:
+    for defn, history, source in _histories(args, defs):
         try:
             art = train(defn, history, seed=args.seed, source=source, now=now)
         except ValueError as exc:
@@ -238,9 +244,10 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from careflow.ml.train import examples_of
 
     defs = _selected(args)
-    history, source = _history(args, defs)
     out = []
-    for defn in defs:
+    sources = set()
+    for defn, history, source in _histories(args, defs):
+        sources.add(source)
         art = registry.artifact(defn.id)
         if art is None:
             continue
@@ -260,7 +267,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        print(json.dumps({"source": source, "models": out}, indent=1))
+        print(json.dumps({"source": ", ".join(sorted(sources)), "models": out}, indent=1))
     else:
         for r in out:
             flag = "ALARM" if r["alarm"] else "ok"

@@ -82,3 +82,28 @@ def read_jsonl(path: Path) -> list[HistoryRecord]:
             raise BadHistory(f"{path}:{n}: a record needs 'workflow' and 'instance'")
         out.append(rec)
     return out
+
+
+def audited_inputs(rec: HistoryRecord, model_id: str) -> dict[str | None, dict[str, Any]]:
+    """The checked inputs ``model_id`` was given during this instance, by what each was
+    about (governance's ``about``: a task id, an encounter; None when unnamed), as its
+    ``model.predicted`` audit entries keep them (models without text keep them)."""
+    out: dict[str | None, dict[str, Any]] = {}
+    for entry in rec.get("audit", ()):
+        detail = entry.get("detail") or {}
+        if (
+            entry.get("action") == "model.predicted"
+            and detail.get("model_id") == model_id
+            and detail.get("features")
+        ):
+            out[detail.get("about")] = detail["features"]
+    return out
+
+
+def predicted_entry(model_id: str, about: str | None, features: dict[str, Any]) -> dict[str, Any]:
+    """A ``model.predicted`` audit entry as a generated history writes it (the part of what
+    governance writes that :func:`audited_inputs` reads)."""
+    return {
+        "action": "model.predicted",
+        "detail": {"model_id": model_id, "about": about, "features": features},
+    }

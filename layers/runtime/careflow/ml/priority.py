@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from careflow.ml.features import Feature
+from careflow.ml.history import audited_inputs, predicted_entry
 from careflow.ml.registry import Example, HistoryRecord, ModelDef
 
 URGENT, ROUTINE = "urgent", "routine"
@@ -96,14 +97,10 @@ def examples(history: Sequence[HistoryRecord]) -> list[Example]:
     passed. Open tasks have no outcome yet and are left out."""
     out: list[Example] = []
     for rec in history:
-        scored = {
-            a["detail"].get("about"): a["detail"].get("features")
-            for a in rec.get("audit", ())
-            if a.get("action") == "model.predicted"
-            and a.get("detail", {}).get("model_id") == MODEL.id
-        }
+        scored = audited_inputs(rec, MODEL.id)
         for t in rec.get("tasks", ()):
-            created, due, done = _dt(t["created_at"]), _dt(t["due_at"]), _dt(t.get("completed_at"))
+            created, due = _dt(t.get("created_at")), _dt(t.get("due_at"))
+            done = _dt(t.get("completed_at"))
             level = int(t.get("escalation_level", 0))
             if done is None and level == 0:
                 continue
@@ -202,16 +199,7 @@ def generate(rng: random.Random, count: int) -> list[HistoryRecord]:
                 awaits_decision=decides,
                 now=created,
             )
-            audit = [
-                {
-                    "action": "model.predicted",
-                    "detail": {
-                        "model_id": "task_priority",
-                        "about": task["task_id"],
-                        "features": scored,
-                    },
-                }
-            ]
+            audit = [predicted_entry("task_priority", str(task["task_id"]), scored)]
         else:
             audit = []
         out.append(

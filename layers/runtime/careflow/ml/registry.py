@@ -22,6 +22,13 @@ Example = tuple[dict[str, Any], str]  # (features, label)
 Metric = Literal["accuracy", "macro_f1", "auc", "mrr"]
 
 
+class UnknownModel(LookupError):
+    """No model has this id; the message lists those that exist."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "no such model"
+
+
 @dataclass(frozen=True)
 class ModelDef:
     """A model: what it sees, what it answers, how it learns from history, and the trivial
@@ -85,7 +92,7 @@ def definition(model_id: str) -> ModelDef:
     try:
         return definitions()[model_id]
     except KeyError:
-        raise KeyError(f"no model {model_id!r} (models: {', '.join(definitions())})") from None
+        raise UnknownModel(f"no model {model_id!r} (models: {', '.join(definitions())})") from None
 
 
 @cache

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from careflow.facilities import zone_of
 from careflow.ml.features import Feature
+from careflow.ml.history import audited_inputs
 from careflow.ml.registry import Example, HistoryRecord, ModelDef
 from careflow.workflows.discharge_coordination import rules as r
 
@@ -119,16 +120,7 @@ def examples(history: Sequence[HistoryRecord]) -> list[Example]:
         if rec.get("workflow") != WORKFLOW_ID or inst.get("outcome") != "DISCHARGED":
             continue
         audit = rec.get("audit", ())
-        features = next(
-            (
-                a["detail"]["features"]
-                for a in audit
-                if a.get("action") == "model.predicted"
-                and a.get("detail", {}).get("model_id") == MODEL.id
-                and a["detail"].get("features")
-            ),
-            None,
-        )
+        features = next(iter(audited_inputs(rec, MODEL.id).values()), None)
         if features is None:
             milestones = rec.get("milestones", ())
             pending = _pending(milestones)

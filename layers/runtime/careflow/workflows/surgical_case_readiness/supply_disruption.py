@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from careflow.ml.features import Feature
+from careflow.ml.history import audited_inputs, predicted_entry
 from careflow.ml.registry import Example, HistoryRecord, ModelDef
 
 WORKFLOW_ID = "surgical-case-readiness"
@@ -90,12 +91,7 @@ def examples(history: Sequence[HistoryRecord]) -> list[Example]:
     for rec in history:
         if rec.get("workflow") != WORKFLOW_ID:
             continue
-        scored = {
-            a["detail"].get("about"): a["detail"].get("features")
-            for a in rec.get("audit", ())
-            if a.get("action") == "model.predicted"
-            and a.get("detail", {}).get("model_id") == MODEL.id
-        }
+        scored = audited_inputs(rec, MODEL.id)
         for t in rec.get("tasks", ()):
             features = scored.get(t.get("task_id"))
             if features and t.get("decision") in ACTIONS:
@@ -186,16 +182,7 @@ def generate(rng: random.Random, count: int) -> list[HistoryRecord]:
                         "status": "COMPLETED",
                     }
                 ],
-                "audit": [
-                    {
-                        "action": "model.predicted",
-                        "detail": {
-                            "model_id": "supply_disruption",
-                            "about": task_id,
-                            "features": f,
-                        },
-                    }
-                ],
+                "audit": [predicted_entry("supply_disruption", task_id, f)],
             }
         )
     return out
