@@ -950,6 +950,30 @@ def test_a_low_confidence_cause_is_shown_below_the_threshold_and_suggests_nothin
     assert task["reasons"][-1].endswith("below the policy's threshold: the rules decide")
 
 
+@pytest.mark.parametrize(
+    ("mode", "threshold", "shown"),
+    [("off", 0.6, False), ("shadow", 0.6, False), ("on", 0.8, True)],
+)
+def test_the_policy_in_force_at_the_exception_decides_what_the_task_shows(
+    tmp_path, mode, threshold, shown
+):
+    """Registered before the row was switched off (or its threshold raised): the kill
+    switch reaches the invoice at its exception."""
+    out, _ = run(
+        "match_invoice",
+        match_input(risk=risk_of("price_variance", 0.72, True)),
+        erp=price_variance_erp(),
+        policies=ai_policies(tmp_path, mode, threshold),
+    )
+    task = out["task"]
+    assert out["queue"] == "ap_pricing"
+    if not shown:
+        assert task["suggestion"] is None and len(task["reasons"]) == 1
+    else:  # 0.72 is below the raised threshold now: shown, nothing suggested
+        assert task["suggestion"]["acts"] is False and "decision" not in task["suggestion"]
+        assert task["reasons"][-1].endswith("below the policy's threshold: the rules decide")
+
+
 def test_without_a_suggestion_the_exception_task_is_as_before():
     out, _ = run("match_invoice", match_input(risk=None), erp=price_variance_erp())
     assert out["task"]["suggestion"] is None

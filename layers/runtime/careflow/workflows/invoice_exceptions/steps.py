@@ -329,6 +329,20 @@ def exception_risk(
     return ref
 
 
+def _risk_now(inp: MatchInput, policies: Any, now: datetime) -> dict[str, Any] | None:
+    """The suggestion at receipt as the ai-models policy in force now allows it: dropped
+    when the row is no longer on (the kill switch reaches an invoice registered before
+    it), whether it acts re-read against the threshold in force."""
+    if not inp.risk:
+        return None
+    from careflow.ml.governance import setting
+
+    conf = setting(str(inp.risk.get("model_id")), inp.facility_id, policies=policies, at=now)
+    if conf.mode != "on":
+        return None
+    return {**inp.risk, "acts": float(inp.risk.get("confidence", 0.0)) >= conf.threshold}
+
+
 def _with_risk(
     risk: dict[str, Any] | None, causes: tuple[str, ...], policy: r.Policy
 ) -> tuple[tuple[str, ...], dict[str, Any] | None]:
@@ -415,7 +429,14 @@ def register_invoice(
 
 
 @step()
-def match_invoice(inp: MatchInput, *, store: StateStore, erp: ErpPort, now: datetime) -> Matched:
+def match_invoice(
+    inp: MatchInput,
+    *,
+    store: StateStore,
+    erp: ErpPort,
+    policies: PolicyReader,
+    now: datetime,
+) -> Matched:
     """The invoice as the ERP holds it: a duplicate, waiting for its receipt (until the
     policy's limit: NO_RECEIPT), matched, or an exception routed to its AP queue (recorded
     as HOLD in the ERP) with the task AP works."""
@@ -526,7 +547,7 @@ def match_invoice(inp: MatchInput, *, store: StateStore, erp: ErpPort, now: date
             },
         ),
     )
-    said, suggestion = _with_risk(inp.risk, causes, policy)
+    said, suggestion = _with_risk(_risk_now(inp, policies, now), causes, policy)
     task = HumanTaskSpec(
         purpose=PURPOSE,
         title=(
