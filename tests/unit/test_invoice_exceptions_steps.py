@@ -25,7 +25,7 @@ from careflow.kit.runtime import invoke
 from careflow.policies import FilePolicyStore, resolve
 from careflow.workflows.invoice_exceptions import kpis
 from careflow.workflows.invoice_exceptions import rules as r
-from tests.fakes import FakeErp, InMemoryStateStore
+from tests.fakes import FakeErp, FakePublisher, InMemoryStateStore
 
 NOW = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)  # 09:00 in Chicago
 STEPS = "careflow.workflows.invoice_exceptions.steps"
@@ -238,7 +238,14 @@ def test_aging_buckets_from_the_invoice_date(invoice_date, days, label):
 
 # -- steps ---------------------------------------------------------------------------------
 def ports(**given):
-    base = {"store": InMemoryStateStore(), "policies": POLICIES, "now": NOW, "erp": FakeErp()}
+    base = {
+        "store": InMemoryStateStore(),
+        "policies": POLICIES,
+        "now": NOW,
+        "erp": FakeErp(),
+        "publisher": FakePublisher(),
+        "predictor": None,  # no model: the rules decide (the model's tests below give one)
+    }
     base.update(given)
     return base.__getitem__, base
 
@@ -744,3 +751,230 @@ def test_finalize_after_an_unanswered_approval_is_unresolved_with_the_acceptor_n
     )
     assert out["outcome"] == "UNRESOLVED"
     assert any("accepted by user:ap-clerk-dokoro, no approval" in r_ for r_ in out["reasons"])
+
+
+# -- the invoice exception model at receipt (decision 49) ----------------------------------
+REGISTER = {
+    "instance_id": "ie-1",
+    "correlation_id": "c-1",
+    "facility_id": "fac-north",
+    "occurred_at": NOW.isoformat(),
+    "invoice_id": "INV-1",
+    "vendor_id": "sup-a",
+    "invoice_number": "A-1",
+    "po_id": "PO-1",
+}
+
+
+class FakePredictor:
+    """Answers every input with one label at one confidence; remembers what it saw."""
+
+    def __init__(self, label: str, confidence: float) -> None:
+        self.label, self.confidence = label, confidence
+        self.seen: list[dict] = []
+
+    def predict(self, model_id, features, *, backend="local"):
+        from careflow.ml.port import Prediction
+        from careflow.workflows.invoice_exceptions import model
+
+        self.seen.append(dict(features))
+        rest = (1 - self.confidence) / (len(model.CLASSES) - 1)
+        scores = {c: self.confidence if c == self.label else rest for c in model.CLASSES}
+        return Prediction(
+            model_id=model_id,
+            version="1.test",
+            label=self.label,
+            confidence=self.confidence,
+            scores=scores,
+            reasons=("receipt_posted",),
+            input_hash="h",
+        )
+
+
+def ai_policies(tmp_path, mode: str, threshold: float = 0.6) -> FilePolicyStore:
+    """The repository's policies with the invoice_exception row of ai-models set."""
+    import json
+    import shutil
+
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES.root, root)
+    path = root / "enterprise" / "ai-models.json"
+    doc = json.loads(path.read_text())
+    for row in doc["tables"]["models"]["rows"]:
+        if row["id"] == "invoice_exception":
+            row["then"] = {"mode": mode, "threshold": threshold, "backend": "local"}
+    path.write_text(json.dumps(doc))
+    return FilePolicyStore(root)
+
+
+def awaiting_erp() -> FakeErp:  # an invoice whose PO has no goods receipt yet
+    return erp_with(invoice(("SUP-X", 2, "10.00")), po(("SUP-X", 2, "10.00")), [])
+
+
+def model_actions(store, instance_id: str = "ie-1") -> list[str]:
+    return [a.action for a in store.audit_trail(instance_id) if a.action.startswith("model.")]
+
+
+def test_a_confident_no_receipt_at_receipt_asks_receiving_at_once(tmp_path):
+    predictor, publisher = FakePredictor("no_receipt", 0.81), FakePublisher()
+    out, used = run(
+        "register_invoice",
+        REGISTER,
+        erp=awaiting_erp(),
+        predictor=predictor,
+        publisher=publisher,
+        policies=ai_policies(tmp_path, "on"),
+    )
+    assert out["risk"]["label"] == "no_receipt" and out["risk"]["acts"] is True
+    assert out["risk"]["version"] == "1.test"
+    seen = predictor.seen[0]
+    assert (seen["has_po"], seen["po_known"], seen["receipt_posted"]) == (True, True, False)
+    assert seen["line_count"] == 1 and seen["invoice_age_days"] == 3  # 11-25 to 11-28
+    assert "INV-1" not in str(seen) and "sup-a" not in str(seen) and "PO-1" not in str(seen)
+    store = used["store"]
+    [risk] = [m for m in store.milestones("ie-1") if m.name == "exception_risk"]
+    assert risk.detail.startswith("no_receipt at 0.81 (invoice_exception 1.test)")
+    assert "ap_receiving asked at receipt" in risk.detail
+    [task] = store.tasks_for_instance("ie-1")
+    assert task.queue == "ap_receiving" and task.allowed_decisions == ()
+    assert task.task_token is None  # informational: the execution never waits on it
+    # due when the match stops waiting: five days after AP received it (a day ago)
+    assert task.due_at == NOW + timedelta(days=4)
+    assert task.reasons[0].startswith("likely cause at receipt: no_receipt at 0.81")
+    assert task.suggestion is None  # an acknowledgement is no answer to the model
+    assert model_actions(store) == ["model.predicted"]
+
+
+def test_a_confident_no_receipt_with_the_receipt_posted_asks_nobody(tmp_path):
+    erp = erp_with(invoice(("SUP-X", 2, "10.00")), po(("SUP-X", 2, "10.00")), [receipt(2)])
+    out, used = run(
+        "register_invoice",
+        REGISTER,
+        erp=erp,
+        predictor=FakePredictor("no_receipt", 0.9),
+        policies=ai_policies(tmp_path, "on"),
+    )
+    assert out["risk"]["acts"] is True
+    assert used["store"].tasks_for_instance("ie-1") == []
+    assert "exception_risk" in [m.name for m in used["store"].milestones("ie-1")]
+
+
+@pytest.mark.parametrize(
+    ("mode", "confidence", "audited", "risk"),
+    [
+        ("on", 0.4, "model.predicted", "below"),  # below the threshold: carried, not acted on
+        ("shadow", 0.95, "model.predicted", None),  # predicted and audited, never acts
+        ("off", 0.95, "model.skipped", None),  # the kill switch: the rules decide
+    ],
+)
+def test_below_the_threshold_in_shadow_or_off_nothing_is_pre_routed(
+    tmp_path, mode, confidence, audited, risk
+):
+    predictor = FakePredictor("no_receipt", confidence)
+    out, used = run(
+        "register_invoice",
+        REGISTER,
+        erp=awaiting_erp(),
+        predictor=predictor,
+        policies=ai_policies(tmp_path, mode),
+    )
+    store = used["store"]
+    assert store.tasks_for_instance("ie-1") == []
+    assert [m.name for m in store.milestones("ie-1")] == ["invoice_received"]
+    assert model_actions(store) == [audited]
+    assert len(predictor.seen) == (0 if mode == "off" else 1)
+    if risk is None:
+        assert out["risk"] is None
+    else:
+        assert out["risk"]["acts"] is False and out["risk"]["label"] == "no_receipt"
+
+
+def test_without_the_invoice_in_the_erp_the_model_is_not_asked(tmp_path):
+    predictor = FakePredictor("no_receipt", 0.9)
+    out, used = run(
+        "register_invoice", REGISTER, predictor=predictor, policies=ai_policies(tmp_path, "on")
+    )
+    assert out["risk"] is None and predictor.seen == []
+    assert model_actions(used["store"]) == []
+
+
+def risk_of(label: str, confidence: float, acts: bool) -> dict:
+    return {
+        "model_id": "invoice_exception",
+        "version": "1.test",
+        "label": label,
+        "confidence": confidence,
+        "reasons": ["amount_log10"],
+        "ranked": [[label, confidence]],
+        "input_hash": "h",
+        "mode": "on",
+        "acts": acts,
+    }
+
+
+def price_variance_erp() -> FakeErp:
+    return erp_with(invoice(("SUP-D", 30, "41.25")), po(("SUP-D", 30, "38.50")), [receipt(30)])
+
+
+def test_the_exception_task_suggests_the_decision_that_follows_an_agreeing_cause():
+    risk = risk_of("price_variance", 0.72, True)
+    out, _ = run("match_invoice", match_input(risk=risk), erp=price_variance_erp())
+    task = out["task"]
+    assert out["queue"] == "ap_pricing"  # the rules' queue
+    assert task["suggestion"]["decision"] == "REQUEST_CREDIT_MEMO"
+    assert task["suggestion"]["version"] == "1.test"
+    assert task["reasons"][-1] == (
+        "likely cause at receipt: price_variance at 0.72 (invoice_exception 1.test), "
+        "as the match found; REQUEST_CREDIT_MEMO suggested"
+    )
+    assert task["allowed_decisions"] == ["ACCEPT_VARIANCE", "REQUEST_CREDIT_MEMO", "RETURN"]
+
+
+def test_the_rules_cause_wins_over_a_confident_other_cause():
+    risk = risk_of("quantity_variance", 0.9, True)
+    out, _ = run("match_invoice", match_input(risk=risk), erp=price_variance_erp())
+    task = out["task"]
+    assert out["queue"] == "ap_pricing" and out["causes"] == ["price_variance"]
+    assert "decision" not in task["suggestion"]
+    assert task["reasons"][-1].endswith("the match found price_variance, which decides")
+
+
+def test_a_low_confidence_cause_is_shown_below_the_threshold_and_suggests_nothing():
+    out, _ = run(
+        "match_invoice",
+        match_input(risk=risk_of("price_variance", 0.41, False)),
+        erp=price_variance_erp(),
+    )
+    task = out["task"]
+    assert "decision" not in task["suggestion"] and task["suggestion"]["acts"] is False
+    assert task["reasons"][-1].endswith("below the policy's threshold: the rules decide")
+
+
+@pytest.mark.parametrize(
+    ("mode", "threshold", "shown"),
+    [("off", 0.6, False), ("shadow", 0.6, False), ("on", 0.8, True)],
+)
+def test_the_policy_in_force_at_the_exception_decides_what_the_task_shows(
+    tmp_path, mode, threshold, shown
+):
+    """Registered before the row was switched off (or its threshold raised): the kill
+    switch reaches the invoice at its exception."""
+    out, _ = run(
+        "match_invoice",
+        match_input(risk=risk_of("price_variance", 0.72, True)),
+        erp=price_variance_erp(),
+        policies=ai_policies(tmp_path, mode, threshold),
+    )
+    task = out["task"]
+    assert out["queue"] == "ap_pricing"
+    if not shown:
+        assert task["suggestion"] is None and len(task["reasons"]) == 1
+    else:  # 0.72 is below the raised threshold now: shown, nothing suggested
+        assert task["suggestion"]["acts"] is False and "decision" not in task["suggestion"]
+        assert task["reasons"][-1].endswith("below the policy's threshold: the rules decide")
+
+
+def test_without_a_suggestion_the_exception_task_is_as_before():
+    out, _ = run("match_invoice", match_input(risk=None), erp=price_variance_erp())
+    assert out["task"]["suggestion"] is None
+    assert len(out["task"]["reasons"]) == 1

@@ -265,3 +265,159 @@ def test_an_invoice_for_a_po_the_erp_does_not_know_goes_to_purchasing(cloud):
     assert task.queue == "ap_purchasing" and "missing po" in task.title
     claim_and_complete(cloud, task, "RETURN", actor="user:buyer-jlee")
     concluded(case, "RETURNED")
+
+
+# -- the invoice exception model at receipt (decision 49) ----------------------------------
+# Which invoices the committed artifact is confident about is computed here, never
+# hard-coded: the candidates' features as the step builds them (model.features_of), scored
+# by the local predictor for every invoice age a facility's clock can give (0-2 days).
+def _scored(*lines: Line, supplier: str, receipt: bool) -> list:
+    from careflow.adapters.predictor_local import LocalPredictor
+    from careflow.adapters.sandbox_payables import CONTRACT_PRICES
+    from careflow.workflows.invoice_exceptions import model
+
+    contracts = CONTRACT_PRICES.get(supplier, {})
+    total = sum(
+        float(x.invoice_price or x.po_price)
+        * (x.invoiced if x.invoiced is not None else x.quantity)
+        for x in lines
+    )
+    return [
+        LocalPredictor().predict(
+            model.MODEL.id,
+            model.features_of(
+                line_count=len(lines),
+                total=total,
+                implant_lines=sum(x.item_id.startswith("IMP-") for x in lines),
+                po_lines=len(lines),
+                contract_priced=any(x.item_id in contracts for x in lines),
+                has_po=True,
+                po_known=True,
+                receipt_posted=receipt,
+                invoice_age_days=age,
+            ),
+        )
+        for age in (0, 1, 2)
+    ]
+
+
+def _threshold() -> float:
+    from careflow.ml.governance import setting
+
+    return setting("invoice_exception", "fac-north", policies=wiring.policies()).threshold
+
+
+def _confident_no_receipt() -> tuple[tuple[Line, ...], str]:
+    """An invoice without its receipt that the model calls no_receipt at or above the
+    policy's threshold, whatever its age."""
+    candidates = (
+        ((Line("IMP-THA-CUP-52", 1, "1420.00"),), "sup-jointworks"),
+        ((Line("IMP-TKA-FEM-5", 1, "2450.00"),), "sup-orthoco"),
+        ((Line("SUP-CEMENT-40", 2, "92.00"),), "sup-medline"),
+    )
+    for lines, supplier in candidates:
+        scored = _scored(*lines, supplier=supplier, receipt=False)
+        if all(p.label == "no_receipt" and p.confidence >= _threshold() + 0.02 for p in scored):
+            return lines, supplier
+    raise AssertionError("the artifact is confident about no candidate: choose others")
+
+
+def _unconfident_exception() -> tuple[tuple[Line, ...], str]:
+    """An invoice that raises an exception and whose prediction is below the threshold."""
+    candidates = (
+        ((Line("IMP-THA-STEM-12", 3, "1980.00", received=2),), "sup-jointworks"),
+        ((Line("IMP-THA-CUP-52", 4, "1450.00"),), "sup-jointworks"),
+        ((Line("IMP-TKA-FEM-5", 2, "2450.00", received=1),), "sup-orthoco"),
+    )
+    for lines, supplier in candidates:
+        scored = _scored(*lines, supplier=supplier, receipt=True)
+        if all(p.confidence <= _threshold() - 0.02 for p in scored):
+            return lines, supplier
+    raise AssertionError("the artifact is confident about every candidate: choose others")
+
+
+def _model_audit(case: Case) -> list:
+    return [
+        a
+        for a in wiring.store().audit_trail(case.instance_id)
+        if a.detail.get("model_id") == "invoice_exception"
+    ]
+
+
+def test_a_confident_no_receipt_at_receipt_asks_receiving_at_once(cloud):
+    lines, supplier = _confident_no_receipt()
+    case = received(cloud, *lines, supplier=supplier, receipt=False)
+    case.wait_milestone("awaiting_receipt")
+    [early] = case.tasks()  # at receipt, not after the five days' wait
+    assert early.queue == "ap_receiving" and early.allowed_decisions == ()
+    assert early.reasons[0].startswith("likely cause at receipt: no_receipt at ")
+    assert early.title == f"Invoice {case.case_id}: its goods receipt is likely missing"
+    [risk] = [m for m in case.store.milestones(case.instance_id) if m.name == "exception_risk"]
+    [predicted] = [a for a in _model_audit(case) if a.action == "model.predicted"]
+    assert predicted.detail["label"] == "no_receipt" and predicted.detail["acts"] is True
+    assert risk.detail.startswith(f"no_receipt at {predicted.detail['confidence']:.2f}")
+    assert predicted.detail["features"]["receipt_posted"] is False
+    # receiving posts the receipt and says so; the match goes on as before
+    claim_and_complete(cloud, early, "ACKNOWLEDGED", actor="user:ap-clerk-mgarcia")
+    sandbox().post_receipt(case.po_id, cloud.clock.now())  # type: ignore[attr-defined]
+    advance_through_timer(cloud, timedelta(days=1), slack=timedelta(hours=1), case=case)
+    concluded(case, "MATCHED")
+    assert [a.action for a in _model_audit(case)] == ["model.predicted"]  # no review
+
+
+def test_a_low_confidence_cause_leaves_the_work_as_before_and_the_override_is_audited(cloud):
+    lines, supplier = _unconfident_exception()
+    case = received(cloud, *lines, supplier=supplier)
+    task = case.open_task()
+    assert [t.task_id for t in case.tasks()] == [task.task_id]  # nothing asked early
+    assert "exception_risk" not in case.milestone_names()
+    assert task.allowed_decisions == ("ACCEPT_VARIANCE", "REQUEST_CREDIT_MEMO", "RETURN")
+    assert task.suggestion is not None and task.suggestion["acts"] is False
+    assert "decision" not in task.suggestion
+    assert task.reasons[-1].endswith("below the policy's threshold: the rules decide")
+    label = task.suggestion["label"]
+    claim_and_complete(cloud, task, "RETURN", actor="user:ap-clerk-dokoro")
+    concluded(case, "RETURNED")  # the person's decision is what the workflow does
+    audited = _model_audit(case)
+    [predicted] = [a for a in audited if a.action == "model.predicted"]
+    [overridden] = [a for a in audited if a.action == "model.overridden"]
+    assert predicted.detail["confidence"] < predicted.detail["threshold"]
+    assert overridden.actor == "user:ap-clerk-dokoro"
+    assert (overridden.detail["decided"], overridden.detail["suggested"]) == ("RETURN", label)
+    assert overridden.detail["version"] == predicted.detail["version"]
+
+
+def test_the_invoice_exception_model_switched_off_leaves_the_invoice_to_the_rules(cloud):
+    """The ai-models policy's invoice_exception row off (a published version): the same
+    invoice the model is confident about waits for its receipt with nobody asked early, and
+    ``model.skipped`` is audited with that version."""
+    import json
+
+    from careflow.policies import FilePolicyStore, parse_document, publish
+    from careflow.policies.store_dynamodb import DynamoPolicyStore
+
+    lines, supplier = _confident_no_receipt()
+    table = DynamoPolicyStore(cloud.client("dynamodb"), wiring.settings().table_name)
+    current = FilePolicyStore().current("ai-models", None)
+    document = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
+    base, bump = document["version"], next(_numbers)
+    document["version"] = f"{base}.{bump}"
+    for row in document["tables"]["models"]["rows"]:
+        if row["id"] == "invoice_exception":
+            row["then"]["mode"] = "off"
+    assert publish(table, parse_document(document, "test")) == "published"
+    try:
+        case = received(cloud, *lines, supplier=supplier, receipt=False)
+        case.wait_milestone("awaiting_receipt")
+        assert case.tasks() == []
+        assert "exception_risk" not in case.milestone_names()
+        audited = _model_audit(case)
+        assert [a.action for a in audited] == ["model.skipped"]
+        assert audited[0].policy_version == f"ai-models@{base}.{bump}"
+        sandbox().post_receipt(case.po_id, cloud.clock.now())  # type: ignore[attr-defined]
+        advance_through_timer(cloud, timedelta(days=1), slack=timedelta(hours=1), case=case)
+        concluded(case, "MATCHED")
+    finally:  # the cloud is shared: the packaged rows back, as a newer version
+        restored = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
+        restored["version"] = f"{base}.{bump + 1}"
+        publish(table, parse_document(restored, "test"))

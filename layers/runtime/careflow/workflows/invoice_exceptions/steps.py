@@ -23,10 +23,11 @@ from careflow.kit.human_tasks import HumanTaskSpec
 from careflow.kit.instances import Concluded, conclude, start_instance
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
-from careflow.ports import ErpPort, StateStore
+from careflow.ports import ErpPort, EventPublisher, StateStore
 from careflow.workflows.invoice_exceptions import rules as r
 
 if TYPE_CHECKING:
+    from careflow.ml.governance import PredictorPort
     from careflow.policies import PolicyReader
 
 WORKFLOW_ID = "invoice-exceptions"
@@ -54,6 +55,17 @@ DECISION_OUTCOMES = {
     "RETURN": RETURNED,
 }
 RESOLVED = frozenset(DECISION_OUTCOMES.values())
+# The invoice exception model at receipt (decision 49): a confident no_receipt asks the
+# cause's queue (receiving) at once; the exception task names the likely cause, and
+# suggests the decision that follows it when the rules found that cause too.
+RISK_MILESTONE = "exception_risk"
+RECEIPT_PURPOSE = "receipt-expected"
+SUGGESTED_DECISION = {
+    r.PRICE_VARIANCE: "REQUEST_CREDIT_MEMO",
+    r.CONTRACT_PRICE_VARIANCE: "REQUEST_CREDIT_MEMO",
+    r.QUANTITY_VARIANCE: "REQUEST_CREDIT_MEMO",
+    r.MISSING_PO: "RETURN",
+}
 
 
 # -- inputs and outputs --------------------------------------------------------------------
@@ -82,6 +94,9 @@ class Registered(StepOutput):
     po_id: str | None
     received_at: datetime
     policy: r.Policy
+    # the invoice exception model's suggestion at receipt (Suggestion.ref()) when its row
+    # is on; None when off, in shadow, or without the invoice's facts: the rules decide
+    risk: dict[str, Any] | None = None
 
 
 class MatchInput(StepInput):
@@ -92,6 +107,7 @@ class MatchInput(StepInput):
     invoice_number: str
     po_id: str | None = None
     policy: r.Policy
+    risk: dict[str, Any] | None = None
 
 
 class Matched(StepOutput):
@@ -191,12 +207,178 @@ def _action(
     return change.status
 
 
+def _risk_features(
+    erp: ErpPort, inp: RegisterInvoice, policy: r.Policy
+) -> tuple[dict[str, Any], datetime] | None:
+    """The model's features from the ERP (model.features_of) and the receipt deadline; None
+    when the ERP does not hold the invoice as sent or cannot be read (the match then fails
+    or decides as before)."""
+    from careflow.workflows.invoice_exceptions import model
+
+    try:
+        invoice = erp.invoice(inp.invoice_id)
+        if invoice is None or invoice.supplier_id != inp.vendor_id:
+            return None
+        po_id = invoice.po_id or inp.po_id
+        po = erp.purchase_order(po_id) if po_id else None
+        receipts = erp.receipts(po.po_id) if po is not None else []
+        contracts = _contracts(erp, invoice.supplier_id, {x.item_id for x in invoice.lines})
+    except Exception:  # a model's input never fails the registration: the match reads again
+        return None
+    received = invoice.received_at.astimezone(ZoneInfo(policy.time_zone)).date()
+    features = model.features_of(
+        line_count=len(invoice.lines),
+        total=float(invoice.total),
+        implant_lines=sum(1 for x in (po.lines if po else ()) if x.category == "implant"),
+        po_lines=len(po.lines) if po else 0,
+        contract_priced=bool(contracts),
+        has_po=bool(po_id),
+        po_known=po is not None,
+        receipt_posted=bool(receipts),
+        invoice_age_days=r.age_days(invoice.invoice_date, received),
+    )
+    return features, r.receipt_deadline(invoice, policy)
+
+
+def exception_risk(
+    inp: RegisterInvoice,
+    policy: r.Policy,
+    *,
+    store: StateStore,
+    erp: ErpPort,
+    publisher: EventPublisher | None,
+    predictor: PredictorPort | None,
+    policies: Any,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The invoice exception model at receipt (audited by ``suggest``): its suggestion for
+    the match's state when its row is on (acting or not), None when off or in shadow.
+    Acting (at or above the threshold), it is an ``exception_risk`` milestone; acting on
+    ``no_receipt`` with no receipt posted, the queue the policy routes that cause to
+    (receiving) gets an informational task now instead of after the receipt wait."""
+    from careflow.ml.governance import suggest
+    from careflow.workflows.invoice_exceptions import model
+
+    if predictor is None:
+        return None
+    facts = _risk_features(erp, inp, policy)
+    if facts is None:
+        return None
+    features, deadline = facts
+    found = suggest(
+        model.MODEL.id,
+        features,
+        instance_id=inp.instance_id,
+        facility_id=inp.facility_id,
+        predictor=predictor,
+        store=store,
+        now=now,
+        policies=policies,
+        about=f"invoice/{inp.invoice_id}",
+    )
+    if found is None or found.setting.mode != "on":
+        return None
+    ref = found.ref()
+    if not found.acts:
+        return ref
+    cause, p = found.label, found.prediction
+    early = (
+        cause == r.NO_RECEIPT
+        and publisher is not None
+        and features["po_known"]
+        and not features["receipt_posted"]
+    )
+    _milestone(
+        store,
+        inp.instance_id,
+        RISK_MILESTONE,
+        now,
+        status="PENDING",
+        detail=(
+            f"{cause} at {p.confidence:.2f} ({p.model_id} {p.version})"
+            + (f", {policy.queues[r.NO_RECEIPT]} asked at receipt" if early else "")
+        ),
+    )
+    if early and publisher is not None:
+        from careflow.domain.tasks import open_task
+
+        queue = policy.queues[r.NO_RECEIPT]
+        open_task(
+            store,
+            publisher,
+            instance_id=inp.instance_id,
+            workflow_id=WORKFLOW_ID,
+            facility_id=inp.facility_id,
+            purpose=RECEIPT_PURPOSE,
+            title=f"Invoice {inp.invoice_id}: its goods receipt is likely missing",
+            reasons=(
+                f"likely cause at receipt: {cause} at {p.confidence:.2f} "
+                f"({p.model_id} {p.version})",
+                f"no goods receipt posted yet; without one by {deadline.isoformat()} the "
+                "invoice is held as no receipt",
+                *p.reasons,
+            ),
+            subject_ref=f"invoice/{inp.invoice_id}",
+            escalation_chain=(queue,),
+            due_in_seconds=max(3600, int((deadline - now).total_seconds())),
+            token=None,
+            allowed_decisions=(),
+            now=now,
+            policy_version=policy.policy_version,
+        )
+    return ref
+
+
+def _risk_now(inp: MatchInput, policies: Any, now: datetime) -> dict[str, Any] | None:
+    """The suggestion at receipt as the ai-models policy in force now allows it: dropped
+    when the row is no longer on (the kill switch reaches an invoice registered before
+    it), whether it acts re-read against the threshold in force."""
+    if not inp.risk:
+        return None
+    from careflow.ml.governance import setting
+
+    conf = setting(str(inp.risk.get("model_id")), inp.facility_id, policies=policies, at=now)
+    if conf.mode != "on":
+        return None
+    return {**inp.risk, "acts": float(inp.risk.get("confidence", 0.0)) >= conf.threshold}
+
+
+def _with_risk(
+    risk: dict[str, Any] | None, causes: tuple[str, ...], policy: r.Policy
+) -> tuple[tuple[str, ...], dict[str, Any] | None]:
+    """What the exception task shows of the suggestion at receipt: a reason naming the
+    likely cause, and the suggestion; ``decision`` (the decision that follows the cause)
+    only when it acts and the rules found that cause too: the rules' cause always wins."""
+    if not risk:
+        return (), None
+    cause = str(risk.get("label"))
+    said = f"likely cause at receipt: {cause} at {float(risk.get('confidence', 0)):.2f} "
+    said += f"({risk.get('model_id')} {risk.get('version')})"
+    if not risk.get("acts"):
+        return (f"{said}, below the policy's threshold: the rules decide",), dict(risk)
+    decision = SUGGESTED_DECISION.get(cause)
+    if cause in causes and decision in policy.exception_decisions:
+        return (f"{said}, as the match found; {decision} suggested",), {
+            **risk,
+            "decision": decision,
+        }
+    return (f"{said}; the match found {', '.join(causes)}, which decides",), dict(risk)
+
+
 # -- steps ---------------------------------------------------------------------------------
 @step()
 def register_invoice(
-    inp: RegisterInvoice, *, store: StateStore, policies: PolicyReader, now: datetime
+    inp: RegisterInvoice,
+    *,
+    store: StateStore,
+    policies: PolicyReader,
+    erp: ErpPort,
+    publisher: EventPublisher,
+    predictor: PredictorPort,
+    now: datetime,
 ) -> Registered:
-    """Records the instance and pins the invoice policy in force for the facility."""
+    """Records the instance and pins the invoice policy in force for the facility; the
+    invoice exception model predicts the likely cause (:func:`exception_risk`)."""
     from careflow.policies import resolve
 
     facility = facilities.facility(inp.facility_id)
@@ -233,11 +415,28 @@ def register_invoice(
         po_id=inp.po_id,
         received_at=inp.occurred_at,
         policy=policy,
+        risk=exception_risk(
+            inp,
+            policy,
+            store=store,
+            erp=erp,
+            publisher=publisher,
+            predictor=predictor,
+            policies=policies,
+            now=now,
+        ),
     )
 
 
 @step()
-def match_invoice(inp: MatchInput, *, store: StateStore, erp: ErpPort, now: datetime) -> Matched:
+def match_invoice(
+    inp: MatchInput,
+    *,
+    store: StateStore,
+    erp: ErpPort,
+    policies: PolicyReader,
+    now: datetime,
+) -> Matched:
     """The invoice as the ERP holds it: a duplicate, waiting for its receipt (until the
     policy's limit: NO_RECEIPT), matched, or an exception routed to its AP queue (recorded
     as HOLD in the ERP) with the task AP works."""
@@ -348,18 +547,20 @@ def match_invoice(inp: MatchInput, *, store: StateStore, erp: ErpPort, now: date
             },
         ),
     )
+    said, suggestion = _with_risk(_risk_now(inp, policies, now), causes, policy)
     task = HumanTaskSpec(
         purpose=PURPOSE,
         title=(
             f"Invoice {inp.invoice_id} ({inp.vendor_id} {inp.invoice_number}): "
             f"{', '.join(c.replace('_', ' ') for c in causes)}, {variance} USD"
         ),
-        reasons=reasons,
+        reasons=(*reasons, *said),
         escalation_chain=(queue, *(q for q in policy.escalation_chain if q != queue)),
         allowed_decisions=policy.exception_decisions,
         subject_ref=f"invoice/{inp.invoice_id}",
         facility_id=inp.facility_id,
         policy_version=policy.policy_version,
+        suggestion=suggestion,
     )
     due = r.task_due_s(invoice.invoice_date, now, ZoneInfo(policy.time_zone), policy)
     return matched.model_copy(update={"task": task, "task_due_s": due})
