@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from careflow.ml.features import Feature
+from careflow.ml.history import audited_inputs
 from careflow.ml.registry import Example, HistoryRecord, ModelDef
 from careflow.workflows.invoice_exceptions import rules as r
 
@@ -87,16 +88,7 @@ def examples(history: Sequence[HistoryRecord]) -> list[Example]:
     for rec in history:
         if rec.get("workflow") != WORKFLOW_ID:
             continue
-        features = next(
-            (
-                a["detail"]["features"]
-                for a in rec.get("audit", ())
-                if a.get("action") == "model.predicted"
-                and a.get("detail", {}).get("model_id") == MODEL.id
-                and a["detail"].get("features")
-            ),
-            None,
-        )
+        features = next(iter(audited_inputs(rec, MODEL.id).values()), None)
         label = label_of(rec)
         if features is not None and label is not None:
             out.append((dict(features), label))
