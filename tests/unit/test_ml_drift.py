@@ -98,18 +98,24 @@ def test_the_daily_check_reads_recent_predictions_and_alarms_on_a_shift():
     steady = _store_with(_inputs(0, 600), at=NOW - timedelta(days=2))
     shifted = _store_with(_inputs(200, 600), at=NOW - timedelta(days=2))
     old = _store_with(_inputs(200, 600), at=NOW - timedelta(days=45))  # outside 30 days
-    days, line = drift_check.policy_values()
-    assert (days, line) == (30, 0.25)  # policies/enterprise/ai-models.json
+    days, line, least = drift_check.policy_values()
+    assert (days, line, least) == (30, 0.25, 100)  # policies/enterprise/ai-models.json
+    few = _store_with(_inputs(200, least - 1), at=NOW - timedelta(days=2))
     results = {}
-    for name, store in (("steady", steady), ("shifted", shifted), ("old", old)):
+    for name, store in (("steady", steady), ("shifted", shifted), ("old", old), ("few", few)):
         audit = drift_check.audit_since(store, ["prior-authorization"], NOW - timedelta(days=90))
-        (r,) = drift_check.check(audit, now=NOW, window_days=days, line=line, models=[defn])
+        (r,) = drift_check.check(
+            audit, now=NOW, window_days=days, line=line, models=[defn], min_inputs=least
+        )
         results[name] = r
     assert results["steady"].inputs == 600 and not results["steady"].alarm
     assert results["steady"].max_psi < 0.1
     assert results["shifted"].alarm and results["shifted"].feature == "hours_to_deadline"
     assert results["shifted"].max_psi >= line
     assert results["old"].inputs == 0 and not results["old"].alarm
+    # as shifted, but too few to judge a population: no alarm
+    assert results["few"].max_psi >= line and not results["few"].enough
+    assert not results["few"].alarm
 
 
 def test_the_handler_emits_model_drift_psi_per_model(monkeypatch, capsys):

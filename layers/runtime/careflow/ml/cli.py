@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from careflow.ml import drift, registry
+from careflow.ml import drift_check, registry
 from careflow.ml.history import DEFAULT_SEED, BadHistory, from_store, generated, read_jsonl
 from careflow.textfile import Unreadable
 
@@ -244,7 +244,8 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from careflow.ml.train import examples_of
 
     defs = _selected(args)
-    out = []
+    _, line, least = drift_check.policy_values()
+    out: list[drift_check.DriftResult] = []
     sources = set()
     for defn, history, source in _histories(args, defs):
         sources.add(source)
@@ -252,36 +253,33 @@ def cmd_drift(args: argparse.Namespace) -> int:
         if art is None:
             continue
         rows = [f for f, _ in examples_of(defn, history)]
-        per = drift.psi(art.get("reference", {}), rows) if rows else {}
-        worst = max(per.items(), key=lambda kv: kv[1], default=("-", 0.0))
-        line = _alarm_line()
-        out.append(
-            {
-                "model": defn.id,
-                "inputs": len(rows),
-                "psi": per,
-                "max_psi": worst[1],
-                "feature": worst[0],
-                "alarm": worst[1] >= line,
-                "alarm_line": line,
-            }
-        )
+        out.append(drift_check.judge(defn.id, art, rows, line=line, min_inputs=least))
     if args.json:
-        print(json.dumps({"source": ", ".join(sorted(sources)), "models": out}, indent=1))
+        models = [
+            {
+                "model": r.model_id,
+                "inputs": r.inputs,
+                "enough": r.enough,
+                "psi": r.psi,
+                "max_psi": r.max_psi,
+                "feature": r.feature,
+                "alarm": r.alarm,
+                "alarm_line": r.line,
+                "min_inputs": r.min_inputs,
+            }
+            for r in out
+        ]
+        print(json.dumps({"source": ", ".join(sorted(sources)), "models": models}, indent=1))
     else:
         for r in out:
-            flag = "ALARM" if r["alarm"] else "ok"
-            print(
-                f"drift model={r['model']} psi={r['max_psi']:.4f} feature={r['feature']} "
-                f"inputs={r['inputs']} line={r['alarm_line']} {flag}"
+            flag = (
+                "ALARM" if r.alarm else "ok" if r.enough else f"too few inputs (< {r.min_inputs})"
             )
-    return 1 if any(r["alarm"] for r in out) else 0
-
-
-def _alarm_line() -> float:
-    from careflow.policies.resolve import resolve
-
-    return float(resolve("ai-models", None).value("drift_alarm_psi"))
+            print(
+                f"drift model={r.model_id} psi={r.max_psi:.4f} feature={r.feature} "
+                f"inputs={r.inputs} line={r.line} {flag}"
+            )
+    return 1 if any(r.alarm for r in out) else 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

@@ -29,10 +29,15 @@ class DriftResult:
     max_psi: float
     feature: str  # the feature that moved most ("-" when none)
     line: float  # the policy's drift_alarm_psi
+    min_inputs: int = 1  # the policy's drift_min_inputs: fewer say nothing about a population
+
+    @property
+    def enough(self) -> bool:
+        return self.inputs >= max(1, self.min_inputs)
 
     @property
     def alarm(self) -> bool:
-        return self.inputs > 0 and self.max_psi >= self.line
+        return self.enough and self.max_psi >= self.line
 
 
 def recent_inputs(
@@ -62,6 +67,7 @@ def check(
     window_days: int,
     line: float,
     models: Iterable[registry.ModelDef] | None = None,
+    min_inputs: int = 1,
 ) -> list[DriftResult]:
     """Each model's drift over the window (models never trained, or with text features, are
     left out: nothing of their input is kept to compare)."""
@@ -72,18 +78,35 @@ def check(
         if art is None or any(f.kind == "text" for f in defn.features):
             continue
         rows = recent_inputs(audit, defn.id, since, now)
-        per = drift.psi(art.get("reference", {}), rows) if rows else {}
-        feature, worst = max(per.items(), key=lambda kv: kv[1], default=("-", 0.0))
-        out.append(DriftResult(defn.id, len(rows), per, worst, feature, line))
+        out.append(judge(defn.id, art, rows, line=line, min_inputs=min_inputs))
     return out
 
 
-def policy_values(policies: Any = None, at: datetime | None = None) -> tuple[int, float]:
-    """(drift_window_days, drift_alarm_psi) of the ai-models policy in force."""
+def judge(
+    model_id: str,
+    art: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    line: float,
+    min_inputs: int,
+) -> DriftResult:
+    """The drift of these recent (checked) inputs against the artifact's training inputs."""
+    per = drift.psi(art.get("reference", {}), rows) if rows else {}
+    feature, worst = max(per.items(), key=lambda kv: kv[1], default=("-", 0.0))
+    return DriftResult(model_id, len(rows), per, worst, feature, line, min_inputs)
+
+
+def policy_values(policies: Any = None, at: datetime | None = None) -> tuple[int, float, int]:
+    """(drift_window_days, drift_alarm_psi, drift_min_inputs) of the ai-models policy in
+    force."""
     from careflow.policies.resolve import resolve
 
     snapshot = resolve(POLICY, None, at=at, store=policies)
-    return int(snapshot.value("drift_window_days")), float(snapshot.value("drift_alarm_psi"))
+    return (
+        int(snapshot.value("drift_window_days")),
+        float(snapshot.value("drift_alarm_psi")),
+        int(snapshot.value("drift_min_inputs")),
+    )
 
 
 def audit_since(store: Any, workflows: Iterable[str], since: datetime) -> list[Any]:
@@ -103,6 +126,6 @@ def run(store: Any, *, now: datetime, policies: Any = None) -> list[DriftResult]
     """The check over the state store, as the policy in force says."""
     from careflow.kit import registry as workflows
 
-    days, line = policy_values(policies, now)
+    days, line, least = policy_values(policies, now)
     audit = audit_since(store, [wf.id for wf in workflows.workflows()], now - timedelta(days=days))
-    return check(audit, now=now, window_days=days, line=line)
+    return check(audit, now=now, window_days=days, line=line, min_inputs=least)
