@@ -151,6 +151,7 @@ def advance_through_timer(
     starts only after its task record exists.
     """
     if case is not None:
+
         def waits() -> bool:
             history = case.history()  # empty until the execution has started
             return bool(history) and history[-1]["type"] in WAITING_EVENTS

@@ -40,6 +40,8 @@ class LocalPredictor:
         model = self._model(model_id)
         scores = model.scores(seen)
         label = max(scores.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        risky = [kv for kv in scores.items() if kv[0] != defn.ok_class] if defn.ok_class else []
+        risk_label = max(risky, key=lambda kv: (kv[1], kv[0]))[0] if risky else None
         return Prediction(
             model_id=model_id,
             version=str(model.artifact["version"]),
@@ -47,6 +49,7 @@ class LocalPredictor:
             confidence=scores[label],
             scores=scores,
             reasons=model.reasons(seen, label),
+            risk_reasons=model.reasons(seen, risk_label) if risk_label else (),
             input_hash=input_hash(seen),
         )
 

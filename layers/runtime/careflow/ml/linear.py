@@ -134,7 +134,7 @@ class LinearModel:
                 continue
             others = (sum(row) - row[k]) / (n - 1) if n > 1 else 0.0
             push = (row[k] - others) * v
-            if push > 0:
+            if push >= 0.005:  # a push that rounds to +0.00 explains nothing
                 pushes.append((push, _display(self.artifact, col, v)))
         pushes.sort(key=lambda p: -p[0])
         return tuple(f"{text} (+{push:.2f})" for push, text in pushes[:top])

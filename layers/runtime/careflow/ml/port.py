@@ -21,6 +21,9 @@ class Prediction(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
     scores: dict[str, float]  # every class's probability, summing to 1
     reasons: tuple[str, ...] = ()  # the top features behind the label, strongest first
+    # For a risk model (one with an "ok" class): the top features behind its likeliest
+    # not-ok class, so a low risk still says what raises it (the inbox's "why").
+    risk_reasons: tuple[str, ...] = ()
     input_hash: str
 
     def ranked(self) -> list[tuple[str, float]]:

@@ -27,6 +27,8 @@ FEATURES = (
     Feature("queue", "category", "the role queue it is in"),
     Feature("sla_hours", "number", "hours from opening to its due time (its SLA)"),
     Feature("hours_to_deadline", "number", "hours from opening to the subject's own deadline"),
+    Feature("deadline_within_day", "flag", "the subject's deadline falls within 24 hours"),
+    Feature("deadline_within_shift", "flag", "the subject's deadline falls within 6 hours"),
     Feature("value_usd_log10", "number", "log10 of the money at stake (0 when none)"),
     Feature("awaits_decision", "flag", "a workflow waits on the person's decision"),
     Feature("weekend", "flag", "opened on a Saturday or Sunday"),
@@ -43,13 +45,14 @@ def features_of(
     awaits_decision: bool,
     now: datetime,
 ) -> dict[str, Any]:
+    hours = round((deadline_at - now).total_seconds() / 3600, 3) if deadline_at else None
     return {
         "workflow": workflow_id,
         "queue": queue,
         "sla_hours": round(due_in_seconds / 3600, 3),
-        "hours_to_deadline": (
-            round((deadline_at - now).total_seconds() / 3600, 3) if deadline_at else None
-        ),
+        "hours_to_deadline": hours,
+        "deadline_within_day": hours is not None and hours < 24,
+        "deadline_within_shift": hours is not None and hours < 6,
         "value_usd_log10": round(math.log10(1 + value_usd), 4) if value_usd else 0.0,
         "awaits_decision": awaits_decision,
         "weekend": now.weekday() >= 5,
@@ -84,7 +87,9 @@ def score(
     )
     if found is None or found.setting.mode != "on":
         return None
-    return round(MODEL.risk(found.prediction.scores), 4), found.prediction.reasons
+    # the inbox says what makes the task urgent, however urgent it is
+    why = found.prediction.risk_reasons or found.prediction.reasons
+    return round(MODEL.risk(found.prediction.scores), 4), why
 
 
 def _dt(value: Any) -> datetime | None:

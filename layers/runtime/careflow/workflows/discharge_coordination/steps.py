@@ -596,6 +596,7 @@ def evaluate_discharge(inp: Evaluate, *, store: StateStore, now: datetime) -> Ev
         subject_ref=f"encounter/{inp.encounter_id}",
         facility_id=inp.facility_id,
         policy_version=inp.policy.policy_version,
+        deadline_at=inp.policy.expected_discharge_at,  # the task priority model's deadline
     )
     return Evaluated(threatened=True, reasons=evaluation.reasons, task=task)
 

@@ -561,6 +561,7 @@ def match_invoice(
         facility_id=inp.facility_id,
         policy_version=policy.policy_version,
         suggestion=suggestion,
+        value_usd=float(invoice.total),  # the task priority model's money at stake
     )
     due = r.task_due_s(invoice.invoice_date, now, ZoneInfo(policy.time_zone), policy)
     return matched.model_copy(update={"task": task, "task_due_s": due})

@@ -573,6 +573,7 @@ def evaluate_readiness(
             facility_id=inp.facility_id,
             policy_version=inp.policy.policy_version,
             suggestion=suggestion,
+            deadline_at=inp.policy.hard_stop_at,  # the task priority model's deadline
         )
     return Evaluated(**evaluation.model_dump(), task=task)
 
