@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -199,3 +201,35 @@ def new_case(
     if book:
         cloud.book_appointment(case_id, case.scheduled_start, facility, idempotency_key=key)
     return Case(cloud, case_id, instance_id_for(WORKFLOW, key))
+
+
+# ai-models versions the workflow tests publish. One counter for every file: a worker's
+# tests share its cloud, and a version must be above the one current in its table.
+_ai_versions = itertools.count(1001)
+
+
+@contextlib.contextmanager
+def ai_models(cloud: LocalCloud, model_id: str, **then: Any) -> Iterator[str]:
+    """Publishes an ai-models version with ``model_id``'s row ``then`` changed (e.g.
+    ``mode="off"``: the kill switch), yields its version ("ai-models@..."), and publishes
+    the packaged rows back afterwards, as a newer version."""
+    from careflow.policies import FilePolicyStore, parse_document, publish
+    from careflow.policies.store_dynamodb import DynamoPolicyStore
+
+    table = DynamoPolicyStore(cloud.client("dynamodb"), wiring.settings().table_name)
+    current = FilePolicyStore().current("ai-models", None)
+    assert current is not None
+    packaged = current.model_dump_json(by_alias=True, exclude_none=True)
+    document = json.loads(packaged)
+    base, bump = document["version"], next(_ai_versions)
+    document["version"] = f"{base}.{bump}"
+    rows = [r for r in document["tables"]["models"]["rows"] if r["id"] == model_id]
+    assert rows, f"no ai-models row {model_id}"
+    rows[0]["then"].update(then)
+    assert publish(table, parse_document(document, "test")) == "published"
+    try:
+        yield f"ai-models@{base}.{bump}"
+    finally:
+        restored = json.loads(packaged)
+        restored["version"] = f"{base}.{next(_ai_versions)}"
+        publish(table, parse_document(restored, "test"))

@@ -8,9 +8,7 @@ A03 before its A16; an A13 after the A03, then a new A16 that starts a second co
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import json
 from datetime import timedelta
 
 import pytest
@@ -20,7 +18,7 @@ from careflow.adapters.sandbox import PayerRule, sandbox
 from careflow.canonical.payer import AuthDecision
 from careflow.domain.intake import instance_id_for
 from careflow.domain.records import InstanceStatus
-from tests.workflows.harness import Case, advance_through_timer, claim_and_complete
+from tests.workflows.harness import Case, advance_through_timer, ai_models, claim_and_complete
 
 WORKFLOW = "discharge-coordination"
 SOURCE = "careflow.ehr"
@@ -295,7 +293,6 @@ def test_an_a13_after_the_a03_withdraws_the_departure_and_a_new_a16_starts_again
 
 
 # -- the discharge delay model (decision 47) -----------------------------------------------
-_versions = itertools.count(47001)  # ai-models versions this file publishes (shared cloud)
 # What each disposition needs, as the enterprise discharge policy has it (the model's input).
 _NEEDS = {
     "01": ("transport", "pharmacy", "billing"),
@@ -336,30 +333,6 @@ def _riskiest(cloud, facility="fac-north"):
     return disposition, expected_in, prediction
 
 
-@contextlib.contextmanager
-def _ai_models(cloud, **then):
-    """Publishes an ai-models version with the discharge_delay row's ``then`` changed, and
-    the packaged rows back (as a newer version) afterwards: the cloud is shared."""
-    from careflow.policies import FilePolicyStore, parse_document, publish
-    from careflow.policies.store_dynamodb import DynamoPolicyStore
-
-    table = DynamoPolicyStore(cloud.client("dynamodb"), wiring.settings().table_name)
-    current = FilePolicyStore().current("ai-models", None)
-    document = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
-    base, bump = document["version"], next(_versions)
-    document["version"] = f"{base}.{bump}"
-    for row in document["tables"]["models"]["rows"]:
-        if row["id"] == "discharge_delay":
-            row["then"].update(then)
-    assert publish(table, parse_document(document, "test")) == "published"
-    try:
-        yield f"ai-models@{base}.{bump}"
-    finally:
-        restored = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
-        restored["version"] = f"{base}.{next(_versions)}"
-        publish(table, parse_document(restored, "test"))
-
-
 def _early_task(case):
     from careflow.domain.tasks import task_id_for
     from careflow.workflows.discharge_coordination.steps import EARLY_PURPOSE
@@ -382,7 +355,7 @@ def test_a_foreseen_delay_opens_the_case_managers_task_at_once_and_the_flow_goes
     threat-line evaluation and the departure go on as the rules have them."""
     disposition, expected_in, prediction = _riskiest(cloud)
     threshold = max(0.0, int(prediction.confidence * 100 - 2) / 100)
-    with _ai_models(cloud, mode="on", threshold=threshold):
+    with ai_models(cloud, "discharge_delay", mode="on", threshold=threshold):
         case = pending(cloud, disposition=disposition, expected_in=expected_in)
         early = _early_task(case)
         assert early.reasons[0].startswith(f"likely delay: {prediction.label}")
@@ -415,7 +388,7 @@ def test_the_case_managers_other_decision_on_the_early_task_is_an_override(cloud
     person's, audited as ``model.overridden`` with the model's version."""
     disposition, expected_in, prediction = _riskiest(cloud)
     threshold = max(0.0, int(prediction.confidence * 100 - 2) / 100)
-    with _ai_models(cloud, mode="on", threshold=threshold):
+    with ai_models(cloud, "discharge_delay", mode="on", threshold=threshold):
         case = pending(cloud, disposition=disposition, expected_in=expected_in)
         early = _early_task(case)
     done = claim_and_complete(cloud, early, "ACCEPT_DELAY", actor="user:casemgr-lrossi")
@@ -435,7 +408,7 @@ def test_the_delay_model_switched_off_leaves_the_discharge_to_the_rules(cloud):
     """The discharge_delay row off: no prediction, no early task, ``model.skipped``; the
     discharge runs as its rules have it (test 1's home discharge, on time)."""
     disposition, expected_in, _ = _riskiest(cloud)
-    with _ai_models(cloud, mode="off") as version:
+    with ai_models(cloud, "discharge_delay", mode="off") as version:
         case = pending(cloud, disposition=disposition, expected_in=expected_in)
         case.cloud.wait_for(
             lambda: {"dependencies_arranged", "discharge_threatened"} & set(case.milestone_names()),

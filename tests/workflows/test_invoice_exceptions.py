@@ -22,7 +22,7 @@ from careflow.adapters.sandbox_payables import InvoiceCase, Line
 from careflow.domain.intake import instance_id_for
 from careflow.domain.records import InstanceStatus
 from careflow.domain.tasks import TaskError, claim_task
-from tests.workflows.harness import Case, advance_through_timer, claim_and_complete
+from tests.workflows.harness import Case, advance_through_timer, ai_models, claim_and_complete
 
 WORKFLOW = "invoice-exceptions"
 SOURCE = "careflow.erp"
@@ -391,33 +391,15 @@ def test_the_invoice_exception_model_switched_off_leaves_the_invoice_to_the_rule
     """The ai-models policy's invoice_exception row off (a published version): the same
     invoice the model is confident about waits for its receipt with nobody asked early, and
     ``model.skipped`` is audited with that version."""
-    import json
-
-    from careflow.policies import FilePolicyStore, parse_document, publish
-    from careflow.policies.store_dynamodb import DynamoPolicyStore
-
     lines, supplier = _confident_no_receipt()
-    table = DynamoPolicyStore(cloud.client("dynamodb"), wiring.settings().table_name)
-    current = FilePolicyStore().current("ai-models", None)
-    document = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
-    base, bump = document["version"], next(_numbers)
-    document["version"] = f"{base}.{bump}"
-    for row in document["tables"]["models"]["rows"]:
-        if row["id"] == "invoice_exception":
-            row["then"]["mode"] = "off"
-    assert publish(table, parse_document(document, "test")) == "published"
-    try:
+    with ai_models(cloud, "invoice_exception", mode="off") as version:
         case = received(cloud, *lines, supplier=supplier, receipt=False)
         case.wait_milestone("awaiting_receipt")
         assert case.tasks() == []
         assert "exception_risk" not in case.milestone_names()
         audited = _model_audit(case)
         assert [a.action for a in audited] == ["model.skipped"]
-        assert audited[0].policy_version == f"ai-models@{base}.{bump}"
+        assert audited[0].policy_version == version
         sandbox().post_receipt(case.po_id, cloud.clock.now())  # type: ignore[attr-defined]
         advance_through_timer(cloud, timedelta(days=1), slack=timedelta(hours=1), case=case)
         concluded(case, "MATCHED")
-    finally:  # the cloud is shared: the packaged rows back, as a newer version
-        restored = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
-        restored["version"] = f"{base}.{bump + 1}"
-        publish(table, parse_document(restored, "test"))

@@ -17,7 +17,7 @@ from careflow.adapters.sandbox import PayerRule, sandbox
 from careflow.canonical.payer import AuthDecision
 from careflow.domain.intake import instance_id_for
 from careflow.kit.registry import workflow
-from tests.workflows.harness import Case, advance_through_timer, claim_and_complete
+from tests.workflows.harness import Case, advance_through_timer, ai_models, claim_and_complete
 
 WORKFLOW = "prior-authorization"
 
@@ -317,8 +317,6 @@ def test_the_attachments_model_switched_off_returns_the_task_to_the_rules(cloud)
     not even for a coded document, and ``model.skipped`` audited for the uncoded one."""
     from careflow.canonical.datatypes import Coding
     from careflow.canonical.payer import ClinicalDocument
-    from careflow.policies import FilePolicyStore, parse_document, publish
-    from careflow.policies.store_dynamodb import DynamoPolicyStore
 
     rid = f"pa-t{next(_numbers)}"
     sandbox().set_documents(
@@ -335,16 +333,7 @@ def test_the_attachments_model_switched_off_returns_the_task_to_the_rules(cloud)
             ),
         ],
     )
-    table = DynamoPolicyStore(cloud.client("dynamodb"), wiring.settings().table_name)
-    current = FilePolicyStore().current("ai-models", None)
-    document = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
-    base, bump = document["version"], next(_numbers)
-    document["version"] = f"{base}.{bump}"
-    for row in document["tables"]["models"]["rows"]:
-        if row["id"] == "pa_attachments":
-            row["then"]["mode"] = "off"
-    assert publish(table, parse_document(document, "test")) == "published"
-    try:
+    with ai_models(cloud, "pa_attachments", mode="off") as version:
         case = _request_as(cloud, rid, PayerRule(AuthDecision.APPROVED, documents=("11504-8",)))
         task = case.open_task()
         assert task.suggestion is None
@@ -356,12 +345,8 @@ def test_the_attachments_model_switched_off_returns_the_task_to_the_rules(cloud)
         ours = [a for a in trail if a.detail.get("model_id") == "pa_attachments"]
         skipped = [a for a in ours if a.action == "model.skipped"]
         assert [a.detail["model_id"] for a in skipped] == ["pa_attachments"]
-        assert skipped[0].policy_version == f"ai-models@{base}.{bump}"
+        assert skipped[0].policy_version == version
         assert ours == skipped  # nothing predicted, proposed or reviewed
-    finally:  # the cloud is shared: the packaged rows back, as a newer version
-        restored = json.loads(current.model_dump_json(by_alias=True, exclude_none=True))
-        restored["version"] = f"{base}.{bump + 1}"
-        publish(table, parse_document(restored, "test"))
 
 
 def test_documents_never_provided_exhaust_the_chain(cloud):
