@@ -81,6 +81,8 @@ class Access:
 # What a port costs in AWS permissions (ports not listed reach only partner systems over
 # HTTPS, or the clock).
 WORKFLOW_RECORDS = ItemGrant("WorkflowRecords", (GET, PUT, QUERY), (INSTANCES, TASKS))
+# A step's instance's tasks (GSI1 by instance): concluding closes the alerts nobody answered.
+TASKS_OF_INSTANCE = ItemGrant("TasksOfInstance", (QUERY,), (TASKS_BY_INSTANCE,), index="GSI1")
 POLICY_VERSIONS = ItemGrant("PolicyVersions", (GET, QUERY), (POLICIES,))
 TASK_TOKEN_WAITS = ItemGrant("TaskTokenWaits", (DELETE, PUT), (WAITS,))
 PARKED_EVENTS = ItemGrant("ParkedEvents", (PUT,), (PARKED,))
@@ -105,7 +107,7 @@ HANDLER_ACCESS: dict[str, Access] = {
             ItemGrant("IntakeIdempotency", (DELETE, GET, PUT, UPDATE), (IDEMPOTENCY,)),
             ItemGrant("Subjects", (GET, PUT), (SUBJECTS,)),
             WORKFLOW_RECORDS,
-            ItemGrant("TasksOfInstance", (QUERY,), (TASKS_BY_INSTANCE,), index="GSI1"),
+            TASKS_OF_INSTANCE,
             PARKED_EVENTS,
         )
     ),
@@ -124,7 +126,7 @@ HANDLER_ACCESS: dict[str, Access] = {
     EXECUTION_STATUS.name: Access(
         items=(
             WORKFLOW_RECORDS,
-            ItemGrant("TasksOfInstance", (QUERY,), (TASKS_BY_INSTANCE,), index="GSI1"),
+            TASKS_OF_INSTANCE,
             PARKED_EVENTS,
         )
     ),
@@ -236,7 +238,7 @@ def access_of(spec: FunctionSpec) -> Access:
     if spec.store_access and "store" not in ports:
         raise CatalogPermissionError(f"{spec.name} asks for store_access without the store port")
     if "store" in ports:
-        items.append(WORKFLOW_RECORDS)
+        items += [WORKFLOW_RECORDS, TASKS_OF_INSTANCE]
         if spec.answers_task_tokens:
             items.append(TASK_TOKEN_WAITS)
         for name in spec.store_access:

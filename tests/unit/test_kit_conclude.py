@@ -95,3 +95,42 @@ def test_a_failed_outcome_without_measurement_and_a_subclass_output() -> None:
     last = store.milestones("inst-1")[-1]
     assert (last.status, last.detail) == ("FAILED", "GAVE_UP")
     assert out.detail["metadata"]["event_id"] == "inst-1:GAVE_UP"
+
+
+def test_conclude_closes_the_alerts_nobody_answered_and_leaves_awaited_tasks() -> None:
+    from datetime import timedelta
+
+    from careflow.domain.records import HumanTask, TaskStatus
+
+    store = _started()
+
+    def task(task_id: str, token: str | None, status: TaskStatus = TaskStatus.OPEN) -> HumanTask:
+        t = HumanTask(
+            task_id=task_id,
+            instance_id="inst-1",
+            workflow_id="example",
+            facility_id="fac-north",
+            queue="ap_receiving",
+            title="t",
+            subject_ref="thing/t-1",
+            created_at=NOW,
+            due_at=NOW + timedelta(hours=1),
+            task_token=token,
+            status=status,
+        )
+        store.put_task(t)
+        return t
+
+    task("alert", None)  # informational: nothing waits on it
+    task("answered", None, TaskStatus.COMPLETED)
+    task("awaited", "tok-1")  # a workflow waits on it: not the conclusion's to close
+    _conclude(store)
+    status = {t.task_id: t.status for t in store.tasks_for_instance("inst-1")}
+    assert status == {
+        "alert": TaskStatus.CLOSED,
+        "answered": TaskStatus.COMPLETED,
+        "awaited": TaskStatus.OPEN,
+    }
+    closed = [a for a in store.audit_trail("inst-1") if a.action == "task_closed"]
+    assert [a.detail["task_id"] for a in closed] == ["alert"]
+    assert "DONE_WELL" in closed[0].reason

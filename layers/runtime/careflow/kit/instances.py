@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone
+from careflow.domain.records import AuditEntry, Instance, InstanceStatus, Milestone, TaskStatus
 from careflow.events.envelope import envelope
 from careflow.kit.steps import StepOutput
 from careflow.ports import StateStore
@@ -204,6 +204,7 @@ def conclude(
         entries=written,
         now=now,
     )
+    _close_informational_tasks(store, instance_id, outcome=outcome, actor=actor, now=now)
     detail = envelope(
         event_id=f"{instance_id}:{outcome}",
         idempotency_key=f"{instance_id}:outcome",
@@ -215,3 +216,24 @@ def conclude(
     return output(
         outcome=outcome, reasons=tuple(reasons), detail_type=detail_type, detail=detail, **extra
     )
+
+
+def _close_informational_tasks(
+    store: StateStore, instance_id: str, *, outcome: str, actor: str, now: datetime
+) -> None:
+    """An alert nobody answered (an informational task: nothing waits on it, e.g. a model's
+    early warning) leaves the inboxes when its instance ends, closed with the outcome."""
+    for task in store.tasks_for_instance(instance_id):
+        if task.status in (TaskStatus.OPEN, TaskStatus.CLAIMED) and task.informational:
+            store.update_task(task.model_copy(update={"status": TaskStatus.CLOSED}))
+            store.record_audit(
+                AuditEntry(
+                    instance_id=instance_id,
+                    at=now,
+                    actor=actor,
+                    action="task_closed",
+                    reason=f"the instance concluded ({outcome}) before anyone answered it",
+                    policy_version=task.policy_version,
+                    detail={"task_id": task.task_id, "queue": task.queue},
+                )
+            )
