@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -625,3 +625,34 @@ def task_directory() -> Any:
             Actor(id="user:director-1", roles=("director",)),
         ]
     )
+
+
+class FakePredictor:
+    """The predictor port answering every input with one label at one confidence (the rest
+    spread evenly over ``classes``); remembers the features it saw."""
+
+    def __init__(
+        self, label: str, confidence: float, classes: Sequence[str], reasons: tuple[str, ...] = ()
+    ) -> None:
+        self.label, self.confidence, self.classes, self.reasons = (
+            label,
+            confidence,
+            classes,
+            reasons,
+        )
+        self.seen: list[dict[str, Any]] = []
+
+    def predict(self, model_id: str, features: Mapping[str, Any], *, backend: str = "local") -> Any:
+        from careflow.ml.port import Prediction
+
+        self.seen.append(dict(features))
+        rest = (1 - self.confidence) / (len(self.classes) - 1)
+        return Prediction(
+            model_id=model_id,
+            version="1.test",
+            label=self.label,
+            confidence=self.confidence,
+            scores={c: self.confidence if c == self.label else rest for c in self.classes},
+            reasons=self.reasons,
+            input_hash="h",
+        )

@@ -16,6 +16,7 @@ from careflow.kit.runtime import invoke
 from careflow.policies import FilePolicyStore, resolve
 from careflow.workflows.discharge_coordination import rules as r
 from careflow.workflows.prior_authorization.steps import IncomingRequest
+from tests import fakes
 from tests.fakes import FakeErp, FakePayer, FakePublisher, FakeServices, InMemoryStateStore
 
 NOW = datetime(2026, 11, 29, 14, 0, tzinfo=UTC)  # 08:00 in Chicago
@@ -508,29 +509,11 @@ REGISTER = {
 }
 
 
-class FakePredictor:
+def FakePredictor(label: str, confidence: float) -> fakes.FakePredictor:
     """Answers every input with one label at one confidence; remembers what it saw."""
+    from careflow.workflows.discharge_coordination import model
 
-    def __init__(self, label: str, confidence: float) -> None:
-        self.label, self.confidence = label, confidence
-        self.seen: list[dict] = []
-
-    def predict(self, model_id, features, *, backend="local"):
-        from careflow.ml.port import Prediction
-        from careflow.workflows.discharge_coordination import model
-
-        self.seen.append(dict(features))
-        rest = (1 - self.confidence) / (len(model.CLASSES) - 1)
-        scores = {c: self.confidence if c == self.label else rest for c in model.CLASSES}
-        return Prediction(
-            model_id=model_id,
-            version="1.test",
-            label=self.label,
-            confidence=self.confidence,
-            scores=scores,
-            reasons=("weekend",),
-            input_hash="h",
-        )
+    return fakes.FakePredictor(label, confidence, model.CLASSES, ("weekend",))
 
 
 def ai_policies(tmp_path: Path, mode: str, threshold: float = 0.6) -> FilePolicyStore:

@@ -25,6 +25,7 @@ from careflow.kit.runtime import invoke
 from careflow.policies import FilePolicyStore, resolve
 from careflow.workflows.invoice_exceptions import kpis
 from careflow.workflows.invoice_exceptions import rules as r
+from tests import fakes
 from tests.fakes import FakeErp, FakePublisher, InMemoryStateStore
 
 NOW = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)  # 09:00 in Chicago
@@ -766,29 +767,11 @@ REGISTER = {
 }
 
 
-class FakePredictor:
+def FakePredictor(label: str, confidence: float) -> fakes.FakePredictor:
     """Answers every input with one label at one confidence; remembers what it saw."""
+    from careflow.workflows.invoice_exceptions import model
 
-    def __init__(self, label: str, confidence: float) -> None:
-        self.label, self.confidence = label, confidence
-        self.seen: list[dict] = []
-
-    def predict(self, model_id, features, *, backend="local"):
-        from careflow.ml.port import Prediction
-        from careflow.workflows.invoice_exceptions import model
-
-        self.seen.append(dict(features))
-        rest = (1 - self.confidence) / (len(model.CLASSES) - 1)
-        scores = {c: self.confidence if c == self.label else rest for c in model.CLASSES}
-        return Prediction(
-            model_id=model_id,
-            version="1.test",
-            label=self.label,
-            confidence=self.confidence,
-            scores=scores,
-            reasons=("receipt_posted",),
-            input_hash="h",
-        )
+    return fakes.FakePredictor(label, confidence, model.CLASSES, ("receipt_posted",))
 
 
 def ai_policies(tmp_path, mode: str, threshold: float = 0.6) -> FilePolicyStore:
