@@ -69,3 +69,26 @@ def test_a_kpi_metric_takes_no_other_dimension_and_disabled_prints_nothing(monke
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     kpi_metric("X", "Count", 1, workflow_id="w")
     assert _emf_lines(capsys.readouterr().out) == []
+
+
+def test_a_command_hosting_the_cloud_keeps_stdout_for_its_output(capfd):
+    """CI caught `careflow demo --json` printing a retried step's "step failed" warning on
+    stdout ahead of the JSON; the CLI moves the step logger to stderr before it starts."""
+    import logging
+    import sys
+
+    from careflow import cli
+    from careflow.observability import logger
+
+    streams = [h.stream for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+    assert streams, "the step logger has a stream handler"
+    try:
+        cli._quiet_logs()
+        logger.warning("step failed", extra={"step": "check_eligibility", "error": "Timeout"})
+        out, err = capfd.readouterr()
+        assert out == ""
+        assert '"message":"step failed"' in err and '"step":"check_eligibility"' in err
+    finally:
+        for handler, stream in zip(logger.handlers, streams, strict=False):
+            handler.setStream(stream)
+    assert sys.stdout is not sys.stderr

@@ -58,6 +58,9 @@ def clock_advance(text: str) -> timedelta:
 
 
 def _quiet_logs() -> None:
+    from careflow.observability import log_to_stderr
+
+    log_to_stderr()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     for name in ("werkzeug", "moto", "botocore", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -40,6 +40,19 @@ ID_KEYS = frozenset(
 )
 
 
+def log_to_stderr() -> None:
+    """The step logger writes to stderr from here on. In a Lambda its JSON lines go to
+    stdout, which CloudWatch Logs reads; a command that hosts the local cloud in its own
+    process (``careflow demo``, ``careflow up``) keeps stdout for its output, so that
+    ``careflow demo --json | jq`` reads one document even when a step fails and retries."""
+    import logging
+    import sys
+
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
+            handler.setStream(sys.stderr)
+
+
 def safe_ids(values: Mapping[str, Any]) -> dict[str, Any]:
     """The identifier fields of ``values``; everything else is dropped."""
     return {k: v for k, v in values.items() if k in ID_KEYS and isinstance(v, str | int)}
