@@ -167,6 +167,33 @@ def test_check_superseded_sees_a_later_review_of_the_facility():
     )["superseded"]
 
 
+def test_a_later_review_that_already_ended_still_supersedes():
+    """Two debounces that end together run their checks in either order: the later review
+    may have concluded before the earlier one looks (a flaky workflow test showed it).
+    A later review that failed covers nothing."""
+    w = World()
+    first = w.start("change", "sr-1")
+    w.ports["now"] = w.ports["now"] + timedelta(minutes=5)
+    w.start("change", "sr-2")
+    later = w.store.get_instance("sr-2")
+    assert later is not None
+
+    def check() -> bool:
+        return w.run(
+            "check_superseded", {"instance_id": "sr-1", "facility_id": FAC, "as_of": first["as_of"]}
+        )["superseded"]
+
+    ended = w.ports["now"] + timedelta(minutes=31)
+    w.store.instances["sr-2"] = later.model_copy(
+        update={"status": InstanceStatus.FAILED, "updated_at": ended}
+    )
+    assert not check()
+    w.store.instances["sr-2"] = later.model_copy(
+        update={"status": InstanceStatus.COMPLETED, "outcome": "NO_ACTION", "updated_at": ended}
+    )
+    assert check()
+
+
 def test_assess_inventory_finds_nothing_to_do_on_full_shelves():
     w = World([shelf(CORE, "IMP-TKA-FEM-5"), shelf(CENTRAL, "SUP-DRAPE-ORTHO")])
     out = w.assess(w.start())

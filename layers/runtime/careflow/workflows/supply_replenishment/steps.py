@@ -226,11 +226,16 @@ def start_review(
 @step()
 def check_superseded(inp: CheckSuperseded, *, store: StateStore) -> SupersededOrNot:
     """Trailing debounce: a review of the facility started later (a later change, or the
-    daily schedule) covers this one."""
+    daily schedule) covers this one, whether it still runs or has already ended: when two
+    debounces end together the later review may conclude first (only one that failed or
+    was cancelled covers nothing)."""
+    going = [
+        i for status in REVIEW_STATUSES for i in store.instances_by_status(WORKFLOW_ID, status)
+    ]
+    ended = store.instances_updated_since(WORKFLOW_ID, InstanceStatus.COMPLETED.value, inp.as_of)
     later = [
         i.started_at
-        for status in REVIEW_STATUSES
-        for i in store.instances_by_status(WORKFLOW_ID, status)
+        for i in (*going, *ended)
         if i.facility_id == inp.facility_id and i.instance_id != inp.instance_id
     ]
     return SupersededOrNot(superseded=r.superseded(later, inp.as_of))
