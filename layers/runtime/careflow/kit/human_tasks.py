@@ -11,6 +11,7 @@ from careflow.domain.tasks import escalate_task, open_task, task_id_for
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ml import priority
 from careflow.ml.governance import PredictorPort
+from careflow.policies import PolicyReader
 from careflow.ports import EventPublisher, StateStore
 
 
@@ -67,6 +68,7 @@ def create_human_task(
     store: StateStore,
     publisher: EventPublisher,
     predictor: PredictorPort,
+    policies: PolicyReader,
     now: datetime,
 ) -> OpenedTask:
     """Opens (or re-opens after escalation) the task the execution waits on, scored by the
@@ -75,6 +77,7 @@ def create_human_task(
     scored = priority.score(
         store,
         predictor,
+        policies=policies,
         instance_id=inp.instance_id,
         task_id=task_id_for(inp.instance_id, spec.purpose),
         workflow_id=inp.workflow_id,

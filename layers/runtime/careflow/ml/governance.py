@@ -106,12 +106,14 @@ def suggest(
     predictor: PredictorPort,
     store: AuditSink,
     now: datetime,
-    policies: Any = None,
+    policies: Any,
     about: str | None = None,
 ) -> Suggestion | None:
     """The model's suggestion for this input, audited; None when the rules decide.
 
-    ``about`` names what it is about within the instance (a task id, a line). A model
+    ``policies`` is the step's policies port (required: a store built here would be a new
+    DynamoDB client per prediction). ``about`` names what it is about within the instance
+    (a task id, a line). A model
     without free-text features has its checked input audited too (codes and numbers, never
     identifiers): the history it retrains on and the drift check's recent inputs."""
     conf = setting(model_id, facility_id, policies=policies, at=now)

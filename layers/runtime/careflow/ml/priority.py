@@ -63,6 +63,7 @@ def score(
     store: Any,
     predictor: Any,
     *,
+    policies: Any,
     instance_id: str,
     task_id: str,
     facility_id: str,
@@ -70,7 +71,9 @@ def score(
     **task: Any,
 ) -> tuple[float, tuple[str, ...]] | None:
     """The task's priority and reasons, audited on its instance; None when the model is off
-    or in shadow (the inbox orders by due time as before)."""
+    or in shadow (the inbox orders by due time as before). ``policies`` is the step's
+    policies port: the ai-models row is read through the container's one store (without it
+    every task built a DynamoDB client to read the policy)."""
     from careflow.ml.governance import suggest
 
     if predictor is None:
@@ -83,6 +86,7 @@ def score(
         predictor=predictor,
         store=store,
         now=now,
+        policies=policies,
         about=task_id,
     )
     if found is None or found.setting.mode != "on":

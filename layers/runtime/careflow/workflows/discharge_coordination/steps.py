@@ -288,6 +288,7 @@ def early_escalation(
         priority=priority.score(
             store,
             predictor,
+            policies=policies,
             instance_id=inp.instance_id,
             task_id=task_id,
             workflow_id=WORKFLOW_ID,
