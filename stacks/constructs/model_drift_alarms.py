@@ -1,7 +1,7 @@
 """One CloudWatch alarm per triage model on its drift (``ModelDriftPsi``, emitted daily by
 the ModelDrift function), at the ai-models policy's ``drift_alarm_psi``, paging the ops
-topic (alarm and OK). Models with free-text features keep no inputs to compare (their
-audit entries carry none), so the check cannot measure them and they get no alarm."""
+topic (alarm and OK). A model with free-text features is measured on its other features
+(the audit never keeps text); one with text alone could not be, and would get no alarm."""
 
 from __future__ import annotations
 
@@ -17,14 +17,11 @@ DESCRIPTION_PREFIX = "Model drift: "
 
 
 def measured_models() -> list[str]:
-    """The models the drift check measures: every registered one without text features."""
+    """The models the drift check measures: every registered one with a non-text feature."""
     from careflow.ml import registry
+    from careflow.ml.drift_check import measurable
 
-    return [
-        d.id
-        for d in registry.definitions().values()
-        if not any(f.kind == "text" for f in d.features)
-    ]
+    return [d.id for d in registry.definitions().values() if measurable(d)]
 
 
 def alarm_line() -> float:

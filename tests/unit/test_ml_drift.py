@@ -166,3 +166,42 @@ def test_models_drift_on_a_history_file(tmp_path, capsys, shifted, code, flag):
     assert line.startswith("drift model=task_priority psi=") and line.endswith(f" {flag}")
     if shifted:
         assert "feature=hours_to_deadline" in line
+
+
+def test_the_attachment_model_is_measured_on_its_resource_types_never_its_text():
+    """A model with text keeps its other features in the audit (never the text), so the
+    check measures it: asked only about Communications (3.6% of its training documents)
+    its resource types have shifted; asked about its training mix, they have not."""
+    from careflow.adapters.predictor_local import LocalPredictor, Predictors
+    from careflow.ml.governance import suggest
+    from careflow.policies import FilePolicyStore
+
+    defn = registry.definition("pa_attachments")
+    assert drift_check.measurable(defn) and any(f.kind == "text" for f in defn.features)
+    shares = registry.artifact("pa_attachments")["reference"]["resource"]["shares"]
+    mix = [kind for kind, share in shares.items() for _ in range(round(share * 200))]
+    days, line, least = drift_check.policy_values()
+    results = {}
+    for name, kinds in (("mix", mix), ("communications", ["Communication"] * len(mix))):
+        store = _store_with([], at=NOW - timedelta(days=1))
+        for n, kind in enumerate(kinds):
+            suggest(
+                "pa_attachments",
+                {"resource": kind, "text": f"Operative note, Jane Doe MRN 12345678, doc {n}"},
+                instance_id="i-1",
+                facility_id="fac-north",
+                predictor=Predictors(LocalPredictor()),
+                store=store,
+                now=NOW - timedelta(days=1),
+                policies=FilePolicyStore(),
+                about=f"doc-{n}",
+            )
+        blob = json.dumps([e.model_dump(mode="json") for e in store.audit])
+        assert "Operative" not in blob and "Jane" not in blob and "12345678" not in blob
+        audit = drift_check.audit_since(store, ["prior-authorization"], NOW - timedelta(days=90))
+        (results[name],) = drift_check.check(
+            audit, now=NOW, window_days=days, line=line, models=[defn], min_inputs=least
+        )
+    assert results["mix"].inputs == len(mix) >= least and not results["mix"].alarm
+    assert results["mix"].max_psi < 0.1
+    assert results["communications"].alarm and results["communications"].feature == "resource"

@@ -143,7 +143,7 @@ def test_a_predictions_audit_entry_carries_no_input_text(monkeypatch):
     assert found is not None and found.label == "review"
     (entry,) = store.audit
     blob = json.dumps(entry.model_dump(mode="json"))
-    assert "features" not in entry.detail
+    assert entry.detail["features"] == {"urgent": False}  # its codes, never its text
     for leaked in ("Jane", "Knee", "617-555-0123", "123-45-6789"):
         assert leaked not in json.dumps(entry.detail), leaked
     assert "Jane" not in blob and entry.detail["input_hash"] == fake.hash

@@ -1,13 +1,15 @@
 """The daily drift check: how far each model's recent inputs have moved from its training
 inputs (PSI, :mod:`careflow.ml.drift`), read from the ``model.predicted`` audit entries.
 
-A model without free-text features has its checked input kept in each ``model.predicted``
-entry's ``features`` (:func:`careflow.ml.governance.suggest`): codes and numbers, never
-identifiers. The check takes those of the last ``drift_window_days`` (the ``ai-models``
-policy), compares them with the training distribution the artifact keeps, and says per
-model the largest PSI over its features and whether it reaches the policy's
-``drift_alarm_psi``. No boto3 here: the handler (lambdas/model_drift.py) gives the state
-store and emits the metric ``ModelDriftPsi`` the CloudWatch alarms watch.
+Each ``model.predicted`` entry keeps the prediction's checked input in ``features``
+(:func:`careflow.ml.governance.audited_features`): codes and numbers, never identifiers,
+never text; a model with text features is measured on its other features (the attachment
+model on the FHIR resource types it is asked about). The check takes those of the last
+``drift_window_days`` (the ``ai-models`` policy), compares them with the training
+distribution the artifact keeps, and says per model the largest PSI over its features and
+whether it reaches the policy's ``drift_alarm_psi``. No boto3 here: the handler
+(lambdas/model_drift.py) gives the state store and emits the metric ``ModelDriftPsi`` the
+CloudWatch alarms watch.
 """
 
 from __future__ import annotations
@@ -69,17 +71,23 @@ def check(
     models: Iterable[registry.ModelDef] | None = None,
     min_inputs: int = 1,
 ) -> list[DriftResult]:
-    """Each model's drift over the window (models never trained, or with text features, are
-    left out: nothing of their input is kept to compare)."""
+    """Each model's drift over the window (models never trained, or with no feature but
+    text, are left out: nothing of their input is kept to compare)."""
     since = now - timedelta(days=window_days)
     out: list[DriftResult] = []
     for defn in models if models is not None else registry.definitions().values():
         art = registry.artifact(defn.id)
-        if art is None or any(f.kind == "text" for f in defn.features):
+        if art is None or not measurable(defn):
             continue
         rows = recent_inputs(audit, defn.id, since, now)
         out.append(judge(defn.id, art, rows, line=line, min_inputs=min_inputs))
     return out
+
+
+def measurable(defn: registry.ModelDef) -> bool:
+    """The drift check can measure the model: it has a feature that is not text (the audit
+    keeps those, and the artifact's reference holds their training distribution)."""
+    return any(f.kind != "text" for f in defn.features)
 
 
 def judge(

@@ -113,9 +113,9 @@ def suggest(
 
     ``policies`` is the step's policies port (required: a store built here would be a new
     DynamoDB client per prediction). ``about`` names what it is about within the instance
-    (a task id, a line). A model
-    without free-text features has its checked input audited too (codes and numbers, never
-    identifiers): the history it retrains on and the drift check's recent inputs."""
+    (a task id, a line). Its checked input is audited too, without any text feature
+    (:func:`audited_features`: codes and numbers, never identifiers): the history it
+    retrains on and the drift check's recent inputs."""
     conf = setting(model_id, facility_id, policies=policies, at=now)
     if conf.mode == "off":
         _skipped(store, instance_id, now, conf, "off in the ai-models policy: the rules decide")
@@ -134,8 +134,9 @@ def suggest(
     if about:
         detail["about"] = about
     defn = definition(model_id)
-    if not any(f.kind == "text" for f in defn.features):
-        detail["features"] = checked(defn.features, features)
+    kept = audited_features(defn, features)
+    if kept:
+        detail["features"] = kept
     store.record_audit(
         AuditEntry(
             instance_id=instance_id,
@@ -148,6 +149,15 @@ def suggest(
         )
     )
     return found
+
+
+def audited_features(defn: Any, features: Mapping[str, Any]) -> dict[str, Any]:
+    """What a prediction's audit entry keeps of its input: the checked codes, flags and
+    numbers (retraining and the drift check read them), never a text feature. A model with
+    text keeps its other features only (the attachment model: the FHIR resource type)."""
+    seen = checked(defn.features, features)
+    text = {f.name for f in defn.features if f.kind == "text"}
+    return {k: v for k, v in seen.items() if k not in text}
 
 
 def _skipped(
