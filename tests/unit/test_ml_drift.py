@@ -205,3 +205,33 @@ def test_the_attachment_model_is_measured_on_its_resource_types_never_its_text()
     assert results["mix"].inputs == len(mix) >= least and not results["mix"].alarm
     assert results["mix"].max_psi < 0.1
     assert results["communications"].alarm and results["communications"].feature == "resource"
+
+
+def test_a_retried_steps_second_audit_of_the_same_prediction_counts_once():
+    """A step that fails after predicting is retried by its state machine and audits the
+    prediction again; the drift check counts one input per instance, subject and hash."""
+    from careflow.ml.features import checked, input_hash
+
+    row = checked(priority.FEATURES, _inputs(0, 1)[0])
+
+    def predicted(instance_id: str, about: str, minutes: int) -> dict:
+        return {
+            "instance_id": instance_id,
+            "at": (NOW - timedelta(minutes=minutes)).isoformat(),
+            "action": "model.predicted",
+            "detail": {
+                "model_id": "task_priority",
+                "about": about,
+                "input_hash": input_hash(row),
+                "features": row,
+            },
+        }
+
+    audit = [
+        predicted("i-1", "t1", 10),
+        predicted("i-1", "t1", 9),  # the retry, a minute later
+        predicted("i-1", "t2", 8),  # another task of the instance, same features
+        predicted("i-2", "t1", 7),  # another instance
+    ]
+    found = drift_check.recent_inputs(audit, "task_priority", NOW - timedelta(days=1), NOW)
+    assert found == [row, row, row]

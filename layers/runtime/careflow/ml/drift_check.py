@@ -46,8 +46,11 @@ def recent_inputs(
     audit: Iterable[Mapping[str, Any]], model_id: str, since: datetime, now: datetime
 ) -> list[dict[str, Any]]:
     """The checked inputs of ``model_id``'s predictions audited within [since, now]
-    (entries as JSON or :class:`AuditEntry`)."""
+    (entries as JSON or :class:`AuditEntry`). A step that failed after predicting and was
+    retried audits the same prediction again: one input per instance, subject and input
+    hash is counted once."""
     out: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
     for entry in audit:
         e = entry if isinstance(entry, Mapping) else entry.model_dump(mode="json")
         if e.get("action") != PREDICTED:
@@ -57,8 +60,13 @@ def recent_inputs(
             continue
         at = e.get("at")
         when = datetime.fromisoformat(at) if isinstance(at, str) else at
-        if when is not None and since <= when <= now:
-            out.append(detail["features"])
+        if when is None or not since <= when <= now:
+            continue
+        once = (e.get("instance_id"), detail.get("about"), detail.get("input_hash"))
+        if detail.get("input_hash") is not None and once in seen:
+            continue
+        seen.add(once)
+        out.append(detail["features"])
     return out
 
 
