@@ -71,7 +71,7 @@ def test_a_kpi_metric_takes_no_other_dimension_and_disabled_prints_nothing(monke
     assert _emf_lines(capsys.readouterr().out) == []
 
 
-def test_a_command_hosting_the_cloud_keeps_stdout_for_its_output(capfd):
+def test_a_command_hosting_the_cloud_keeps_stdout_for_its_output(capfd, monkeypatch):
     """CI caught `careflow demo --json` printing a retried step's "step failed" warning on
     stdout ahead of the JSON; the CLI moves the step logger to stderr before it starts."""
     import logging
@@ -82,13 +82,18 @@ def test_a_command_hosting_the_cloud_keeps_stdout_for_its_output(capfd):
 
     streams = [h.stream for h in logger.handlers if isinstance(h, logging.StreamHandler)]
     assert streams, "the step logger has a stream handler"
+    service = logging.getLogger("careflow")
+    propagates = service.propagate
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")  # what _quiet_logs defaults
     try:
         cli._quiet_logs()
         logger.warning("step failed", extra={"step": "check_eligibility", "error": "Timeout"})
         out, err = capfd.readouterr()
         assert out == ""
         assert '"message":"step failed"' in err and '"step":"check_eligibility"' in err
+        assert err.count("step failed") == 1  # once, as JSON with its ids, not also plain
     finally:
         for handler, stream in zip(logger.handlers, streams, strict=False):
             handler.setStream(stream)
+        service.propagate = propagates
     assert sys.stdout is not sys.stderr

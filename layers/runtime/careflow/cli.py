@@ -58,6 +58,9 @@ def clock_advance(text: str) -> timedelta:
 
 
 def _quiet_logs() -> None:
+    # the level the local cloud gives its handlers (careflow.localcloud.cloud), set before
+    # the step logger is first built here: warnings and errors, one JSON line each
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     from careflow.observability import log_to_stderr
 
     log_to_stderr()

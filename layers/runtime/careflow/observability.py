@@ -44,13 +44,16 @@ def log_to_stderr() -> None:
     """The step logger writes to stderr from here on. In a Lambda its JSON lines go to
     stdout, which CloudWatch Logs reads; a command that hosts the local cloud in its own
     process (``careflow demo``, ``careflow up``) keeps stdout for its output, so that
-    ``careflow demo --json | jq`` reads one document even when a step fails and retries."""
+    ``careflow demo --json | jq`` reads one document even when a step fails and retries.
+    The lines stop there: the root logger's handler (the CLI's plain lines) would repeat
+    each one without its identifiers."""
     import logging
     import sys
 
     for handler in logger.handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
             handler.setStream(sys.stderr)
+    logging.getLogger(SERVICE).propagate = False
 
 
 def safe_ids(values: Mapping[str, Any]) -> dict[str, Any]:
