@@ -155,9 +155,9 @@ def audited_features(defn: Any, features: Mapping[str, Any]) -> dict[str, Any]:
     """What a prediction's audit entry keeps of its input: the checked codes, flags and
     numbers (retraining and the drift check read them), never a text feature. A model with
     text keeps its other features only (the attachment model: the FHIR resource type)."""
-    seen = checked(defn.features, features)
-    text = {f.name for f in defn.features if f.kind == "text"}
-    return {k: v for k, v in seen.items() if k not in text}
+    kept = tuple(f for f in defn.features if f.kind != "text")
+    names = {f.name for f in kept}
+    return checked(kept, {k: v for k, v in features.items() if k in names})
 
 
 def _skipped(
