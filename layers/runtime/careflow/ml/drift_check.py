@@ -52,9 +52,10 @@ def recent_inputs(
     out: list[dict[str, Any]] = []
     seen: set[tuple[Any, ...]] = set()
     for entry in audit:
-        e = entry if isinstance(entry, Mapping) else entry.model_dump(mode="json")
-        if e.get("action") != PREDICTED:
+        action = entry.get("action") if isinstance(entry, Mapping) else entry.action
+        if action != PREDICTED:
             continue
+        e = entry if isinstance(entry, Mapping) else entry.model_dump(mode="json")
         detail = e.get("detail") or {}
         if detail.get("model_id") != model_id or not isinstance(detail.get("features"), dict):
             continue

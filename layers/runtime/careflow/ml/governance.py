@@ -108,6 +108,7 @@ def suggest(
     now: datetime,
     policies: Any,
     about: str | None = None,
+    conf: ModelSetting | None = None,
 ) -> Suggestion | None:
     """The model's suggestion for this input, audited; None when the rules decide.
 
@@ -115,8 +116,11 @@ def suggest(
     DynamoDB client per prediction). ``about`` names what it is about within the instance
     (a task id, a line). Its checked input is audited too, without any text feature
     (:func:`audited_features`: codes and numbers, never identifiers): the history it
-    retrains on and the drift check's recent inputs."""
-    conf = setting(model_id, facility_id, policies=policies, at=now)
+    retrains on and the drift check's recent inputs. ``conf``: the model's setting when the
+    step already resolved it for several predictions of one invocation (one policy read,
+    not one per prediction)."""
+    if conf is None:
+        conf = setting(model_id, facility_id, policies=policies, at=now)
     if conf.mode == "off":
         _skipped(store, instance_id, now, conf, "off in the ai-models policy: the rules decide")
         return None

@@ -87,7 +87,7 @@ def read_jsonl(path: Path) -> list[HistoryRecord]:
 def audited_inputs(rec: HistoryRecord, model_id: str) -> dict[str | None, dict[str, Any]]:
     """The checked inputs ``model_id`` was given during this instance, by what each was
     about (governance's ``about``: a task id, an encounter; None when unnamed), as its
-    ``model.predicted`` audit entries keep them (models without text keep them)."""
+    ``model.predicted`` audit entries keep them (never a text feature)."""
     out: dict[str | None, dict[str, Any]] = {}
     for entry in rec.get("audit", ()):
         detail = entry.get("detail") or {}

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from careflow.canonical.payer import ClinicalDocument
-from careflow.ml.governance import PredictorPort, Suggestion, setting, suggest
+from careflow.ml.governance import ModelSetting, PredictorPort, Suggestion, setting, suggest
 from careflow.workflows.prior_authorization import model as m
 
 PROPOSED = "ATTACH_PROPOSED"  # the nurse attaches what careflow proposed
@@ -110,6 +110,7 @@ def classify(
     store: Any,
     policies: Any,
     now: datetime,
+    conf: ModelSetting | None = None,
 ) -> Classified | None:
     codings = [c.model_dump() for c in doc.type_codings]
     coded = m.coded_class(codings)
@@ -127,6 +128,7 @@ def classify(
         now=now,
         policies=policies,
         about=doc.document_id,
+        conf=conf,
     )
     if found is None:
         return None
@@ -150,7 +152,7 @@ def propose(
     wanted = wanted_classes(requested)
     if not wanted or not documents:
         return Proposal(wanted=wanted)
-    mode = setting(m.MODEL.id, facility_id, policies=policies, at=now).mode
+    conf = setting(m.MODEL.id, facility_id, policies=policies, at=now)  # once for all
     found = [
         c
         for doc in documents
@@ -163,16 +165,17 @@ def propose(
                 store=store,
                 policies=policies,
                 now=now,
+                conf=conf,
             )
         )
         is not None
     ]
-    if mode != "on":  # off (the kill switch) or shadow: audited, never proposed
-        return Proposal(wanted=wanted, mode=mode)
+    if conf.mode != "on":  # off (the kill switch) or shadow: audited, never proposed
+        return Proposal(wanted=wanted, mode=conf.mode)
     matching = [c for c in found if c.label in wanted]
     return Proposal(
         proposed=tuple(c for c in matching if c.acts),
         unsure=tuple(c for c in matching if not c.acts),
         wanted=wanted,
-        mode=mode,
+        mode=conf.mode,
     )
