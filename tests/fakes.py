@@ -656,3 +656,22 @@ class FakePredictor:
             reasons=self.reasons,
             input_hash="h",
         )
+
+
+def ai_models_policies(root: Any, model_id: str, mode: str, threshold: float = 0.6) -> Any:
+    """The repository's packaged policies copied under ``root`` (a test's tmp_path), with the
+    ai-models row of ``model_id`` set to ``mode`` at ``threshold`` (local backend)."""
+    import json
+    import shutil
+
+    from careflow.policies import FilePolicyStore
+
+    target = root / "policies"
+    shutil.copytree(FilePolicyStore().root, target)
+    path = target / "enterprise" / "ai-models.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    for row in doc["tables"]["models"]["rows"]:
+        if row["id"] == model_id:
+            row["then"] = {"mode": mode, "threshold": threshold, "backend": "local"}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return FilePolicyStore(target)

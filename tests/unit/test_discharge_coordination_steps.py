@@ -516,20 +516,9 @@ def FakePredictor(label: str, confidence: float) -> fakes.FakePredictor:
     return fakes.FakePredictor(label, confidence, model.CLASSES, ("weekend",))
 
 
-def ai_policies(tmp_path: Path, mode: str, threshold: float = 0.6) -> FilePolicyStore:
+def ai_policies(tmp_path, mode: str, threshold: float = 0.6) -> FilePolicyStore:
     """The repository's policies with the discharge_delay row of ai-models set."""
-    import json
-    import shutil
-
-    root = tmp_path / "policies"
-    shutil.copytree(POLICIES.root, root)
-    path = root / "enterprise" / "ai-models.json"
-    doc = json.loads(path.read_text())
-    for row in doc["tables"]["models"]["rows"]:
-        if row["id"] == "discharge_delay":
-            row["then"] = {"mode": mode, "threshold": threshold, "backend": "local"}
-    path.write_text(json.dumps(doc))
-    return FilePolicyStore(root)
+    return fakes.ai_models_policies(tmp_path, "discharge_delay", mode, threshold)
 
 
 def test_register_discharge_escalates_at_once_on_a_confident_foreseen_delay(tmp_path):

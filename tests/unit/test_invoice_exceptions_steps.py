@@ -275,20 +275,20 @@ def erp_with(inv: Invoice, order: PurchaseOrder | None = None, receipts=(), cont
     return erp
 
 
+REGISTER = {
+    "instance_id": "ie-1",
+    "correlation_id": "c-1",
+    "facility_id": "fac-north",
+    "occurred_at": NOW.isoformat(),
+    "invoice_id": "INV-1",
+    "vendor_id": "sup-a",
+    "invoice_number": "A-1",
+    "po_id": "PO-1",
+}
+
+
 def test_register_invoice_pins_the_policy_and_records_the_instance():
-    out, used = run(
-        "register_invoice",
-        {
-            "instance_id": "ie-1",
-            "correlation_id": "c-1",
-            "facility_id": "fac-north",
-            "occurred_at": NOW.isoformat(),
-            "invoice_id": "INV-1",
-            "vendor_id": "sup-a",
-            "invoice_number": "A-1",
-            "po_id": "PO-1",
-        },
-    )
+    out, used = run("register_invoice", REGISTER)
     assert out["policy"]["policy_version"].startswith("invoice-exceptions@")
     assert out["policy"]["receipt_wait_s"] == 5 * 86400
     assert out["received_at"].startswith("2026-11-29T15:00:00")
@@ -755,16 +755,6 @@ def test_finalize_after_an_unanswered_approval_is_unresolved_with_the_acceptor_n
 
 
 # -- the invoice exception model at receipt (decision 49) ----------------------------------
-REGISTER = {
-    "instance_id": "ie-1",
-    "correlation_id": "c-1",
-    "facility_id": "fac-north",
-    "occurred_at": NOW.isoformat(),
-    "invoice_id": "INV-1",
-    "vendor_id": "sup-a",
-    "invoice_number": "A-1",
-    "po_id": "PO-1",
-}
 
 
 def FakePredictor(label: str, confidence: float) -> fakes.FakePredictor:
@@ -776,18 +766,7 @@ def FakePredictor(label: str, confidence: float) -> fakes.FakePredictor:
 
 def ai_policies(tmp_path, mode: str, threshold: float = 0.6) -> FilePolicyStore:
     """The repository's policies with the invoice_exception row of ai-models set."""
-    import json
-    import shutil
-
-    root = tmp_path / "policies"
-    shutil.copytree(POLICIES.root, root)
-    path = root / "enterprise" / "ai-models.json"
-    doc = json.loads(path.read_text())
-    for row in doc["tables"]["models"]["rows"]:
-        if row["id"] == "invoice_exception":
-            row["then"] = {"mode": mode, "threshold": threshold, "backend": "local"}
-    path.write_text(json.dumps(doc))
-    return FilePolicyStore(root)
+    return fakes.ai_models_policies(tmp_path, "invoice_exception", mode, threshold)
 
 
 def awaiting_erp() -> FakeErp:  # an invoice whose PO has no goods receipt yet

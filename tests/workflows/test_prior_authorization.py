@@ -196,21 +196,28 @@ def _artifact_text() -> str:
     return (ARTIFACTS / "pa_attachments.json").read_text(encoding="utf-8")
 
 
+def _coded_operative_note(rid: str):
+    """The chart's operative note, its type coded in LOINC (11504-8)."""
+    from careflow.canonical.datatypes import Coding
+    from careflow.canonical.payer import ClinicalDocument
+
+    return ClinicalDocument(
+        document_id=f"DocumentReference/{rid}-op",
+        type_codings=(Coding(system="http://loinc.org", code="11504-8"),),
+        text="Surgical operation note",
+    )
+
+
 def _coded_chart() -> str:
     """A chart with a coded operative note, an uncoded imaging report the model reads
     confidently, and a lab result; returns the next request's id."""
-    from careflow.canonical.datatypes import Coding
     from careflow.canonical.payer import ClinicalDocument
 
     rid = f"pa-t{next(_numbers)}"
     sandbox().set_documents(
         f"Patient/p-{rid}",
         [
-            ClinicalDocument(
-                document_id=f"DocumentReference/{rid}-op",
-                type_codings=(Coding(system="http://loinc.org", code="11504-8"),),
-                text="Surgical operation note",
-            ),
+            _coded_operative_note(rid),
             ClinicalDocument(
                 document_id=f"DocumentReference/{rid}-mri",
                 text="MRI of right knee: impression meniscal tear",
@@ -315,18 +322,13 @@ def test_the_nurse_attaches_her_own_documents_and_the_payer_gets_hers(cloud):
 def test_the_attachments_model_switched_off_returns_the_task_to_the_rules(cloud):
     """The ai-models policy's pa_attachments row off (a published version): no proposal,
     not even for a coded document, and ``model.skipped`` audited for the uncoded one."""
-    from careflow.canonical.datatypes import Coding
     from careflow.canonical.payer import ClinicalDocument
 
     rid = f"pa-t{next(_numbers)}"
     sandbox().set_documents(
         f"Patient/p-{rid}",
         [
-            ClinicalDocument(
-                document_id=f"DocumentReference/{rid}-op",
-                type_codings=(Coding(system="http://loinc.org", code="11504-8"),),
-                text="Surgical operation note",
-            ),
+            _coded_operative_note(rid),
             ClinicalDocument(
                 document_id=f"DocumentReference/{rid}-scan",
                 text="Operative note: arthroscopic meniscectomy of right knee",
