@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from careflow.domain.records import HumanTask
 from careflow.domain.tasks import escalate_task, open_task, task_id_for
 from careflow.kit.steps import StepInput, StepOutput, step
 from careflow.ml import priority
@@ -61,6 +62,62 @@ class OpenedTask(StepOutput):
     queue: str
 
 
+def open_scored_task(
+    store: StateStore,
+    publisher: EventPublisher,
+    *,
+    predictor: PredictorPort | None,
+    policies: PolicyReader,
+    instance_id: str,
+    workflow_id: str,
+    spec: TaskSpec,
+    due_in_seconds: int,
+    token: str | None,
+    now: datetime,
+) -> HumanTask:
+    """Opens the task ``spec`` describes with its task priority score and reasons (none when
+    the model is off or in shadow): the kit's human-task loop (``token``: the execution
+    waits on it) and a step's informational task (``token`` None: nothing waits on it, so
+    no workflow awaits its decision)."""
+    scored = priority.score(
+        store,
+        predictor,
+        policies=policies,
+        instance_id=instance_id,
+        task_id=task_id_for(instance_id, spec.purpose),
+        workflow_id=workflow_id,
+        queue=(spec.escalation_chain or ("department_director",))[0],
+        facility_id=spec.facility_id,
+        due_in_seconds=due_in_seconds,
+        deadline_at=spec.deadline_at,
+        value_usd=spec.value_usd,
+        awaits_decision=token is not None and bool(spec.allowed_decisions),
+        now=now,
+    )
+    return open_task(
+        store,
+        publisher,
+        instance_id=instance_id,
+        workflow_id=workflow_id,
+        facility_id=spec.facility_id,
+        purpose=spec.purpose,
+        title=spec.title,
+        reasons=spec.reasons,
+        subject_ref=spec.subject_ref,
+        escalation_chain=spec.escalation_chain,
+        due_in_seconds=due_in_seconds,
+        token=token,
+        allowed_decisions=spec.allowed_decisions,
+        now=now,
+        policy_version=spec.policy_version,
+        excluded_actors=spec.excluded_actors,
+        deadline_at=spec.deadline_at,
+        value_usd=spec.value_usd,
+        suggestion=spec.suggestion,
+        priority=scored,
+    )
+
+
 @step()
 def create_human_task(
     inp: CreateHumanTask,
@@ -73,43 +130,17 @@ def create_human_task(
 ) -> OpenedTask:
     """Opens (or re-opens after escalation) the task the execution waits on, scored by the
     task priority model when the ai-models policy has it on (the inboxes order by it)."""
-    spec = inp.task
-    scored = priority.score(
-        store,
-        predictor,
-        policies=policies,
-        instance_id=inp.instance_id,
-        task_id=task_id_for(inp.instance_id, spec.purpose),
-        workflow_id=inp.workflow_id,
-        queue=(spec.escalation_chain or ("department_director",))[0],
-        facility_id=spec.facility_id,
-        due_in_seconds=inp.due_in_seconds,
-        deadline_at=spec.deadline_at,
-        value_usd=spec.value_usd,
-        awaits_decision=bool(spec.allowed_decisions),
-        now=now,
-    )
-    task = open_task(
+    task = open_scored_task(
         store,
         publisher,
+        predictor=predictor,
+        policies=policies,
         instance_id=inp.instance_id,
         workflow_id=inp.workflow_id,
-        facility_id=spec.facility_id,
-        purpose=spec.purpose,
-        title=spec.title,
-        reasons=spec.reasons,
-        subject_ref=spec.subject_ref,
-        escalation_chain=spec.escalation_chain,
+        spec=inp.task,
         due_in_seconds=inp.due_in_seconds,
         token=inp.token,
-        allowed_decisions=spec.allowed_decisions,
         now=now,
-        policy_version=spec.policy_version,
-        excluded_actors=spec.excluded_actors,
-        deadline_at=spec.deadline_at,
-        value_usd=spec.value_usd,
-        suggestion=spec.suggestion,
-        priority=scored,
     )
     return OpenedTask(task_id=task.task_id, queue=task.queue)
 

@@ -15,7 +15,7 @@ from careflow.canonical.payer import EligibilityRequest
 from careflow.canonical.services import ServiceRequest
 from careflow.canonical.supply import RequisitionLine, RequisitionRequest
 from careflow.domain.records import AuditEntry, Milestone
-from careflow.kit.human_tasks import HumanTaskSpec
+from careflow.kit.human_tasks import HumanTaskSpec, TaskSpec, open_scored_task
 from careflow.kit.instances import Concluded, child_milestones, conclude, start_instance
 from careflow.kit.instances import milestone as _milestone
 from careflow.kit.steps import StepInput, StepOutput, step
@@ -218,8 +218,6 @@ def early_escalation(
     have them. The person's decision is recorded when they complete it (``task_completed``
     and ``model.accepted``/``model.overridden``, domain/tasks.complete_task). Otherwise
     (off, shadow, below the threshold, on time): nothing changes, the threat line decides."""
-    from careflow.domain.tasks import open_task, task_id_for
-    from careflow.ml import priority
     from careflow.ml.governance import suggest
     from careflow.workflows.discharge_coordination import model
 
@@ -261,46 +259,33 @@ def early_escalation(
         status="PENDING",
         detail=f"{cause} at {found.prediction.confidence:.2f} ({found.prediction.version})",
     )
-    task_id = task_id_for(inp.instance_id, EARLY_PURPOSE)
-    due_in = policy.case_manager_task_s
-    queue = (policy.escalation_chain or ("department_director",))[0]
-    open_task(
+    task = open_scored_task(
         store,
         publisher,
+        predictor=predictor,
+        policies=policies,
         instance_id=inp.instance_id,
         workflow_id=WORKFLOW_ID,
-        facility_id=inp.facility_id,
-        purpose=EARLY_PURPOSE,
-        title=(
-            f"Discharge of encounter {inp.encounter_id} at risk for "
-            f"{policy.expected_discharge_at.isoformat()}: {cause}"
-        ),
-        reasons=reasons,
-        subject_ref=f"encounter/{inp.encounter_id}",
-        escalation_chain=policy.escalation_chain,
-        due_in_seconds=due_in,
-        token=None,  # informational: nothing waits on it
-        allowed_decisions=policy.case_manager_decisions,
-        now=now,
-        policy_version=policy.policy_version,
-        deadline_at=policy.expected_discharge_at,
-        suggestion={**found.ref(), "decision": decision} if decision else found.ref(),
-        priority=priority.score(
-            store,
-            predictor,
-            policies=policies,
-            instance_id=inp.instance_id,
-            task_id=task_id,
-            workflow_id=WORKFLOW_ID,
-            queue=queue,
+        spec=TaskSpec(
             facility_id=inp.facility_id,
-            due_in_seconds=due_in,
+            purpose=EARLY_PURPOSE,
+            title=(
+                f"Discharge of encounter {inp.encounter_id} at risk for "
+                f"{policy.expected_discharge_at.isoformat()}: {cause}"
+            ),
+            reasons=reasons,
+            subject_ref=f"encounter/{inp.encounter_id}",
+            escalation_chain=policy.escalation_chain,
+            allowed_decisions=policy.case_manager_decisions,
+            policy_version=policy.policy_version,
             deadline_at=policy.expected_discharge_at,
-            value_usd=None,
-            awaits_decision=False,
-            now=now,
+            suggestion={**found.ref(), "decision": decision} if decision else found.ref(),
         ),
+        due_in_seconds=policy.case_manager_task_s,
+        token=None,  # informational: nothing waits on it
+        now=now,
     )
+    task_id = task.task_id
     return Early(escalate=True, cause=cause, task_id=task_id)
 
 
