@@ -804,7 +804,12 @@ def test_a_confident_no_receipt_at_receipt_asks_receiving_at_once(tmp_path):
     assert task.due_at == NOW + timedelta(days=4)
     assert task.reasons[0].startswith("likely cause at receipt: no_receipt at 0.81")
     assert task.suggestion is None  # an acknowledgement is no answer to the model
-    assert model_actions(store) == ["model.predicted"]
+    # scored for the receiving inbox like every task (it sank below them all, unscored)
+    assert task.priority is not None and task.value_usd == 20.0
+    predicted = [a for a in store.audit_trail("ie-1") if a.action == "model.predicted"]
+    assert [a.detail["model_id"] for a in predicted] == ["invoice_exception", "task_priority"]
+    assert predicted[1].detail["about"] == task.task_id
+    assert predicted[1].detail["features"]["awaits_decision"] is False  # nothing waits
 
 
 def test_a_confident_no_receipt_with_the_receipt_posted_asks_nobody(tmp_path):

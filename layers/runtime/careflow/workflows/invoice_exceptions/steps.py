@@ -209,10 +209,10 @@ def _action(
 
 def _risk_features(
     erp: ErpPort, inp: RegisterInvoice, policy: r.Policy
-) -> tuple[dict[str, Any], datetime] | None:
-    """The model's features from the ERP (model.features_of) and the receipt deadline; None
-    when the ERP does not hold the invoice as sent or cannot be read (the match then fails
-    or decides as before)."""
+) -> tuple[dict[str, Any], datetime, float] | None:
+    """The model's features from the ERP (model.features_of), the receipt deadline and the
+    invoice's total; None when the ERP does not hold the invoice as sent or cannot be read
+    (the match then fails or decides as before)."""
     from careflow.workflows.invoice_exceptions import model
 
     try:
@@ -237,7 +237,7 @@ def _risk_features(
         receipt_posted=bool(receipts),
         invoice_age_days=r.age_days(invoice.invoice_date, received),
     )
-    return features, r.receipt_deadline(invoice, policy)
+    return features, r.receipt_deadline(invoice, policy), float(invoice.total)
 
 
 def exception_risk(
@@ -264,7 +264,7 @@ def exception_risk(
     facts = _risk_features(erp, inp, policy)
     if facts is None:
         return None
-    features, deadline = facts
+    features, deadline, total = facts
     found = suggest(
         model.MODEL.id,
         features,
@@ -300,31 +300,35 @@ def exception_risk(
         ),
     )
     if early and publisher is not None:
-        from careflow.domain.tasks import open_task
+        from careflow.kit.human_tasks import TaskSpec, open_scored_task
 
         queue = policy.queues[r.NO_RECEIPT]
-        open_task(
+        open_scored_task(
             store,
             publisher,
+            predictor=predictor,
+            policies=policies,
             instance_id=inp.instance_id,
             workflow_id=WORKFLOW_ID,
-            facility_id=inp.facility_id,
-            purpose=RECEIPT_PURPOSE,
-            title=f"Invoice {inp.invoice_id}: its goods receipt is likely missing",
-            reasons=(
-                f"likely cause at receipt: {cause} at {p.confidence:.2f} "
-                f"({p.model_id} {p.version})",
-                f"no goods receipt posted yet; without one by {deadline.isoformat()} the "
-                "invoice is held as no receipt",
-                *p.reasons,
+            spec=TaskSpec(
+                facility_id=inp.facility_id,
+                purpose=RECEIPT_PURPOSE,
+                title=f"Invoice {inp.invoice_id}: its goods receipt is likely missing",
+                reasons=(
+                    f"likely cause at receipt: {cause} at {p.confidence:.2f} "
+                    f"({p.model_id} {p.version})",
+                    f"no goods receipt posted yet; without one by {deadline.isoformat()} the "
+                    "invoice is held as no receipt",
+                    *p.reasons,
+                ),
+                subject_ref=f"invoice/{inp.invoice_id}",
+                escalation_chain=(queue,),
+                policy_version=policy.policy_version,
+                value_usd=total,  # the task priority model's money at stake
             ),
-            subject_ref=f"invoice/{inp.invoice_id}",
-            escalation_chain=(queue,),
             due_in_seconds=max(3600, int((deadline - now).total_seconds())),
-            token=None,
-            allowed_decisions=(),
+            token=None,  # informational: the match never waits on it
             now=now,
-            policy_version=policy.policy_version,
         )
     return ref
 
